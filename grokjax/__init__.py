@@ -1,0 +1,1 @@
+"""grokjax: the weight-norm grokking delay law as a batched JAX experiment."""
