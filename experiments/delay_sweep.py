@@ -1,0 +1,321 @@
+"""The weight-norm grokking delay law: T_grok ∝ exp(alpha·rho) when ||W|| is held at rho·Wc.
+
+Run (from a checkout, after ``pip install -e .``):
+
+    python -m experiments.delay_sweep                   # preset quick (default)
+    python -m experiments.delay_sweep --preset paper    # the paper's multi-p scan (GPU)
+    python -m experiments.delay_sweep --help
+
+Per modulus p: (1) free controls over the seeds give Wc = median ||W|| at T_grok and its CV;
+(2) matched clamped lanes (same seeds, hence same init and split) hold ||W|| at rho·Wc from
+t_int on; (3) log T_grok = alpha·rho + c is fitted per p and with one shared alpha; (4) the run
+directory gets config.json, lanes.csv, curves.npz, fit.json and delay_law.png.
+
+Presets (cost measured on the 2-core CPU of the CI machine unless stated):
+  quick  the paper's own protocol at p=59 (MLP d=128, H=256, fraction 0.4, lr 1e-3, wd 1,
+         t_int 500), 4 seeds, rho in {0.85, 0.95, 1.05}: a few CPU minutes. Expected:
+         Wc ≈ 54.6 with CV ~1 %, T_grok rising ~exp(7.5·rho), alpha ≈ 7.5.
+  paper  p in {41, 53, 59, 71}, rho in {0.85, 1.00, 1.15}, 12 seeds, budgets 15k/25k/80k
+         steps (× max(1, p/59)). Paper: alpha ≈ 7.5 shared, R² 0.996; at p=59 Wc ≈ 54.6 and
+         median T_grok ≈ 1.5k / 4.1k / 13.4k.
+  tiny   a seconds-long smoke test on a small model (p=31, d=64, H=128, fraction 0.7,
+         lr 1e-2, t_int 50): free lanes grok in ~300 steps. Not the paper's regime; it checks
+         that every stage runs and writes its files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from grokjax import cli
+from grokjax.data import validate_task
+from grokjax.models import MODELS, ModelSpec
+
+PAPER_BUDGETS = {0.85: 15_000, 1.00: 25_000, 1.15: 80_000}  # clamped lanes at p <= 59
+
+PRESETS = {
+    "quick": dict(p=[59], rho=[0.85, 0.95, 1.05], seeds=4, lr=[1e-3], wd=1.0, frac=0.4,
+                  model="mlp", d=128, hidden=256, t_int=500, steps=None),
+    "paper": dict(p=[41, 53, 59, 71], rho=[0.85, 1.00, 1.15], seeds=12, lr=[1e-3], wd=1.0,
+                  frac=0.4, model="mlp", d=128, hidden=256, t_int=500, steps=None),
+    "tiny": dict(p=[31], rho=[0.9, 1.0, 1.1], seeds=2, lr=[1e-2], wd=1.0, frac=0.7,
+                 model="mlp", d=64, hidden=128, t_int=50, steps=3000),
+}
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    preset: str = "quick"
+    p: list = dataclasses.field(default_factory=lambda: [59])
+    rho: list = dataclasses.field(default_factory=lambda: [0.85, 0.95, 1.05])
+    lr: list = dataclasses.field(default_factory=lambda: [1e-3])
+    wd: float = 1.0
+    seeds: int = 4
+    steps: int | None = None       # one budget for every lane; None = the rho-dependent default
+    frac: float = 0.4
+    model: str = "mlp"
+    d: int = 128
+    hidden: int = 256
+    t_int: int = 500
+    dtype: str = "float32"
+    op: str = "add"
+    eval_every: int = 10
+    chunk_steps: int = 500
+    out: str = ""
+
+    def validate(self) -> None:
+        if not self.p:
+            raise cli.UsageError("--p: empty list of moduli")
+        if not self.rho:
+            raise cli.UsageError("--rho: empty list of held norms")
+        if not self.lr:
+            raise cli.UsageError("--lr: empty list of learning rates")
+        for p in self.p:
+            try:
+                validate_task(p, self.op, self.frac)
+            except ValueError as e:
+                raise cli.UsageError(str(e)) from None
+        if any(not (r > 0 and math.isfinite(r)) for r in self.rho):
+            raise cli.UsageError(f"--rho values must be positive, got {self.rho}")
+        if any(not (lr > 0 and math.isfinite(lr)) for lr in self.lr):
+            raise cli.UsageError(f"--lr values must be positive, got {self.lr}")
+        if not (self.wd >= 0 and math.isfinite(self.wd)):
+            raise cli.UsageError(f"--wd must be >= 0, got {self.wd}")
+        if self.seeds < 1:
+            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.steps is not None and self.steps < 1:
+            raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
+        if self.model not in MODELS:
+            raise cli.UsageError(f"unknown --model {self.model!r}; choose one of {MODELS}")
+        if self.dtype not in ("float32", "float64"):
+            raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        if self.t_int < 0:
+            raise cli.UsageError(f"--t-int must be >= 0, got {self.t_int}")
+        if self.t_int >= min(self.budget(r, p) for r in self.rho for p in self.p):
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
+        if os.path.isfile(self.out):
+            raise cli.UsageError(f"--out {self.out} is a file, not a directory")
+
+    def budget(self, rho: float | None, p: int) -> int:
+        """Step budget of a lane: --steps, else the paper's budgets interpolated
+        log-linearly in rho (free lanes get the rho=1 budget), scaled by max(1, p/59)."""
+        if self.steps is not None:
+            return int(self.steps)
+        xs = sorted(PAPER_BUDGETS)
+        r = 1.0 if rho is None else rho
+        logb = np.interp(r, xs, np.log([PAPER_BUDGETS[x] for x in xs]))
+        if r > xs[-1]:  # extrapolate with the last segment's slope
+            slope = (math.log(PAPER_BUDGETS[xs[-1]]) - math.log(PAPER_BUDGETS[xs[-2]])) / (
+                xs[-1] - xs[-2])
+            logb = math.log(PAPER_BUDGETS[xs[-1]]) + slope * (r - xs[-1])
+        return int(round(math.exp(logb) * max(1.0, p / 59) / 100) * 100)
+
+
+def parse_args(argv) -> SweepConfig:
+    ap = cli.Parser(prog="python -m experiments.delay_sweep",
+                    description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)}")
+    ap.add_argument("--p", type=cli.ints, help="moduli, comma-separated (e.g. 41,59)")
+    ap.add_argument("--rho", type=cli.floats, help="held norms in units of Wc, comma-separated")
+    ap.add_argument("--lr", type=cli.floats, help="learning rates, comma-separated")
+    ap.add_argument("--wd", type=float, help="AdamW decoupled weight decay")
+    ap.add_argument("--seeds", type=int, help="seeds per cell")
+    ap.add_argument("--steps", type=int, help="step budget for every lane")
+    ap.add_argument("--frac", type=float, help="train fraction in (0, 1)")
+    ap.add_argument("--model", help=f"one of {', '.join(MODELS)}")
+    ap.add_argument("--t-int", dest="t_int", type=int, help="first clamped step")
+    ap.add_argument("--dtype", help="float32 (default) or float64")
+    ap.add_argument("--out", help="run directory (default runs/delay_sweep-<preset>)")
+    args = ap.parse_args(argv)
+    if args.preset not in PRESETS:
+        raise cli.UsageError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = SweepConfig(preset=args.preset, **PRESETS[args.preset])
+    for k in ("p", "rho", "lr", "wd", "seeds", "steps", "frac", "model", "t_int", "dtype", "out"):
+        v = getattr(args, k)
+        if v is not None:
+            setattr(cfg, k, v)
+    if not cfg.out:
+        cfg.out = os.path.join("runs", f"delay_sweep-{cfg.preset}")
+    cfg.validate()
+    return cfg
+
+
+def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
+    """Per-lane metadata of one phase at one p: free controls, or clamps at rho·Wc."""
+    seeds = np.arange(cfg.seeds)
+    if arm == "free":
+        grid = [(lr, None) for lr in cfg.lr]
+    else:
+        grid = [(lr, rho) for lr in cfg.lr for rho in cfg.rho]
+    rows = [(s, lr, rho) for lr, rho in grid for s in seeds]
+    seed = np.array([r[0] for r in rows])
+    lr = np.array([r[1] for r in rows], float)
+    rho = np.array([np.nan if r[2] is None else r[2] for r in rows], float)
+    target = np.zeros(len(rows)) if arm == "free" else rho * wc
+    return dict(p=np.full(len(rows), p), seed=seed, arm=np.full(len(rows), arm, object),
+                rho=rho, target_norm=target, lr=lr, wd=np.full(len(rows), cfg.wd),
+                t_int=np.full(len(rows), cfg.t_int if arm == "clamp" else 0),
+                clamp_mode=np.full(len(rows), "continuous" if arm == "clamp" else "none", object),
+                init_scale=np.ones(len(rows)), frac=np.full(len(rows), cfg.frac),
+                model=np.full(len(rows), cfg.model, object),
+                dtype=np.full(len(rows), cfg.dtype, object),
+                budget=np.array([cfg.budget(None if np.isnan(r) else r, p) for r in rho]))
+
+
+def run_phase(engine, meta: dict, cfg: SweepConfig, label: str):
+    from grokjax.engine import make_hparams
+    hp = make_hparams(len(engine.fns.groups), seed=meta["seed"], lr=meta["lr"], wd=meta["wd"],
+                      target_norm=meta["target_norm"], t_int=meta["t_int"],
+                      budget=meta["budget"], init_scale=meta["init_scale"],
+                      dtype=np.float64 if cfg.dtype == "float64" else np.float32)
+    return engine.run(hp, chunk_steps=cfg.chunk_steps, label=label,
+                      progress=lambda s: print(s, flush=True))
+
+
+def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
+    """Wc per p from the free controls at the first lr; the delay law per p and shared."""
+    from grokjax import fit
+    ok = ~lanes["diverged"]
+    out = {"per_p": {}, "n_diverged": int((~ok).sum()), "reference_lr": cfg.lr[0]}
+    ref_lr = np.isclose(lanes["lr"], cfg.lr[0])
+    for p in cfg.p:
+        at_p = ok & (lanes["p"] == p)
+        free = at_p & (lanes["arm"] == "free") & ref_lr
+        clamp = at_p & (lanes["arm"] == "clamp") & ref_lr
+        entry = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free]),
+                 "Wc_thresholds": fit.critical_norm_thresholds({
+                     thr: lanes[col][free] for thr, col in
+                     ((0.8, "norm_at_grok_80"), (0.9, "norm_at_grok"), (0.95, "norm_at_grok_95"))}),
+                 "free_T_grok_median": fit.censored_median(
+                     np.where(lanes["grokked"][free], lanes["T_grok"][free],
+                              lanes["steps_run"][free]), ~lanes["grokked"][free]),
+                 "n_free": int(free.sum()), "n_free_censored": int((~lanes["grokked"][free]).sum()),
+                 "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum())}
+        if clamp.any():
+            t = np.where(lanes["grokked"][clamp], lanes["T_grok"][clamp], lanes["steps_run"][clamp])
+            entry["delay_law"] = fit.delay_law(lanes["rho"][clamp], t,
+                                               censored=~lanes["grokked"][clamp], seed=0)
+            if len(cfg.lr) > 1:
+                entry["delay_law_by_lr"] = {}
+                for lr in cfg.lr:
+                    sel = at_p & (lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr)
+                    t = np.where(lanes["grokked"][sel], lanes["T_grok"][sel],
+                                 lanes["steps_run"][sel])
+                    entry["delay_law_by_lr"][repr(lr)] = fit.delay_law(
+                        lanes["rho"][sel], t, censored=~lanes["grokked"][sel], seed=0)
+        out["per_p"][str(p)] = entry
+    clamp = ok & (lanes["arm"] == "clamp") & ref_lr
+    if len(cfg.p) > 1 and clamp.any():
+        t = np.where(lanes["grokked"][clamp], lanes["T_grok"][clamp], lanes["steps_run"][clamp])
+        out["shared"] = fit.delay_law(lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int),
+                                      censored=~lanes["grokked"][clamp], seed=0)
+        wcs = [out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p]
+        if len(cfg.p) > 2 and all(w is not None for w in wcs):
+            out["Wc_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(wcs))
+    return out
+
+
+def check_run_dir(cfg: SweepConfig) -> None:
+    """Refuses a run directory written by a different configuration."""
+    path = os.path.join(cfg.out, "config.json")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        raise cli.UsageError(f"{path} is unreadable; move the directory aside or pick --out")
+    new = dataclasses.asdict(cfg)
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise cli.UsageError(f"{cfg.out} holds a run with a different config "
+                             f"(differs in: {', '.join(diff)}); pick another --out")
+
+
+def main(argv=None) -> int:
+    cfg = parse_args(argv)
+    check_run_dir(cfg)
+    if cfg.dtype == "float64":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    from grokjax import plots, results
+    from grokjax.engine import Engine, Static
+
+    os.makedirs(cfg.out, exist_ok=True)
+    results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
+    t0 = time.time()
+    rows, runs = [], []
+    for p in cfg.p:
+        static = Static(model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden,
+                                        dtype=cfg.dtype), op=cfg.op, frac=cfg.frac,
+                        eval_every=cfg.eval_every)
+        engine = Engine(static)
+        meta = lane_table(cfg, p, "free", None)
+        res = run_phase(engine, meta, cfg, label=f"[p={p} free] ")
+        free_rows = results.lane_rows(meta, res, lane_offset=len(rows))
+        rows += free_rows
+        runs.append(res)
+        ref = [r["norm_at_grok"] for r in free_rows
+               if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])]
+        if not ref:
+            print(f"[p={p}] no free control grokked within its budget: Wc unknown, "
+                  f"skipping the clamped lanes at this p", flush=True)
+            continue
+        wc = float(np.median(ref))
+        print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
+        meta = lane_table(cfg, p, "clamp", wc)
+        res = run_phase(engine, meta, cfg, label=f"[p={p} clamp] ")
+        rows += results.lane_rows(meta, res, lane_offset=len(rows))
+        runs.append(res)
+
+    results.write_lanes_csv(os.path.join(cfg.out, "lanes.csv"), rows)
+    results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
+    lanes = results.read_lanes_csv(os.path.join(cfg.out, "lanes.csv"))
+    fitted = fit_sweep(lanes, cfg)
+    fitted["wall_s"] = round(time.time() - t0, 1)
+    fitted["lane_steps_executed"] = int(sum(r.stats["lane_steps_executed"] for r in runs))
+    fitted["lane_steps_needed"] = int(sum(r.stats["lane_steps_needed"] for r in runs))
+    results.write_json(os.path.join(cfg.out, "fit.json"), fitted)
+    plots.delay_law(lanes, fitted, os.path.join(cfg.out, "delay_law.png"))
+    print(summary(fitted, cfg), flush=True)
+    print(f"wrote {cfg.out}/{{config.json, lanes.csv, curves.npz, fit.json, delay_law.png}} "
+          f"in {fitted['wall_s']:.0f}s", flush=True)
+    return 0
+
+
+def summary(fitted: dict, cfg: SweepConfig) -> str:
+    lines = []
+    fmt = lambda v, f="{:.3g}": "n/a" if v is None else f.format(v)
+    for p, e in fitted["per_p"].items():
+        wc = e["Wc"]
+        line = (f"p={p}: Wc = {fmt(wc['median'], '{:.2f}')} (CV {fmt(wc['cv'] and 100 * wc['cv'], '{:.2f}')} %, "
+                f"n={wc['n']}), free T_grok median {fmt(e['free_T_grok_median'], '{:.0f}')}")
+        law = e.get("delay_law")
+        if law:
+            meds = ", ".join(f"rho {c['rho']:.2f}: {fmt(c['median'], '{:.0f}')}"
+                             f"{' (' + str(c['n_censored']) + ' censored)' if c['n_censored'] else ''}"
+                             for c in law["cells"])
+            line += (f"\n  median T_grok {meds}\n  alpha = {fmt(law['alpha'], '{:.2f}')} "
+                     f"CI {law['alpha_ci']}, R² = {fmt(law['r2'], '{:.4f}')}")
+        lines.append(line)
+    if "shared" in fitted:
+        s = fitted["shared"]
+        lines.append(f"shared alpha = {fmt(s['alpha'], '{:.2f}')} CI {s['alpha_ci']}, "
+                     f"R² = {fmt(s['r2'], '{:.4f}')}")
+    return "\n".join(lines)
+
+
+def main_cli(argv=None) -> int:
+    """``main`` with configuration errors turned into one line on stderr and exit status 2."""
+    return cli.main_guard("delay_sweep", main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())

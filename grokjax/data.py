@@ -1,0 +1,95 @@
+"""Modular arithmetic tasks: (a ∘ b) mod p over all p² pairs, and per-seed splits.
+
+The full table is tiny (p² rows), so it lives on device whole; a split is a per-lane
+permutation of row indices with a static train size, so lanes with different seeds share
+one compiled program.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+OPERATIONS = ("add", "sub", "mul", "div")
+
+
+def is_prime(n: int) -> bool:
+  """Trial-division primality test (p is small here)."""
+  if n < 2:
+    return False
+  i = 2
+  while i * i <= n:
+    if n % i == 0:
+      return False
+    i += 1
+  return True
+
+
+def validate_task(p: int, op: str = "add", frac: float = 0.4) -> None:
+  """Raises ValueError with a one-line message for an impossible task."""
+  if op not in OPERATIONS:
+    raise ValueError(f"unknown operation {op!r}; choose one of {', '.join(OPERATIONS)}")
+  if int(p) != p or p < 2:
+    raise ValueError(f"p must be an integer >= 2, got {p}")
+  if op == "div" and not is_prime(int(p)):
+    raise ValueError(f"division mod p needs a prime p, got {p}")
+  if not 0.0 < frac < 1.0:
+    raise ValueError(f"train fraction must lie in (0, 1), got {frac}")
+  n_train = num_train(p, frac, op)
+  if n_train < 1 or n_train >= num_examples(p, op):
+    raise ValueError(f"train fraction {frac} at p={p} leaves an empty train or test set")
+
+
+def num_examples(p: int, op: str = "add") -> int:
+  """Number of rows of the full table (division excludes b = 0)."""
+  return p * (p - 1) if op == "div" else p * p
+
+
+def num_train(p: int, frac: float, op: str = "add") -> int:
+  """Static train-set size: round(frac · number of pairs)."""
+  return int(round(frac * num_examples(p, op)))
+
+
+def make_table(p: int, op: str = "add") -> tuple[np.ndarray, np.ndarray]:
+  """All pairs and their labels.
+
+  Returns:
+    ``(ab_Nx2, y_N)`` int32 arrays; row order is a-major, b-minor.
+  """
+  a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+  a, b = a.ravel(), b.ravel()
+  if op == "add":
+    y = (a + b) % p
+  elif op == "sub":
+    y = (a - b) % p
+  elif op == "mul":
+    y = (a * b) % p
+  elif op == "div":
+    keep = b != 0
+    a, b = a[keep], b[keep]
+    y = (a * np.array([pow(int(v), p - 2, p) for v in b])) % p
+  else:
+    raise ValueError(f"unknown operation {op!r}")
+  return np.stack([a, b], axis=1).astype(np.int32), y.astype(np.int32)
+
+
+def split_indices(key: jax.Array, n: int, n_train: int) -> tuple[jax.Array, jax.Array]:
+  """Per-seed train/test split of ``n`` rows; deterministic in ``key``, jit/vmap safe.
+
+  Returns:
+    ``(train_idx_T, test_idx_V)`` with T = n_train and V = n - n_train.
+  """
+  perm_N = jax.random.permutation(key, n)
+  return perm_N[:n_train], perm_N[n_train:]
+
+
+def lane_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The init and split keys of one lane, derived from its integer seed only.
+
+  Lanes that share a seed share init and split whatever else differs between them
+  (the matched counterfactual of a clamped lane and its free control).
+  """
+  key = jax.random.key(jnp.asarray(seed, jnp.uint32))
+  init_key, split_key = jax.random.split(key)
+  return init_key, split_key

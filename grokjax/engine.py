@@ -1,0 +1,415 @@
+"""The lane engine: one jitted program advances many independent training runs at once.
+
+A *lane* is one full-batch AdamW run on a modular-arithmetic task. Everything that differs
+between runs of one shape is a per-lane value (``LaneHParams``: seed, learning rate, weight
+decay, clamp target / start / duration, the parameter groups the norm covers, an initial-scale
+multiplier, a step budget) and is vmapped; everything that changes shapes (``Static``: task, p,
+train fraction, model, widths, LayerNorm, dtype, eval cadence) makes a separate program.
+
+Reading order: ``make_lane_fns`` builds the pure per-lane functions (init, one training step,
+one eval block, a chunk of blocks); ``Engine`` jits the vmapped chunk and ``run`` is the host
+loop that calls it, records trajectories, repacks finished lanes away and stops when all are
+done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from grokjax import data as data_lib
+from grokjax.models import ModelSpec, make_model
+from grokjax.optim import clamp_norm, global_norm, weight_matrices
+
+THRESHOLDS = (0.8, 0.9, 0.95)   # test-accuracy thresholds latched as T_grok
+HEADLINE = 1                    # index of 0.9, the paper's T_grok
+MEM_THRESHOLD = 0.99            # train accuracy for T_mem
+FOREVER = 2 ** 30               # clamp duration meaning "continuous"
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+  """Everything that fixes shapes or the graph; one compiled program per value."""
+
+  model: ModelSpec = ModelSpec()
+  op: str = "add"
+  frac: float = 0.4
+  eval_every: int = 10
+  b1: float = 0.9
+  b2: float = 0.999
+  eps: float = 1e-8
+  # A lane that groks (headline threshold) at T stops latching at T + max(min_margin, margin·T),
+  # so its results do not depend on how long the program keeps it (packing never matters).
+  margin: float = 0.1
+  min_margin: int = 200
+
+  def validate(self) -> None:
+    self.model.validate()
+    data_lib.validate_task(self.model.p, self.op, self.frac)
+    if self.eval_every < 1:
+      raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+
+
+class LaneHParams(NamedTuple):
+  """Per-lane values, each an array with a leading lane axis."""
+
+  seed: np.ndarray         # int: init and split
+  lr: np.ndarray
+  wd: np.ndarray
+  target_norm: np.ndarray  # 0 = free lane (no clamp)
+  t_int: np.ndarray        # int: first clamped update
+  clamp_steps: np.ndarray  # int: FOREVER = continuous, 1 = one-shot
+  groups: np.ndarray       # bool [lanes, n_groups]: groups the norm and the clamp cover
+  init_scale: np.ndarray   # multiplies every weight matrix at init
+  budget: np.ndarray       # int: last step at which events may latch
+
+
+def make_hparams(n_groups: int, *, seed, lr=1e-3, wd=1.0, target_norm=0.0, t_int=0,
+                 clamp_steps=FOREVER, groups=None, init_scale=1.0, budget=10_000,
+                 dtype=np.float32) -> LaneHParams:
+  """Broadcasts scalars / sequences to a ``LaneHParams`` with one row per lane."""
+  seed = np.atleast_1d(np.asarray(seed, np.int64))
+  n = seed.shape[0]
+  f = lambda v, t: np.broadcast_to(np.asarray(v, t), (n,)).copy()
+  if groups is None:
+    groups = np.ones((n, n_groups), bool)
+  groups = np.broadcast_to(np.asarray(groups, bool), (n, n_groups)).copy()
+  return LaneHParams(seed.astype(np.int32), f(lr, dtype), f(wd, dtype), f(target_norm, dtype),
+                     f(t_int, np.int32), f(clamp_steps, np.int32), groups, f(init_scale, dtype),
+                     f(budget, np.int32))
+
+
+class Latches(NamedTuple):
+  """Per-lane events, latched on device at eval steps (-1 / NaN = not yet)."""
+
+  t_mem: jax.Array             # int
+  norm_at_mem: jax.Array
+  t_grok: jax.Array            # int [K]: first eval step with test acc >= THRESHOLDS[k]
+  norm_at_grok: jax.Array      # [K]
+  group_norm_at_grok: jax.Array  # [G] at the headline threshold
+  collapse_at_grok: jax.Array  # softmax-collapse fraction at the headline T_grok
+  diverged_step: jax.Array     # int: first step with a non-finite loss
+
+
+class LaneData(NamedTuple):
+  ab_train: jax.Array  # [T, 2]
+  y_train: jax.Array   # [T]
+  ab_test: jax.Array   # [V, 2]
+  y_test: jax.Array    # [V]
+
+
+class LaneState(NamedTuple):
+  params: dict
+  opt_state: tuple
+  step: jax.Array      # int: updates applied so far
+  latches: Latches
+  data: LaneData
+
+
+class Metrics(NamedTuple):
+  """One eval point per block, at the block's first step (params after `step` updates)."""
+
+  step: jax.Array
+  train_loss: jax.Array
+  train_acc: jax.Array
+  test_loss: jax.Array
+  test_acc: jax.Array
+  norm: jax.Array
+  group_norms: jax.Array  # [G]
+  collapse: jax.Array     # fraction of train rows whose correct-class probability rounds to 1
+
+
+class LaneFns(NamedTuple):
+  init: Callable   # hp -> LaneState
+  chunk: Callable  # (LaneState, hp, n_blocks) -> (LaneState, Metrics[n_blocks])
+  groups: tuple
+
+
+def lane_end(static: Static, t_grok, budget, xp=np):
+  """Last step at which a lane may latch events: budget, or T_grok plus the margin."""
+  after = t_grok + xp.maximum(static.min_margin, xp.ceil(static.margin * t_grok)).astype(
+      t_grok.dtype)
+  return xp.where(t_grok >= 0, xp.minimum(after, budget), budget)
+
+
+def latch(static: Static, lat: Latches, t, budget, train_acc, test_acc, norm, group_norms,
+          collapse) -> Latches:
+  """Latches the events of one eval point at step ``t`` (pure; one lane).
+
+  T_mem is the first eval step with train accuracy >= MEM_THRESHOLD; T_grok[k] the first with
+  test accuracy >= THRESHOLDS[k]; the norms are recorded at those steps. Nothing latches after
+  the lane's end step or once it has diverged.
+  """
+  live = (t <= lane_end(static, lat.t_grok[HEADLINE], budget, jnp)) & (lat.diverged_step < 0)
+  mem_now = live & (lat.t_mem < 0) & (train_acc >= MEM_THRESHOLD)
+  grok_now = live & (lat.t_grok < 0) & (test_acc >= jnp.asarray(THRESHOLDS))
+  head_now = grok_now[HEADLINE]
+  return Latches(
+      t_mem=jnp.where(mem_now, t, lat.t_mem),
+      norm_at_mem=jnp.where(mem_now, norm, lat.norm_at_mem),
+      t_grok=jnp.where(grok_now, t, lat.t_grok),
+      norm_at_grok=jnp.where(grok_now, norm, lat.norm_at_grok),
+      group_norm_at_grok=jnp.where(head_now, group_norms, lat.group_norm_at_grok),
+      collapse_at_grok=jnp.where(head_now, collapse, lat.collapse_at_grok),
+      diverged_step=lat.diverged_step,
+  )
+
+
+def empty_latches(n_groups: int, dtype=jnp.float32) -> Latches:
+  """Latches of a lane with no events yet."""
+  K = len(THRESHOLDS)
+  neg, nan = jnp.array(-1, jnp.int32), jnp.array(jnp.nan, dtype)
+  return Latches(neg, nan, jnp.full((K,), -1, jnp.int32), jnp.full((K,), jnp.nan, dtype),
+                 jnp.full((n_groups,), jnp.nan, dtype), nan, neg)
+
+
+def _group_masks(params, groups: tuple, on):
+  """Mask pytrees: weight matrices (ndim >= 2) of the groups switched on in ``on``."""
+  def mask_for(select):
+    return {g: {n: (select[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
+            for i, g in enumerate(groups)}
+  return mask_for(on)
+
+
+def make_lane_fns(static: Static) -> LaneFns:
+  """Pure per-lane functions for one static configuration."""
+  static.validate()
+  model = make_model(static.model)
+  groups = model.groups
+  dtype = jnp.dtype(static.model.dtype)
+  ab_np, y_np = data_lib.make_table(static.model.p, static.op)
+  n_rows = ab_np.shape[0]
+  n_train = data_lib.num_train(static.model.p, static.frac, static.op)
+
+  def make_tx(hp: LaneHParams, params):
+    return optax.chain(
+        optax.adamw(hp.lr, b1=static.b1, b2=static.b2, eps=static.eps, weight_decay=hp.wd,
+                    mask=weight_matrices),
+        clamp_norm(hp.target_norm, start_step=hp.t_int, num_steps=hp.clamp_steps,
+                   mask=_group_masks(params, groups, hp.groups)),
+    )
+
+  def norms(params, hp):
+    """The headline norm (the very computation the clamp uses) and per-group norms."""
+    total = global_norm(params, _group_masks(params, groups, hp.groups))
+    per_group = jnp.stack([global_norm(params[g], weight_matrices(params[g])) for g in groups])
+    return total, per_group
+
+  def loss_and_stats(params, ab, y):
+    logits_BxC = model.apply(params, ab)
+    logp_BxC = jax.nn.log_softmax(logits_BxC)
+    logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
+    loss = -jnp.mean(logp_y_B)
+    acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
+    collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)
+    return loss, (acc, collapse)
+
+  def init(hp: LaneHParams) -> LaneState:
+    init_key, split_key = data_lib.lane_keys(hp.seed)
+    params = model.init(init_key)
+    params = jax.tree.map(lambda x: x * hp.init_scale.astype(x.dtype) if x.ndim >= 2 else x,
+                          params)
+    tx = make_tx(hp, params)
+    train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
+    ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
+    lane_data = LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
+    return LaneState(params, tx.init(params), jnp.array(0, jnp.int32),
+                     empty_latches(len(groups), dtype), lane_data)
+
+  def train_step(state: LaneState, hp: LaneHParams):
+    d = state.data
+    (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
+        state.params, d.ab_train, d.y_train)
+    tx = make_tx(hp, state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # A diverged lane is frozen: it keeps its last finite state and stops moving.
+    ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    lat = state.latches
+    in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
+    diverged_step = jnp.where((lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run,
+                              state.step, lat.diverged_step)
+    new = LaneState(keep(params, state.params), keep(opt_state, state.opt_state),
+                    state.step + 1, lat._replace(diverged_step=diverged_step), d)
+    return new, (loss, acc, collapse)
+
+  def block(state: LaneState, hp: LaneHParams):
+    """Evaluates at the current step, then trains ``eval_every`` steps."""
+    t = state.step
+    test_loss, (test_acc, _) = loss_and_stats(state.params, state.data.ab_test, state.data.y_test)
+    total, per_group = norms(state.params, hp)
+    state, (tr_loss, tr_acc, tr_collapse) = jax.lax.scan(
+        lambda s, _: train_step(s, hp), state, None, length=static.eval_every)
+    train_loss, train_acc, collapse = tr_loss[0], tr_acc[0], tr_collapse[0]  # at step t
+
+    lat = latch(static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group,
+                collapse)
+    metrics = Metrics(t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse)
+    return state._replace(latches=lat), metrics
+
+  def chunk(state: LaneState, hp: LaneHParams, n_blocks: int):
+    return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
+
+  return LaneFns(init, chunk, groups)
+
+
+# ----------------------------------------------------------------------------------------
+# Host side
+
+
+@dataclasses.dataclass
+class RunResult:
+  """Host copies of every lane's outcome, indexed by the caller's lane order."""
+
+  latches: dict          # name -> np.ndarray [lanes, ...]
+  steps_run: np.ndarray  # steps each lane was trained when it left the program
+  grid: np.ndarray       # [S] steps at which curves are recorded
+  curves: dict           # name -> np.ndarray [lanes, S] (NaN where not recorded)
+  groups: tuple
+  stats: dict            # wall time, lane-steps executed/needed, compiles, ...
+
+
+def step_grid(max_steps: int, eval_every: int, points: int = 120) -> np.ndarray:
+  """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
+  g = np.geomspace(eval_every, max(max_steps, eval_every), points)
+  g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
+  return np.concatenate([[0], g])
+
+
+def _bucket(n: int, multiple: int) -> int:
+  """Smallest power of two >= n, rounded up to a multiple of the device count."""
+  b = 1 << max(0, math.ceil(math.log2(max(n, 1))))
+  return int(math.ceil(b / multiple) * multiple)
+
+
+class Engine:
+  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket)."""
+
+  def __init__(self, static: Static, devices=None):
+    self.static = static
+    self.fns = make_lane_fns(static)
+    self.devices = list(devices if devices is not None else jax.local_devices())
+    self._init = jax.jit(jax.vmap(self.fns.init))
+    chunk = self.fns.chunk
+    self._chunk = jax.jit(
+        lambda state, hp, n_blocks: jax.vmap(
+            lambda s, h: chunk(s, h, n_blocks), out_axes=(0, 1))(state, hp),
+        static_argnums=2, donate_argnums=0)
+    if len(self.devices) > 1:
+      mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
+      self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes"))
+    else:
+      self._sharding = None
+
+  def _put(self, tree):
+    if self._sharding is None:
+      return jax.device_put(tree, self.devices[0])
+    return jax.device_put(tree, self._sharding)
+
+  def init(self, hp: LaneHParams) -> LaneState:
+    return self._init(self._put(hp))
+
+  def chunk(self, state: LaneState, hp, n_blocks: int):
+    return self._chunk(state, hp, n_blocks)
+
+  def run(self, hp: LaneHParams, *, chunk_steps: int = 500, grid_points: int = 120,
+          repack: bool = True, progress: Callable | None = print,
+          label: str = "") -> RunResult:
+    """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
+
+    Args:
+      hp: per-lane hyperparameters (numpy arrays, one row per lane).
+      chunk_steps: steps per jitted call (rounded to a multiple of eval_every).
+      grid_points: size of the geometric step grid on which curves are recorded.
+      repack: move the lanes still running into a smaller program (power-of-two bucket
+        sizes) when enough have finished. Results do not depend on it: a lane latches
+        only up to its own end step (``lane_end``).
+      progress: called with one line per chunk (None for silence).
+
+    Returns:
+      A ``RunResult`` in the order of ``hp``'s lanes.
+    """
+    static = self.static
+    ev = static.eval_every
+    n_blocks = max(1, chunk_steps // ev)
+    chunk_steps = n_blocks * ev
+    hp = LaneHParams(*[np.asarray(x) for x in hp])
+    n = hp.seed.shape[0]
+    if n == 0:
+      raise ValueError("no lanes to run")
+    budget = hp.budget.astype(np.int64)
+    grid = step_grid(int(budget.max()), ev, grid_points)
+    grid_pos = {int(s): i for i, s in enumerate(grid)}
+    G = len(self.fns.groups)
+    curve_names = ("train_loss", "train_acc", "test_loss", "test_acc", "norm", "collapse")
+    curves = {k: np.full((n, grid.size), np.nan, np.float32) for k in curve_names}
+    curves["group_norms"] = np.full((n, grid.size, G), np.nan, np.float32)
+    latches_out: dict | None = None
+    end = budget.copy()           # per-lane end step (shrinks when a lane groks)
+    active = np.ones(n, bool)
+    ndev = len(self.devices)
+    take = lambda tree, idx: jax.tree.map(lambda x: np.asarray(x)[idx], tree)
+
+    size = _bucket(n, ndev) if repack else -(-n // ndev) * ndev
+    slots = np.concatenate([np.arange(n), np.zeros(size - n, np.int64)])  # slot -> lane
+    real = np.arange(size) < n                                            # padding slots
+    hp_dev = self._put(take(hp, slots))
+    state = self._init(hp_dev)
+    t0 = time.perf_counter()
+    executed, step, shapes = 0, 0, set()
+    while True:
+      shapes.add(size)
+      state, m = self._chunk(state, hp_dev, n_blocks)
+      step += chunk_steps
+      executed += chunk_steps * int(real.sum())
+      lat, m = jax.device_get((state.latches, m))
+      here = slots[real]
+      # Curves: eval points on the grid, up to each lane's end step.
+      for bi in range(n_blocks):
+        s = int(m.step[bi, 0])
+        gi = grid_pos.get(s)
+        if gi is None:
+          continue
+        rec = real & (s <= end[slots])
+        for k in curve_names:
+          curves[k][slots[rec], gi] = getattr(m, k)[bi][rec]
+        curves["group_norms"][slots[rec], gi] = m.group_norms[bi][rec]
+      if latches_out is None:
+        latches_out = {k: np.zeros((n,) + np.shape(v)[1:], np.asarray(v).dtype)
+                       for k, v in lat._asdict().items()}
+      for k, v in lat._asdict().items():
+        latches_out[k][here] = np.asarray(v)[real]
+      end[here] = lane_end(static, lat.t_grok[real, HEADLINE].astype(np.int64), budget[here])
+      finished = (step > end[here]) | (lat.diverged_step[real] >= 0)
+      active[here[finished]] = False
+      n_active = int(active.sum())
+      if progress is not None:
+        rate = executed / max(time.perf_counter() - t0, 1e-9)
+        n_grok = int((latches_out["t_grok"][:, HEADLINE] >= 0).sum())
+        left = int(np.sum(np.maximum(end[active] - step, 0)))
+        progress(f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
+                 f"{rate:,.0f} lane-steps/s  ETA <= {left / rate:,.0f}s")
+      if n_active == 0:
+        break
+      if repack and _bucket(n_active, ndev) < size:
+        keep = np.flatnonzero(real & active[slots])
+        size = _bucket(n_active, ndev)
+        sel = np.concatenate([keep, np.full(size - keep.size, keep[0])])
+        state = self._put(take(state, sel))
+        slots, real = slots[sel], np.arange(size) < keep.size
+        hp_dev = self._put(take(hp, slots))
+
+    diverged = latches_out["diverged_step"] >= 0
+    steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
+    stats = dict(wall_s=time.perf_counter() - t0, lane_steps_executed=executed,
+                 lane_steps_needed=int(steps_run.sum()), programs=sorted(shapes),
+                 chunk_steps=chunk_steps, lanes=n)
+    return RunResult(latches_out, steps_run, grid, curves, self.fns.groups, stats)

@@ -1,0 +1,167 @@
+"""The run directory: what an experiment writes and what figures and fits read back.
+
+Files (all written atomically: a temporary file in the same directory, then ``os.replace``):
+
+* ``config.json`` -- everything needed to rerun (the experiment's resolved configuration).
+* ``lanes.csv``   -- one row per lane (``LANE_COLUMNS``); empty cells for events that did not
+  happen (a lane that never grokked has an empty ``T_grok`` and ``grokked = 0``: it is
+  right-censored at ``steps_run``).
+* ``curves.npz``  -- ``steps`` [S] and per-lane trajectories [lanes, S] on a geometric step
+  grid (NaN where not recorded); ``group_norms`` is [lanes, S, G] with names in ``groups``.
+* ``fit.json``    -- the fitted quantities (see ``grokjax.fit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from grokjax.engine import HEADLINE, THRESHOLDS, RunResult
+
+LANE_COLUMNS = (
+    "lane", "p", "seed", "arm", "rho", "target_norm", "lr", "wd", "t_int", "clamp_mode",
+    "init_scale", "frac", "model", "dtype", "budget",
+    "T_mem", "T_grok", "T_grok_80", "T_grok_95", "grokked",
+    "norm_at_mem", "norm_at_grok", "norm_at_grok_80", "norm_at_grok_95",
+    "collapse_at_grok", "diverged", "diverged_step", "steps_run",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yields a temporary path next to ``path``; renames it over ``path`` on success."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_json(path: str, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _cell(v):
+    """CSV cell: '' for missing (None, NaN, negative event steps are mapped by the caller)."""
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(float(v)) else repr(float(v))
+    if isinstance(v, (bool, np.bool_)):
+        return str(int(v))
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    return str(v)
+
+
+def lane_rows(meta: dict, result: RunResult, lane_offset: int = 0) -> list[dict]:
+    """One dict per lane from per-lane metadata (columns of equal length) and a run result."""
+    lat = result.latches
+    n = len(result.steps_run)
+    rows = []
+    event = lambda t: int(t) if t >= 0 else None
+    for i in range(n):
+        tg = lat["t_grok"][i]
+        row = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v)
+               for k, v in meta.items()}
+        row.update(
+            lane=lane_offset + i,
+            T_mem=event(lat["t_mem"][i]),
+            T_grok=event(tg[HEADLINE]),
+            T_grok_80=event(tg[THRESHOLDS.index(0.8)]),
+            T_grok_95=event(tg[THRESHOLDS.index(0.95)]),
+            grokked=bool(tg[HEADLINE] >= 0),
+            norm_at_mem=float(lat["norm_at_mem"][i]),
+            norm_at_grok=float(lat["norm_at_grok"][i][HEADLINE]),
+            norm_at_grok_80=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.8)]),
+            norm_at_grok_95=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.95)]),
+            collapse_at_grok=float(lat["collapse_at_grok"][i]),
+            diverged=bool(lat["diverged_step"][i] >= 0),
+            diverged_step=event(lat["diverged_step"][i]),
+            steps_run=int(result.steps_run[i]),
+        )
+        for g, name in enumerate(result.groups):
+            row[f"norm_at_grok_{name}"] = float(lat["group_norm_at_grok"][i][g])
+        rows.append(row)
+    return rows
+
+
+def write_lanes_csv(path: str, rows: list[dict]) -> None:
+    extra = sorted({k for r in rows for k in r} - set(LANE_COLUMNS))
+    columns = list(LANE_COLUMNS) + extra
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(r.get(k)) for k in columns})
+    write_text(path, buf.getvalue())
+
+
+_INT_COLUMNS = {"lane", "p", "seed", "t_int", "budget", "T_mem", "T_grok", "T_grok_80",
+                "T_grok_95", "diverged_step", "steps_run"}
+_BOOL_COLUMNS = {"grokked", "diverged"}
+_STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype"}
+
+
+def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
+    """Columns of ``lanes.csv`` as arrays: floats with NaN for empty cells (event steps
+    included, so a censored ``T_grok`` is NaN), bools for flags, strings for labels."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path} holds no lanes")
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows]
+        if k in _STR_COLUMNS:
+            out[k] = np.array(vals, dtype=object)
+        elif k in _BOOL_COLUMNS:
+            out[k] = np.array([v == "1" for v in vals])
+        else:
+            out[k] = np.array([float(v) if v != "" else np.nan for v in vals])
+    return out
+
+
+def write_curves(path: str, results: list[RunResult]) -> None:
+    """Concatenates the curves of several runs (same grid length padded with NaN)."""
+    S = max(r.grid.size for r in results)
+    pad = lambda a, fill=np.nan: np.concatenate(
+        [a, np.full(a.shape[:1] + (S - a.shape[1],) + a.shape[2:], fill, a.dtype)], axis=1)
+    arrays = {}
+    steps = []
+    for r in results:
+        g = np.concatenate([r.grid, np.full(S - r.grid.size, -1)])
+        steps.append(np.broadcast_to(g, (len(r.steps_run), S)))
+    arrays["steps"] = np.concatenate(steps).astype(np.int64)
+    for k in results[0].curves:
+        arrays[k] = np.concatenate([pad(r.curves[k]) for r in results])
+    arrays["groups"] = np.array(results[0].groups)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)

@@ -1,0 +1,136 @@
+"""The lane engine on small real runs (p=31, d=64, H=128, fraction 0.7: groks in ~300 steps)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from grokjax import engine as eng
+from grokjax.models import ModelSpec
+
+SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every=10)
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    return eng.Engine(SMALL)
+
+
+def _hp(n_groups=3, **kw):
+    kw.setdefault("lr", 1e-2)
+    return eng.make_hparams(n_groups, **kw)
+
+
+def test_latch_semantics_on_a_constructed_sequence():
+    static = eng.Static(model=ModelSpec(p=7, d=4, hidden=4), frac=0.5, margin=0.0,
+                        min_margin=20)
+    lat = eng.empty_latches(2)
+    train = [0.5, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    test = [0.0, 0.1, 0.85, 0.7, 0.92, 0.97, 0.5, 0.99]
+    norms = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0]
+    for i, (tr, te, nm) in enumerate(zip(train, test, norms)):
+        lat = eng.latch(static, lat, jnp.int32(10 * i), jnp.int32(1000), tr, te, nm,
+                        jnp.array([nm, 2 * nm]), 0.0)
+    assert int(lat.t_mem) == 10 and float(lat.norm_at_mem) == 11.0
+    # First crossing of each threshold is kept even when accuracy falls back later.
+    assert lat.t_grok.tolist() == [20, 40, 50]
+    assert lat.norm_at_grok.tolist() == [12.0, 14.0, 15.0]
+    assert lat.group_norm_at_grok.tolist() == [14.0, 28.0]
+    # Past the lane's end (T_grok 40 + min_margin 20 = 60) nothing latches any more.
+    lat2 = eng.latch(static, eng.empty_latches(2)._replace(t_grok=jnp.array([-1, 40, -1])),
+                     jnp.int32(70), jnp.int32(1000), 1.0, 1.0, 1.0, jnp.ones(2), 0.0)
+    assert lat2.t_grok.tolist() == [-1, 40, -1] and int(lat2.t_mem) == -1
+    # Nor past the budget.
+    lat3 = eng.latch(static, eng.empty_latches(2), jnp.int32(70), jnp.int32(60), 1.0, 1.0,
+                     1.0, jnp.ones(2), 0.0)
+    assert lat3.t_grok.tolist() == [-1, -1, -1]
+
+
+def test_free_run_groks_and_clamp_holds_norm(small_engine):
+    # Lanes 0,1 free; lanes 2,3 the same seeds clamped at 33.0 from step 100.
+    hp = _hp(seed=[0, 1, 0, 1], target_norm=[0, 0, 33.0, 33.0], t_int=[0, 0, 100, 100],
+             budget=2000)
+    r = small_engine.run(hp, chunk_steps=200, progress=None)
+    t_grok = r.latches["t_grok"][:, eng.HEADLINE]
+    assert (t_grok[:2] > 0).all() and (t_grok[:2] < 1500).all(), t_grok
+    # A memorizer first: train accuracy crosses 0.99 well before test accuracy.
+    assert (r.latches["t_mem"][:2] < t_grok[:2]).all()
+    assert (r.latches["diverged_step"] == -1).all()
+    # Clamped lanes grok too, at the held norm.
+    assert (t_grok[2:] > 0).all()
+    np.testing.assert_allclose(r.latches["norm_at_grok"][2:, eng.HEADLINE], 33.0, rtol=1e-5)
+    # Curves: the clamped norm equals the target at every recorded step after t_int
+    # (update number t_int is the first clamped one, so params from step t_int + 1 on).
+    after = (r.grid > 100)[None, :] & np.isfinite(r.curves["norm"][2:])
+    np.testing.assert_allclose(r.curves["norm"][2:][after], 33.0, rtol=1e-5)
+    # ... and free and clamped lanes with one seed agree exactly before t_int.
+    before = r.grid <= 100
+    np.testing.assert_array_equal(r.curves["norm"][:2, before], r.curves["norm"][2:, before])
+    np.testing.assert_array_equal(r.curves["test_acc"][:2, before],
+                                  r.curves["test_acc"][2:, before])
+    # Group norms add up to the total.
+    g = r.curves["group_norms"][0]
+    ok = np.isfinite(g).all(axis=1)
+    np.testing.assert_allclose(np.sqrt((g[ok] ** 2).sum(1)), r.curves["norm"][0, ok], rtol=1e-5)
+    # Lanes stop at T_grok plus the margin, not at the budget.
+    assert (r.steps_run[:2] < 2000).all()
+    assert r.stats["lane_steps_executed"] <= 1.6 * r.stats["lane_steps_needed"]
+
+
+def test_clamp_holds_norm_at_every_step():
+    static = eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5, eval_every=1)
+    e = eng.Engine(static)
+    hp = _hp(seed=[5], target_norm=[9.0], t_int=[7], budget=40)
+    r = e.run(hp, chunk_steps=40, progress=None, grid_points=200)
+    norm = r.curves["norm"][0]
+    rec = np.isfinite(norm)
+    steps = r.grid[rec]
+    assert set(range(8, 41)).issubset(set(steps.tolist()))
+    np.testing.assert_allclose(norm[rec][steps > 7], 9.0, rtol=1e-6)
+    assert not np.allclose(norm[rec][steps <= 7], 9.0, rtol=1e-3)
+
+
+def test_one_lane_alone_equals_the_same_lane_in_a_batch(small_engine):
+    alone = small_engine.run(_hp(seed=[3], lr=[3e-3], budget=300), chunk_steps=100,
+                             progress=None)
+    batch = small_engine.run(_hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], wd=[1.0, 1.0, 2.0],
+                                 budget=300), chunk_steps=100, progress=None)
+    for k in ("norm", "train_loss", "test_acc"):
+        np.testing.assert_allclose(alone.curves[k][0], batch.curves[k][1], rtol=2e-4, atol=1e-5)
+    assert alone.latches["t_mem"][0] == batch.latches["t_mem"][1]
+
+
+def test_repacking_does_not_change_results(small_engine):
+    hp = _hp(seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2], budget=[300, 2000, 2000,
+                                                                               500, 2000])
+    packed = small_engine.run(hp, chunk_steps=100, progress=None, repack=True)
+    fixed = small_engine.run(hp, chunk_steps=100, progress=None, repack=False)
+    assert len(packed.stats["programs"]) > 1
+    for k in packed.latches:
+        np.testing.assert_allclose(packed.latches[k], fixed.latches[k], rtol=1e-5)
+    np.testing.assert_array_equal(packed.steps_run, fixed.steps_run)
+    assert packed.stats["lane_steps_executed"] < fixed.stats["lane_steps_executed"]
+
+
+def test_diverged_lane_is_frozen_and_leaves_others_alone(small_engine):
+    hp = _hp(seed=[0, 1], lr=[1e-2, 1e9], budget=200)
+    r = small_engine.run(hp, chunk_steps=100, progress=None)
+    ref = small_engine.run(_hp(seed=[0], lr=[1e-2], budget=200), chunk_steps=100, progress=None)
+    assert r.latches["diverged_step"][1] >= 0 and r.latches["diverged_step"][0] == -1
+    np.testing.assert_allclose(r.curves["norm"][0], ref.curves["norm"][0], rtol=2e-4)
+    assert np.isfinite(r.curves["norm"][1][np.isfinite(r.curves["norm"][1])]).all()
+
+
+def test_init_scale_and_group_selection(small_engine):
+    hp = _hp(seed=[0, 0, 0], init_scale=[1.0, 2.0, 1.0],
+             groups=[[1, 1, 1], [1, 1, 1], [0, 1, 0]], budget=10)
+    r = small_engine.run(hp, chunk_steps=10, progress=None)
+    n0 = r.curves["norm"][:, 0]
+    np.testing.assert_allclose(n0[1], 2 * n0[0], rtol=1e-5)
+    np.testing.assert_allclose(n0[2], r.curves["group_norms"][0, 0, 1], rtol=1e-6)
+
+
+def test_step_grid_is_geometric_and_on_eval_steps():
+    g = eng.step_grid(80_000, 10, 120)
+    assert g[0] == 0 and g[-1] == 80_000 and (g % 10 == 0).all()
+    assert np.all(np.diff(g) > 0) and 60 < g.size <= 121
