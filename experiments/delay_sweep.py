@@ -246,7 +246,8 @@ def main(argv=None) -> int:
         import jax
         jax.config.update("jax_enable_x64", True)
     from grokjax import plots, results
-    from grokjax.engine import Engine, Static
+    from grokjax.engine import Static
+    from grokjax.runner import Engine
 
     os.makedirs(cfg.out, exist_ok=True)
     results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))

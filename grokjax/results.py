@@ -23,7 +23,8 @@ import tempfile
 
 import numpy as np
 
-from grokjax.engine import HEADLINE, THRESHOLDS, RunResult
+from grokjax.engine import HEADLINE, THRESHOLDS
+from grokjax.runner import RunResult
 
 LANE_COLUMNS = (
     "lane", "p", "seed", "arm", "rho", "target_norm", "lr", "wd", "t_int", "clamp_mode",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grokjax import engine as eng
+from grokjax import runner
 from grokjax.models import ModelSpec
 
 SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every=10)
@@ -13,7 +14,7 @@ SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every
 
 @pytest.fixture(scope="module")
 def small_engine():
-    return eng.Engine(SMALL)
+    return runner.Engine(SMALL)
 
 
 def _hp(n_groups=3, **kw):
@@ -79,7 +80,7 @@ def test_free_run_groks_and_clamp_holds_norm(small_engine):
 
 def test_clamp_holds_norm_at_every_step():
     static = eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5, eval_every=1)
-    e = eng.Engine(static)
+    e = runner.Engine(static)
     hp = _hp(seed=[5], target_norm=[9.0], t_int=[7], budget=40)
     r = e.run(hp, chunk_steps=40, progress=None, grid_points=200)
     norm = r.curves["norm"][0]
@@ -131,6 +132,6 @@ def test_init_scale_and_group_selection(small_engine):
 
 
 def test_step_grid_is_geometric_and_on_eval_steps():
-    g = eng.step_grid(80_000, 10, 120)
+    g = runner.step_grid(80_000, 10, 120)
     assert g[0] == 0 and g[-1] == 80_000 and (g % 10 == 0).all()
     assert np.all(np.diff(g) > 0) and 60 < g.size <= 121
