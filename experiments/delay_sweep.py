@@ -52,6 +52,7 @@ PRESETS = {
 
 @dataclasses.dataclass
 class SweepConfig:
+    experiment: str = "delay_sweep"
     preset: str = "quick"
     p: list = dataclasses.field(default_factory=lambda: [59])
     rho: list = dataclasses.field(default_factory=lambda: [0.85, 0.95, 1.05])
