@@ -191,3 +191,21 @@ def make_model(spec: ModelSpec) -> Model:
     return module.apply({"params": params}, ab_Bx2)
 
   return Model(init, apply, GROUPS[spec.kind], classes)
+
+
+def forward_matmul_flops(spec: ModelSpec, batch: int) -> int:
+  """Matmul FLOPs (2·M·N·K each) of one forward pass over ``batch`` rows, as formulated here
+  (per-token tables computed once, then gathered)."""
+  p, d, h = spec.p, spec.d, spec.hidden
+  if spec.kind == "mlp":
+    return 2 * (2 * p * d * h) + 2 * batch * h * p
+  v = p + 1
+  tables = 2 * (4 * v * d * d) + 2 * (3 * d * d)          # K, V tables for 2 positions; q,k,v of '='
+  scores = 2 * (2 * v * d)                                  # q · K tables
+  per_row = 2 * (d * d + 2 * d * h + d * v) + 2 * 3 * d    # Wo, MLP, unembed, weighted sum
+  return tables + scores + batch * per_row
+
+
+def train_step_flops(spec: ModelSpec, n_train: int) -> int:
+  """Forward + backward matmul FLOPs of one full-batch step (backward = 2 × forward)."""
+  return 3 * forward_matmul_flops(spec, n_train)
