@@ -1,0 +1,244 @@
+"""The paper's reference values, with the protocol each was measured under.
+
+Source: "The Weight Norm Sets the Grokking Timescale: A Causal Delay Law", arXiv 2606.13753.
+Every :class:`Reference` carries a short note saying which measurement of the paper it is.
+``grokjax.report`` compares runs against these numbers and never edits them; a run whose
+settings differ from ``protocol`` is reported as "not comparable", not as a failure.
+
+Tolerances are ours, not the paper's (the paper reports point values); they are chosen from
+the seed-to-seed spread one expects with the paper's seed counts:
+
+* critical norms (Wc): within 5 % -- Wc has a CV of only 1-2 % across seeds;
+* slopes alpha: within 15 % -- a 3-5 cell fit of log medians;
+* R²: at least 0.98;
+* medians of T_grok: within 25 % -- a median over ~12 seeds of a heavy-tailed time;
+* fold changes: within a factor 1.5 -- ratios of two such medians;
+* the Wc power-law exponent: inside the paper's range 0.38-0.44 widened by 0.03 each side;
+* the seed-to-seed CV of Wc: at most 3 %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["PAPER", "Reference", "Tolerance", "MLP_PROTOCOL", "CLAMP_PROTOCOL", "WC_BY_P",
+           "ATTN_PROTOCOL", "references", "reference"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How close a measurement must be to count as reproducing a reference value.
+
+    kind: ``rel`` (|m - v| <= tol·|v|), ``min`` (m >= tol), ``max`` (m <= tol),
+    ``range`` (lo - tol <= m <= hi + tol) or ``factor`` (v/tol <= m <= v·tol).
+    """
+
+    kind: str
+    tol: float
+
+    def check(self, measured: float, ref: "Reference") -> bool:
+        m = float(measured)
+        if self.kind == "rel":
+            return abs(m - ref.value) <= self.tol * abs(ref.value)
+        if self.kind == "min":
+            return m >= self.tol
+        if self.kind == "max":
+            return m <= self.tol
+        if self.kind == "range":
+            return ref.lo - self.tol <= m <= ref.hi + self.tol
+        if self.kind == "factor":
+            return ref.value / self.tol <= m <= ref.value * self.tol
+        raise ValueError(f"unknown tolerance kind {self.kind!r}")
+
+    def describe(self, ref: "Reference") -> str:
+        if self.kind == "rel":
+            return f"within {100 * self.tol:g} %"
+        if self.kind == "min":
+            return f"≥ {self.tol:g}"
+        if self.kind == "max":
+            return f"≤ {_fmt_scaled(self.tol, ref.scale)}{ref.unit_suffix}"
+        if self.kind == "range":
+            lo, hi = ref.lo - self.tol, ref.hi + self.tol
+            return f"in [{lo:.4g}, {hi:.4g}]"
+        if self.kind == "factor":
+            return f"within a factor {self.tol:g}"
+        raise ValueError(f"unknown tolerance kind {self.kind!r}")
+
+
+def _fmt_scaled(v: float, scale: float) -> str:
+    return f"{v * scale:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """One number of the paper.
+
+    value: the central value (for ``range`` references the midpoint of [lo, hi]).
+    lo, hi: the paper's interval (a CI, or a stated range), when it gives one.
+    protocol: settings the measurement needs (keys are lane/config fields: model, p, frac, lr,
+        wd, d, hidden, t_int, layernorm); a value that is a tuple means "any of these".
+    select: which lanes or cells of a matching run the number is computed from: ``rho`` (one
+        cell), ``rho_min`` / ``rho_max`` (the rho range of a fit), ``min_rho`` (at least this
+        many distinct rho in that range), ``min_p`` (at least this many p), ``lrs`` (these lr).
+    requires_p: only runs at the protocol's p are candidates (a run at another p is "not run"
+        for this number rather than "not comparable").
+    needs: the design the measurement needs, in words (shown when no run provides it).
+    experiments: the grokjax experiments meant to produce it.
+    scale, unit: display only (CV is shown in % with scale 100).
+    """
+
+    key: str
+    quantity: str
+    value: float
+    tolerance: Tolerance
+    source: str
+    protocol: dict = dataclasses.field(default_factory=dict)
+    lo: float | None = None
+    hi: float | None = None
+    select: dict = dataclasses.field(default_factory=dict)
+    requires_p: bool = False
+    needs: str = ""
+    experiments: tuple = ()
+    scale: float = 1.0
+    unit: str = ""
+
+    @property
+    def unit_suffix(self) -> str:
+        return f" {self.unit}" if self.unit else ""
+
+    def text(self) -> str:
+        """The paper's value as it is quoted in the report."""
+        s = self.scale
+        if self.lo is not None and self.tolerance.kind in ("range", "max", "min"):
+            return f"{self.lo * s:g}–{self.hi * s:g}{self.unit_suffix}"
+        base = f"{self.value * s:.6g}{self.unit_suffix}"
+        if self.lo is not None and self.hi is not None:
+            base += f" [{self.lo * s:.4g}, {self.hi * s:.4g}]"
+        return base
+
+    def passes(self, measured: float) -> bool:
+        return bool(math.isfinite(measured) and self.tolerance.check(measured, self))
+
+    def rel_diff(self, measured: float) -> float:
+        return (float(measured) - self.value) / abs(self.value)
+
+
+# The MLP protocol of the paper: p=59 by default, embedding width 128, hidden 256, train
+# fraction 0.4, AdamW lr 1e-3, decoupled weight decay 1 (full batch); clamped lanes are
+# pinned from step 500 on.
+MLP_PROTOCOL = {"model": "mlp", "d": 128, "hidden": 256, "frac": 0.4, "lr": 1e-3, "wd": 1.0}
+CLAMP_PROTOCOL = dict(MLP_PROTOCOL, t_int=500, clamp_mode="continuous")
+# The attention model without LayerNorm. The paper's MLP-block width is 512; its optimiser
+# settings are taken to be the MLP's (fraction 0.4, lr 1e-3, wd 1) -- an assumption of ours.
+ATTN_PROTOCOL = {"model": "attn", "layernorm": "none", "hidden": 512, "frac": 0.4,
+                 "lr": 1e-3, "wd": 1.0}
+
+_REL5 = Tolerance("rel", 0.05)
+_REL15 = Tolerance("rel", 0.15)
+_REL25 = Tolerance("rel", 0.25)
+_R2 = Tolerance("min", 0.98)
+_FOLD = Tolerance("factor", 1.5)
+
+_PAPER_P = (41, 53, 59, 71)                 # the shared-alpha scan
+_ALL_P = (29, 41, 53, 59, 71, 79, 97)       # every p the paper reports on
+_WC_BY_P = {29: 42.0, 41: 48.0, 59: 55.0, 79: 61.0, 97: 67.0}
+_TGROK_P59 = {0.85: 1492.0, 1.00: 4077.0, 1.15: 13426.0, 1.30: 27925.0}
+_SRC = "arXiv 2606.13753"
+
+_refs = [
+    Reference("wc_p59", "Wc at p=59 (median ‖W‖ at T_grok of free runs)", 54.6, _REL5,
+              f"{_SRC}: critical norm of the MLP at p=59, fraction 0.4, lr 1e-3, wd 1",
+              protocol=dict(MLP_PROTOCOL, p=59), experiments=("delay_sweep", "critical_norm")),
+    *[Reference(f"wc_p{p}", f"Wc at p={p}", v, _REL5,
+                f"{_SRC}: Wc against p, 42/48/55/61/67 at p = 29/41/59/79/97 (MLP protocol)",
+                protocol=dict(MLP_PROTOCOL, p=p), requires_p=True, needs=f"free runs at p={p}",
+                experiments=("critical_norm",))
+      for p, v in _WC_BY_P.items() if p != 59],
+    Reference("wc_exponent", "exponent b of Wc ∝ p^b", 0.41, Tolerance("range", 0.03),
+              f"{_SRC}: power law of Wc in p over p = 29..97, b in 0.38-0.44",
+              protocol=MLP_PROTOCOL, lo=0.38, hi=0.44, select={"min_p": 3},
+              needs="free runs at >= 3 values of p", experiments=("critical_norm",)),
+    Reference("wc_cv", "CV of Wc across seeds", 0.015, Tolerance("max", 0.03),
+              f"{_SRC}: Wc varies by 1-2 % across seeds",
+              protocol=dict(MLP_PROTOCOL, p=_ALL_P), lo=0.01, hi=0.02,
+              needs="free runs at one of the paper's p", scale=100.0, unit="%",
+              experiments=("delay_sweep", "critical_norm")),
+    Reference("tgrok_free_p59", "median T_grok of free runs at p=59", 5100.0, _REL25,
+              f"{_SRC}: free (unclamped) runs at p=59 grok at ~5.1k steps",
+              protocol=dict(MLP_PROTOCOL, p=59), unit="steps",
+              experiments=("delay_sweep", "critical_norm")),
+    Reference("alpha_shared", "shared alpha over p ∈ {41,53,59,71}", 7.5, _REL15,
+              f"{_SRC}: log T_grok = alpha·rho + c_p with one alpha for p in {{41,53,59,71}}, "
+              "rho in {0.85, 1.00, 1.15}", protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
+              select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
+              needs="clamped runs at >= 2 of these p", experiments=("delay_sweep",)),
+    Reference("alpha_shared_r2", "R² of the shared-alpha fit", 0.996, _R2,
+              f"{_SRC}: R² = 0.996 of the shared-alpha fit over p in {{41,53,59,71}}",
+              protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
+              select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
+              needs="clamped runs at >= 2 of these p", experiments=("delay_sweep",)),
+    Reference("alpha_p", "alpha at one p (rho ≤ 1.15)", 7.5, _REL15,
+              f"{_SRC}: the shared alpha 7.5 describes each p in {{41,53,59,71}}",
+              protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P), select={"rho_max": 1.15, "min_rho": 2},
+              needs="clamped runs at >= 2 rho", experiments=("delay_sweep",)),
+    Reference("alpha_dense", "dense-rho alpha at p=59", 7.64, _REL15,
+              f"{_SRC}: dense rho scan at p=59 over rho in [0.85, 1.25], "
+              "alpha = 7.64 [7.47, 7.81]", protocol=dict(CLAMP_PROTOCOL, p=59), lo=7.47, hi=7.81,
+              select={"rho_min": 0.85, "rho_max": 1.25, "min_rho": 6},
+              needs=">= 6 values of rho within [0.85, 1.25]", experiments=("dense_rho",)),
+    Reference("alpha_dense_r2", "R² of the dense-rho fit", 0.994, _R2,
+              f"{_SRC}: R² = 0.994 of the dense rho scan at p=59",
+              protocol=dict(CLAMP_PROTOCOL, p=59),
+              select={"rho_min": 0.85, "rho_max": 1.25, "min_rho": 6},
+              needs=">= 6 values of rho within [0.85, 1.25]", experiments=("dense_rho",)),
+    *[Reference(f"tgrok_p59_rho{r:.2f}", f"median T_grok at p=59, rho={r:.2f}", v, _REL25,
+                f"{_SRC}: median T_grok at p=59, lr 1e-3: 1492 / 4077 / 13426 / 27925 at "
+                "rho 0.85 / 1.00 / 1.15 / 1.30", protocol=dict(CLAMP_PROTOCOL, p=59),
+                select={"rho": r}, needs=f"clamped runs at rho={r:.2f}", unit="steps",
+                experiments=("delay_sweep", "lr_matrix", "dense_rho"))
+      for r, v in _TGROK_P59.items()],
+    Reference("norm_fold", "fold change of T_grok, rho 0.85 → 1.30 at lr 1e-3", 19.0, _FOLD,
+              f"{_SRC}: the held norm moves T_grok ~19x across rho at fixed lr",
+              protocol=dict(CLAMP_PROTOCOL, p=59), select={"rho_lo": 0.85, "rho_hi": 1.30},
+              needs="clamped runs at rho 0.85 and 1.30", experiments=("lr_matrix",)),
+    Reference("lr_fold", "fold change of T_grok across lr ∈ {1,2,4,8}e-3 (median over rho)",
+              2.0, _FOLD, f"{_SRC}: lr moves T_grok only ~2x across lr in {{1,2,4,8}}e-3 at "
+              "fixed rho", protocol={k: v for k, v in dict(CLAMP_PROTOCOL, p=59).items()
+                                     if k != "lr"},
+              select={"lrs": (1e-3, 2e-3, 4e-3, 8e-3)},
+              needs="lr 1e-3, 2e-3, 4e-3 and 8e-3 at a common rho", experiments=("lr_matrix",)),
+    Reference("saturation", "rho=1.30 median / extrapolated rho ≤ 1.15 law", 0.7, _REL25,
+              f"{_SRC}: at rho=1.30 the delay is ~0.7x the extrapolation of the law",
+              protocol=dict(CLAMP_PROTOCOL, p=59), select={"rho": 1.30, "rho_max": 1.15,
+                                                           "min_rho": 2},
+              needs="rho=1.30 and >= 2 rho <= 1.15", experiments=("lr_matrix", "dense_rho")),
+    Reference("attn_alpha", "alpha of the attention model without LayerNorm", 15.45, _REL15,
+              f"{_SRC}: attention model without LayerNorm at p=59, alpha_2 = 15.45 "
+              "[14.84, 15.98]", protocol=dict(ATTN_PROTOCOL, p=59), lo=14.84, hi=15.98,
+              select={"min_rho": 2}, needs="clamped attention runs at >= 2 rho",
+              experiments=("transformer",)),
+    Reference("attn_r2", "R² of the attention-model fit", 0.999, _R2,
+              f"{_SRC}: R² = 0.999 of the attention-model (no LayerNorm) fit at p=59",
+              protocol=dict(ATTN_PROTOCOL, p=59), select={"min_rho": 2},
+              needs="clamped attention runs at >= 2 rho", experiments=("transformer",)),
+    Reference("attn_wc", "Wc of the attention model without LayerNorm at p=59", 36.9, _REL5,
+              f"{_SRC}: Wc = 36.9 for the attention model without LayerNorm at p=59",
+              protocol=dict(ATTN_PROTOCOL, p=59), experiments=("transformer",)),
+]
+
+PAPER: dict[str, Reference] = {r.key: r for r in _refs}
+# Raw numbers, for figures that want to overlay the paper's points.
+WC_BY_P = {**_WC_BY_P, 59: 54.6}
+TGROK_P59 = dict(_TGROK_P59)
+PAPER_P = _PAPER_P
+ALL_P = _ALL_P
+
+
+def references() -> list[Reference]:
+    """Every reference value, in report order."""
+    return list(PAPER.values())
+
+
+def reference(key: str) -> Reference:
+    return PAPER[key]
