@@ -1,0 +1,51 @@
+"""Figures, tables and the paper comparison from run directories.
+
+    python -m experiments.report RUN_DIR [RUN_DIR ...] [--out DIR]
+
+Reads each run directory (config.json, lanes.csv, curves.npz), recomputes every statistic from
+the lanes with grokjax.fit and writes into --out (default figures/): report.md (also printed),
+report.json, the tables tgrok_matrix / alpha / wc (.md and .csv) and the figures (.png and
+.pdf). Each headline number is set next to the paper's value with a pass/FAIL status at a
+stated tolerance; runs that do not follow the paper's protocol are "not comparable", and
+experiments that are absent are "not run". A run directory that cannot be read is a one-line
+error with exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from grokjax import cli
+
+
+def parse_args(argv):
+    ap = cli.Parser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories")
+    ap.add_argument("--out", default="figures", help="output directory (default figures/)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if os.path.isfile(args.out):
+        raise cli.UsageError(f"--out {args.out} is a file, not a directory")
+    from grokjax import report
+    try:
+        data = report.build(args.runs, args.out)
+    except report.RunDirError as e:
+        raise cli.UsageError(str(e)) from None
+    print(data["text"], end="")
+    for line in report.summary_lines(data["runs"], data["comparison"]):
+        print(line)
+    print(f"wrote {args.out}/report.md, report.json, tables and figures")
+    return 0
+
+
+def main_cli(argv=None) -> int:
+    """``main`` with errors turned into one line on stderr and exit status 2."""
+    return cli.main_guard("report", main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())
