@@ -252,7 +252,23 @@ def make_lane_fns(static: Static) -> LaneFns:
     metrics = Metrics(t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse)
     return state._replace(latches=lat), metrics
 
-  def chunk(state: LaneState, hp: LaneHParams, n_blocks: int):
-    return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
+  def idle(state: LaneState):
+    nan = jnp.full((), jnp.nan, dtype)
+    return state, Metrics(jnp.array(-1, jnp.int32), nan, nan, nan, nan, nan,
+                          jnp.full((len(groups),), jnp.nan, dtype), nan)
+
+  def chunk(state: LaneState, hp: LaneHParams, n_blocks, max_blocks: int | None = None):
+    """Advances ``n_blocks`` eval blocks (``n_blocks · eval_every`` steps).
+
+    With ``max_blocks`` (static) the program is compiled once for that length and
+    ``n_blocks`` may be a traced scalar shared by all lanes: blocks past it are skipped by a
+    real conditional (their metrics rows have step -1), so a host loop can end a chunk
+    exactly where the next lane finishes without compiling a new program.
+    """
+    if max_blocks is None:
+      return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
+    return jax.lax.scan(
+        lambda s, i: jax.lax.cond(i < n_blocks, lambda s: block(s, hp), idle, s),
+        state, jnp.arange(max_blocks))
 
   return LaneFns(init, chunk, groups)

@@ -135,3 +135,27 @@ def test_step_grid_is_geometric_and_on_eval_steps():
     g = runner.step_grid(80_000, 10, 120)
     assert g[0] == 0 and g[-1] == 80_000 and (g % 10 == 0).all()
     assert np.all(np.diff(g) > 0) and 60 < g.size <= 121
+
+
+def test_dynamic_chunk_length_matches_a_static_one():
+    static = eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5, eval_every=5)
+    fns = eng.make_lane_fns(static)
+    hp = jax.tree.map(lambda x: x[0], _hp(seed=[2], budget=1000))
+    ref_state, ref_m = jax.jit(lambda s: fns.chunk(s, hp, 3))(fns.init(hp))
+    calls = []
+
+    @jax.jit
+    def dyn(s, n):
+        calls.append(1)
+        return jax.vmap(lambda s: fns.chunk(s, hp, n, max_blocks=6))(s)
+
+    init = jax.tree.map(lambda x: x[None], fns.init(hp))
+    state, m = dyn(init, 3)
+    state2, m2 = dyn(init, 5)
+    assert len(calls) == 1  # one program for every chunk length
+    np.testing.assert_array_equal(m.step[0], [0, 5, 10, -1, -1, -1])
+    np.testing.assert_array_equal(m2.step[0], [0, 5, 10, 15, 20, -1])
+    np.testing.assert_allclose(m.norm[0, :3], ref_m.norm, rtol=1e-6)
+    assert int(state.step[0]) == 15 and int(state2.step[0]) == 25
+    np.testing.assert_allclose(state.params["out"]["W2"][0], ref_state.params["out"]["W2"],
+                               rtol=1e-4, atol=1e-6)
