@@ -46,10 +46,17 @@ class Static:
   # so its results do not depend on how long the program keeps it (packing never matters).
   margin: float = 0.1
   min_margin: int = 200
+  # Matmul precision of the whole program. "highest" keeps float32 matmuls in float32 on GPUs
+  # and TPUs (their default may round inputs to TF32/bf16, which moves T_grok); "default"
+  # trades that for speed. No effect on CPU.
+  precision: str = "highest"
 
   def validate(self) -> None:
     self.model.validate()
     data_lib.validate_task(self.model.p, self.op, self.frac)
+    if self.precision not in ("highest", "high", "default", "float32", "tensorfloat32",
+                              "bfloat16"):
+      raise ValueError(f"unknown matmul precision {self.precision!r}")
     if self.eval_every < 1:
       raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
 
@@ -200,7 +207,8 @@ def make_lane_fns(static: Static) -> LaneFns:
     return total, per_group
 
   def loss_and_stats(params, ab, y):
-    logits_BxC = model.apply(params, ab)
+    with jax.default_matmul_precision(static.precision):
+      logits_BxC = model.apply(params, ab)
     logp_BxC = jax.nn.log_softmax(logits_BxC)
     logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
     loss = -jnp.mean(logp_y_B)
