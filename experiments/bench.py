@@ -4,7 +4,7 @@ Run:
 
     python -m experiments.bench                      # paper MLP at p=59, 1/8/32/128 lanes
     python -m experiments.bench --model attn --lanes 1,8,32
-    python -m experiments.bench --steps 400 --lanes 1,64,256,1024   # on a GPU
+    python -m experiments.bench --check --lanes 64,256,1024         # on a GPU (gpu_check.sh)
 
 Cost: about a minute per model on a 2-core CPU. It prints one table: lanes, lane-steps/s,
 achieved matmul GFLOP/s and its % of a float32 GEMM ceiling measured on the same machine,
@@ -125,6 +125,42 @@ def waste_ratio() -> str:
             f"{s['lane_steps_executed'] / s['lane_steps_needed']:.2f}, programs {s['programs']}")
 
 
+def check_against_cpu() -> str:
+    """Runs one small lane batch on the default device and on the CPU (subprocess) and
+    compares every lane's events and norms. Returns a one-line verdict; raises on mismatch."""
+    import json
+    import os
+    import subprocess
+    code = (
+        "import json, numpy as np\n"
+        "from grokjax.engine import Static, make_hparams\n"
+        "from grokjax.models import ModelSpec\n"
+        "from grokjax.runner import Engine\n"
+        "e = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))\n"
+        "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
+        "                  target_norm=np.repeat([0.0, 33.0], 4), t_int=50, budget=2000)\n"
+        "r = e.run(hp, chunk_steps=200, progress=None)\n"
+        "print(json.dumps({'t_grok': r.latches['t_grok'].tolist(),\n"
+        "                  'norm': r.latches['norm_at_grok'].tolist()}))\n")
+    def run(env_extra):
+        env = dict(os.environ, **env_extra)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, timeout=900)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    dev, cpu = run({}), run({"JAX_PLATFORMS": "cpu"})
+    t_dev, t_cpu = np.array(dev["t_grok"], float), np.array(cpu["t_grok"], float)
+    n_dev, n_cpu = np.array(dev["norm"], float), np.array(cpu["norm"], float)
+    same_grok = np.array_equal(t_dev >= 0, t_cpu >= 0)
+    ok = t_dev >= 0
+    rel_t = np.max(np.abs(t_dev[ok] - t_cpu[ok]) / t_cpu[ok]) if ok.any() else 0.0
+    rel_n = np.nanmax(np.abs(n_dev - n_cpu) / n_cpu) if ok.any() else 0.0
+    verdict = (f"device vs CPU on 8 lanes: same lanes grok: {same_grok}; max |dT_grok|/T_grok = "
+               f"{rel_t:.3f}; max relative norm difference at T_grok = {rel_n:.2e}")
+    if not same_grok or rel_t > 0.05 or rel_n > 1e-2:
+        raise SystemExit("MISMATCH: " + verdict)
+    return verdict
+
+
 def main(argv=None) -> int:
     ap = cli.Parser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mlp", help="mlp, attn or both")
@@ -132,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lanes", type=cli.ints, default=[1, 8, 32, 128])
     ap.add_argument("--steps", type=int, default=200, help="steps per timed chunk")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--check", action="store_true",
+                    help="first compare a small run on this device against the CPU")
     args = ap.parse_args(argv)
     if args.model not in ("mlp", "attn", "both"):
         raise cli.UsageError(f"unknown --model {args.model!r}; choose mlp, attn or both")
@@ -139,6 +177,8 @@ def main(argv=None) -> int:
         raise cli.UsageError("--lanes must be positive integers")
     if args.steps < 10 or args.p < 2:
         raise cli.UsageError("--steps must be >= 10 and --p >= 2")
+    if args.check:
+        print(check_against_cpu(), flush=True)
     import jax
     dev = jax.devices()[0]
     ceiling = gemm_ceiling()
