@@ -128,6 +128,23 @@ class Metrics(NamedTuple):
   norm: jax.Array
   group_norms: jax.Array  # [G]
   collapse: jax.Array     # fraction of train rows whose correct-class probability rounds to 1
+  fourier_gini: jax.Array      # Gini coefficient of the embedding's power over token frequency
+  spectral_entropy: jax.Array  # normalised entropy of that power spectrum, in [0, 1]
+
+
+def fourier_stats(E_PxD):
+  """Fourier concentration of a token embedding: power over token frequency (rfft along the
+  token axis, summed over width, DC removed) -> (Gini coefficient, normalised entropy).
+  A Fourier-sparse embedding (the grokked solution) has Gini near 1 and low entropy."""
+  power_F = jnp.sum(jnp.abs(jnp.fft.rfft(E_PxD, axis=0)) ** 2, axis=1)[1:]
+  n = power_F.shape[0]
+  total = jnp.maximum(jnp.sum(power_F), jnp.finfo(E_PxD.dtype).tiny)
+  sorted_F = jnp.sort(power_F)
+  ranks = jnp.arange(1, n + 1, dtype=E_PxD.dtype)
+  gini = 2.0 * jnp.sum(ranks * sorted_F) / (n * total) - (n + 1.0) / n
+  q = power_F / total
+  entropy = -jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0))
+  return gini.astype(E_PxD.dtype), (entropy / jnp.log(jnp.maximum(n, 2))).astype(E_PxD.dtype)
 
 
 class LaneFns(NamedTuple):
@@ -257,13 +274,15 @@ def make_lane_fns(static: Static) -> LaneFns:
 
     lat = latch(static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group,
                 collapse)
-    metrics = Metrics(t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse)
+    gini, entropy = fourier_stats(state.params["embed"]["E"][:static.model.p])
+    metrics = Metrics(t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse,
+                      gini, entropy)
     return state._replace(latches=lat), metrics
 
   def idle(state: LaneState):
     nan = jnp.full((), jnp.nan, dtype)
     return state, Metrics(jnp.array(-1, jnp.int32), nan, nan, nan, nan, nan,
-                          jnp.full((len(groups),), jnp.nan, dtype), nan)
+                          jnp.full((len(groups),), jnp.nan, dtype), nan, nan, nan)
 
   def chunk(state: LaneState, hp: LaneHParams, n_blocks, max_blocks: int | None = None):
     """Advances ``n_blocks`` eval blocks (``n_blocks · eval_every`` steps).

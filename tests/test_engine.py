@@ -159,3 +159,17 @@ def test_dynamic_chunk_length_matches_a_static_one():
     assert int(state.step[0]) == 15 and int(state2.step[0]) == 25
     np.testing.assert_allclose(state.params["out"]["W2"][0], ref_state.params["out"]["W2"],
                                rtol=1e-4, atol=1e-6)
+
+
+def test_fourier_stats_separate_sparse_from_random_embeddings():
+    p, d = 31, 16
+    t = np.arange(p)[:, None]
+    sparse = np.cos(2 * np.pi * 3 * t / p) * np.ones((1, d)) + 5.0  # one frequency (+ DC)
+    g_sparse, h_sparse = eng.fourier_stats(jnp.asarray(sparse, jnp.float32))
+    g_rand, h_rand = eng.fourier_stats(jax.random.normal(jax.random.key(0), (p, d)))
+    n = p // 2
+    assert float(g_sparse) == pytest.approx((n - 1) / n, abs=1e-3)  # all power in one bin
+    assert float(h_sparse) < 0.01 and float(h_rand) > 0.85
+    assert float(g_rand) < 0.5
+    g0, h0 = eng.fourier_stats(jnp.zeros((p, d)))
+    assert np.isfinite([float(g0), float(h0)]).all()
