@@ -106,7 +106,8 @@ def _plain_log_ticks(ax, which: str = "y") -> None:
     ax.tick_params(axis=which, which="both", labelsize=8)
 
 
-def trajectories(panels: list[dict], path: str, formats=FORMATS, title: str | None = None) -> list[str]:
+def trajectories(panels: list[dict], path: str, formats=FORMATS,
+                 title: str | None = None) -> list[str]:
     """Accuracy (top row) and weight norm (bottom row) against step on a log axis, one column
     per lane. Each panel dict: ``label``, ``steps``, ``train_acc``, ``test_acc``, ``norm``
     (1-D, NaN where not recorded), ``t_mem``, ``t_grok`` (steps or None), ``wc`` (the critical
@@ -319,7 +320,8 @@ def delay_law_groups(series: list[dict], path: str, formats=FORMATS, collapse: d
     return save(fig, path, formats)
 
 
-def norm_identity(series: list[dict], path: str, formats=FORMATS, title: str | None = None) -> list[str]:
+def norm_identity(series: list[dict], path: str, formats=FORMATS,
+                  title: str | None = None) -> list[str]:
     """‖W‖ at T_grok against the held norm, with the identity line, and the relative deviation.
     Each series dict: ``label``, ``target``, ``norm`` (per grokked clamped lane)."""
     if not series:

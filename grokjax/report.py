@@ -81,6 +81,7 @@ class Run:
     config: dict
     lanes: dict
     curves: dict
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)  # fits, by lane subset
 
     @property
     def experiment(self) -> str:
@@ -203,8 +204,6 @@ def _sortable(v):
         return (2, "")
     if isinstance(v, (int, float)):
         return (0, v)
-    if isinstance(v, tuple):
-        return (1, str(v))
     return (1, str(v))
 
 
@@ -314,21 +313,18 @@ def median_ci(times, censored=None, n_boot: int = N_BOOT_MEDIAN, seed: int = SEE
     return out
 
 
-_CACHE: dict = {}
-
-
 def _delay(run: Run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT) -> dict:
     """fit.delay_law on the lanes ``idx`` (censored at steps_run), grouped by a column."""
-    key = (id(run), run.name, idx.tobytes(), group, n_boot)
-    if key not in _CACHE:
+    key = ("delay", idx.tobytes(), group, n_boot)
+    if key not in run.cache:
         t, c = run.times()
         g = None
         if group is not None:
             col = run.lanes[group][idx]
             g = col.astype(int) if group == "p" else np.array([_py(v) for v in col], dtype=object)
-        _CACHE[key] = fit.delay_law(run.lanes["rho"][idx], t[idx], group=g, censored=c[idx],
-                                    n_boot=n_boot, seed=SEED)
-    return _CACHE[key]
+        run.cache[key] = fit.delay_law(run.lanes["rho"][idx], t[idx], group=g,
+                                       censored=c[idx], n_boot=n_boot, seed=SEED)
+    return run.cache[key]
 
 
 def _wc(run: Run, idx: np.ndarray) -> dict:
@@ -878,7 +874,8 @@ def _fig_wc(run: Run, path: str):
     if not by_p and not by_frac:
         return None, "no setting with two or more p or fractions"
     cond = {"model": _py(L["model"][idx[0]]), "lr": _py(L["lr"][idx[0]]),
-            "wd": _py(L["wd"][idx[0]]), "d": _py(L["d"][idx[0]]), "hidden": _py(L["hidden"][idx[0]]),
+            "wd": _py(L["wd"][idx[0]]), "d": _py(L["d"][idx[0]]),
+            "hidden": _py(L["hidden"][idx[0]]),
             "frac": fracs[0] if len(fracs) == 1 else tuple(fracs)}
     proto = {k: v for k, v in paper.MLP_PROTOCOL.items()}
     overlay = paper.WC_BY_P if not mismatches(cond, proto) else None

@@ -1,0 +1,268 @@
+"""``python -m experiments.report``: tables, figures and the paper comparison from run dirs."""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import synthetic_runs
+from experiments import delay_sweep
+from experiments import report as report_cli
+from grokjax import fit, paper, report, results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A real tiny delay_sweep run (~30 s, shared) and the report over it."""
+    root = tmp_path_factory.mktemp("report")
+    run = str(root / "tiny")
+    assert delay_sweep.main(["--preset", "tiny", "--out", run]) == 0
+    out = str(root / "out")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert report_cli.main([run, "--out", out]) == 0
+    data = json.load(open(os.path.join(out, "report.json")))
+    return {"run": run, "out": out, "stdout": buf.getvalue(), "data": data,
+            "md": open(os.path.join(out, "report.md")).read(),
+            "lanes": results.read_lanes_csv(os.path.join(run, "lanes.csv"))}
+
+
+def _times(lanes, m):
+    return np.where(lanes["grokked"][m], lanes["T_grok"][m], lanes["steps_run"][m]), \
+        ~lanes["grokked"][m]
+
+
+def _png_has_content(path):
+    import matplotlib.image as mpimg
+    img = mpimg.imread(path)
+    assert img.shape[0] > 200 and img.shape[1] > 200, img.shape
+    rgb = img[..., :3]
+    assert rgb.std() > 0.02 and (rgb.mean(-1) < 0.8).mean() > 0.003, "blank image"
+
+
+def test_writes_report_tables_and_figures(tiny):
+    out = tiny["out"]
+    for name in ("report.md", "report.json", "tgrok_matrix.md", "tgrok_matrix.csv", "alpha.md",
+                 "alpha.csv", "wc.md", "wc.csv"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    for fig in ("tiny_trajectories", "tiny_delay_law", "tiny_norm_at_grok"):
+        png, pdf = os.path.join(out, fig + ".png"), os.path.join(out, fig + ".pdf")
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert open(pdf, "rb").read(5) == b"%PDF-" and os.path.getsize(pdf) > 5000
+        _png_has_content(png)
+        assert f"`{fig}.png`, `{fig}.pdf`" in tiny["md"]
+    # one p, one fraction, one lr: those figures are skipped with a reason, not drawn empty
+    skipped = {f["name"]: f["skipped"] for f in tiny["data"]["figures"] if "skipped" in f}
+    assert set(skipped) == {"tiny_wc_scaling", "tiny_delay_law_lr", "layernorm_cv"}
+    assert not os.path.exists(os.path.join(out, "tiny_wc_scaling.png"))
+    assert "not run" in skipped["layernorm_cv"]
+    # report.md is also printed, with the censored / diverged counts of each run
+    assert tiny["md"] in tiny["stdout"]
+    assert "tiny (delay_sweep, 8 lanes): 0 censored, 0 diverged" in tiny["stdout"]
+
+
+def test_numbers_equal_a_recomputation_from_lanes(tiny):
+    L, data, md = tiny["lanes"], tiny["data"], tiny["md"]
+    free = (L["arm"] == "free") & L["grokked"] & ~L["diverged"]
+    wc = fit.critical_norm(L["norm_at_grok"][free], seed=0)
+    (row,) = data["tables"]["wc"]
+    assert row["Wc_median"] == wc["median"] and row["Wc_cv"] == wc["cv"]
+    assert [row["Wc_ci_lo"], row["Wc_ci_hi"]] == wc["ci"] and row["Wc_n"] == wc["n"] == 2
+    assert f"| {report.fmt(wc['median'])} | {report.fmt(100 * wc['cv'])} |" in md
+
+    clamp = (L["arm"] == "clamp") & ~L["diverged"]
+    t, c = _times(L, clamp)
+    law = fit.delay_law(L["rho"][clamp], t, censored=c, seed=0)
+    (arow,) = data["tables"]["alpha"]
+    assert arow["alpha"] == law["alpha"] and arow["r2"] == law["r2"]
+    assert [arow["alpha_ci_lo"], arow["alpha_ci_hi"]] == law["alpha_ci"]
+    assert f"| {report.fmt(law['alpha'])} | [{report.fmt(law['alpha_ci'][0])}, " in md
+    # the same alpha as the sweep's own fit.json: two pipelines, one number
+    fj = json.load(open(os.path.join(tiny["run"], "fit.json")))
+    assert fj["per_p"]["31"]["delay_law"]["alpha"] == law["alpha"]
+
+    cells = {r["rho"]: r for r in data["tables"]["tgrok_matrix"]}
+    for rho in sorted(set(L["rho"][clamp])):
+        m = clamp & np.isclose(L["rho"], rho)
+        tt, cc = _times(L, m)
+        assert cells[rho]["median"] == fit.censored_median(tt, cc)
+        assert cells[rho]["n"] == m.sum() and cells[rho]["n_censored"] == cc.sum()
+    tf, cf = _times(L, L["arm"] == "free")
+    assert cells["free"]["median"] == fit.censored_median(tf, cf) == row["free_T_grok_median"]
+
+    # the comparison rows carry the same numbers as the tables
+    rows = {r["key"]: r for r in data["comparison"]}
+    assert rows["wc_p59"]["measured"] == wc["median"]
+    assert rows["alpha_p"]["measured"] == law["alpha"]
+
+
+def test_tiny_run_is_not_comparable_and_missing_experiments_are_not_run(tiny):
+    rows = tiny["data"]["comparison"]
+    assert {r["status"] for r in rows} <= {"not comparable", "not run"}
+    wc = next(r for r in rows if r["key"] == "wc_p59")
+    assert wc["status"] == "not comparable" and wc["rel_diff"] is None
+    for diff in ("p=31 (paper 59)", "frac=0.7 (paper 0.4)", "lr=0.01 (paper 0.001)",
+                 "d=64 (paper 128)", "hidden=128 (paper 256)"):
+        assert diff in wc["note"]
+    # the paper's other moduli were not run at all: "not run", not "not comparable"
+    assert next(r for r in rows if r["key"] == "wc_p97")["status"] == "not run"
+    exps = {e["experiment"]: e["status"] for e in tiny["data"]["experiments"]}
+    assert exps.pop("delay_sweep") == "run"
+    assert set(exps) >= {"critical_norm", "lr_matrix", "dense_rho", "norm_controls",
+                         "transformer", "parity"}
+    assert set(exps.values()) == {"not run"}
+    for e in exps:
+        assert f"| {e} | not run |" in tiny["md"]
+    assert "| dense-rho alpha at p=59 |  |  | — | 7.64 [7.47, 7.81] |" in tiny["md"]
+    assert "| **pass** |" not in tiny["md"] and "| **FAIL** |" not in tiny["md"]
+
+
+def test_run_dir_with_a_missing_file_is_a_one_line_error(tiny, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny["run"], bad)
+    os.remove(bad / "lanes.csv")
+    out = tmp_path / "out"
+    assert report_cli.main_cli([str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"report: error: {bad}: missing lanes.csv"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["/nonexistent/run"], "/nonexistent/run: not a run directory"),
+    ([], "required: RUN_DIR"),
+])
+def test_module_entry_point_exits_nonzero_with_one_line(args, msg, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "experiments.report", *args, "--out",
+                        str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("report: error:") and msg in lines[0], lines
+
+
+def test_unreadable_files_are_one_line_errors(tmp_path):
+    run = synthetic_runs.make_run(str(tmp_path / "r"), seeds=2)
+    open(os.path.join(run, "config.json"), "w").write("{not json")
+    with pytest.raises(report.RunDirError, match="unreadable config.json") as e:
+        report.load_run(run)
+    assert "\n" not in str(e.value)
+    run = synthetic_runs.make_run(str(tmp_path / "r2"), seeds=2)
+    np.savez(os.path.join(run, "curves.npz"), steps=np.zeros((8, 3)))
+    with pytest.raises(report.RunDirError, match="curves.npz lacks train_acc"):
+        report.load_run(run)
+
+
+# --------------------------------------------------------------------------------------------
+# the comparable / not-comparable logic, on synthetic configurations
+# --------------------------------------------------------------------------------------------
+
+
+def test_mismatches_against_the_protocol():
+    proto = dict(paper.CLAMP_PROTOCOL, p=59)
+    assert report.mismatches(dict(proto), proto) == []
+    cond = dict(proto, d=64, frac=0.7)
+    assert report.mismatches(cond, proto) == [("d", "d=64 (paper 128)"),
+                                              ("frac", "frac=0.7 (paper 0.4)")]
+    cond = {k: v for k, v in proto.items() if k != "hidden"}
+    assert report.mismatches(cond, proto) == [("hidden", "hidden not recorded (paper 256)")]
+    # float settings compare with a tolerance, not bit for bit
+    assert report.mismatches(dict(proto, lr=0.1 * 0.01), proto) == []
+    shared = dict(paper.CLAMP_PROTOCOL, p=(41, 53, 59, 71))
+    assert report.mismatches(dict(shared, p=(41, 59)), shared) == []
+    assert report.mismatches(dict(shared, p=(31, 59)), shared)[0][0] == "p"
+    assert report.mismatches(dict(shared, p=(41, 59), lr=(1e-3, 2e-3)), shared)[0][0] == "lr"
+
+
+def _status(rows, key):
+    return [(r["status"], r["note"]) for r in rows if r["key"] == key]
+
+
+def test_protocol_runs_pass_or_fail_and_others_are_not_comparable(tmp_path):
+    good = report.load_run(synthetic_runs.make_run(str(tmp_path / "good"), seeds=8))
+    steep = report.load_run(synthetic_runs.make_run(str(tmp_path / "steep"), seeds=8,
+                                                    alpha=11.0, seed=1))
+    wide = report.load_run(synthetic_runs.make_run(str(tmp_path / "wide"), seeds=8, d=256,
+                                                   frac=0.5, seed=2))
+    refs = [paper.reference(k) for k in ("alpha_p", "wc_p59", "wc_p41", "tgrok_p59_rho1.00")]
+    rows = report.compare([good], refs)
+    assert [r["status"] for r in rows] == ["pass", "pass", "not run", "pass"]
+    assert _status(rows, "wc_p41")[0][1].startswith("needs free runs at p=41")
+    (a,) = [r for r in rows if r["key"] == "alpha_p"]
+    assert a["rel_diff"] == pytest.approx((a["measured"] - 7.5) / 7.5)
+
+    rows = report.compare([steep], refs[:1])
+    assert rows[0]["status"] == "FAIL" and rows[0]["measured"] > 7.5 * 1.15
+
+    rows = report.compare([wide], refs)
+    for key in ("alpha_p", "wc_p59", "tgrok_p59_rho1.00"):
+        ((status, note),) = _status(rows, key)
+        assert status == "not comparable" and "d=256 (paper 128)" in note
+        assert "frac=0.5 (paper 0.4)" in note
+    # a protocol run next to a non-protocol run: only the protocol run is judged
+    rows = report.compare([wide, good], refs[:1])
+    assert [(r["run"], r["status"]) for r in rows] == [("good", "pass")]
+
+
+def test_paper_like_runs_reproduce_every_reference(tmp_path):
+    runs = report.load_runs(synthetic_runs.paper_like(str(tmp_path)))
+    rows = report.compare(runs)
+    keys = {r["key"] for r in rows}
+    assert keys == set(paper.PAPER)
+    bad = [(r["key"], r["run"], r["status"], r["measured"]) for r in rows if r["status"] != "pass"]
+    assert not bad
+    # every experiment the paper-like set contains is listed as run
+    exps = {e["experiment"]: e["status"] for e in report._experiments(runs)}
+    assert exps["dense_rho"] == exps["lr_matrix"] == exps["transformer"] == "run"
+    assert exps["parity"] == "not run"
+
+
+def test_deviations_from_the_paper_fail(tmp_path):
+    lrm = report.load_run(synthetic_runs.make_run(
+        str(tmp_path / "lrm"), experiment="lr_matrix", rho=(0.85, 1.0, 1.15, 1.30),
+        lr=(1e-3, 2e-3, 4e-3, 8e-3), seeds=4, saturation=1.0, budget=300_000))
+    rows = report.compare([lrm], [paper.reference("saturation"), paper.reference("lr_fold")])
+    sat = rows[0]
+    assert sat["status"] == "FAIL" and sat["measured"] == pytest.approx(1.0, abs=0.15)
+    assert rows[1]["status"] == "pass"
+
+
+def test_censored_and_diverged_lanes(tmp_path):
+    run = report.load_run(synthetic_runs.make_run(
+        str(tmp_path / "c"), rho=(0.85, 1.0, 1.15, 1.30), seeds=6, budget=20_000, diverge=2))
+    counts = report.run_counts(run)
+    assert counts["diverged"] == 2 and counts["censored"] == 6
+    rows = report.compare([run], [paper.reference("tgrok_p59_rho1.30"),
+                                  paper.reference("tgrok_p59_rho0.85")])
+    assert rows[0]["status"] == "inconclusive" and "beyond the budget 20000" in rows[0]["note"]
+    assert rows[1]["status"] == "pass" and "n=4" in rows[1]["note"]  # diverged lanes left out
+    cells = report.tgrok_matrix([run], n_boot=50)
+    c130 = next(c for c in cells if c["rho"] == 1.3)
+    assert c130["median"] is None and c130["n_censored"] == 6 and c130["censored_at"] == 20_000
+    md = report._tgrok_md(cells)
+    assert "> 20000 (6/6 cens.)" in md and "(0/6 cens., 2 div.)" in md
+
+
+def test_paper_values_and_tolerances():
+    P = paper.PAPER
+    assert P["wc_p59"].value == 54.6 and P["wc_p59"].protocol["p"] == 59
+    assert (P["alpha_dense"].value, P["alpha_dense"].lo, P["alpha_dense"].hi) == (7.64, 7.47, 7.81)
+    assert [P[f"tgrok_p59_rho{r}"].value for r in ("0.85", "1.00", "1.15", "1.30")] == \
+        [1492, 4077, 13426, 27925]
+    assert P["attn_alpha"].value == 15.45 and P["attn_wc"].value == 36.9
+    assert all(r.source.startswith("arXiv 2606.13753") for r in paper.references())
+    assert P["wc_p59"].passes(54.6 * 1.049) and not P["wc_p59"].passes(54.6 * 1.051)
+    assert P["alpha_shared"].passes(7.5 * 0.86) and not P["alpha_shared"].passes(7.5 * 0.84)
+    assert P["wc_cv"].passes(0.029) and not P["wc_cv"].passes(0.031)
+    assert P["wc_exponent"].passes(0.35) and not P["wc_exponent"].passes(0.48)
+    assert P["norm_fold"].passes(19 * 1.45) and not P["norm_fold"].passes(19 / 1.6)
+    assert P["alpha_shared_r2"].passes(0.981) and not P["alpha_shared_r2"].passes(0.97)
+    assert not P["wc_p59"].passes(float("nan"))
