@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-import synthetic_runs
 from grokjax import fit, plots, report, results
+from test_report import make_run
 
 
 def _check(files, stem):
@@ -68,7 +68,7 @@ def test_norm_identity_and_layernorm_cv(tmp_path):
 
 
 def test_legacy_delay_law_still_draws_from_a_fit_json_layout(tmp_path):
-    run = synthetic_runs.make_run(str(tmp_path / "r"), seeds=3)
+    run = make_run(str(tmp_path / "r"), seeds=3)
     lanes = results.read_lanes_csv(os.path.join(run, "lanes.csv"))
     c = lanes["arm"] == "clamp"
     t = np.where(lanes["grokked"][c], lanes["T_grok"][c], lanes["steps_run"][c])
@@ -81,11 +81,11 @@ def test_legacy_delay_law_still_draws_from_a_fit_json_layout(tmp_path):
 
 def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
     runs = report.load_runs([
-        synthetic_runs.make_run(str(tmp_path / "multi"), p=(41, 59, 71), lr=(1e-3, 4e-3),
+        make_run(str(tmp_path / "multi"), p=(41, 59, 71), lr=(1e-3, 4e-3),
                                 seeds=3, frac=(0.3, 0.4)),
-        synthetic_runs.make_run(str(tmp_path / "attn"), experiment="transformer", model="attn",
+        make_run(str(tmp_path / "attn"), experiment="transformer", model="attn",
                                 hidden=512, layernorm="none", seeds=3, seed=1),
-        synthetic_runs.make_run(str(tmp_path / "attn_ln"), experiment="transformer",
+        make_run(str(tmp_path / "attn_ln"), experiment="transformer",
                                 model="attn", hidden=512, layernorm="all", seeds=3, seed=2),
     ])
     out = str(tmp_path / "figs")
