@@ -40,7 +40,7 @@ from grokjax import fit, paper
 __all__ = ["KNOWN_EXPERIMENTS", "REQUIRED_FILES", "REQUIRED_COLUMNS", "RunDirError", "Run",
            "load_run", "load_runs", "mismatches", "median_ci", "wc_table", "alpha_table",
            "tgrok_matrix", "layernorm_table", "compare", "make_figures", "render", "build",
-           "fmt", "summary_lines"]
+           "fmt", "summary_lines", "run_counts"]
 
 KNOWN_EXPERIMENTS = {
     "delay_sweep": "clamped held-norm sweep: W_c, alpha per p and shared",
@@ -978,7 +978,7 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
         return None, "not run (needs the transformer experiment: attention runs with and " \
                      "without LayerNorm)"
     groups = [k[3:] for k in rows[0] if k.startswith("cv_")]
-    bars = [{"label": f"LayerNorm {r.get('layernorm')} (p={r['p']}, n={r['n']}"
+    bars = [{"label": f"LayerNorm {r.get('layernorm') or 'unknown'} (p={r['p']}, n={r['n']}"
                       + (f", {r['run']}" if len(runs) > 1 else "") + ")",
              "cv": {g: r.get(f"cv_{g}") for g in groups}} for r in rows]
     note = None if len({r.get("layernorm") for r in rows}) > 1 else \
