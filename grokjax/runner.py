@@ -5,11 +5,18 @@ trip inside a chunk. Between chunks it records trajectories on a geometric step 
 progress line, moves the lanes still running into a smaller program when enough have finished
 (power-of-two buckets, so recompiles are few) and stops when every lane is done. The lane axis
 is sharded over the local devices (padded to a multiple of their count).
+
+Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
+inside one) and, when started again, continues from the newest readable checkpoint: the device
+state in its slot layout plus every host-side array (curves so far, latches, end steps, the
+slot map), so a resumed run reproduces an uninterrupted one bit for bit on the same machine.
+``should_stop`` (e.g. set by a SIGTERM handler) makes it checkpoint and raise ``Interrupted``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from typing import Callable
@@ -17,7 +24,9 @@ from typing import Callable
 import jax
 import numpy as np
 
-from grokjax.engine import HEADLINE, LaneHParams, Static, lane_end, make_lane_fns
+from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Static, lane_end,
+                            make_lane_fns)
+
 
 @dataclasses.dataclass
 class RunResult:
@@ -44,24 +53,66 @@ def _bucket(n: int, multiple: int) -> int:
   return int(math.ceil(b / multiple) * multiple)
 
 
+class Interrupted(Exception):
+  """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
+
+  Attributes:
+    step: steps the program had run when it stopped.
+    checkpoint_step: the step of the checkpoint written before stopping (None without a
+      checkpointer).
+    label: the run's label.
+  """
+
+  def __init__(self, step: int, checkpoint_step: int | None, label: str = ""):
+    super().__init__(f"{label}stopped at step {step}")
+    self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
+
+
+def run_fingerprint(static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int,
+                    repack: bool) -> str:
+  """A short hash of everything that determines a run's results (config, lanes, chunking)."""
+  h = hashlib.sha256()
+  h.update(repr((static, chunk_steps, grid_points, repack)).encode())
+  for name, x in zip(LaneHParams._fields, hp):
+    a = np.ascontiguousarray(np.asarray(x))
+    h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:20]
+
+
 class Engine:
-  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket)."""
+  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket).
+
+  With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
+  ``devices`` (default: this process's local devices); every program's inputs and outputs
+  carry that sharding, and lane counts are padded to a multiple of the device count.
+  """
 
   def __init__(self, static: Static, devices=None):
     self.static = static
     self.fns = make_lane_fns(static)
     self.devices = list(devices if devices is not None else jax.local_devices())
-    self._init = jax.jit(jax.vmap(self.fns.init))
     chunk = self.fns.chunk
+    if len(self.devices) > 1:
+      mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
+      P = jax.sharding.PartitionSpec
+      self._sharding = jax.sharding.NamedSharding(mesh, P("lanes"))
+      metrics_sharding = jax.sharding.NamedSharding(mesh, P(None, "lanes"))
+      init_kw = dict(out_shardings=self._sharding)
+      chunk_kw = dict(out_shardings=(self._sharding, metrics_sharding))
+    else:
+      self._sharding = None
+      init_kw, chunk_kw = {}, {}
+    self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
     self._chunk = jax.jit(
         lambda state, hp, n_blocks: jax.vmap(
             lambda s, h: chunk(s, h, n_blocks), out_axes=(0, 1))(state, hp),
-        static_argnums=2, donate_argnums=0)
-    if len(self.devices) > 1:
-      mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
-      self._sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes"))
-    else:
-      self._sharding = None
+        static_argnums=2, donate_argnums=0, **chunk_kw)
+
+  @property
+  def state_sharding(self):
+    """Sharding of every lane-state leaf (lane axis over the mesh, or the one device)."""
+    return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
 
   def _put(self, tree):
     if self._sharding is None:
@@ -69,14 +120,52 @@ class Engine:
     return jax.device_put(tree, self._sharding)
 
   def init(self, hp: LaneHParams) -> LaneState:
+    """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
     return self._init(self._put(hp))
 
   def chunk(self, state: LaneState, hp, n_blocks: int):
     return self._chunk(state, hp, n_blocks)
 
+  def _restore(self, checkpointer, fingerprint: str, hp: LaneHParams, repack: bool):
+    """The newest readable checkpoint as (state on device, host dict, meta), or None."""
+    from grokjax import checkpoint as ckpt
+    ndev = len(self.devices)
+    shapes = {}
+
+    def target(meta):
+      size = int(meta["size"])
+      like = jax.eval_shape(jax.vmap(self.fns.init),
+                            jax.tree.map(lambda x: x[np.zeros(size, np.int64)], hp))
+      # Restore straight into the lane sharding; a checkpoint written with another device
+      # count that does not divide its lane count lands on one device and is re-packed.
+      fits = size % ndev == 0
+      shapes["like"], shapes["fits"] = like, fits
+      sharding = self.state_sharding if fits else jax.sharding.SingleDeviceSharding(
+          self.devices[0])
+      return ckpt.abstract(like, sharding)
+
+    got = checkpointer.restore(fingerprint, target)
+    if got is None:
+      return None
+    meta, flat, host = got
+    state = ckpt.unflatten(shapes["like"], flat)
+    if not shapes["fits"]:
+      real = host["real"].astype(bool)
+      keep = np.flatnonzero(real)
+      n_keep = keep.size
+      size = _bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
+      sel = np.concatenate([keep, np.full(size - n_keep, keep[0])])
+      state = self._put(jax.tree.map(lambda x: np.asarray(x)[sel], state))
+      host["slots"], host["real"] = host["slots"][sel], np.arange(size) < n_keep
+      checkpointer.log(f"{meta.get('label', '')}checkpoint written with another device "
+                       f"count: re-packed {n_keep} lanes into {size} slots over {ndev} devices "
+                       f"(numerics may differ in the last bits from an uninterrupted run)")
+    return state, host, meta
+
   def run(self, hp: LaneHParams, *, chunk_steps: int = 500, grid_points: int = 120,
           repack: bool = True, progress: Callable | None = print,
-          label: str = "") -> RunResult:
+          label: str = "", checkpointer=None,
+          should_stop: Callable[[], bool] | None = None) -> RunResult:
     """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
 
     Args:
@@ -87,6 +176,11 @@ class Engine:
         sizes) when enough have finished. Results do not depend on it: a lane latches
         only up to its own end step (``lane_end``).
       progress: called with one line per chunk (None for silence).
+      checkpointer: a ``grokjax.checkpoint.LaneCheckpointer``: the run starts from its newest
+        readable checkpoint (if any) and checkpoints between chunks as its policy says.
+        A resumed run gives the same results as an uninterrupted one.
+      should_stop: polled between chunks; when it returns True the run writes a checkpoint
+        (with a checkpointer) and raises ``Interrupted``.
 
     Returns:
       A ``RunResult`` in the order of ``hp``'s lanes.
@@ -103,23 +197,51 @@ class Engine:
     grid = step_grid(int(budget.max()), ev, grid_points)
     grid_pos = {int(s): i for i, s in enumerate(grid)}
     G = len(self.fns.groups)
-    curve_names = ("train_loss", "train_acc", "test_loss", "test_acc", "norm", "collapse")
-    curves = {k: np.full((n, grid.size), np.nan, np.float32) for k in curve_names}
-    curves["group_norms"] = np.full((n, grid.size, G), np.nan, np.float32)
-    latches_out: dict | None = None
-    end = budget.copy()           # per-lane end step (shrinks when a lane groks)
-    active = np.ones(n, bool)
+    fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
     ndev = len(self.devices)
     take = lambda tree, idx: jax.tree.map(lambda x: np.asarray(x)[idx], tree)
+    curve_names = ("train_loss", "train_acc", "test_loss", "test_acc", "norm", "collapse")
 
-    size = _bucket(n, ndev) if repack else -(-n // ndev) * ndev
-    slots = np.concatenate([np.arange(n), np.zeros(size - n, np.int64)])  # slot -> lane
-    real = np.arange(size) < n                                            # padding slots
-    hp_dev = self._put(take(hp, slots))
-    state = self._init(hp_dev)
+    restored = (self._restore(checkpointer, fingerprint, hp, repack)
+                if checkpointer is not None else None)
+    if restored is not None:
+      state, host, meta = restored
+      slots, real = host["slots"].astype(np.int64), host["real"].astype(bool)
+      end, active = host["end"].astype(np.int64), host["active"].astype(bool)
+      curves = {k: host["curves"][k] for k in (*curve_names, "group_norms")}
+      latches_out = {k: host["latches"][k] for k in Latches._fields}
+      step, executed = int(meta["step"]), int(meta["executed"])
+      shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
+      resumed_from = step
+      size = slots.size
+      hp_dev = self._put(take(hp, slots))
+      if progress is not None:
+        progress(f"{label}resumed from the checkpoint at step {step} "
+                 f"({int(active.sum())} of {n} lanes running)")
+    else:
+      dtype = np.dtype(static.model.dtype)
+      curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
+      curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
+      latches_out: dict | None = None
+      end = budget.copy()           # per-lane end step (shrinks when a lane groks)
+      active = np.ones(n, bool)
+      size = _bucket(n, ndev) if repack else -(-n // ndev) * ndev
+      slots = np.concatenate([np.arange(n), np.zeros(size - n, np.int64)])  # slot -> lane
+      real = np.arange(size) < n                                            # padding slots
+      hp_dev = self._put(take(hp, slots))
+      state = self._init(hp_dev)
+      step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
+
     t0 = time.perf_counter()
-    executed, step, shapes = 0, 0, set()
+    executed0 = executed
+    shards = {}
+    leaf = jax.tree.leaves(state.params)[0]
+    param_dtype = str(leaf.dtype)
     while True:
+      if size not in shards:  # metadata only: how the lane axis is spread over devices
+        leaf = jax.tree.leaves(state.params)[0]
+        shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
+            leaf.shape)[0]))
       shapes.add(size)
       state, m = self._chunk(state, hp_dev, n_blocks)
       step += chunk_steps
@@ -146,11 +268,11 @@ class Engine:
       active[here[finished]] = False
       n_active = int(active.sum())
       if progress is not None:
-        rate = executed / max(time.perf_counter() - t0, 1e-9)
+        rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
         n_grok = int((latches_out["t_grok"][:, HEADLINE] >= 0).sum())
         left = int(np.sum(np.maximum(end[active] - step, 0)))
         progress(f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
-                 f"{rate:,.0f} lane-steps/s  ETA <= {left / rate:,.0f}s")
+                 f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s")
       if n_active == 0:
         break
       if repack and _bucket(n_active, ndev) < size:
@@ -160,10 +282,25 @@ class Engine:
         state = self._put(take(state, sel))
         slots, real = slots[sel], np.arange(size) < keep.size
         hp_dev = self._put(take(hp, slots))
+      # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
+      stop = should_stop is not None and bool(should_stop())
+      if checkpointer is not None and (checkpointer.tick() or stop):
+        host = dict(slots=slots, real=real, end=end, active=active, curves=curves,
+                    latches=latches_out)
+        checkpointer.save(step, state, jax.tree.map(np.copy, host), dict(
+            fingerprint=fingerprint, size=int(size), lanes=n, executed=executed,
+            shapes=sorted(int(s) for s in shapes), label=label, devices=ndev,
+            elapsed_s=elapsed + time.perf_counter() - t0))
+      if stop:
+        if checkpointer is not None:
+          checkpointer.wait()
+        raise Interrupted(step, step if checkpointer is not None else None, label)
 
     diverged = latches_out["diverged_step"] >= 0
     steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
-    stats = dict(wall_s=time.perf_counter() - t0, lane_steps_executed=executed,
-                 lane_steps_needed=int(steps_run.sum()), programs=sorted(shapes),
-                 chunk_steps=chunk_steps, lanes=n)
+    stats = dict(wall_s=elapsed + time.perf_counter() - t0, lane_steps_executed=executed,
+                 lane_steps_needed=int(steps_run.sum()), programs=sorted(int(s) for s in shapes),
+                 chunk_steps=chunk_steps, lanes=n, fingerprint=fingerprint,
+                 resumed_from_step=resumed_from, devices=ndev, param_dtype=param_dtype,
+                 shards={int(k): list(v) for k, v in sorted(shards.items())})
     return RunResult(latches_out, steps_run, grid, curves, self.fns.groups, stats)
