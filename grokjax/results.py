@@ -8,7 +8,13 @@ Files (all written atomically: a temporary file in the same directory, then ``os
   right-censored at ``steps_run``).
 * ``curves.npz``  -- ``steps`` [S] and per-lane trajectories [lanes, S] on a geometric step
   grid (NaN where not recorded); ``group_norms`` is [lanes, S, G] with names in ``groups``.
-* ``fit.json``    -- the fitted quantities (see ``grokjax.fit``).
+* ``fit.json``    -- the fitted quantities (see ``grokjax.fit``); deterministic (no timings).
+* ``timing.json`` -- wall time, devices, resumes: everything that differs between two runs
+  of one configuration.
+
+While a job runs (see ``experiments/delay_sweep.py``) the directory also holds ``phases/``
+(one ``save_run_result`` file per finished phase, so a resumed job skips it) and
+``checkpoints/`` (Orbax checkpoints of the phase in progress, see ``grokjax.checkpoint``).
 """
 
 from __future__ import annotations
@@ -166,3 +172,31 @@ def write_curves(path: str, results: list[RunResult]) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def save_run_result(path: str, result: RunResult) -> None:
+    """Stores a ``RunResult`` losslessly (atomically) so a resumed job can skip its phase."""
+    arrays = {"steps_run": result.steps_run, "grid": result.grid,
+              "groups": np.array(result.groups, dtype=str),
+              "stats": np.array(json.dumps(result.stats, sort_keys=True))}
+    arrays.update({f"latch.{k}": v for k, v in result.latches.items()})
+    arrays.update({f"curve.{k}": v for k, v in result.curves.items()})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def load_run_result(path: str) -> RunResult:
+    """Inverse of ``save_run_result``; raises on a missing, truncated or foreign file."""
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if not {"steps_run", "grid", "groups", "stats"} <= keys:
+            raise ValueError(f"{path} is not a phase result")
+        latches = {k[6:]: z[k] for k in z.files if k.startswith("latch.")}
+        curves = {k[6:]: z[k] for k in z.files if k.startswith("curve.")}
+        return RunResult(latches, z["steps_run"], z["grid"], curves,
+                         tuple(str(g) for g in z["groups"]), json.loads(str(z["stats"])))
