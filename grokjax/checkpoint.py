@@ -106,6 +106,8 @@ class LaneCheckpointer:
   """Saves and restores the checkpoints of one lane program in ``directory``.
 
   Only process 0 writes (every process holds the same lanes); every process can restore.
+  With several processes the lane state lives on each process's own devices, which Orbax
+  does not serialize as such; it is then saved and restored as host arrays.
   """
 
   def __init__(self, directory: str, policy: Policy = Policy(), log: Callable | None = print):
@@ -114,6 +116,7 @@ class LaneCheckpointer:
     self.policy = policy
     self.log = log or (lambda s: None)
     self.writer = jax.process_index() == 0
+    self.host_local = jax.process_count() > 1
     self._mngr = None
     self._last_save = time.monotonic()
     self._chunks_since = 0
@@ -158,8 +161,11 @@ class LaneCheckpointer:
     import orbax.checkpoint as ocp
     m = self._manager()
     meta = dict(meta, format=FORMAT, step=int(step))
+    flat = flatten(state)
+    if self.host_local:
+      flat = jax.device_get(flat)
     m.save(int(step), force=True, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(flatten(state)),
+        state=ocp.args.StandardSave(flat),
         host=ocp.args.StandardSave(host),
         meta=ocp.args.JsonSave(meta)))
     self.saved_steps.append(int(step))
@@ -186,7 +192,7 @@ class LaneCheckpointer:
     self.close()
 
   # -- restoring --------------------------------------------------------------------------------
-  def restore(self, fingerprint: str, target: Callable[[dict], dict | None]):
+  def restore(self, fingerprint: str, target: Callable[[dict], dict]):
     """Restores the newest readable checkpoint.
 
     Args:
@@ -196,7 +202,8 @@ class LaneCheckpointer:
         with the sharding to restore into).
 
     Returns:
-      ``(meta, flat_state, host)``, or None when there is no readable checkpoint.
+      ``(meta, flat_state, host)``, or None when there is no readable checkpoint. The state
+      leaves are device arrays, or numpy arrays with several processes (``host_local``).
     """
     import orbax.checkpoint as ocp
     for step in reversed(self.steps()):
@@ -215,7 +222,8 @@ class LaneCheckpointer:
             f"(code or configuration changed)")
       try:
         abs_state = target(meta)
-        r = m.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abs_state),
+        state_args = ocp.args.StandardRestore(None if self.host_local else abs_state)
+        r = m.restore(step, args=ocp.args.Composite(state=state_args,
                                                     host=ocp.args.StandardRestore()))
         flat, host = dict(r["state"]), _to_numpy(r["host"])
         _check(meta, flat, host, abs_state)
@@ -255,3 +263,7 @@ def _check(meta: dict, flat: dict, host: dict, abs_state) -> None:
       raise ValueError(f"state leaf {k} has shape {np.shape(v)}, expected {size} lanes")
   if set(abs_state) != set(flat):
     raise ValueError("state leaves differ from the program's")
+  for k, a in abs_state.items():
+    if tuple(np.shape(flat[k])) != tuple(a.shape) or np.dtype(flat[k].dtype) != np.dtype(a.dtype):
+      raise ValueError(f"state leaf {k} is {flat[k].dtype}{list(np.shape(flat[k]))}, "
+                       f"expected {a.dtype}{list(a.shape)}")

@@ -149,6 +149,8 @@ class Engine:
       return None
     meta, flat, host = got
     state = ckpt.unflatten(shapes["like"], flat)
+    if shapes["fits"] and not isinstance(jax.tree.leaves(state)[0], jax.Array):
+      state = self._put(state)  # restored as host arrays (several processes)
     if not shapes["fits"]:
       real = host["real"].astype(bool)
       keep = np.flatnonzero(real)
