@@ -135,24 +135,38 @@ def test_sigkill_at_a_random_chunk_then_rerun(reference, env, tmp_path):
     same_results(reference, out)
 
 
-def test_corrupt_newest_checkpoint_falls_back_to_the_previous(interrupted, reference, env,
-                                                               tmp_path):
-    out = str(tmp_path / "run")
-    shutil.copytree(interrupted[0], out)
-    ck_dir = os.path.join(out, "checkpoints", "p31-clamp")
-    newest = max(int(s) for s in os.listdir(ck_dir))
-    state = os.path.join(ck_dir, str(newest), "state")
-    for base, _, files in os.walk(state):  # truncate every array file of the newest one
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from grokjax import checkpoint as ck
+    d = str(tmp_path / "ck")
+    log = []
+    c = ck.LaneCheckpointer(d, ck.Policy(every_chunks=1, keep=3), log=log.append)
+    state = {"w": jnp.arange(6.0).reshape(3, 2), "step": jnp.zeros(3, jnp.int32)}
+    host = {"slots": np.arange(3), "real": np.ones(3, bool), "curves": {"norm": np.ones((3, 4))}}
+    for step in (100, 200, 300):
+        c.save(step, jax.tree.map(lambda x: x + step, state), host,
+               {"fingerprint": "f", "size": 3})
+    c.close()
+    target = lambda meta: ck.abstract(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    for base, _, files in os.walk(os.path.join(d, "300", "state")):  # truncate array data
         for f in files:
             if os.sep + "d" in base:
                 with open(os.path.join(base, f), "r+b") as fh:
                     fh.truncate(7)
-    r = sweep(ARGS + CKPT + ["--out", out], env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert f"checkpoint {ck_dir}/{newest} is unreadable" in r.stdout
-    assert "falling back to the previous one" in r.stdout
-    same_results(reference, out)
-    assert os.listdir(ck_dir + ".corrupt")  # set aside, not deleted
+    os.remove(os.path.join(d, "200", "meta", "metadata"))  # and lose one's metadata
+    c = ck.LaneCheckpointer(d, ck.Policy(), log=log.append)
+    meta, flat, back = c.restore("f", target)
+    assert meta["step"] == 100 and float(flat["w"][0, 0]) == 100.0
+    np.testing.assert_array_equal(back["curves"]["norm"], host["curves"]["norm"])
+    assert f"{d}/300 is unreadable" in log[0] and f"{d}/200 is unreadable" in log[1]
+    assert all("falling back to the previous one" in line for line in log)
+    assert sorted(n.split("-")[0] for n in os.listdir(d + ".corrupt")) == ["200", "300"]
+    assert c.steps() == [100]
+    with pytest.raises(ck.CheckpointMismatch):  # another run's checkpoint is never used
+        c.restore("other", target)
+    c.close()
 
 
 def test_other_config_or_format_is_refused_and_nothing_changes(interrupted, tmp_path, capsys):

@@ -101,3 +101,59 @@ def test_lanes_shard_over_eight_devices_and_checkpoint_sharded(tmp_path):
     assert out["resumed_shards"] == {"16": [8, 2], "8": [8, 1]}  # restored 16 slots, sharded
     assert out["resume_identical"]
     assert out["cross_resumed_from"] == 20 and out["cross_events_equal"]
+
+
+MULTI = textwrap.dedent(r"""
+    import hashlib, json, sys
+    from grokjax import cli
+    assert cli.initialize_distributed()
+    import jax
+    import numpy as np
+    from grokjax import checkpoint as ck, engine as eng, runner
+    from grokjax.models import ModelSpec
+
+    e = runner.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
+    hp = eng.make_hparams(3, seed=np.arange(4), lr=1e-2, budget=80)
+    d = sys.argv[1]
+    calls = iter(range(1000))
+    try:
+        e.run(hp, chunk_steps=20, progress=None, should_stop=lambda: next(calls) == 1,
+              checkpointer=ck.LaneCheckpointer(d, ck.Policy(every_chunks=1), log=None))
+    except runner.Interrupted:
+        pass
+    res = e.run(hp, chunk_steps=20, progress=None,
+                checkpointer=ck.LaneCheckpointer(d, ck.Policy(every_chunks=1), log=None))
+    h = hashlib.sha256()
+    for k in sorted(res.latches):
+        h.update(np.ascontiguousarray(res.latches[k]).tobytes())
+    for k in sorted(res.curves):
+        h.update(np.ascontiguousarray(res.curves[k]).tobytes())
+    print("RESULT " + json.dumps({"process": jax.process_index(), "count": jax.process_count(),
+                                  "local_devices": jax.local_device_count(),
+                                  "digest": h.hexdigest()}))
+""")
+
+
+def test_two_processes_initialize_distributed_and_only_process_0_checkpoints(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for i in range(2):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", GROKJAX_DISTRIBUTED="1",
+                   JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+                   JAX_PROCESS_ID=str(i))
+        env.pop("XLA_FLAGS", None)
+        procs.append(subprocess.Popen([sys.executable, "-c", MULTI, str(tmp_path / "ck")],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = []
+    for p in procs:
+        so, se = p.communicate(timeout=300)
+        assert p.returncode == 0, se[-3000:]
+        outs.append(json.loads([l for l in so.splitlines() if l.startswith("RESULT ")][-1][7:]))
+    assert sorted(o["process"] for o in outs) == [0, 1]
+    assert all(o["count"] == 2 and o["local_devices"] == 1 for o in outs)
+    assert outs[0]["digest"] == outs[1]["digest"]  # both processes ran the same lanes
+    assert os.path.isdir(tmp_path / "ck")  # written by process 0 (the others never write)
