@@ -24,8 +24,8 @@ from typing import Callable
 import jax
 import numpy as np
 
-from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Static, lane_end,
-                            make_lane_fns)
+from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Metrics, Static,
+                            lane_end, make_lane_fns)
 
 
 @dataclasses.dataclass
@@ -202,7 +202,8 @@ class Engine:
     fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
     ndev = len(self.devices)
     take = lambda tree, idx: jax.tree.map(lambda x: np.asarray(x)[idx], tree)
-    curve_names = ("train_loss", "train_acc", "test_loss", "test_acc", "norm", "collapse")
+    # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
+    curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
 
     restored = (self._restore(checkpointer, fingerprint, hp, repack)
                 if checkpointer is not None else None)
