@@ -411,6 +411,11 @@ def main(argv=None) -> int:
     command = "python -m experiments.delay_sweep " + shlex.join(argv)
     t0 = time.time()
     rows, runs, phases = [], [], {}
+
+    def between_phases(label: str) -> None:
+        if stop():  # a signal that arrived while no phase was running
+            raise Interrupted(0, None, label)
+
     with cli.StopSignals("delay_sweep") as stop:
         try:
             for p in cfg.p:
@@ -421,7 +426,7 @@ def main(argv=None) -> int:
                 run = lambda meta, arm: run_phase(  # noqa: E731
                     engine, meta, cfg, label=f"[p={p} {arm}] ", name=f"p{p}-{arm}", opts=opts,
                     should_stop=stop, writer=writer)
-                _stop_between_phases(stop, Interrupted, f"[p={p} free] ")
+                between_phases(f"[p={p} free] ")
                 meta = lane_table(cfg, p, "free", None)
                 res = run(meta, "free")
                 phases[f"p{p}-free"] = res.stats
@@ -436,7 +441,7 @@ def main(argv=None) -> int:
                     continue
                 wc = float(np.median(ref))
                 print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
-                _stop_between_phases(stop, Interrupted, f"[p={p} clamp] ")
+                between_phases(f"[p={p} clamp] ")
                 meta = lane_table(cfg, p, "clamp", wc)
                 res = run(meta, "clamp")
                 phases[f"p{p}-clamp"] = res.stats
@@ -467,11 +472,6 @@ def main(argv=None) -> int:
     print(f"wrote {cfg.out}/{{config.json, lanes.csv, curves.npz, fit.json, timing.json, "
           f"delay_law.png}} in {timing['wall_s']:.0f}s", flush=True)
     return 0
-
-
-def _stop_between_phases(stop, Interrupted, label: str) -> None:
-    if stop():
-        raise Interrupted(0, None, label)
 
 
 def timing_report(phases: dict, wall_s: float, resumed: bool) -> dict:
