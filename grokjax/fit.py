@@ -45,6 +45,12 @@ __all__ = [
 # (the even-n midpoint convention of the Kaplan-Meier median).
 _HALF_TOL = 1e-9
 
+# Bounds on the Tobit fit's sigma (log T units). The floor stands in for the resolution of
+# T_grok (eval steps): a fit that wants a smaller sigma (zero residuals) reports the floor
+# with ``sigma_floored`` and no standard errors.
+SIGMA_FLOOR = 1e-3
+SIGMA_CEIL = 1e3
+
 
 # ---------------------------------------------------------------------------
 # small helpers
@@ -344,7 +350,8 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     n_groups = len(group_keys)
     out = {"alpha": None, "alpha_se": None, "alpha_ci": [None, None],
            "intercepts": {k: None for k in group_keys}, "intercepts_se": {k: None for k in group_keys},
-           "sigma": None, "loglik": None, "converged": False, "n_lanes": int(t.size),
+           "sigma": None, "sigma_floored": False, "loglik": None, "converged": False,
+           "n_lanes": int(t.size),
            "n_censored": int(cens.sum()), "excluded_groups": []}
     # groups without a single observed lane have an unbounded intercept
     has_obs = np.bincount(gidx[~cens], minlength=n_groups) > 0
@@ -364,31 +371,50 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     if not alpha_ok:
         return out
     a0, c0, yhat, _ = _shared_fit(rho, y, gi, G)
-    s0 = max(float(np.std(y - yhat)), 1e-3)
+    # log sigma is kept in [log SIGMA_FLOOR, log SIGMA_CEIL]: with as many observed lanes as
+    # mean parameters (one lane per cell, two cells) or identical times per cell the
+    # likelihood grows without bound as sigma -> 0, and an unbounded line search may
+    # overflow exp(log sigma).
+    lo, hi = math.log(SIGMA_FLOOR), math.log(SIGMA_CEIL)
+    s0 = min(max(float(np.std(y - yhat)), 1e-2), SIGMA_CEIL)
     theta0 = np.concatenate([[a0], c0, [math.log(s0)]])
     args = (y, rho, gi, cens, G)
-    res = optimize.minimize(lambda th: _tobit_nll(th, *args)[:2], theta0, jac=True,
-                            method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
-    if not res.success:  # second attempt with a trust-region Newton method
-        res2 = optimize.minimize(lambda th: _tobit_nll(th, *args)[0], res.x,
-                                 jac=lambda th: _tobit_nll(th, *args)[1],
-                                 hess=lambda th: _tobit_nll(th, *args)[2],
-                                 method="trust-exact")
-        if res2.fun <= res.fun:
-            res = res2
+    bounds = [(None, None)] * (1 + G) + [(lo, hi)]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        res = optimize.minimize(lambda th: _tobit_nll(th, *args)[:2], theta0, jac=True,
+                                method="L-BFGS-B", bounds=bounds,
+                                options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
+        interior = lo + 1e-6 < res.x[-1] < hi - 1e-6
+        if not res.success and interior:  # second attempt with a trust-region Newton method
+            try:
+                res2 = optimize.minimize(lambda th: _tobit_nll(th, *args)[0], res.x,
+                                         jac=lambda th: _tobit_nll(th, *args)[1],
+                                         hess=lambda th: _tobit_nll(th, *args)[2],
+                                         method="trust-exact")
+                if (np.all(np.isfinite(res2.x)) and lo <= res2.x[-1] <= hi
+                        and res2.fun <= res.fun):
+                    res = res2
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                pass
     theta = res.x
+    floored = bool(theta[-1] <= lo + 1e-6)
     nll, grad, hess = _tobit_nll(theta, *args)
-    try:
-        cov = np.linalg.inv(hess)
-        se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
-    except np.linalg.LinAlgError:
+    if floored:  # a boundary optimum: no curvature-based standard errors
         se = np.full(theta.shape, np.nan)
+    else:
+        try:
+            cov = np.linalg.inv(hess)
+            se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+        except np.linalg.LinAlgError:
+            se = np.full(theta.shape, np.nan)
     zq = stats.norm.ppf(0.5 + ci / 2.0)
     alpha = float(theta[0])
-    out.update(alpha=_f(alpha), alpha_se=_f(se[0]),
-               alpha_ci=[_f(alpha - zq * se[0]), _f(alpha + zq * se[0])],
-               sigma=_f(math.exp(theta[-1])), loglik=_f(-nll),
-               converged=bool(res.success or np.max(np.abs(grad)) < 1e-5))
+    ci_alpha = ([_f(alpha - zq * se[0]), _f(alpha + zq * se[0])] if math.isfinite(se[0])
+                else [None, None])
+    free_grad = grad[:-1] if floored else grad
+    out.update(alpha=_f(alpha), alpha_se=_f(se[0]), alpha_ci=ci_alpha,
+               sigma=_f(math.exp(theta[-1])), loglik=_f(-nll), sigma_floored=floored,
+               converged=bool(res.success or np.max(np.abs(free_grad)) < 1e-5))
     for j, g in enumerate(used):
         out["intercepts"][group_keys[g]] = _f(theta[1 + j])
         out["intercepts_se"][group_keys[g]] = _f(se[1 + j])
@@ -464,7 +490,9 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
           separate), preferred_aic, preferred_aicc, preferred_bic ("shared" or
           "separate"; ties -> "shared"), f_stat, f_pvalue, f_df [df1, df2]}
         * ``mle`` {alpha, alpha_se (inverse Hessian), alpha_ci (Wald),
-          intercepts, intercepts_se, sigma, loglik, converged, n_lanes,
+          intercepts, intercepts_se, sigma (floored at SIGMA_FLOOR; then
+          ``sigma_floored`` is True and the standard errors are None), loglik,
+          converged, n_lanes,
           n_censored, excluded_groups}
     """
     _check_ci(ci)
@@ -601,7 +629,10 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     # ---- bootstrap ---------------------------------------------------------------
     boot_alpha = np.full(n_boot, np.nan)
     boot_group = np.full((n_boot, G), np.nan)
-    if n_boot > 0 and n_cells:
+    # Resampling lanes within cells says nothing when no fitted cell holds two lanes (the
+    # replicates all equal the point fit): no interval then.
+    boot_ok = n_boot > 0 and any(cell_members[j].size >= 2 for j in np.flatnonzero(ident))
+    if boot_ok:
         rng = np.random.default_rng(seed)
         bmed = np.empty((n_boot, n_cells))
         for j, m in enumerate(cell_members):
@@ -622,7 +653,8 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
         sl, icp = per_lines[gg]
         r2g = _r2(y_use[m], sl * r_use[m] + icp) if (m.sum() >= 2 and math.isfinite(sl)) else math.nan
         per_group[gkeys[gg]] = {
-            "alpha": _f(sl), "alpha_ci": _percentile_ci(boot_group[:, gg], ci) if n_boot else [None, None],
+            "alpha": _f(sl),
+            "alpha_ci": _percentile_ci(boot_group[:, gg], ci) if boot_ok else [None, None],
             "intercept": _f(icp), "r2": _f(r2g), "n_cells": int(m.sum()),
         }
 
@@ -645,7 +677,7 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
 
     return {
         "alpha": _f(alpha), "alpha_se": _f(alpha_se),
-        "alpha_ci": _percentile_ci(boot_alpha, ci) if n_boot else [None, None],
+        "alpha_ci": _percentile_ci(boot_alpha, ci) if boot_ok else [None, None],
         "n_boot_valid": int(np.isfinite(boot_alpha).sum()),
         "intercepts": {gkeys[g]: _f(cvec[g]) for g in range(G)},
         "r2": _f(r2), "r2_within": _f(r2_within),

@@ -384,3 +384,61 @@ def test_fold_changes():
     assert fc2["lower_bound"] is True and fc2["n_unidentifiable"] == 1
     assert fc2["argmax"] == 1.15 and fc2["medians"]["1.3"] is None
     json.dumps(fc2, allow_nan=False)
+
+
+# ---------------------------------------------------------------------------
+# degenerate inputs: tiny sweeps must get finite numbers or None, never a crash
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rho,t,cens", [
+    ([0.9, 1.1], [165.0, 635.0], [False, False]),                 # one lane per cell, two cells
+    ([0.9, 0.9, 1.1, 1.1], [165.0, 165.0, 635.0, 635.0], None),   # zero residuals, ties
+    ([0.9, 1.0, 1.1], [200.0, 200.0, 200.0], None),               # zero variance in T
+    ([1.0, 1.0], [300.0, 310.0], None),                           # one cell: alpha undefined
+    ([0.9, 1.1, 1.1], [165.0, 3000.0, 3000.0], [False, True, True]),  # a censored top cell
+    ([0.9, 1.0, 1.1], [190.0, 300.0, 3000.0], [False, False, True]),
+])
+def test_delay_law_degenerate_inputs_are_finite_or_none(rho, t, cens):
+    res = delay_law(np.array(rho), np.array(t),
+                    censored=None if cens is None else np.array(cens), seed=0)
+    json.dumps(res, allow_nan=False)  # every number finite or None
+    mle = res["mle"]
+    if mle["sigma"] is not None:
+        assert fit.SIGMA_FLOOR * (1 - 1e-9) <= mle["sigma"] <= fit.SIGMA_CEIL
+    if mle["sigma_floored"]:
+        assert mle["alpha_se"] is None and mle["alpha_ci"] == [None, None]
+
+
+def test_delay_law_one_lane_per_cell_has_exact_alpha_and_no_interval():
+    res = delay_law(np.array([0.9, 1.1]), np.array([165.0, 635.0]),
+                    censored=np.array([False, False]), seed=0)
+    want = (np.log(635.0) - np.log(165.0)) / 0.2
+    assert res["alpha"] == pytest.approx(want)
+    assert res["alpha_ci"] == [None, None] and res["alpha_se"] is None
+    assert res["mle"]["alpha"] == pytest.approx(want, rel=1e-4)
+    assert res["mle"]["sigma_floored"] and res["mle"]["sigma"] == pytest.approx(fit.SIGMA_FLOOR)
+
+
+def test_tobit_never_overflows_on_wild_starting_residuals():
+    # Huge spread in one cell and exact ties in the other: the line search must stay bounded.
+    rho = np.array([0.9, 0.9, 1.1, 1.1, 1.3])
+    t = np.array([10.0, 1e9, 635.0, 635.0, 2e9])
+    res = delay_law(rho, t, censored=np.array([False, False, False, False, True]), seed=0)
+    json.dumps(res, allow_nan=False)
+
+
+def test_other_fits_on_degenerate_inputs():
+    for out in (critical_norm([54.0]), critical_norm([54.0, 54.0]), critical_norm([]),
+                critical_norm([0.0, 0.0]),
+                critical_norm_thresholds({0.9: [54.0], 0.8: [np.nan]}),
+                power_law([29.0, 41.0], [42.0, 48.0]), power_law([59.0, 59.0, 59.0], [5, 6, 7]),
+                power_law([29.0, 41.0, 59.0], [50.0, 50.0, 50.0]),
+                free_contraction_law([100], [200], [60.0], [50.0], 1e-3, 1.0),
+                free_contraction_law([100, 100], [200, 200], [60.0, 60.0], [50.0, 50.0],
+                                     1e-3, 1.0),
+                fold_change([100.0], [100.0]), fold_change([0.0], [5.0]),
+                fold_change_across(np.array([1.0]), "rho", np.array([5.0]))):
+        json.dumps(out, allow_nan=False)
+    assert critical_norm([54.0])["cv"] is None
+    assert power_law([29.0, 41.0, 59.0], [50.0, 50.0, 50.0])["exponent"] == pytest.approx(0.0)
