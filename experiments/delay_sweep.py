@@ -39,16 +39,13 @@ file system. Every process runs all lanes over its local devices; process 0 alon
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import shlex
 import sys
-import time
 
 import numpy as np
 
-from grokjax import cli
+from grokjax import cli, experiment
 from grokjax.data import OPERATIONS, validate_task
 from grokjax.models import MODELS, ModelSpec
 
@@ -66,7 +63,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class SweepConfig:
+class SweepConfig(experiment.BaseConfig):
     """Everything that determines the results (stored as ``config.json``)."""
 
     experiment: str = "delay_sweep"
@@ -83,11 +80,6 @@ class SweepConfig:
     d: int = 128
     hidden: int = 256
     t_int: int = 500
-    dtype: str = "float32"
-    op: str = "add"
-    eval_every: int = 10
-    chunk_steps: int = 500
-    out: str = ""
 
     def validate(self) -> None:
         if not self.p:
@@ -115,17 +107,11 @@ class SweepConfig:
             raise cli.UsageError(f"unknown --model {self.model!r}; choose one of {MODELS}")
         if self.d < 1 or self.hidden < 1:
             raise cli.UsageError(f"--d and --hidden must be >= 1, got {self.d}, {self.hidden}")
-        if self.dtype not in ("float32", "float64"):
-            raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if self.t_int < 0:
             raise cli.UsageError(f"--t-int must be >= 0, got {self.t_int}")
         if self.t_int >= min(self.budget(r, p) for r in self.rho for p in self.p):
             raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
-        if self.chunk_steps < 1 or self.chunk_steps % self.eval_every:
-            raise cli.UsageError(f"--chunk-steps must be a positive multiple of eval_every "
-                                 f"({self.eval_every}), got {self.chunk_steps}")
-        if os.path.isfile(self.out):
-            raise cli.UsageError(f"--out {self.out} is a file, not a directory")
+        experiment.BaseConfig.validate(self)
 
     def budget(self, rho: float | None, p: int) -> int:
         """Step budget of a lane: --steps, else the paper's budgets interpolated
@@ -142,40 +128,7 @@ class SweepConfig:
         return int(round(math.exp(logb) * max(1.0, p / 59) / 100) * 100)
 
 
-@dataclasses.dataclass
-class RunOptions:
-    """How the job runs, not what it computes (not part of ``config.json``)."""
-
-    fresh: bool = False
-    checkpoint_every_chunks: int = 0
-    checkpoint_minutes: float = 5.0
-    keep_checkpoints: int = 3
-
-    def policy(self):
-        from grokjax.checkpoint import Policy
-        return Policy(self.checkpoint_every_chunks, self.checkpoint_minutes,
-                      self.keep_checkpoints)
-
-    def validate(self) -> None:
-        if self.checkpoint_every_chunks < 0:
-            raise cli.UsageError(f"--checkpoint-every-chunks must be >= 0, got "
-                                 f"{self.checkpoint_every_chunks}")
-        if not (self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes)):
-            raise cli.UsageError(f"--checkpoint-minutes must be >= 0, got "
-                                 f"{self.checkpoint_minutes}")
-        if self.keep_checkpoints < 1:
-            raise cli.UsageError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
-
-
-def parse_args(argv) -> SweepConfig:
-    return parse_run_args(argv)[0]
-
-
-def parse_run_args(argv) -> tuple[SweepConfig, RunOptions]:
-    """The configuration and run options of a command line, validated (UsageError if not)."""
-    ap = cli.Parser(prog="python -m experiments.delay_sweep",
-                    description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", default="quick", help=f"one of {', '.join(PRESETS)}")
+def add_arguments(ap) -> None:
     ap.add_argument("--p", type=cli.ints, help="moduli, comma-separated (e.g. 41,59)")
     ap.add_argument("--rho", type=cli.floats, help="held norms in units of Wc, comma-separated")
     ap.add_argument("--lr", type=cli.floats, help="learning rates, comma-separated")
@@ -187,39 +140,15 @@ def parse_run_args(argv) -> tuple[SweepConfig, RunOptions]:
     ap.add_argument("--d", type=int, help="embedding width")
     ap.add_argument("--hidden", type=int, help="hidden (MLP) width")
     ap.add_argument("--t-int", dest="t_int", type=int, help="first clamped step")
-    ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
-    ap.add_argument("--op", help=f"operation, one of {', '.join(OPERATIONS)} (default add)")
-    ap.add_argument("--chunk-steps", dest="chunk_steps", type=int,
-                    help="steps per jitted call between host checks (default 500; part of the "
-                         "configuration: it decides when lanes are re-packed)")
-    ap.add_argument("--out", help="run directory (default runs/delay_sweep-<preset>); an "
-                                  "existing one with the same configuration is resumed")
-    ap.add_argument("--fresh", action="store_true",
-                    help="move an existing run directory aside (to <out>.old-<time>) and start "
-                         "over instead of resuming it")
-    ap.add_argument("--checkpoint-every-chunks", dest="checkpoint_every_chunks", type=int,
-                    default=0, help="checkpoint every N chunks (default 0: by time only)")
-    ap.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float, default=5.0,
-                    help="checkpoint at least every M minutes of training (default 5; 0: off)")
-    ap.add_argument("--keep-checkpoints", dest="keep_checkpoints", type=int, default=3,
-                    help="checkpoints kept per phase (default 3)")
-    args = ap.parse_args(argv)
-    if args.preset not in PRESETS:
-        raise cli.UsageError(f"unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
-    cfg = SweepConfig(preset=args.preset, **PRESETS[args.preset])
-    for k in ("p", "rho", "lr", "wd", "seeds", "steps", "frac", "model", "d", "hidden", "t_int",
-              "dtype", "op", "chunk_steps", "out"):
-        v = getattr(args, k)
-        if v is not None:
-            setattr(cfg, k, v)
-    if not cfg.out:
-        cfg.out = os.path.join("runs", f"delay_sweep-{cfg.preset}")
-    cfg.validate()
-    opts = RunOptions(fresh=args.fresh, checkpoint_every_chunks=args.checkpoint_every_chunks,
-                      checkpoint_minutes=args.checkpoint_minutes,
-                      keep_checkpoints=args.keep_checkpoints)
-    opts.validate()
-    return cfg, opts
+
+
+def parse_args(argv) -> SweepConfig:
+    return parse_run_args(argv)[0]
+
+
+def parse_run_args(argv) -> tuple[SweepConfig, RunOptions]:
+    """The configuration and run options of a command line, validated (UsageError if not)."""
+    return experiment.parse_run_args(SPEC, argv)
 
 
 def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
@@ -242,61 +171,6 @@ def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
                 model=np.full(len(rows), cfg.model, object),
                 dtype=np.full(len(rows), cfg.dtype, object),
                 budget=np.array([cfg.budget(None if np.isnan(r) else r, p) for r in rho]))
-
-
-GRID_POINTS = 120
-
-
-def phase_hparams(engine, meta: dict, cfg: SweepConfig):
-    from grokjax.engine import make_hparams
-    return make_hparams(len(engine.fns.groups), seed=meta["seed"], lr=meta["lr"], wd=meta["wd"],
-                        target_norm=meta["target_norm"], t_int=meta["t_int"],
-                        budget=meta["budget"], init_scale=meta["init_scale"],
-                        dtype=np.float64 if cfg.dtype == "float64" else np.float32)
-
-
-def run_phase(engine, meta: dict, cfg: SweepConfig, label: str, *, name: str | None = None,
-              opts: RunOptions | None = None, should_stop=None, writer: bool = True):
-    """Runs one phase; with ``name`` it is resumable: a finished phase is loaded from
-    ``<out>/phases/<name>.npz`` and an unfinished one continues from its newest checkpoint."""
-    from grokjax import checkpoint, results, runner
-    hp = phase_hparams(engine, meta, cfg)
-    progress = lambda line: print(line, flush=True)  # noqa: E731
-    if name is None:
-        return engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS,
-                          label=label, progress=progress, should_stop=should_stop)
-    opts = opts or RunOptions()
-    path = os.path.join(cfg.out, "phases", f"{name}.npz")
-    fingerprint = runner.run_fingerprint(engine.static, hp, cfg.chunk_steps, GRID_POINTS, True)
-    if os.path.exists(path):
-        try:
-            res = results.load_run_result(path)
-        except Exception as e:  # noqa: BLE001 -- a damaged phase file is recomputed
-            print(f"{label}{path} is unreadable ({type(e).__name__}: {e}); running the phase "
-                  f"again", flush=True)
-        else:
-            if res.stats.get("fingerprint") != fingerprint:
-                raise cli.UsageError(f"{path} was written for other lanes (code or config "
-                                     f"changed); rerun with --fresh to start over")
-            print(f"{label}finished earlier: loaded {path}", flush=True)
-            res.stats["loaded"] = True
-            stale = os.path.join(cfg.out, "checkpoints", name)
-            if writer and os.path.isdir(stale):  # killed between saving the phase and cleanup
-                checkpoint.LaneCheckpointer(stale, log=None).discard()
-            return res
-    ck = checkpoint.LaneCheckpointer(os.path.join(cfg.out, "checkpoints", name), opts.policy(),
-                                     log=progress)
-    try:
-        res = engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS, label=label,
-                         progress=progress, checkpointer=ck, should_stop=should_stop)
-    except checkpoint.CheckpointMismatch as e:
-        raise cli.UsageError(f"{e}; rerun with --fresh to start over") from None
-    finally:
-        ck.close()
-    if writer:
-        results.save_run_result(path, res)
-        ck.discard()  # the phase file now holds everything its checkpoints did
-    return res
 
 
 def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
@@ -342,152 +216,30 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
     return out
 
 
-COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under another path
-
-
-def check_run_dir(cfg: SweepConfig) -> None:
-    """Refuses a run directory written by a different configuration or config format, or a
-    non-empty directory that is not a run directory at all."""
-    path = os.path.join(cfg.out, "config.json")
-    if not os.path.exists(path):
-        if os.path.isdir(cfg.out) and os.listdir(cfg.out):
-            raise cli.UsageError(f"{cfg.out} is not empty and holds no config.json; pick another "
-                                 f"--out or pass --fresh to move it aside")
-        return
-    try:
-        with open(path) as f:
-            old = json.load(f)
-        if not isinstance(old, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError):
-        raise cli.UsageError(f"{path} is unreadable; pass --fresh to move the directory aside "
-                             f"or pick another --out") from None
-    if old.get("config_format", 1) != CONFIG_FORMAT:
-        raise cli.UsageError(
-            f"{cfg.out} was written by config format {old.get('config_format', 1)}, this "
-            f"version writes format {CONFIG_FORMAT}; pass --fresh to move it aside or pick "
-            f"another --out")
-    new = dataclasses.asdict(cfg)
-    diff = sorted(k for k in set(old) | set(new)
-                  if k not in COMPARED_EXCEPT and old.get(k) != new.get(k))
-    if diff:
-        raise cli.UsageError(f"{cfg.out} holds a run with a different config "
-                             f"(differs in: {', '.join(diff)}); pick another --out or pass "
-                             f"--fresh to move it aside")
-
-
-def move_aside(out: str) -> str:
-    """Renames ``out`` to ``<out>.old-<time>`` (never deletes anything); returns the new name."""
-    base = f"{os.path.normpath(out)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
-    dest, k = base, 1
-    while os.path.exists(dest):
-        dest, k = f"{base}-{k}", k + 1
-    os.replace(out, dest)
-    return dest
-
-
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    cfg, opts = parse_run_args(argv)
-    if not opts.fresh:
-        check_run_dir(cfg)
-    import jax
-    if cfg.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    cli.initialize_distributed()
-    from grokjax import plots, results
+def plan(cfg: SweepConfig):
+    """Per p: free controls, then (when some grokked) clamps at rho·Wc on the same seeds."""
     from grokjax.engine import Static
-    from grokjax.runner import Engine, Interrupted
-
-    writer = jax.process_index() == 0
-    resuming = os.path.exists(os.path.join(cfg.out, "config.json")) and not opts.fresh
-    if writer:
-        if opts.fresh and os.path.exists(cfg.out):
-            print(f"--fresh: moved the existing {cfg.out} to {move_aside(cfg.out)}", flush=True)
-        os.makedirs(cfg.out, exist_ok=True)
-        results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
-    if resuming:
-        print(f"resuming the run in {cfg.out} (pass --fresh to start over)", flush=True)
-    command = "python -m experiments.delay_sweep " + shlex.join(argv)
-    t0 = time.time()
-    rows, runs, phases = [], [], {}
-
-    def between_phases(label: str) -> None:
-        if stop():  # a signal that arrived while no phase was running
-            raise Interrupted(0, None, label)
-
-    with cli.StopSignals("delay_sweep") as stop:
-        try:
-            for p in cfg.p:
-                static = Static(model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden,
-                                                dtype=cfg.dtype), op=cfg.op, frac=cfg.frac,
-                                eval_every=cfg.eval_every)
-                engine = Engine(static)
-                run = lambda meta, arm: run_phase(  # noqa: E731
-                    engine, meta, cfg, label=f"[p={p} {arm}] ", name=f"p{p}-{arm}", opts=opts,
-                    should_stop=stop, writer=writer)
-                between_phases(f"[p={p} free] ")
-                meta = lane_table(cfg, p, "free", None)
-                res = run(meta, "free")
-                phases[f"p{p}-free"] = res.stats
-                free_rows = results.lane_rows(meta, res, lane_offset=len(rows))
-                rows += free_rows
-                runs.append(res)
-                ref = [r["norm_at_grok"] for r in free_rows
-                       if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])]
-                if not ref:
-                    print(f"[p={p}] no free control grokked within its budget: Wc unknown, "
-                          f"skipping the clamped lanes at this p", flush=True)
-                    continue
-                wc = float(np.median(ref))
-                print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
-                between_phases(f"[p={p} clamp] ")
-                meta = lane_table(cfg, p, "clamp", wc)
-                res = run(meta, "clamp")
-                phases[f"p{p}-clamp"] = res.stats
-                rows += results.lane_rows(meta, res, lane_offset=len(rows))
-                runs.append(res)
-        except Interrupted as e:
-            where = (f"after step {e.step} of {e.label.strip()}; checkpoint written"
-                     if e.checkpoint_step is not None else
-                     f"before {e.label.strip()}; finished phases are saved")
-            print(f"delay_sweep: stopped by {stop.name or 'request'} {where} in {cfg.out}\n"
-                  f"delay_sweep: to resume, run the same command: {command}",
-                  file=sys.stderr, flush=True)
-            return stop.exit_code
-    if not writer:
-        return 0
-
-    results.write_lanes_csv(os.path.join(cfg.out, "lanes.csv"), rows)
-    results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
-    lanes = results.read_lanes_csv(os.path.join(cfg.out, "lanes.csv"))
-    fitted = fit_sweep(lanes, cfg)
-    fitted["lane_steps_executed"] = int(sum(r.stats["lane_steps_executed"] for r in runs))
-    fitted["lane_steps_needed"] = int(sum(r.stats["lane_steps_needed"] for r in runs))
-    results.write_json(os.path.join(cfg.out, "fit.json"), fitted)
-    timing = timing_report(phases, time.time() - t0, resuming)
-    results.write_json(os.path.join(cfg.out, "timing.json"), timing)
-    plots.delay_law(lanes, fitted, os.path.join(cfg.out, "delay_law.png"))
-    print(summary(fitted, cfg), flush=True)
-    print(f"wrote {cfg.out}/{{config.json, lanes.csv, curves.npz, fit.json, timing.json, "
-          f"delay_law.png}} in {timing['wall_s']:.0f}s", flush=True)
-    return 0
+    for p in cfg.p:
+        static = Static(model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden,
+                                        dtype=cfg.dtype), op=cfg.op, frac=cfg.frac,
+                        eval_every=cfg.eval_every)
+        meta = lane_table(cfg, p, "free", None)
+        free = yield experiment.Phase(f"p{p}-free", static, meta, f"[p={p} free] ")
+        ref = [r["norm_at_grok"] for r in free.rows
+               if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])]
+        if not ref:
+            print(f"[p={p}] no free control grokked within its budget: Wc unknown, "
+                  f"skipping the clamped lanes at this p", flush=True)
+            continue
+        wc = float(np.median(ref))
+        print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
+        yield experiment.Phase(f"p{p}-clamp", static, lane_table(cfg, p, "clamp", wc),
+                               f"[p={p} clamp] ")
 
 
-def timing_report(phases: dict, wall_s: float, resumed: bool) -> dict:
-    """The non-deterministic facts of a run (kept out of fit.json so that it is comparable)."""
-    import jax
-    out = {"wall_s": round(wall_s, 1), "resumed": bool(resumed), "jax": jax.__version__,
-           "backend": jax.default_backend(), "devices": jax.local_device_count(),
-           "processes": jax.process_count(), "phases": {}}
-    for name, st in phases.items():
-        out["phases"][name] = {
-            "wall_s": round(float(st.get("wall_s", 0.0)), 2),
-            "loaded_from_phase_file": bool(st.get("loaded", False)),
-            "resumed_from_step": st.get("resumed_from_step"),
-            "programs": st.get("programs"), "shards": st.get("shards"),
-            "devices": st.get("devices"), "param_dtype": st.get("param_dtype")}
-    return out
+def figure(lanes: dict, fitted: dict, curves: dict, out: str) -> list:
+    from grokjax import plots
+    return plots.delay_law(lanes, fitted, os.path.join(out, "delay_law.png"))
 
 
 def summary(fitted: dict, cfg: SweepConfig) -> str:
@@ -512,9 +264,28 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
     return "\n".join(lines)
 
 
+SPEC = experiment.Spec(
+    name="delay_sweep", config_cls=SweepConfig, presets=PRESETS, plan=plan,
+    fit=lambda lanes, cfg: fit_sweep(lanes, cfg), figure=figure,
+    summary=lambda fitted, cfg: summary(fitted, cfg), add_arguments=add_arguments, doc=__doc__)
+
+# The shared machinery, under the names this module has always exported.
+RunOptions = experiment.RunOptions
+GRID_POINTS = experiment.GRID_POINTS
+check_run_dir = experiment.check_run_dir
+move_aside = experiment.move_aside
+phase_hparams = experiment.phase_hparams
+run_phase = experiment.run_phase
+timing_report = experiment.timing_report
+
+
+def main(argv=None) -> int:
+    return experiment.main(SPEC, argv)
+
+
 def main_cli(argv=None) -> int:
     """``main`` with configuration errors turned into one line on stderr and exit status 2."""
-    return cli.main_guard("delay_sweep", main, argv)
+    return experiment.main_cli(SPEC, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,456 @@
+"""One resumable runner for every experiment: an experiment is a sequence of lane grids.
+
+An experiment module (``experiments/<name>.py``) describes
+
+* its configuration, a dataclass derived from :class:`BaseConfig` (stored as ``config.json``),
+  and its presets (``quick`` for a laptop CPU, ``paper`` for the paper's protocol, ``tiny``
+  for tests);
+* its *plan*: a generator that yields :class:`Phase` objects (a name, a ``Static`` and a
+  per-lane metadata table) and receives each phase's :class:`PhaseOutcome` back, so that a
+  later phase may depend on earlier results (clamp targets rho·Wc from the free phase);
+* its fit (lanes -> ``fit.json``), figure and one-paragraph summary.
+
+:func:`main` then does what every experiment shares: parsing (preset lookup, overrides, the
+checkpoint / run options), refusing a run directory written by another configuration,
+``--fresh``, one-line configuration errors, process-0-only writing, resumable phases (a
+finished phase is stored in ``<out>/phases/<name>.npz``; the phase in progress is
+checkpointed with Orbax in ``<out>/checkpoints/<name>/``), polite SIGTERM / SIGINT, and the
+files ``config.json``, ``lanes.csv``, ``curves.npz``, ``fit.json``, ``timing.json`` plus the
+experiment's figure.
+
+Per-lane metadata columns understood by :func:`phase_hparams` (others are only written to
+``lanes.csv``): ``seed``, ``lr``, ``wd``, ``target_norm`` (0 = free), ``t_int``, ``budget``,
+``init_scale``, optional ``clamp_steps`` (default continuous) and optional ``clamp_group``
+(``"all"`` or one parameter-group name: the group(s) the clamp and the headline norm cover).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from typing import Any, Callable, Generator
+
+import numpy as np
+
+from grokjax import cli
+
+GRID_POINTS = 120
+COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under another path
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class BaseConfig:
+    """Fields every experiment's configuration has (subclasses add theirs, with defaults)."""
+
+    experiment: str = ""
+    config_format: int = 1
+    preset: str = "quick"
+    dtype: str = "float32"
+    op: str = "add"
+    eval_every: int = 10
+    chunk_steps: int = 500
+    out: str = ""
+
+    def validate(self) -> None:
+        """The checks every experiment shares (call from a subclass's ``validate``)."""
+        if self.dtype not in ("float32", "float64"):
+            raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
+        if self.chunk_steps < 1 or self.chunk_steps % self.eval_every:
+            raise cli.UsageError(f"--chunk-steps must be a positive multiple of eval_every "
+                                 f"({self.eval_every}), got {self.chunk_steps}")
+        if os.path.isfile(self.out):
+            raise cli.UsageError(f"--out {self.out} is a file, not a directory")
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How the job runs, not what it computes (not part of ``config.json``)."""
+
+    fresh: bool = False
+    checkpoint_every_chunks: int = 0
+    checkpoint_minutes: float = 5.0
+    keep_checkpoints: int = 3
+
+    def policy(self):
+        from grokjax.checkpoint import Policy
+        return Policy(self.checkpoint_every_chunks, self.checkpoint_minutes,
+                      self.keep_checkpoints)
+
+    def validate(self) -> None:
+        if self.checkpoint_every_chunks < 0:
+            raise cli.UsageError(f"--checkpoint-every-chunks must be >= 0, got "
+                                 f"{self.checkpoint_every_chunks}")
+        if not (self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes)):
+            raise cli.UsageError(f"--checkpoint-minutes must be >= 0, got "
+                                 f"{self.checkpoint_minutes}")
+        if self.keep_checkpoints < 1:
+            raise cli.UsageError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
+
+
+def positive(name: str, values, allow_zero: bool = False) -> None:
+    """UsageError unless every value is finite and > 0 (>= 0 with ``allow_zero``)."""
+    vals = values if isinstance(values, (list, tuple)) else [values]
+    if not vals:
+        raise cli.UsageError(f"--{name}: empty list")
+    for v in vals:
+        ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+        if not ok:
+            raise cli.UsageError(f"--{name} values must be {'>= 0' if allow_zero else 'positive'}"
+                                 f", got {values}")
+
+
+@dataclasses.dataclass
+class Spec:
+    """What makes one experiment; see the module docstring."""
+
+    name: str
+    config_cls: type
+    presets: dict
+    plan: Callable[[Any], Generator]      # cfg -> generator of Phase, receives PhaseOutcome
+    fit: Callable[[dict, Any], dict]      # (lanes, cfg) -> fit.json
+    figure: Callable[[dict, dict, dict, str], list]  # (lanes, fitted, curves, out_dir) -> files
+    summary: Callable[[dict, Any], str]
+    add_arguments: Callable | None = None  # (parser) -> None; dest = config field, default None
+    doc: str = ""
+    figure_files: tuple = ()               # names the figure writes (for the final message)
+    cost: Callable[[Any], str] | None = None  # cfg -> estimated cost (for reproduce --list)
+
+    @property
+    def config_format(self) -> int:
+        return self.config_cls().config_format
+
+
+def make_parser(spec: Spec) -> cli.Parser:
+    ap = cli.Parser(prog=f"python -m experiments.{spec.name}",
+                    description=(spec.doc or "").split("\n\n")[0])
+    ap.add_argument("--preset", default="quick", help=f"one of {', '.join(spec.presets)}")
+    if spec.add_arguments is not None:
+        spec.add_arguments(ap)
+    ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
+    ap.add_argument("--op", help="operation (default add)")
+    ap.add_argument("--chunk-steps", dest="chunk_steps", type=int,
+                    help="steps per jitted call between host checks (default 500; part of the "
+                         "configuration: it decides when lanes are re-packed)")
+    ap.add_argument("--out", help=f"run directory (default runs/{spec.name}-<preset>); an "
+                                  "existing one with the same configuration is resumed")
+    ap.add_argument("--fresh", action="store_true",
+                    help="move an existing run directory aside (to <out>.old-<time>) and start "
+                         "over instead of resuming it")
+    ap.add_argument("--checkpoint-every-chunks", dest="checkpoint_every_chunks", type=int,
+                    default=0, help="checkpoint every N chunks (default 0: by time only)")
+    ap.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float, default=5.0,
+                    help="checkpoint at least every M minutes of training (default 5; 0: off)")
+    ap.add_argument("--keep-checkpoints", dest="keep_checkpoints", type=int, default=3,
+                    help="checkpoints kept per phase (default 3)")
+    return ap
+
+
+def config_for(spec: Spec, preset: str, out: str = "", **overrides):
+    """The configuration of ``preset`` with ``overrides``, validated."""
+    if preset not in spec.presets:
+        raise cli.UsageError(f"unknown preset {preset!r}; choose one of {', '.join(spec.presets)}")
+    cfg = spec.config_cls(preset=preset, **spec.presets[preset])
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    cfg.out = out or os.path.join("runs", f"{spec.name}-{cfg.preset}")
+    cfg.validate()
+    return cfg
+
+
+def parse_run_args(spec: Spec, argv) -> tuple[Any, RunOptions]:
+    """The configuration and run options of a command line, validated (UsageError if not)."""
+    args = make_parser(spec).parse_args(argv)
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)} - {
+        "experiment", "config_format", "preset", "out"}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = config_for(spec, args.preset, args.out or "", **overrides)
+    opts = RunOptions(fresh=args.fresh, checkpoint_every_chunks=args.checkpoint_every_chunks,
+                      checkpoint_minutes=args.checkpoint_minutes,
+                      keep_checkpoints=args.keep_checkpoints)
+    opts.validate()
+    return cfg, opts
+
+
+# ---------------------------------------------------------------------------------------------
+# the run directory
+# ---------------------------------------------------------------------------------------------
+
+
+def check_run_dir(cfg, config_format: int | None = None) -> None:
+    """Refuses a run directory written by a different configuration or config format, or a
+    non-empty directory that is not a run directory at all."""
+    config_format = cfg.config_format if config_format is None else config_format
+    path = os.path.join(cfg.out, "config.json")
+    if not os.path.exists(path):
+        if os.path.isdir(cfg.out) and os.listdir(cfg.out):
+            raise cli.UsageError(f"{cfg.out} is not empty and holds no config.json; pick another "
+                                 f"--out or pass --fresh to move it aside")
+        return
+    try:
+        with open(path) as f:
+            old = json.load(f)
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError):
+        raise cli.UsageError(f"{path} is unreadable; pass --fresh to move the directory aside "
+                             f"or pick another --out") from None
+    if old.get("experiment", cfg.experiment) != cfg.experiment:
+        raise cli.UsageError(f"{cfg.out} holds a run of experiment {old.get('experiment')!r}; "
+                             f"pick another --out or pass --fresh to move it aside")
+    if old.get("config_format", 1) != config_format:
+        raise cli.UsageError(
+            f"{cfg.out} was written by config format {old.get('config_format', 1)}, this "
+            f"version writes format {config_format}; pass --fresh to move it aside or pick "
+            f"another --out")
+    new = dataclasses.asdict(cfg)
+    diff = sorted(k for k in set(old) | set(new)
+                  if k not in COMPARED_EXCEPT and old.get(k) != new.get(k))
+    if diff:
+        raise cli.UsageError(f"{cfg.out} holds a run with a different config "
+                             f"(differs in: {', '.join(diff)}); pick another --out or pass "
+                             f"--fresh to move it aside")
+
+
+def is_complete(out: str) -> bool:
+    """True when ``out`` holds the results of a finished run (fit.json is written last but
+    one, before timing.json)."""
+    return all(os.path.exists(os.path.join(out, f))
+               for f in ("config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json"))
+
+
+def move_aside(out: str) -> str:
+    """Renames ``out`` to ``<out>.old-<time>`` (never deletes anything); returns the new name."""
+    base = f"{os.path.normpath(out)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest, k = base, 1
+    while os.path.exists(dest):
+        dest, k = f"{base}-{k}", k + 1
+    os.replace(out, dest)
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# phases
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Phase:
+    """One grid of lanes run by one program: ``meta`` holds per-lane columns (equal length)."""
+
+    name: str
+    static: Any
+    meta: dict
+    label: str = ""
+
+
+@dataclasses.dataclass
+class PhaseOutcome:
+    """What the plan gets back for a phase: its lane rows (as in lanes.csv) and the result."""
+
+    rows: list
+    result: Any
+
+    def column(self, key: str) -> np.ndarray:
+        return np.array([np.nan if r.get(key) is None else r[key] for r in self.rows], float)
+
+
+def group_mask(groups: tuple, names) -> np.ndarray:
+    """bool [lanes, G]: ``"all"`` or one group name per lane."""
+    names = list(names)
+    out = np.ones((len(names), len(groups)), bool)
+    for i, g in enumerate(names):
+        if g in (None, "", "all"):
+            continue
+        if g not in groups:
+            raise cli.UsageError(f"unknown parameter group {g!r}; choose all or one of "
+                                 f"{', '.join(groups)}")
+        out[i] = [x == g for x in groups]
+    return out
+
+
+def phase_hparams(engine, meta: dict, cfg):
+    """``LaneHParams`` of a phase's metadata table (see the module docstring)."""
+    from grokjax.engine import FOREVER, make_hparams
+    n = len(meta["seed"])
+    kw = {}
+    if "clamp_steps" in meta:
+        kw["clamp_steps"] = meta["clamp_steps"]
+    if "clamp_group" in meta:
+        kw["groups"] = group_mask(engine.fns.groups, meta["clamp_group"])
+    kw.setdefault("clamp_steps", np.full(n, FOREVER))
+    return make_hparams(len(engine.fns.groups), seed=meta["seed"], lr=meta["lr"], wd=meta["wd"],
+                        target_norm=meta["target_norm"], t_int=meta["t_int"],
+                        budget=meta["budget"], init_scale=meta["init_scale"],
+                        dtype=np.float64 if cfg.dtype == "float64" else np.float32, **kw)
+
+
+def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
+              opts: RunOptions | None = None, should_stop=None, writer: bool = True):
+    """Runs one phase; with ``name`` it is resumable: a finished phase is loaded from
+    ``<out>/phases/<name>.npz`` and an unfinished one continues from its newest checkpoint."""
+    from grokjax import checkpoint, results, runner
+    hp = phase_hparams(engine, meta, cfg)
+    progress = lambda line: print(line, flush=True)  # noqa: E731
+    if name is None:
+        return engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS,
+                          label=label, progress=progress, should_stop=should_stop)
+    opts = opts or RunOptions()
+    path = os.path.join(cfg.out, "phases", f"{name}.npz")
+    fingerprint = runner.run_fingerprint(engine.static, hp, cfg.chunk_steps, GRID_POINTS, True)
+    if os.path.exists(path):
+        try:
+            res = results.load_run_result(path)
+        except Exception as e:  # noqa: BLE001 -- a damaged phase file is recomputed
+            print(f"{label}{path} is unreadable ({type(e).__name__}: {e}); running the phase "
+                  f"again", flush=True)
+        else:
+            if res.stats.get("fingerprint") != fingerprint:
+                raise cli.UsageError(f"{path} was written for other lanes (code or config "
+                                     f"changed); rerun with --fresh to start over")
+            print(f"{label}finished earlier: loaded {path}", flush=True)
+            res.stats["loaded"] = True
+            stale = os.path.join(cfg.out, "checkpoints", name)
+            if writer and os.path.isdir(stale):  # killed between saving the phase and cleanup
+                checkpoint.LaneCheckpointer(stale, log=None).discard()
+            return res
+    ck = checkpoint.LaneCheckpointer(os.path.join(cfg.out, "checkpoints", name), opts.policy(),
+                                     log=progress)
+    try:
+        res = engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS, label=label,
+                         progress=progress, checkpointer=ck, should_stop=should_stop)
+    except checkpoint.CheckpointMismatch as e:
+        raise cli.UsageError(f"{e}; rerun with --fresh to start over") from None
+    finally:
+        ck.close()
+    if writer:
+        results.save_run_result(path, res)
+        ck.discard()  # the phase file now holds everything its checkpoints did
+    return res
+
+
+def timing_report(phases: dict, wall_s: float, resumed: bool) -> dict:
+    """The non-deterministic facts of a run (kept out of fit.json so that it is comparable)."""
+    import jax
+    out = {"wall_s": round(wall_s, 1), "resumed": bool(resumed), "jax": jax.__version__,
+           "backend": jax.default_backend(), "devices": jax.local_device_count(),
+           "processes": jax.process_count(), "phases": {}}
+    for name, st in phases.items():
+        out["phases"][name] = {
+            "wall_s": round(float(st.get("wall_s", 0.0)), 2),
+            "loaded_from_phase_file": bool(st.get("loaded", False)),
+            "resumed_from_step": st.get("resumed_from_step"),
+            "programs": st.get("programs"), "shards": st.get("shards"),
+            "devices": st.get("devices"), "param_dtype": st.get("param_dtype")}
+    return out
+
+
+def times(lanes: dict, sel=None) -> tuple[np.ndarray, np.ndarray]:
+    """(T_grok where grokked else steps_run, censored) of the selected lanes."""
+    sel = np.ones(len(lanes["grokked"]), bool) if sel is None else sel
+    g = lanes["grokked"][sel]
+    return np.where(g, lanes["T_grok"][sel], lanes["steps_run"][sel]), ~g
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------
+
+
+def main(spec: Spec, argv=None) -> int:
+    """Parses ``argv`` and runs the experiment (configuration errors raise UsageError)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cfg, opts = parse_run_args(spec, argv)
+    return run(spec, cfg, opts, command=f"python -m experiments.{spec.name} " + shlex.join(argv))
+
+
+def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> int:
+    """Runs (or resumes) the experiment of ``cfg`` and writes its run directory."""
+    opts = opts or RunOptions()
+    if not opts.fresh:
+        check_run_dir(cfg, spec.config_format)
+    import jax
+    if cfg.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    cli.initialize_distributed()
+    from grokjax import results
+    from grokjax.runner import Engine, Interrupted
+
+    name = spec.name
+    writer = jax.process_index() == 0
+    resuming = os.path.exists(os.path.join(cfg.out, "config.json")) and not opts.fresh
+    if writer:
+        if opts.fresh and os.path.exists(cfg.out):
+            print(f"--fresh: moved the existing {cfg.out} to {move_aside(cfg.out)}", flush=True)
+        os.makedirs(cfg.out, exist_ok=True)
+        results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
+    if resuming:
+        print(f"resuming the run in {cfg.out} (pass --fresh to start over)", flush=True)
+    t0 = time.time()
+    rows, runs, phases, engines = [], [], {}, {}
+
+    with cli.StopSignals(name) as stop:
+        try:
+            plan = spec.plan(cfg)
+            sent = None
+            while True:
+                try:
+                    phase = plan.send(sent) if sent is not None else next(plan)
+                except StopIteration:
+                    break
+                label = phase.label or f"[{phase.name}] "
+                if stop():  # a signal that arrived while no phase was running
+                    raise Interrupted(0, None, label)
+                engine = engines.get(phase.static)
+                if engine is None:
+                    engine = engines[phase.static] = Engine(phase.static)
+                res = run_phase(engine, phase.meta, cfg, label=label, name=phase.name,
+                                opts=opts, should_stop=stop, writer=writer)
+                phases[phase.name] = res.stats
+                new_rows = results.lane_rows(phase.meta, res, lane_offset=len(rows))
+                rows += new_rows
+                runs.append(res)
+                sent = PhaseOutcome(new_rows, res)
+        except Interrupted as e:
+            where = (f"after step {e.step} of {e.label.strip()}; checkpoint written"
+                     if e.checkpoint_step is not None else
+                     f"before {e.label.strip()}; finished phases are saved")
+            print(f"{name}: stopped by {stop.name or 'request'} {where} in {cfg.out}\n"
+                  f"{name}: to resume, run the same command: {command}",
+                  file=sys.stderr, flush=True)
+            return stop.exit_code
+    if not writer:
+        return 0
+    if not rows:
+        raise cli.UsageError("no lanes were run (the plan yielded no phase)")
+
+    results.write_lanes_csv(os.path.join(cfg.out, "lanes.csv"), rows)
+    results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
+    lanes = results.read_lanes_csv(os.path.join(cfg.out, "lanes.csv"))
+    fitted = spec.fit(lanes, cfg)
+    fitted["lane_steps_executed"] = int(sum(r.stats["lane_steps_executed"] for r in runs))
+    fitted["lane_steps_needed"] = int(sum(r.stats["lane_steps_needed"] for r in runs))
+    results.write_json(os.path.join(cfg.out, "fit.json"), fitted)
+    curves = dict(np.load(os.path.join(cfg.out, "curves.npz")))
+    figs = spec.figure(lanes, fitted, curves, cfg.out) or []
+    timing = timing_report(phases, time.time() - t0, resuming)
+    results.write_json(os.path.join(cfg.out, "timing.json"), timing)
+    print(spec.summary(fitted, cfg), flush=True)
+    names = ["config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json"] + [
+        os.path.basename(f) for f in figs]
+    print(f"wrote {cfg.out}/{{{', '.join(names)}}} in {timing['wall_s']:.0f}s", flush=True)
+    return 0
+
+
+def main_cli(spec: Spec, argv=None) -> int:
+    """``main`` with configuration errors turned into one line on stderr and exit status 2."""
+    return cli.main_guard(spec.name, lambda a: main(spec, a), argv)
