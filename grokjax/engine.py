@@ -279,11 +279,6 @@ def make_lane_fns(static: Static) -> LaneFns:
                       gini, entropy)
     return state._replace(latches=lat), metrics
 
-  def idle(state: LaneState):
-    nan = jnp.full((), jnp.nan, dtype)
-    return state, Metrics(jnp.array(-1, jnp.int32), nan, nan, nan, nan, nan,
-                          jnp.full((len(groups),), jnp.nan, dtype), nan, nan, nan)
-
   def chunk(state: LaneState, hp: LaneHParams, n_blocks, max_blocks: int | None = None):
     """Advances ``n_blocks`` eval blocks (``n_blocks · eval_every`` steps).
 
@@ -294,8 +289,11 @@ def make_lane_fns(static: Static) -> LaneFns:
     """
     if max_blocks is None:
       return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
+    blank = jax.tree.map(  # what a skipped block reports: step -1, NaN metrics
+        lambda x: jnp.full(x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan,
+                           x.dtype), jax.eval_shape(lambda s: block(s, hp)[1], state))
     return jax.lax.scan(
-        lambda s, i: jax.lax.cond(i < n_blocks, lambda s: block(s, hp), idle, s),
+        lambda s, i: jax.lax.cond(i < n_blocks, lambda s: block(s, hp), lambda s: (s, blank), s),
         state, jnp.arange(max_blocks))
 
   return LaneFns(init, chunk, groups)

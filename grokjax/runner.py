@@ -68,6 +68,23 @@ class Interrupted(Exception):
     self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
 
 
+def _blocks_until_repack(ends: np.ndarray, step: int, eval_every: int, max_blocks: int,
+                         size: int, ndev: int, repack: bool) -> int:
+  """Blocks to run before the next useful host stop: when enough of the running lanes
+  (``ends``: their current end steps) will have finished for the program to shrink to the
+  next bucket, or after ``max_blocks``. A lane is finished once its end step is evaluated."""
+  if not repack or ends.size == 0:
+    return max_blocks
+  n = ends.size
+  m = n - 1
+  while m > 0 and _bucket(m, ndev) >= size:   # largest lane count that fits a smaller bucket
+    m -= 1
+  k = n - m                                    # lanes that must finish first
+  target = np.sort(ends)[k - 1] + 1            # eval at `end` happens in the block from `end`
+  blocks = -(-(target - step) // eval_every)
+  return int(min(max(blocks, 1), max_blocks))
+
+
 def run_fingerprint(static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int,
                     repack: bool) -> str:
   """A short hash of everything that determines a run's results (config, lanes, chunking)."""
@@ -108,6 +125,12 @@ class Engine:
         lambda state, hp, n_blocks: jax.vmap(
             lambda s, h: chunk(s, h, n_blocks), out_axes=(0, 1))(state, hp),
         static_argnums=2, donate_argnums=0, **chunk_kw)
+    # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
+    # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
+    self._chunk_upto = jax.jit(
+        lambda state, hp, n_blocks, max_blocks: jax.vmap(
+            lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1))(state, hp),
+        static_argnums=3, donate_argnums=0, **chunk_kw)
 
   @property
   def state_sharding(self):
@@ -246,13 +269,15 @@ class Engine:
         shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
             leaf.shape)[0]))
       shapes.add(size)
-      state, m = self._chunk(state, hp_dev, n_blocks)
-      step += chunk_steps
-      executed += chunk_steps * int(real.sum())
+      run_blocks = _blocks_until_repack(end[slots[real & active[slots]]], step, ev, n_blocks,
+                                        size, ndev, repack)
+      state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), n_blocks)
+      step += run_blocks * ev
+      executed += run_blocks * ev * int(real.sum())
       lat, m = jax.device_get((state.latches, m))
       here = slots[real]
       # Curves: eval points on the grid, up to each lane's end step.
-      for bi in range(n_blocks):
+      for bi in range(run_blocks):
         s = int(m.step[bi, 0])
         gi = grid_pos.get(s)
         if gi is None:
