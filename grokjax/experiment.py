@@ -454,3 +454,129 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
 def main_cli(spec: Spec, argv=None) -> int:
     """``main`` with configuration errors turned into one line on stderr and exit status 2."""
     return cli.main_guard(spec.name, lambda a: main(spec, a), argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for the MLP experiments
+# ---------------------------------------------------------------------------------------------
+
+BASE_FIELDS = ("experiment", "config_format", "preset", "dtype", "op", "eval_every",
+               "chunk_steps", "out")
+
+
+def field_arguments(cfg_cls, helps: dict | None = None) -> Callable:
+    """An ``add_arguments`` that adds ``--field-name`` for every field of ``cfg_cls`` beyond
+    :class:`BaseConfig`'s (lists comma-separated; the element type from the default)."""
+    helps = helps or {}
+
+    def add(ap) -> None:
+        cfg = cfg_cls()
+        for f in dataclasses.fields(cfg_cls):
+            if f.name in BASE_FIELDS:
+                continue
+            v = getattr(cfg, f.name)
+            if isinstance(v, list):
+                typ = cli.ints if v and all(isinstance(x, int) for x in v) else cli.floats
+                if v and all(isinstance(x, str) for x in v):
+                    typ = lambda s: [x for x in s.split(",") if x.strip()]  # noqa: E731
+            elif isinstance(v, bool):
+                typ = lambda s: s.lower() in ("1", "true", "yes")  # noqa: E731
+            elif isinstance(v, int):
+                typ = int
+            elif isinstance(v, float):
+                typ = float
+            else:
+                typ = str
+            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ,
+                            help=helps.get(f.name, f"(default of the preset; quick: see doc)"))
+    return add
+
+
+@dataclasses.dataclass
+class MLPConfig(BaseConfig):
+    """The paper's MLP protocol (p=59, d=128, H=256, fraction 0.4, AdamW lr 1e-3, wd 1)."""
+
+    p: int = 59
+    frac: float = 0.4
+    d: int = 128
+    hidden: int = 256
+    seeds: int = 16
+    lr: float = 1e-3
+    wd: float = 1.0
+    t_int: int = 500
+    steps: int = 30_000   # step budget of a free lane
+
+    def validate(self) -> None:
+        from grokjax.data import validate_task
+        try:
+            validate_task(self.p, self.op, self.frac)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+        if self.seeds < 1:
+            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.d < 1 or self.hidden < 1:
+            raise cli.UsageError(f"--d and --hidden must be >= 1, got {self.d}, {self.hidden}")
+        positive("lr", self.lr)
+        positive("wd", self.wd, allow_zero=True)
+        if self.steps < 1:
+            raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
+        if not 0 <= self.t_int < self.steps:
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget ({self.steps})")
+        BaseConfig.validate(self)
+
+
+def mlp_static(cfg, p: int | None = None, frac: float | None = None):
+    """The engine's Static for the MLP of ``cfg`` at modulus ``p`` and train fraction ``frac``."""
+    from grokjax.engine import Static
+    from grokjax.models import ModelSpec
+    p = cfg.p if p is None else p
+    frac = cfg.frac if frac is None else frac
+    return Static(model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden,
+                                  dtype=cfg.dtype), op=cfg.op, frac=float(frac),
+                  eval_every=cfg.eval_every)
+
+
+def lane_table(cfg, lanes: list[dict]) -> dict:
+    """Per-lane columns from one dict per lane, with the standard columns filled in:
+    free (target 0) unless said otherwise, continuous clamps over all groups."""
+    from grokjax.engine import FOREVER
+    defaults = dict(p=getattr(cfg, "p", None), arm="free", rho=math.nan, target_norm=0.0,
+                    lr=getattr(cfg, "lr", None), wd=getattr(cfg, "wd", None), t_int=0,
+                    clamp_mode="none", clamp_steps=FOREVER, clamp_group="all", init_scale=1.0,
+                    one_shot_factor=math.nan, frac=getattr(cfg, "frac", None), model="mlp",
+                    dtype=cfg.dtype, budget=getattr(cfg, "steps", None), cell="")
+    rows = [{**defaults, **r} for r in lanes]
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows]
+        if any(v is None for v in vals):
+            raise ValueError(f"lane column {k!r} has no value for some lanes")
+        out[k] = (np.array(vals, dtype=object) if isinstance(vals[0], str)
+                  else np.array(vals))
+    return out
+
+
+def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | None, int]:
+    """(median norm_at_grok over the grokked, not diverged rows that ``keep``, count)."""
+    ref = [r["norm_at_grok"] for r in outcome.rows
+           if r["grokked"] and not r["diverged"] and keep(r)]
+    return (float(np.median(ref)) if ref else None), len(ref)
+
+
+def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
+    """Median T_grok (Kaplan-Meier, bootstrap CI) of the selected lanes that did not diverge,
+    with the censored and diverged counts and the median norm at grokking of the grokked."""
+    from grokjax.report import median_ci
+    n_div = int((sel & lanes["diverged"]).sum())
+    sel = sel & ~lanes["diverged"]
+    t, c = times(lanes, sel)
+    out = median_ci(t, c, n_boot=n_boot) if sel.any() else {
+        "median": None, "ci": [None, None], "n": 0, "n_censored": 0}
+    g = sel & lanes["grokked"]
+    out["norm_at_grok"] = float(np.median(lanes["norm_at_grok"][g])) if g.any() else None
+    out["n_diverged"] = n_div
+    return out
+
+
+def fmt(v, spec: str = "{:.3g}") -> str:
+    return "n/a" if v is None else spec.format(v)

@@ -133,12 +133,17 @@ def write_lanes_csv(path: str, rows: list[dict]) -> None:
 _INT_COLUMNS = {"lane", "p", "seed", "t_int", "budget", "T_mem", "T_grok", "T_grok_80",
                 "T_grok_95", "diverged_step", "steps_run"}
 _BOOL_COLUMNS = {"grokked", "diverged"}
-_STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype"}
+_STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype", "cell", "clamp_group", "layernorm"}
+
+
+def _number(v: str) -> float:
+    return float(v) if v != "" else np.nan
 
 
 def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
     """Columns of ``lanes.csv`` as arrays: floats with NaN for empty cells (event steps
-    included, so a censored ``T_grok`` is NaN), bools for flags, strings for labels."""
+    included, so a censored ``T_grok`` is NaN), bools for flags, strings for labels (the
+    known label columns, and any extra column holding a cell that is not a number)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -151,7 +156,10 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
         elif k in _BOOL_COLUMNS:
             out[k] = np.array([v == "1" for v in vals])
         else:
-            out[k] = np.array([float(v) if v != "" else np.nan for v in vals])
+            try:
+                out[k] = np.array([_number(v) for v in vals])
+            except ValueError:  # an extra column of labels: kept as strings
+                out[k] = np.array(vals, dtype=object)
     return out
 
 

@@ -1,0 +1,322 @@
+"""The critical norm W_c: free training over train fraction, modulus p, lr and wd.
+
+Run (from a checkout, after ``pip install -e .``):
+
+    python -m experiments.critical_norm                  # preset quick (default)
+    python -m experiments.critical_norm --preset paper   # the paper's grid (GPU)
+
+Every lane trains freely (no clamp); W_c of a cell is the median ||W|| at T_grok (test accuracy
+>= 0.9) over its grokked seeds. Reported: W_c per cell with its seed CV, the CV of W_c across
+train fractions (per p) and across learning rates (per wd), W_c at the thresholds 0.8 / 0.9 /
+0.95, and the power law W_c ∝ p^b at the reference fraction. Lanes that do not grok within
+the budget are counted as censored (their T_grok is a lower bound), never dropped.
+curves.npz also holds each lane's Fourier concentration of the embedding (``fourier_gini``,
+``spectral_entropy``), drawn in the figure for the reference cell.
+
+Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
+  paper  p in {29, 41, 59, 79, 97} × fraction in {0.30, 0.35, 0.40, 0.50, 0.65}, plus
+         {0.15, 0.20, 0.25} at p in {59, 79, 97}; 20 seeds; lr 1e-3, wd 1; and at p=59,
+         fraction 0.5: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3}. 840 lanes, budget 30k
+         steps × (0.4/fraction)² (at most ×8) × max(1, 1e-3/lr) × max(1, p/59): GPU-sized
+         (≈ 0.4 G lane-steps bound; a few hours of one large GPU).
+         Paper: W_c = 42 / 48 / 55 / 61 / 67 at p = 29 / 41 / 59 / 79 / 97 (b ≈ 0.38); W_c
+         nearly independent of fraction and lr: at wd = 3, W_c ≈ 48.9 / 48.7 / 49.1 across a
+         10× lr range while T_grok changes ~7×.
+  quick  scaled down to the small model (d=64, H=128) so that it finishes in ~10 CPU
+         minutes: p in {23, 31, 43} × fraction in {0.5, 0.7}, lr 1e-2, wd 1, 4 seeds, and
+         at p=31, fraction 0.7: lr in {5e-3, 1e-2, 2e-2} × wd in {1, 3}. It shows the
+         qualitative result: W_c varies little across fraction and lr at fixed p and rises
+         with p, while T_grok moves several-fold.
+  tiny   p=23, fractions {0.7, 0.8}, lr 1e-2 × wd {1, 2}, 2 seeds, 1500 steps: a seconds-long
+         test of the pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+
+import numpy as np
+
+from grokjax import cli, experiment
+from grokjax.experiment import fmt
+
+CONFIG_FORMAT = 1
+
+PRESETS = {
+    "paper": dict(p=[29, 41, 59, 79, 97], frac=[0.30, 0.35, 0.40, 0.50, 0.65],
+                  low_frac=[0.15, 0.20, 0.25], low_frac_p=[59, 79, 97], seeds=20, lr=1e-3,
+                  wd=1.0, grid_p=59, grid_frac=0.5, grid_lr=[3e-4, 1e-3, 3e-3],
+                  grid_wd=[0.3, 1.0, 3.0], ref_frac=0.4, d=128, hidden=256, steps=30_000),
+    "quick": dict(p=[23, 31, 43], frac=[0.5, 0.7], low_frac=[], low_frac_p=[], seeds=4,
+                  lr=1e-2, wd=1.0, grid_p=31, grid_frac=0.7, grid_lr=[5e-3, 1e-2, 2e-2],
+                  grid_wd=[1.0, 3.0], ref_frac=0.7, d=64, hidden=128, steps=4000),
+    "tiny": dict(p=[23], frac=[0.7, 0.8], low_frac=[], low_frac_p=[], seeds=2, lr=1e-2,
+                 wd=1.0, grid_p=23, grid_frac=0.8, grid_lr=[1e-2], grid_wd=[1.0, 2.0],
+                 ref_frac=0.8, d=32, hidden=64, steps=1500, chunk_steps=250),
+}
+
+
+@dataclasses.dataclass
+class Config(experiment.BaseConfig):
+    experiment: str = "critical_norm"
+    config_format: int = CONFIG_FORMAT
+    p: list = dataclasses.field(default_factory=lambda: [29, 41, 59, 79, 97])
+    frac: list = dataclasses.field(default_factory=lambda: [0.30, 0.35, 0.40, 0.50, 0.65])
+    low_frac: list = dataclasses.field(default_factory=lambda: [0.15, 0.20, 0.25])
+    low_frac_p: list = dataclasses.field(default_factory=lambda: [59, 79, 97])
+    seeds: int = 20
+    lr: float = 1e-3
+    wd: float = 1.0
+    grid_p: int = 59
+    grid_frac: float = 0.5
+    grid_lr: list = dataclasses.field(default_factory=lambda: [3e-4, 1e-3, 3e-3])
+    grid_wd: list = dataclasses.field(default_factory=lambda: [0.3, 1.0, 3.0])
+    ref_frac: float = 0.4
+    d: int = 128
+    hidden: int = 256
+    steps: int = 30_000
+
+    def validate(self) -> None:
+        from grokjax.data import validate_task
+        if not self.p or not self.frac:
+            raise cli.UsageError("--p and --frac must not be empty")
+        for p, f in self.cells_pf() + [(self.grid_p, self.grid_frac)]:
+            try:
+                validate_task(p, self.op, f)
+            except ValueError as e:
+                raise cli.UsageError(str(e)) from None
+        experiment.positive("lr", [self.lr] + list(self.grid_lr))
+        experiment.positive("wd", [self.wd] + list(self.grid_wd), allow_zero=True)
+        if self.seeds < 1:
+            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.steps < 1 or self.d < 1 or self.hidden < 1:
+            raise cli.UsageError("--steps, --d and --hidden must be >= 1")
+        experiment.BaseConfig.validate(self)
+
+    def cells_pf(self) -> list:
+        """(p, fraction) pairs of the main grid."""
+        out = []
+        for p in self.p:
+            fr = list(self.frac) + (list(self.low_frac) if p in self.low_frac_p else [])
+            out += [(p, f) for f in sorted(set(fr))]
+        return out
+
+    def budget(self, p: int, frac: float, lr: float) -> int:
+        scale = min((0.4 / frac) ** 2, 8.0) if frac < 0.4 else 1.0
+        scale *= max(1.0, 1e-3 / lr) if self.preset == "paper" else 1.0
+        return int(math.ceil(self.steps * scale * max(1.0, p / 59) / 100) * 100)
+
+    def lanes(self) -> list:
+        """(p, frac, lr, wd) per phase: the main grid, then the lr × wd grid."""
+        main = [(p, f, self.lr, self.wd) for p, f in self.cells_pf()]
+        grid = [(self.grid_p, self.grid_frac, lr, wd) for lr in self.grid_lr
+                for wd in self.grid_wd]
+        grid = [g for g in grid if not any(_same(g, m) for m in main)]
+        return main, grid
+
+
+def _same(a, b) -> bool:
+    return a[0] == b[0] and all(math.isclose(x, y) for x, y in zip(a[1:], b[1:]))
+
+
+def _cell(p, f, lr, wd) -> str:
+    return f"p{p}-f{f:g}-lr{lr:g}-wd{wd:g}"
+
+
+def phase_meta(cfg: Config, combos: list) -> dict:
+    rows = [dict(p=p, frac=f, lr=lr, wd=wd, seed=s, budget=cfg.budget(p, f, lr),
+                 cell=_cell(p, f, lr, wd)) for p, f, lr, wd in combos for s in range(cfg.seeds)]
+    return experiment.lane_table(cfg, rows)
+
+
+def plan(cfg: Config):
+    main, grid = cfg.lanes()
+    for p, f, lr, wd in main:
+        yield experiment.Phase(f"p{p}-f{f:g}", experiment.mlp_static(cfg, p, f),
+                               phase_meta(cfg, [(p, f, lr, wd)]), f"[p={p} frac={f:g}] ")
+    if grid:
+        yield experiment.Phase("lr-wd", experiment.mlp_static(cfg, cfg.grid_p, cfg.grid_frac),
+                               phase_meta(cfg, grid), f"[p={cfg.grid_p} lr × wd] ")
+
+
+def _cv(vals) -> float | None:
+    v = np.array([x for x in vals if x is not None], float)
+    if v.size < 2 or v.mean() == 0:
+        return None
+    return float(v.std(ddof=1) / v.mean())
+
+
+def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import fit
+    ok = ~lanes["diverged"]
+    cells = []
+    for key in dict.fromkeys(lanes["cell"]):
+        sel = lanes["cell"] == key
+        i = np.flatnonzero(sel)[0]
+        g = sel & ok & lanes["grokked"]
+        t = experiment.cell_times(lanes, sel)
+        cells.append({
+            "cell": key, "p": int(lanes["p"][i]), "frac": float(lanes["frac"][i]),
+            "lr": float(lanes["lr"][i]), "wd": float(lanes["wd"][i]), "n": int(sel.sum()),
+            "n_grokked": int(g.sum()), "n_censored": t["n_censored"],
+            "n_diverged": t["n_diverged"], "T_grok": {"median": t["median"], "ci": t["ci"]},
+            "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
+            "Wc_thresholds": fit.critical_norm_thresholds({
+                thr: lanes[col][sel & ok & np.isfinite(lanes[col])] for thr, col in
+                ((0.8, "norm_at_grok_80"), (0.9, "norm_at_grok"), (0.95, "norm_at_grok_95"))}),
+        })
+    at = lambda c, lr, wd: math.isclose(c["lr"], lr) and math.isclose(c["wd"], wd)  # noqa: E731
+    base = [c for c in cells if at(c, cfg.lr, cfg.wd)]
+    out = {"cells": cells, "n_lanes": int(len(lanes["p"])),
+           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum())}
+    # W_c across train fractions, per p (reference lr and wd).
+    out["across_frac"] = {}
+    for p in sorted({c["p"] for c in base}):
+        cs = sorted((c for c in base if c["p"] == p), key=lambda c: c["frac"])
+        meds = [c["Wc"]["median"] for c in cs]
+        tg = [c["T_grok"]["median"] for c in cs]
+        out["across_frac"][str(p)] = {
+            "frac": [c["frac"] for c in cs], "Wc": meds, "cv": _cv(meds),
+            "T_grok": tg, "T_grok_fold": _fold(tg)}
+    # W_c across lr, per wd (the lr × wd grid and the main grid's matching cell).
+    out["across_lr"] = {}
+    gp = [c for c in cells if c["p"] == cfg.grid_p and math.isclose(c["frac"], cfg.grid_frac)]
+    for wd in sorted({c["wd"] for c in gp}):
+        cs = sorted((c for c in gp if math.isclose(c["wd"], wd)), key=lambda c: c["lr"])
+        meds = [c["Wc"]["median"] for c in cs]
+        tg = [c["T_grok"]["median"] for c in cs]
+        out["across_lr"][repr(wd)] = {"lr": [c["lr"] for c in cs], "Wc": meds, "cv": _cv(meds),
+                                      "T_grok": tg, "T_grok_fold": _fold(tg)}
+    # Power law W_c ∝ p^b at the reference fraction, and on the per-p median over fractions.
+    ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)),
+                 key=lambda c: c["p"])
+    out["Wc_by_p"] = {str(c["p"]): c["Wc"]["median"] for c in ref}
+    out["power_law"] = (fit.power_law([c["p"] for c in ref], [c["Wc"]["median"] or np.nan
+                                                              for c in ref])
+                        if len(ref) >= 2 else None)
+    pooled = {p: [c["Wc"]["median"] for c in base if c["p"] == p and c["Wc"]["median"]]
+              for p in sorted({c["p"] for c in base})}
+    pooled = {p: float(np.median(v)) for p, v in pooled.items() if v}
+    out["power_law_all_fracs"] = (fit.power_law(list(pooled), list(pooled.values()))
+                                  if len(pooled) >= 2 else None)
+    return out
+
+
+def _fold(vals) -> float | None:
+    v = [x for x in vals if x is not None and x > 0]
+    return float(max(v) / min(v)) if len(v) >= 2 else None
+
+
+def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
+    """(a) W_c against p per fraction with the power law; (b) W_c and T_grok against lr per
+    wd; (c) ||W|| and the embedding's Fourier Gini over training, reference cell."""
+    import matplotlib.pyplot as plt
+
+    from grokjax import plots
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
+    ax = axes[0]
+    fracs = sorted({c["frac"] for c in fitted["cells"]})
+    for k, f in enumerate(fracs):
+        m, ls, col = plots.STYLES[k % len(plots.STYLES)]
+        cs = sorted((c for c in fitted["cells"] if math.isclose(c["frac"], f)
+                     and c["Wc"]["median"] is not None and c["cell"].endswith(
+                         f"-lr{lanes['lr'][0]:g}-wd{lanes['wd'][0]:g}")), key=lambda c: c["p"])
+        if cs:
+            ax.plot([c["p"] for c in cs], [c["Wc"]["median"] for c in cs], marker=m, ls=ls,
+                    color=col, label=f"fraction {f:g}")
+    pl = fitted.get("power_law") or {}
+    if pl.get("exponent") is not None:
+        ps = np.array(sorted(int(p) for p in fitted["Wc_by_p"]), float)
+        ax.plot(ps, pl["prefactor"] * ps ** pl["exponent"], color="k", lw=1,
+                label=f"W_c ∝ p^{pl['exponent']:.2f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("modulus p")
+    ax.set_ylabel("W_c (median ‖W‖ at T_grok)")
+    ax.set_title("(a) critical norm against p")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    ax2 = ax.twinx()
+    for k, (wd, e) in enumerate(sorted(fitted["across_lr"].items(), key=lambda kv: float(kv[0]))):
+        m, ls, col = plots.STYLES[k % len(plots.STYLES)]
+        ok = [i for i, w in enumerate(e["Wc"]) if w is not None]
+        ax.plot([e["lr"][i] for i in ok], [e["Wc"][i] for i in ok], marker=m, ls=ls, color=col,
+                label=f"W_c, wd={float(wd):g}")
+        okt = [i for i, t in enumerate(e["T_grok"]) if t is not None]
+        ax2.plot([e["lr"][i] for i in okt], [e["T_grok"][i] for i in okt], marker=m, ls=":",
+                 color=col, mfc="white", alpha=0.7)
+    ax.set_xscale("log")
+    ax2.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("W_c (solid)")
+    ax2.set_ylabel("median T_grok (dotted, open)")
+    ax.set_title("(b) W_c and T_grok against lr")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    ref = lanes["cell"] == lanes["cell"][0]
+    idx = np.flatnonzero(ref)
+    ax3 = ax.twinx()
+    for j, i in enumerate(idx[:8]):
+        s = curves["steps"][i]
+        keep = (s >= 0) & np.isfinite(curves["norm"][i])
+        ax.plot(np.maximum(s[keep], 1), curves["norm"][i][keep], color="#1b3b6f", lw=0.8,
+                label="‖W‖" if j == 0 else None)
+        if "fourier_gini" in curves:
+            ax3.plot(np.maximum(s[keep], 1), curves["fourier_gini"][i][keep], color="#c0392b",
+                     ls="--", lw=0.8, label="Fourier Gini" if j == 0 else None)
+    ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("‖W‖ (solid)")
+    ax3.set_ylabel("embedding Fourier Gini (dashed)")
+    ax.set_title(f"(c) trajectories, {lanes['cell'][0]}")
+    fig.tight_layout()
+    return plots.save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
+
+
+def summary(fitted: dict, cfg: Config) -> str:
+    lines = [f"{fitted['n_lanes']} lanes, {fitted['n_censored']} censored, "
+             f"{fitted['n_diverged']} diverged"]
+    for c in fitted["cells"]:
+        w = c["Wc"]
+        lines.append(f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (CV "
+                     f"{fmt(w['cv'] and 100 * w['cv'], '{:.1f}')} %, {c['n_grokked']}/{c['n']} "
+                     f"grokked), T_grok median {fmt(c['T_grok']['median'], '{:.0f}')}")
+    for p, e in fitted["across_frac"].items():
+        lines.append(f"p={p}: CV of W_c across fractions {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')}"
+                     f" %, T_grok fold {fmt(e['T_grok_fold'], '{:.1f}')}×")
+    for wd, e in fitted["across_lr"].items():
+        lines.append(f"wd={float(wd):g}: W_c across lr {[fmt(w, '{:.1f}') for w in e['Wc']]} "
+                     f"(CV {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')} %), T_grok fold "
+                     f"{fmt(e['T_grok_fold'], '{:.1f}')}×")
+    pl = fitted.get("power_law") or {}
+    lines.append(f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'))} "
+                 f"(R² {fmt(pl.get('r2'), '{:.3f}')})")
+    return "\n".join(lines)
+
+
+def cost(cfg: Config) -> str:
+    main, grid = cfg.lanes()
+    n = cfg.seeds * (len(main) + len(grid))
+    steps = cfg.seeds * sum(cfg.budget(p, f, lr) for p, f, lr, _ in main + grid)
+    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+
+
+SPEC = experiment.Spec(
+    name="critical_norm", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
+    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
+    doc=__doc__, cost=cost)
+
+
+def main(argv=None) -> int:
+    return experiment.main(SPEC, argv)
+
+
+def main_cli(argv=None) -> int:
+    return experiment.main_cli(SPEC, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())
