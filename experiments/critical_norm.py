@@ -23,7 +23,7 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          nearly independent of fraction and lr: at wd = 3, W_c ≈ 48.9 / 48.7 / 49.1 across a
          10× lr range while T_grok changes ~7×.
   quick  scaled down to the small model (d=64, H=128) so that it finishes in ~10 CPU
-         minutes: p in {23, 31, 43} × fraction in {0.5, 0.7}, lr 1e-2, wd 1, 4 seeds, and
+         minutes: p in {31, 43, 59} × fraction in {0.5, 0.7}, lr 1e-2, wd 1, 4 seeds, and
          at p=31, fraction 0.7: lr in {5e-3, 1e-2, 2e-2} × wd in {1, 3}. It shows the
          qualitative result: W_c varies little across fraction and lr at fixed p and rises
          with p, while T_grok moves several-fold.
@@ -50,7 +50,7 @@ PRESETS = {
                   low_frac=[0.15, 0.20, 0.25], low_frac_p=[59, 79, 97], seeds=20, lr=1e-3,
                   wd=1.0, grid_p=59, grid_frac=0.5, grid_lr=[3e-4, 1e-3, 3e-3],
                   grid_wd=[0.3, 1.0, 3.0], ref_frac=0.4, d=128, hidden=256, steps=30_000),
-    "quick": dict(p=[23, 31, 43], frac=[0.5, 0.7], low_frac=[], low_frac_p=[], seeds=4,
+    "quick": dict(p=[31, 43, 59], frac=[0.5, 0.7], low_frac=[], low_frac_p=[], seeds=4,
                   lr=1e-2, wd=1.0, grid_p=31, grid_frac=0.7, grid_lr=[5e-3, 1e-2, 2e-2],
                   grid_wd=[1.0, 3.0], ref_frac=0.7, d=64, hidden=128, steps=4000),
     "tiny": dict(p=[23], frac=[0.7, 0.8], low_frac=[], low_frac_p=[], seeds=2, lr=1e-2,
@@ -256,8 +256,8 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax.set_title("(b) W_c and T_grok against lr")
     ax.legend(fontsize=7)
     ax = axes[2]
-    ref = lanes["cell"] == lanes["cell"][0]
-    idx = np.flatnonzero(ref)
+    best = max(fitted["cells"], key=lambda c: c["n_grokked"])["cell"]  # first fully grokked
+    idx = np.flatnonzero(lanes["cell"] == best)
     ax3 = ax.twinx()
     for j, i in enumerate(idx[:8]):
         s = curves["steps"][i]
@@ -271,7 +271,7 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax.set_xlabel("step")
     ax.set_ylabel("‖W‖ (solid)")
     ax3.set_ylabel("embedding Fourier Gini (dashed)")
-    ax.set_title(f"(c) trajectories, {lanes['cell'][0]}")
+    ax.set_title(f"(c) trajectories, {best}")
     fig.tight_layout()
     return plots.save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
 

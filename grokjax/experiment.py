@@ -251,6 +251,7 @@ class Phase:
     static: Any
     meta: dict
     label: str = ""
+    record: bool = True   # False: an auxiliary phase, kept out of lanes.csv and curves.npz
 
 
 @dataclasses.dataclass
@@ -262,6 +263,14 @@ class PhaseOutcome:
 
     def column(self, key: str) -> np.ndarray:
         return np.array([np.nan if r.get(key) is None else r[key] for r in self.rows], float)
+
+    def at_step(self, curve: str, step: int) -> np.ndarray:
+        """A curve's values at ``step`` per lane (the step must be on the recorded grid)."""
+        grid = np.asarray(self.result.grid)
+        hit = np.flatnonzero(grid == step)
+        if hit.size == 0:
+            raise ValueError(f"step {step} is not on the recorded step grid")
+        return np.asarray(self.result.curves[curve])[:, hit[0]]
 
 
 def group_mask(groups: tuple, names) -> np.ndarray:
@@ -416,9 +425,11 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
                 res = run_phase(engine, phase.meta, cfg, label=label, name=phase.name,
                                 opts=opts, should_stop=stop, writer=writer)
                 phases[phase.name] = res.stats
-                new_rows = results.lane_rows(phase.meta, res, lane_offset=len(rows))
-                rows += new_rows
-                runs.append(res)
+                new_rows = results.lane_rows(phase.meta, res,
+                                             lane_offset=len(rows) if phase.record else 0)
+                if phase.record:
+                    rows += new_rows
+                    runs.append(res)
                 sent = PhaseOutcome(new_rows, res)
         except Interrupted as e:
             where = (f"after step {e.step} of {e.label.strip()}; checkpoint written"
@@ -437,8 +448,8 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
     results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
     lanes = results.read_lanes_csv(os.path.join(cfg.out, "lanes.csv"))
     fitted = spec.fit(lanes, cfg)
-    fitted["lane_steps_executed"] = int(sum(r.stats["lane_steps_executed"] for r in runs))
-    fitted["lane_steps_needed"] = int(sum(r.stats["lane_steps_needed"] for r in runs))
+    fitted["lane_steps_executed"] = int(sum(st["lane_steps_executed"] for st in phases.values()))
+    fitted["lane_steps_needed"] = int(sum(st["lane_steps_needed"] for st in phases.values()))
     results.write_json(os.path.join(cfg.out, "fit.json"), fitted)
     curves = dict(np.load(os.path.join(cfg.out, "curves.npz")))
     figs = spec.figure(lanes, fitted, curves, cfg.out) or []
@@ -580,3 +591,29 @@ def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
 
 def fmt(v, spec: str = "{:.3g}") -> str:
     return "n/a" if v is None else spec.format(v)
+
+
+def interp_budget(rho: float, rhos, steps) -> int:
+    """Step budget at held norm ``rho``: log-linear in rho through (rhos, steps), flat beyond
+    the ends, rounded up to 100 steps."""
+    order = np.argsort(rhos)
+    x = np.asarray(rhos, float)[order]
+    y = np.log(np.asarray(steps, float)[order])
+    return int(math.ceil(math.exp(float(np.interp(rho, x, y))) / 100) * 100)
+
+
+def free_then_clamp(cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "",
+                    ref=lambda r: True):
+    """The usual pair of phases (use with ``yield from``): free controls, then the lanes that
+    ``clamp_rows(wc)`` builds from W_c = median norm at T_grok of the grokked free rows that
+    ``ref`` selects. Returns (free outcome, clamp outcome or None, wc)."""
+    free = yield Phase(f"{prefix}free", static, lane_table(cfg, free_rows), f"[{prefix}free] ")
+    wc, n = reference_norm(free, ref)
+    if wc is None:
+        print(f"[{prefix}free] no reference control grokked within its budget: W_c unknown, "
+              f"skipping the clamped lanes", flush=True)
+        return free, None, None
+    print(f"[{prefix}free] W_c = {wc:.3f} from {n} free controls", flush=True)
+    clamp = yield Phase(f"{prefix}clamp", static, lane_table(cfg, clamp_rows(wc)),
+                        f"[{prefix}clamp] ")
+    return free, clamp, wc

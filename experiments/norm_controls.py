@@ -1,0 +1,270 @@
+"""Controls on how the norm is set: it is the norm held during training that sets the delay.
+
+Run (from a checkout, after ``pip install -e .``):
+
+    python -m experiments.norm_controls                  # preset quick (default)
+    python -m experiments.norm_controls --preset paper   # the paper's controls (GPU)
+
+Arms (all on the same seeds, hence the same initialisations and splits):
+  (a) free training at several weight decays: the frontier of (norm at grokking, T_grok), with
+      continuously clamped cells (||W|| held at rho·W_c from t_int) placed on it;
+  (b) ``one_shot``: every weight matrix rescaled once, at t_int, to rho·W_c, then free
+      (clamp_steps = 1);
+  (c) ``group_one_shot``: one parameter group (embed, hidden, out) scaled once by 0.8 at t_int
+      (target 0.8 × that group's norm at t_int, read from an auxiliary run of the same lanes to
+      t_int that is not part of the results); in these lanes the headline ``norm`` columns
+      cover that group only (``norm_at_grok_<group>`` columns hold every group's norm);
+  (d) ``low_init``: every weight matrix scaled by init_scale < 1 at initialisation, then free.
+W_c is the median norm at grokking of the free controls at the reference wd. Medians of
+T_grok are Kaplan-Meier medians: lanes that do not grok within the budget are right-censored,
+never dropped. Each control is reported as its median T_grok over that of the free control.
+
+Presets (lane-steps are upper bounds):
+  paper  p=59, fraction 0.4, MLP d=128 H=256, lr 1e-3, t_int 500, 16 seeds; wd in {1, 2, 3, 5,
+         8} (reference wd 1); clamped rho in {0.85, 1.00, 1.15}; one-shot rho in {0.70,
+         0.85, 1.00, 1.15, 1.30}; group factor 0.8; init_scale in {0.5, 0.7}. 288 lanes (+16 run to
+         t_int only);
+         GPU-sized (≈ 12 M lane-steps bound). Paper: one-shot rescaling moves T_grok only
+         ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
+         within ~3 % of the control; low-norm initialisation is washed out; the clamped cells
+         lie off the free frontier.
+  quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, lr 1e-2, t_int 50),
+         4 seeds, wd in {1, 2, 4}: ~10 CPU minutes, qualitative.
+  tiny   p=23, d=32, H=64, 2 seeds, a few hundred steps: seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+
+import numpy as np
+
+from grokjax import cli, experiment
+from grokjax.experiment import fmt
+
+CONFIG_FORMAT = 1
+
+PRESETS = {
+    "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
+                  wds=[1.0, 2.0, 3.0, 5.0, 8.0], clamp_rho=[0.85, 1.0, 1.15],
+                  one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
+                  groups=["embed", "hidden", "out"], init_scales=[0.5, 0.7], steps=30_000,
+                  budget_rho=[0.85, 1.0, 1.15], budget_steps=[15_000, 25_000, 80_000]),
+    "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
+                  wds=[1.0, 2.0, 4.0], clamp_rho=[0.85, 1.0, 1.15],
+                  one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
+                  groups=["embed", "hidden", "out"], init_scales=[0.5], steps=3000,
+                  budget_rho=[0.85, 1.15], budget_steps=[3000, 6000]),
+    "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
+                 wds=[1.0, 2.0], clamp_rho=[1.0], one_shot_rho=[0.8, 1.2], group_factor=0.8,
+                 groups=["embed"], init_scales=[0.5], steps=1500, budget_rho=[1.0],
+                 budget_steps=[2000], chunk_steps=250),
+}
+
+
+@dataclasses.dataclass
+class Config(experiment.MLPConfig):
+    experiment: str = "norm_controls"
+    config_format: int = CONFIG_FORMAT
+    wds: list = dataclasses.field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])
+    clamp_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15])
+    one_shot_rho: list = dataclasses.field(default_factory=lambda: [0.70, 0.85, 1.0, 1.15, 1.30])
+    group_factor: float = 0.8
+    groups: list = dataclasses.field(default_factory=lambda: ["embed", "hidden", "out"])
+    init_scales: list = dataclasses.field(default_factory=lambda: [0.5, 0.7])
+    budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15])
+    budget_steps: list = dataclasses.field(default_factory=lambda: [15_000, 25_000, 80_000])
+
+    def validate(self) -> None:
+        experiment.positive("wds", self.wds, allow_zero=True)
+        for name in ("clamp_rho", "one_shot_rho", "init_scales", "budget_steps"):
+            vals = getattr(self, name)
+            if vals:
+                experiment.positive(name.replace("_", "-"), vals)
+        experiment.positive("group-factor", self.group_factor)
+        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
+            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        unknown = [g for g in self.groups if g not in ("embed", "hidden", "out")]
+        if unknown:
+            raise cli.UsageError(f"--groups: unknown MLP group(s) {', '.join(unknown)}; "
+                                 f"choose from embed, hidden, out")
+        if not any(math.isclose(w, self.wd) for w in self.wds):
+            self.wds = [self.wd] + list(self.wds)  # the reference control is always run
+        experiment.MLPConfig.validate(self)
+
+    def budget(self, rho: float) -> int:
+        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
+
+
+def plan(cfg: Config):
+    static = experiment.mlp_static(cfg)
+    seeds = range(cfg.seeds)
+    free = yield experiment.Phase("free", static, experiment.lane_table(cfg, [
+        dict(seed=s, wd=wd, cell=f"free-wd{wd:g}") for wd in cfg.wds for s in seeds]),
+        "[free] ")
+    wc, n = experiment.reference_norm(free, lambda r: math.isclose(r["wd"], cfg.wd))
+    rows = [dict(seed=s, arm="low_init", init_scale=k, cell=f"low_init-{k:g}")
+            for k in cfg.init_scales for s in seeds]
+    if cfg.groups:
+        # The groups' norms at t_int: the same lanes, run to t_int only (not recorded).
+        pre = yield experiment.Phase("to-t_int", static, experiment.lane_table(cfg, [
+            dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]),
+            "[to t_int] ", record=False)
+        gn = pre.at_step("group_norms", cfg.t_int)  # [seeds, G]
+        names = pre.result.groups
+        rows += [dict(seed=s, arm="group_one_shot", clamp_group=g, clamp_steps=1,
+                      t_int=cfg.t_int, clamp_mode="one_shot", one_shot_factor=cfg.group_factor,
+                      target_norm=float(cfg.group_factor * gn[s, names.index(g)]),
+                      cell=f"group_one_shot-{g}")
+                 for g in cfg.groups for s in seeds]
+    if wc is None:
+        print("[free] no reference control grokked within its budget: W_c unknown, skipping "
+              "the clamped and one-shot arms", flush=True)
+    else:
+        print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
+        rows += [dict(seed=s, arm="clamp", rho=r, target_norm=r * wc, t_int=cfg.t_int,
+                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}")
+                 for r in cfg.clamp_rho for s in seeds]
+        rows += [dict(seed=s, arm="one_shot", rho=r, target_norm=r * wc, t_int=cfg.t_int,
+                      clamp_steps=1, clamp_mode="one_shot", one_shot_factor=r,
+                      cell=f"one_shot-rho{r:g}") for r in cfg.one_shot_rho for s in seeds]
+    if rows:
+        yield experiment.Phase("controls", static, experiment.lane_table(cfg, rows),
+                               "[controls] ")
+
+
+def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import fit
+    ok = ~lanes["diverged"]
+    arm, cell = lanes["arm"], lanes["cell"]
+    ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
+    control = experiment.cell_times(lanes, ctrl_sel)
+    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
+           "control": control, "n_lanes": int(len(lanes["p"])),
+           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum())}
+
+    def ratio(c):
+        return (c["median"] / control["median"]
+                if c["median"] is not None and control["median"] else None)
+
+    def cells_of(a, key):
+        res = []
+        for name in dict.fromkeys(cell[arm == a]):
+            sel = cell == name
+            c = experiment.cell_times(lanes, sel)
+            c.update(cell=str(name), key=key(np.flatnonzero(sel)[0]), ratio_to_control=ratio(c))
+            res.append(c)
+        return res
+
+    out["frontier"] = cells_of("free", lambda i: float(lanes["wd"][i]))
+    out["clamped"] = cells_of("clamp", lambda i: float(lanes["rho"][i]))
+    for c in out["clamped"]:
+        sel = cell == c["cell"]
+        c["held_norm"] = float(np.median(lanes["target_norm"][sel]))
+    # The frontier line ln T = a·norm + b through the free cells; clamped cells against it.
+    fr = [c for c in out["frontier"] if c["median"] and c["norm_at_grok"]]
+    line = None
+    if len(fr) >= 2:
+        x = np.array([c["norm_at_grok"] for c in fr])
+        y = np.log([c["median"] for c in fr])
+        if np.ptp(x) > 0:
+            a, b = np.polyfit(x, y, 1)
+            line = {"slope": float(a), "intercept": float(b)}
+            for c in out["clamped"]:
+                if c["median"]:
+                    pred = math.exp(a * c["held_norm"] + b)
+                    c["frontier_T_grok"] = pred
+                    c["ratio_to_frontier"] = c["median"] / pred
+    out["frontier_line"] = line
+    out["one_shot"] = cells_of("one_shot", lambda i: float(lanes["rho"][i]))
+    meds = [c["median"] for c in out["one_shot"] if c["median"]]
+    out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None
+    out["group_one_shot"] = cells_of("group_one_shot", lambda i: str(lanes["clamp_group"][i]))
+    out["low_init"] = cells_of("low_init", lambda i: float(lanes["init_scale"][i]))
+    return out
+
+
+def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
+    import matplotlib.pyplot as plt
+
+    from grokjax import plots
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    fr = [c for c in fitted["frontier"] if c["median"] and c["norm_at_grok"]]
+    ax.plot([c["norm_at_grok"] for c in fr], [c["median"] for c in fr], "o-", color="#1b3b6f",
+            label="free, wd = " + ", ".join(f"{c['key']:g}" for c in fr))
+    cl = [c for c in fitted["clamped"] if c["median"]]
+    ax.plot([c["held_norm"] for c in cl], [c["median"] for c in cl], "s", color="#c0392b",
+            label="clamped (held norm)")
+    ax.set_yscale("log")
+    ax.set_xlabel("‖W‖ at grokking (clamped: held norm)")
+    ax.set_ylabel("median T_grok")
+    ax.set_title("(a) free frontier and clamped cells")
+    ax.legend(fontsize=7)
+    labels, vals, cols = [], [], []
+    for key, name, col in (("one_shot", "one-shot ρ={}", "#2e7d32"),
+                           ("group_one_shot", "×0.8 {}", "#6a1b9a"),
+                           ("low_init", "init ×{}", "#e08e0b")):
+        for c in fitted[key]:
+            labels.append(name.format(c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"))
+            vals.append(c["ratio_to_control"] if c["ratio_to_control"] is not None else np.nan)
+            cols.append(col)
+    ax2.bar(range(len(vals)), vals, color=cols)
+    ax2.axhline(1.0, color="k", lw=0.8)
+    ax2.set_xticks(range(len(vals)))
+    ax2.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax2.set_ylabel("median T_grok / free control")
+    ax2.set_title("(b-d) one-shot and init controls")
+    fig.tight_layout()
+    return plots.save(fig, os.path.join(out, f"{prefix}norm_controls.png"))
+
+
+def summary(fitted: dict, cfg: Config) -> str:
+    c0 = fitted["control"]
+    lines = [f"control (free, wd={cfg.wd:g}): median T_grok {fmt(c0['median'], '{:.0f}')}, "
+             f"W_c = {fmt(fitted['Wc']['median'], '{:.2f}')}; {fitted['n_censored']} lanes "
+             f"censored, {fitted['n_diverged']} diverged"]
+    for key, what in (("frontier", "free wd"), ("clamped", "clamp rho"),
+                      ("one_shot", "one-shot rho"), ("group_one_shot", "one-shot ×"
+                                                     f"{cfg.group_factor:g} of"),
+                      ("low_init", "init scale")):
+        for c in fitted[key]:
+            k = c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"
+            extra = (f", {fmt(c.get('ratio_to_frontier'), '{:.2f}')}× the frontier"
+                     if key == "clamped" else "")
+            lines.append(f"  {what} {k}: median T_grok {fmt(c['median'], '{:.0f}')} "
+                         f"({c['n_censored']}/{c['n']} censored), norm at grok "
+                         f"{fmt(c['norm_at_grok'], '{:.2f}')}, "
+                         f"{fmt(c['ratio_to_control'], '{:.3f}')}× control{extra}")
+    lines.append(f"one-shot fold across rho: {fmt(fitted['one_shot_fold'], '{:.2f}')}×")
+    return "\n".join(lines)
+
+
+def cost(cfg: Config) -> str:
+    s = cfg.seeds
+    n = s * (len(cfg.wds) + len(cfg.clamp_rho) + len(cfg.one_shot_rho) + len(cfg.groups)
+             + len(cfg.init_scales))
+    steps = s * (cfg.steps * (len(cfg.wds) + len(cfg.one_shot_rho) + len(cfg.groups)
+                              + len(cfg.init_scales)) + sum(cfg.budget(r) for r in cfg.clamp_rho)
+                 + (cfg.t_int if cfg.groups else 0))
+    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+
+
+SPEC = experiment.Spec(
+    name="norm_controls", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
+    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
+    doc=__doc__, cost=cost)
+
+
+def main(argv=None) -> int:
+    return experiment.main(SPEC, argv)
+
+
+def main_cli(argv=None) -> int:
+    return experiment.main_cli(SPEC, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())

@@ -1,0 +1,112 @@
+"""Every MLP experiment of the paper at one preset, then the report over all of them.
+
+    python -m experiments.reproduce                   # preset quick (default)
+    python -m experiments.reproduce --preset paper    # GPU-sized
+    python -m experiments.reproduce --list            # the experiments and their cost
+
+Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls and log_delay in turn,
+each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
+``--runs``, default ``runs``). A run directory that already holds finished results of the same
+configuration is skipped; an unfinished one is resumed (phase files and checkpoints), and one
+written by another configuration is an error (the experiment's one-line message; move it aside
+or pick another --runs). Then ``experiments.report`` reads every run directory that holds
+results and writes report.md, report.json, the tables and the figures into --out (default
+figures/); experiments that have no results are listed there as "not run".
+
+Cost: the quick preset runs each experiment in roughly 1-10 CPU minutes (about an hour for all
+six on a 2-core CPU); the paper preset is GPU-sized (see each experiment's docstring and
+--list). ``--only`` restricts the set, e.g. ``--only critical_norm,lr_matrix``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from grokjax import cli
+
+EXPERIMENTS = ("delay_sweep", "critical_norm", "lr_matrix", "dense_rho", "norm_controls",
+               "log_delay")
+
+
+def spec_of(name: str):
+    return importlib.import_module(f"experiments.{name}").SPEC
+
+
+def run_dir(runs: str, name: str, preset: str) -> str:
+    return os.path.join(runs, f"{name}-{preset}")
+
+
+def cost_line(name: str, preset: str) -> str:
+    from grokjax import experiment
+    spec = spec_of(name)
+    cfg = experiment.config_for(spec, preset)
+    if spec.cost is not None:
+        return spec.cost(cfg)
+    if name == "delay_sweep":
+        n = steps = 0
+        for p in cfg.p:
+            n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rho))
+            steps += cfg.seeds * len(cfg.lr) * (cfg.budget(None, p) + sum(
+                cfg.budget(r, p) for r in cfg.rho))
+        return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    return "unknown"
+
+
+def parse_args(argv):
+    ap = cli.Parser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="quick", help="quick (default), paper or tiny")
+    ap.add_argument("--runs", default="runs", help="parent directory of the run directories")
+    ap.add_argument("--out", default="figures", help="report directory (default figures/)")
+    ap.add_argument("--only", type=lambda s: [x for x in s.split(",") if x.strip()],
+                    help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
+    ap.add_argument("--list", action="store_true", help="print the experiments and their "
+                                                        "estimated cost, run nothing")
+    args = ap.parse_args(argv)
+    names = args.only or list(EXPERIMENTS)
+    bad = [n for n in names if n not in EXPERIMENTS]
+    if bad:
+        raise cli.UsageError(f"unknown experiment(s) {', '.join(bad)}; choose from "
+                             f"{', '.join(EXPERIMENTS)}")
+    if args.preset not in ("quick", "paper", "tiny"):
+        raise cli.UsageError(f"unknown preset {args.preset!r}; choose one of quick, paper, tiny")
+    if os.path.isfile(args.out):
+        raise cli.UsageError(f"--out {args.out} is a file, not a directory")
+    args.names = names
+    return args
+
+
+def main(argv=None) -> int:
+    from grokjax import experiment
+    args = parse_args(argv)
+    if args.list:
+        for name in args.names:
+            print(f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}  "
+                  f"-> {run_dir(args.runs, name, args.preset)}")
+        return 0
+    done = []
+    for name in args.names:
+        spec = spec_of(name)
+        out = run_dir(args.runs, name, args.preset)
+        cfg = experiment.config_for(spec, args.preset, out)
+        if experiment.is_complete(out):
+            experiment.check_run_dir(cfg, spec.config_format)  # same configuration?
+            print(f"reproduce: {name}: finished earlier in {out}, skipped", flush=True)
+        else:
+            print(f"reproduce: {name}: running the {args.preset} preset into {out}", flush=True)
+            code = experiment.run(spec, cfg, command=f"python -m experiments.reproduce "
+                                                    f"--preset {args.preset} --runs {args.runs}")
+            if code:
+                return code
+        done.append(out)
+    from experiments import report as report_cli
+    return report_cli.main(done + ["--out", args.out])
+
+
+def main_cli(argv=None) -> int:
+    return cli.main_guard("reproduce", main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())
