@@ -40,7 +40,7 @@ from grokjax import fit, paper
 __all__ = ["KNOWN_EXPERIMENTS", "REQUIRED_FILES", "REQUIRED_COLUMNS", "RunDirError", "Run",
            "load_run", "load_runs", "mismatches", "median_ci", "wc_table", "alpha_table",
            "tgrok_matrix", "layernorm_table", "compare", "make_figures", "render", "build",
-           "fmt", "summary_lines", "run_counts"]
+           "fmt", "summary_lines", "run_counts", "experiment_sections"]
 
 KNOWN_EXPERIMENTS = {
     "delay_sweep": "clamped held-norm sweep: W_c, alpha per p and shared",
@@ -48,6 +48,7 @@ KNOWN_EXPERIMENTS = {
     "lr_matrix": "rho × lr matrix of T_grok: norm effect against lr effect",
     "dense_rho": "dense rho scan at p=59: alpha and saturation",
     "norm_controls": "controls on how the norm is held",
+    "log_delay": "logarithmic delay of a freely contracting norm",
     "transformer": "attention model with and without LayerNorm",
     "parity": "sparse parity task",
 }
@@ -1227,6 +1228,17 @@ def render(data: dict) -> str:
     if data["tables_md"].get("layernorm_cv"):
         out += ["### LayerNorm: per-group CV of the norm at T_grok", "",
                 data["tables_md"]["layernorm_cv"], ""]
+    out += ["## Experiment results", "",
+            "Each experiment's own summary (experiments/<name>.py), recomputed from its "
+            "lanes.csv; medians are Kaplan-Meier medians with censored lanes counted.", ""]
+    for s in data.get("sections", []):
+        title = f"### {s['experiment']}" + (f": {s['run']}" if s["run"] else "")
+        out += [title, ""]
+        if s["run"] is None:
+            out += [s["text"], ""]
+            continue
+        out += ["```text", s["text"], "```", ""]
+        out += [f"Figure: `{f}`" for f in s["figures"]] + [""]
     out += ["## Figures", ""]
     for f in data["figures"]:
         if "files" in f:
@@ -1236,6 +1248,41 @@ def render(data: dict) -> str:
     out += ["", "## Sources of the paper's values", ""]
     out += [f"- `{r.key}` ({r.text()}): {r.source}" for r in paper.references()]
     return "\n".join(out) + "\n"
+
+
+# Experiments whose own fit / summary / figure (experiments/<name>.py) the report reruns on
+# the lanes read back from lanes.csv.
+SECTION_EXPERIMENTS = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay")
+
+
+def experiment_sections(runs: list[Run], out: str) -> list[dict]:
+    """Per run of a :data:`SECTION_EXPERIMENTS` experiment: its fit recomputed from lanes.csv
+    with the experiment's own fit function, its summary text and its figure (file names
+    prefixed with the run name). Experiments without a run get a "not run" entry."""
+    import importlib
+    out_rows = []
+    for name in SECTION_EXPERIMENTS:
+        rs = [r for r in runs if r.experiment == name]
+        if not rs:
+            out_rows.append({"experiment": name, "run": None, "status": "not run",
+                             "text": f"not run (python -m experiments.{name})", "fit": None,
+                             "figures": []})
+            continue
+        spec = importlib.import_module(f"experiments.{name}").SPEC
+        fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+        for run in rs:
+            cfg = spec.config_cls(**{k: v for k, v in run.config.items() if k in fields})
+            lanes = _read_lanes(os.path.join(run.path, "lanes.csv"))
+            try:
+                fitted = spec.fit(lanes, cfg)
+                text = spec.summary(fitted, cfg)
+                figs = spec.figure(lanes, fitted, run.curves, out, prefix=f"{run.name}_") or []
+            except (KeyError, ValueError, TypeError, IndexError) as e:
+                raise RunDirError(f"{run.path}: cannot recompute {name} from its lanes "
+                                  f"({type(e).__name__}: {e})".replace("\n", " ")) from None
+            out_rows.append({"experiment": name, "run": run.name, "status": "run", "text": text,
+                             "fit": fitted, "figures": [os.path.relpath(f, out) for f in figs]})
+    return out_rows
 
 
 def _experiments(runs: list[Run]) -> list[dict]:
@@ -1271,6 +1318,7 @@ def build(run_dirs: list[str], out: str) -> dict:
     data = {"runs": counts, "experiments": _experiments(runs), "comparison": compare(runs),
             "tables": tables, "tables_md": tables_md}
     data["figures"] = make_figures(runs, out, ln_rows)
+    data["sections"] = experiment_sections(runs, out)
     text = render(data)
     write_text(os.path.join(out, "report.md"), text)
     js = {k: v for k, v in data.items() if k != "tables_md"}
