@@ -51,7 +51,7 @@ PRESETS = {
                   rho=[0.85, 1.0, 1.15], steps=30_000, budget_rho=[0.85, 1.0, 1.15],
                   budget_steps=[15_000, 25_000, 80_000]),
     "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
-                  lrs=[5e-3, 1e-2], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.85, 1.0, 1.15],
+                  lrs=[5e-3, 1e-2], wds=[1.0, 2.0], init_scales=[1.0, 2.0], rho=[0.85, 1.0, 1.15],
                   steps=4000, budget_rho=[0.85, 1.15], budget_steps=[3000, 6000]),
     "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
                  lrs=[1e-2], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.9, 1.1], steps=1500,

@@ -475,15 +475,16 @@ BASE_FIELDS = ("experiment", "config_format", "preset", "dtype", "op", "eval_eve
                "chunk_steps", "out")
 
 
-def field_arguments(cfg_cls, helps: dict | None = None) -> Callable:
+def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Callable:
     """An ``add_arguments`` that adds ``--field-name`` for every field of ``cfg_cls`` beyond
-    :class:`BaseConfig`'s (lists comma-separated; the element type from the default)."""
+    :class:`BaseConfig`'s and ``skip`` (lists comma-separated; the element type from the
+    default)."""
     helps = helps or {}
 
     def add(ap) -> None:
         cfg = cfg_cls()
         for f in dataclasses.fields(cfg_cls):
-            if f.name in BASE_FIELDS:
+            if f.name in BASE_FIELDS or f.name in skip:
                 continue
             v = getattr(cfg, f.name)
             if isinstance(v, list):
@@ -499,7 +500,7 @@ def field_arguments(cfg_cls, helps: dict | None = None) -> Callable:
             else:
                 typ = str
             ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ,
-                            help=helps.get(f.name, f"(default of the preset; quick: see doc)"))
+                            help=helps.get(f.name, "overrides the preset's value"))
     return add
 
 
