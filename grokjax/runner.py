@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Metrics, Static,
-                            lane_end, make_lane_fns)
+                            lane_end, make_hparams, make_lane_fns)
 
 
 @dataclasses.dataclass
@@ -125,12 +125,50 @@ class Engine:
         lambda state, hp, n_blocks: jax.vmap(
             lambda s, h: chunk(s, h, n_blocks), out_axes=(0, 1))(state, hp),
         static_argnums=2, donate_argnums=0, **chunk_kw)
+    self._scatter_jit = jax.jit(self._scatter_impl, donate_argnums=0,
+                                **({"out_shardings": self._sharding} if self._sharding else {}))
     # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
     # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
     self._chunk_upto = jax.jit(
         lambda state, hp, n_blocks, max_blocks: jax.vmap(
             lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1))(state, hp),
         static_argnums=3, donate_argnums=0, **chunk_kw)
+
+  def lanes_that_fit(self, memory_bytes: float | None = None, chunk_steps: int = 500,
+                     fraction: float = 0.8) -> int:
+    """The most lanes (over all devices) whose program fits in memory.
+
+    The per-lane and fixed bytes come from XLA's memory analysis of the compiled chunk
+    program at one and two lanes per device. ``memory_bytes`` is per device; by default the
+    accelerator's ``bytes_limit`` (or half the host's RAM on CPU), times ``fraction``.
+    """
+    import os
+    ndev = len(self.devices)
+    n_blocks = max(1, chunk_steps // self.static.eval_every)
+    if memory_bytes is None:
+      stats = self.devices[0].memory_stats() or {}
+      if "bytes_limit" in stats:
+        memory_bytes = stats["bytes_limit"]
+      else:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / ndev
+    usage = []
+    for per_dev in (1, 2):
+      hp = make_hparams(len(self.fns.groups), seed=np.arange(per_dev * ndev))
+      state = jax.eval_shape(jax.vmap(self.fns.init), hp)
+      m = self._chunk_upto.lower(state, hp, np.int32(1), n_blocks).compile().memory_analysis()
+      usage.append(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+                   - m.alias_size_in_bytes)
+    per_lane = max(usage[1] - usage[0], 1)
+    fixed = max(usage[0] - per_lane, 0)
+    return max(1, int((fraction * memory_bytes - fixed) // per_lane)) * ndev
+
+  @staticmethod
+  def _scatter_impl(state, idx, new):
+    return jax.tree.map(lambda x, y: x.at[idx].set(y), state, new)
+
+  def _scatter(self, state, idx, new):
+    """Writes ``new``'s lanes into the slots ``idx`` of ``state`` (on device)."""
+    return self._scatter_jit(state, idx, new)
 
   @property
   def state_sharding(self):
@@ -190,7 +228,8 @@ class Engine:
   def run(self, hp: LaneHParams, *, chunk_steps: int = 500, grid_points: int = 120,
           repack: bool = True, progress: Callable | None = print,
           label: str = "", checkpointer=None,
-          should_stop: Callable[[], bool] | None = None) -> RunResult:
+          should_stop: Callable[[], bool] | None = None,
+          max_lanes: int | str | None = "auto") -> RunResult:
     """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
 
     Args:
@@ -206,6 +245,11 @@ class Engine:
         A resumed run gives the same results as an uninterrupted one.
       should_stop: polled between chunks; when it returns True the run writes a checkpoint
         (with a checkpointer) and raises ``Interrupted``.
+      max_lanes: the most lanes in the program at once (rounded down to a multiple of the
+        device count; see ``lanes_that_fit``). Further lanes wait and take the slot of a lane
+        that has finished, starting from their own step 0: results are the same as with every
+        lane in the program. None: all lanes at once; "auto" (default): as many as fit in
+        memory (``lanes_that_fit``; estimated only above 64 lanes per device).
 
     Returns:
       A ``RunResult`` in the order of ``hp``'s lanes.
@@ -222,8 +266,12 @@ class Engine:
     grid = step_grid(int(budget.max()), ev, grid_points)
     grid_pos = {int(s): i for i, s in enumerate(grid)}
     G = len(self.fns.groups)
-    fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
     ndev = len(self.devices)
+    if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
+      max_lanes = self.lanes_that_fit(chunk_steps=chunk_steps) if n > 64 * ndev else None
+    # Program size limit: a multiple of the device count (so every bucket stays shardable).
+    cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
+    fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
     take = lambda tree, idx: jax.tree.map(lambda x: np.asarray(x)[idx], tree)
     # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
     curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
@@ -236,6 +284,8 @@ class Engine:
       end, active = host["end"].astype(np.int64), host["active"].astype(bool)
       curves = {k: host["curves"][k] for k in (*curve_names, "group_norms")}
       latches_out = {k: host["latches"][k] for k in Latches._fields}
+      lane_step = np.asarray(host.get("lane_step", np.full(n, meta["step"]))).astype(np.int64)
+      queued = int(meta.get("queued", n))
       step, executed = int(meta["step"]), int(meta["executed"])
       shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
       resumed_from = step
@@ -251,9 +301,12 @@ class Engine:
       latches_out: dict | None = None
       end = budget.copy()           # per-lane end step (shrinks when a lane groks)
       active = np.ones(n, bool)
-      size = _bucket(n, ndev) if repack else -(-n // ndev) * ndev
-      slots = np.concatenate([np.arange(n), np.zeros(size - n, np.int64)])  # slot -> lane
-      real = np.arange(size) < n                                            # padding slots
+      lane_step = np.zeros(n, np.int64)  # steps each lane has trained
+      first = min(n, cap)
+      size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
+      slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
+      real = np.arange(size) < first                                            # padding
+      queued = first                # lanes [queued, n) wait for a free slot
       hp_dev = self._put(take(hp, slots))
       state = self._init(hp_dev)
       step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
@@ -269,41 +322,61 @@ class Engine:
         shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
             leaf.shape)[0]))
       shapes.add(size)
-      run_blocks = _blocks_until_repack(end[slots[real & active[slots]]], step, ev, n_blocks,
-                                        size, ndev, repack)
+      running = real & active[slots]
+      left_slots = end[slots[running]] - lane_step[slots[running]]
+      if queued < n:  # stop as soon as a slot frees up for a waiting lane
+        run_blocks = int(min(max(-(-(left_slots.min() + 1) // ev), 1), n_blocks))
+      else:
+        run_blocks = _blocks_until_repack(left_slots, 0, ev, n_blocks, size, ndev, repack)
       state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), n_blocks)
       step += run_blocks * ev
       executed += run_blocks * ev * int(real.sum())
-      lat, m = jax.device_get((state.latches, m))
+      lat, m, slot_step = jax.device_get((state.latches, m, state.step))
       here = slots[real]
-      # Curves: eval points on the grid, up to each lane's end step.
+      lane_step[here] = slot_step[real]
+      # Curves: eval points on the grid, up to each lane's end step (lanes' steps may differ).
       for bi in range(run_blocks):
-        s = int(m.step[bi, 0])
-        gi = grid_pos.get(s)
-        if gi is None:
+        s_slot = m.step[bi].astype(np.int64)
+        gi = np.minimum(np.searchsorted(grid, s_slot), grid.size - 1)
+        rec = real & (s_slot >= 0) & (grid[gi] == s_slot) & (s_slot <= end[slots])
+        if not rec.any():
           continue
-        rec = real & (s <= end[slots])
         for k in curve_names:
-          curves[k][slots[rec], gi] = getattr(m, k)[bi][rec]
-        curves["group_norms"][slots[rec], gi] = m.group_norms[bi][rec]
+          curves[k][slots[rec], gi[rec]] = getattr(m, k)[bi][rec]
+        curves["group_norms"][slots[rec], gi[rec]] = m.group_norms[bi][rec]
       if latches_out is None:
         latches_out = {k: np.zeros((n,) + np.shape(v)[1:], np.asarray(v).dtype)
                        for k, v in lat._asdict().items()}
       for k, v in lat._asdict().items():
         latches_out[k][here] = np.asarray(v)[real]
       end[here] = lane_end(static, lat.t_grok[real, HEADLINE].astype(np.int64), budget[here])
-      finished = (step > end[here]) | (lat.diverged_step[real] >= 0)
+      finished = (lane_step[here] > end[here]) | (lat.diverged_step[real] >= 0)
       active[here[finished]] = False
-      n_active = int(active.sum())
+      n_active = int(active[:queued].sum()) + (n - queued)
       if progress is not None:
         rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
         n_grok = int((latches_out["t_grok"][:, HEADLINE] >= 0).sum())
-        left = int(np.sum(np.maximum(end[active] - step, 0)))
+        left = int(np.sum(np.maximum(end[active] - lane_step[active], 0)))
         progress(f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
                  f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s")
       if n_active == 0:
         break
-      if repack and _bucket(n_active, ndev) < size:
+      free = np.flatnonzero(~(real & active[slots]))
+      if queued < n and free.size:  # waiting lanes take the freed slots
+        k = min(free.size, n - queued)
+        new_lanes = np.arange(queued, queued + k)
+        queued += k
+        width = _bucket(k, ndev)  # bucketed so that few init/scatter programs compile
+        pad = np.concatenate([new_lanes, np.full(width - k, new_lanes[-1])])
+        into = np.concatenate([free[:k], np.full(width - k, free[k - 1])])
+        state = self._scatter(state, np.asarray(into, np.int32), self._init(self._put(
+            take(hp, pad))))
+        slots = slots.copy()
+        slots[free[:k]] = new_lanes
+        real = real.copy()
+        real[free[:k]] = True
+        hp_dev = self._put(take(hp, slots))
+      elif repack and queued == n and _bucket(n_active, ndev) < size:
         keep = np.flatnonzero(real & active[slots])
         size = _bucket(n_active, ndev)
         sel = np.concatenate([keep, np.full(size - keep.size, keep[0])])
@@ -314,9 +387,9 @@ class Engine:
       stop = should_stop is not None and bool(should_stop())
       if checkpointer is not None and (checkpointer.tick() or stop):
         host = dict(slots=slots, real=real, end=end, active=active, curves=curves,
-                    latches=latches_out)
+                    latches=latches_out, lane_step=lane_step)
         checkpointer.save(step, state, jax.tree.map(np.copy, host), dict(
-            fingerprint=fingerprint, size=int(size), lanes=n, executed=executed,
+            fingerprint=fingerprint, size=int(size), lanes=n, executed=executed, queued=queued,
             shapes=sorted(int(s) for s in shapes), label=label, devices=ndev,
             elapsed_s=elapsed + time.perf_counter() - t0))
       if stop:

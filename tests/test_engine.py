@@ -173,3 +173,41 @@ def test_fourier_stats_separate_sparse_from_random_embeddings():
     assert float(g_rand) < 0.5
     g0, h0 = eng.fourier_stats(jnp.zeros((p, d)))
     assert np.isfinite([float(g0), float(h0)]).all()
+
+
+def test_lanes_beyond_max_lanes_wait_for_a_slot_with_identical_results(small_engine):
+    hp = _hp(seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2],
+             target_norm=[0, 34.0, 0, 0, 37.0], t_int=[0, 60, 0, 0, 60],
+             budget=[300, 2000, 2000, 500, 2000])
+    capped = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2)
+    full = small_engine.run(hp, chunk_steps=100, progress=None)
+    assert max(capped.stats["programs"]) <= 2
+    for k in full.latches:
+        np.testing.assert_allclose(capped.latches[k], full.latches[k], rtol=1e-5, err_msg=k)
+    np.testing.assert_array_equal(capped.steps_run, full.steps_run)
+    for k in ("norm", "test_acc"):
+        np.testing.assert_allclose(capped.curves[k], full.curves[k], rtol=1e-4, atol=1e-6)
+
+
+def test_capped_run_resumes_from_a_checkpoint_taken_while_lanes_wait(small_engine, tmp_path):
+    from grokjax import checkpoint as ck
+    hp = _hp(seed=[0, 1, 2, 3], lr=[1e-2, 3e-3, 1e-2, 5e-3], budget=[400, 600, 300, 500])
+    ref = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2)
+    calls = iter(range(100))
+    with pytest.raises(runner.Interrupted):
+        small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2,
+                         checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None),
+                         should_stop=lambda: next(calls) == 4)
+    res = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2,
+                           checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None))
+    assert res.stats["resumed_from_step"] is not None
+    for k in ref.latches:
+        np.testing.assert_array_equal(res.latches[k], ref.latches[k], err_msg=k)
+    np.testing.assert_array_equal(res.curves["norm"], ref.curves["norm"])
+
+
+def test_lanes_that_fit_follows_the_memory_budget(small_engine):
+    small = small_engine.lanes_that_fit(memory_bytes=50e6, chunk_steps=100)
+    big = small_engine.lanes_that_fit(memory_bytes=500e6, chunk_steps=100)
+    assert 1 <= small < big
+    assert big == pytest.approx(10 * small, rel=0.3)
