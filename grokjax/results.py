@@ -12,7 +12,7 @@ Files (all written atomically: a temporary file in the same directory, then ``os
 * ``timing.json`` -- wall time, devices, resumes: everything that differs between two runs
   of one configuration.
 
-While a job runs (see ``experiments/delay_sweep.py``) the directory also holds ``phases/``
+While a job runs (see ``grokjax/experiment.py``) the directory also holds ``phases/``
 (one ``save_run_result`` file per finished phase, so a resumed job skips it) and
 ``checkpoints/`` (Orbax checkpoints of the phase in progress, see ``grokjax.checkpoint``).
 """
