@@ -28,8 +28,8 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          W_c = 35.8 / 41.2 / 47.1 at p = 31 / 43 / 59 (b = 0.43), CV across the two fractions
          1.6-2.8 % while T_grok moved 2.3-5.5×; at wd = 3, W_c = 32.9 / 33.0 / 33.0 across
          the 4× lr range (CV 0.2 %) while T_grok moved 2.4×.
-  tiny   p=23, fractions {0.7, 0.8}, lr 1e-2 × wd {1, 2}, 2 seeds, 1500 steps: a seconds-long
-         test of the pipeline.
+  tiny   p=23, d=32, H=64, fractions {0.7, 0.8}, lr 1e-2 × wd {1, 2}, 2 seeds, 1500 steps:
+         ~25 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ Presets (lane-steps are upper bounds):
          from 165 to 7.5k steps over the scan, alpha = 8.94 [8.63, 9.38] with R² = 0.93 (the
          small model's T_grok flattens near its ~165-step floor at low rho, and its rho=1.30
          cell sits 1.4× above the extrapolation rather than below it as in the paper).
-  tiny   p=23, d=32, H=64, 2 seeds, rho in {0.9, 1.0, 1.1, 1.2}, fit over [0.9, 1.1]: seconds.
+  tiny   p=23, d=32, H=64, 2 seeds, rho in {0.9, 1.0, 1.1, 1.2}, fit over [0.9, 1.1]:
+         ~30 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ Presets (lane-steps are upper bounds):
          0 ≈ 27), so the report lists cells off by > 1.5× as failures; an initial scale of 2
          did not change that (the norm re-equilibrates before T_mem). The pinned arm showed
          the exponential (alpha 7.1). The law needs the paper regime (paper preset).
-  tiny   p=23, d=32, H=64, 2 seeds, lr {1e-2} × wd {1, 2}; pinned rho {0.9, 1.1}: seconds.
+  tiny   p=23, d=32, H=64, 2 seeds, lr {1e-2} × wd {1, 2}; pinned rho {0.9, 1.1}:
+         ~20 s on the 2-core CPU; a test of the pipeline only.
 """
 
 from __future__ import annotations

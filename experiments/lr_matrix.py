@@ -25,7 +25,8 @@ Presets (lane-steps are upper bounds):
          rho (alpha ≈ 8.7-9.3 per lr; the rho=1.30, lr=5e-3 cell was censored at its 10k
          budget, so that fold is a lower bound) while the 4× lr range moved it 1.8-2.8×; every
          grokked clamped lane grokked at its held norm.
-  tiny   p=23, d=32, H=64, 2 seeds, rho {0.9, 1.1} × lr {1e-2, 2e-2}: seconds.
+  tiny   p=23, d=32, H=64, 2 seeds, rho {0.9, 1.1} × lr {1e-2, 2e-2}:
+         ~30 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
 
 from __future__ import annotations

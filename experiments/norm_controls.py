@@ -33,7 +33,8 @@ Presets (lane-steps are upper bounds):
          the paper's pattern: one-shot rescaling moved T_grok 1.22× across rho 0.70-1.30 and a
          one-shot ×0.8 of one group stayed within 4 % of the control, low-norm init gave
          0.89× the control, while a continuous clamp moved T_grok 8.4× over rho 0.85-1.15.
-  tiny   p=23, d=32, H=64, 2 seeds, a few hundred steps: seconds.
+  tiny   p=23, d=32, H=64, 2 seeds, wd {1, 2}, one group (embed), budgets 1.5-2k steps:
+         ~40 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
 
 from __future__ import annotations
