@@ -282,9 +282,12 @@ def summary(fitted: dict, cfg: Config) -> str:
              f"{fitted['n_diverged']} diverged"]
     for c in fitted["cells"]:
         w = c["Wc"]
+        thr = c["Wc_thresholds"]["medians"]
         lines.append(f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (CV "
                      f"{fmt(w['cv'] and 100 * w['cv'], '{:.1f}')} %, {c['n_grokked']}/{c['n']} "
-                     f"grokked), T_grok median {fmt(c['T_grok']['median'], '{:.0f}')}")
+                     f"grokked; at test acc 0.8/0.9/0.95: "
+                     f"{'/'.join(fmt(thr.get(k), '{:.1f}') for k in ('0.8', '0.9', '0.95'))}), "
+                     f"T_grok median {fmt(c['T_grok']['median'], '{:.0f}')}")
     for p, e in fitted["across_frac"].items():
         lines.append(f"p={p}: CV of W_c across fractions {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')}"
                      f" %, T_grok fold {fmt(e['T_grok_fold'], '{:.1f}')}×")

@@ -188,7 +188,9 @@ def summary(fitted: dict, cfg: Config) -> str:
                      f"{fmt(c['norm_over_held'], '{:.4f}')}")
     for lr, law in fitted["alpha_by_lr"].items():
         nf = fitted["norm_fold_by_lr"][lr]
-        lines.append(f"lr {float(lr):g}: alpha = {fmt(law['alpha'], '{:.2f}')}, norm effect "
+        ci = law.get("alpha_ci") or [None, None]
+        lines.append(f"lr {float(lr):g}: alpha = {fmt(law['alpha'], '{:.2f}')} "
+                     f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], norm effect "
                      f"{fmt(nf['fold'], '{:.1f}')}×{' (lower bound)' if nf['lower_bound'] else ''}")
     for r, f in fitted["lr_fold_by_rho"].items():
         lines.append(f"rho {float(r):.2f}: lr effect {fmt(f['fold'], '{:.1f}')}×"
