@@ -213,6 +213,25 @@ _refs = [
               protocol=dict(CLAMP_PROTOCOL, p=59), select={"rho": 1.30, "rho_max": 1.15,
                                                            "min_rho": 2},
               needs="rho=1.30 and >= 2 rho <= 1.15", experiments=("lr_matrix", "dense_rho")),
+    Reference("wc_lr_cv_wd3", "CV of Wc across lr ∈ {3e-4, 1e-3, 3e-3} at wd=3", 0.004,
+              Tolerance("max", 0.03),
+              f"{_SRC}: at wd=3, Wc = 48.9 / 48.7 / 49.1 across a 10x lr range (p=59, "
+              "fraction 0.5) while T_grok changes ~7x",
+              protocol={**{k: v for k, v in MLP_PROTOCOL.items() if k != "lr"}, "p": 59,
+                        "frac": 0.5, "wd": 3.0},
+              select={"lrs": (3e-4, 1e-3, 3e-3)}, scale=100.0, unit="%",
+              needs="free runs at lr 3e-4, 1e-3 and 3e-3 at one wd", experiments=("critical_norm",)),
+    Reference("one_shot_fold", "fold change of T_grok across one-shot rescales to rho·Wc "
+              "(rho 0.70-1.30), then free", 1.2, _FOLD,
+              f"{_SRC}: rescaling all weights once at t_int moves T_grok only ~1.2x",
+              protocol=dict(MLP_PROTOCOL, p=59, t_int=500),
+              needs="one-shot rescaled runs at >= 2 rho", experiments=("norm_controls",)),
+    Reference("group_one_shot", "largest |median T_grok / free control − 1| after a one-shot "
+              "×0.8 of one parameter group", 0.03, Tolerance("max", 0.05),
+              f"{_SRC}: a one-shot x0.8 of the embedding, hidden or output weights stays "
+              "within ~3 % of the control", protocol=dict(MLP_PROTOCOL, p=59, t_int=500),
+              scale=100.0, unit="%", needs="one-shot group-rescaled runs and a free control",
+              experiments=("norm_controls",)),
     Reference("attn_alpha", "alpha of the attention model without LayerNorm", 15.45, _REL15,
               f"{_SRC}: attention model without LayerNorm at p=59, alpha_2 = 15.45 "
               "[14.84, 15.98]", protocol=dict(ATTN_PROTOCOL, p=59), lo=14.84, hi=15.98,

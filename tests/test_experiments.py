@@ -303,6 +303,12 @@ def test_report_reads_every_experiment(tiny_runs, tmp_path):
     for name in NEW:
         assert f"### {name}" in text, name
     assert os.path.exists(tmp_path / "rep" / "lr_matrix-tiny_lr_matrix.png")
+    # The norm controls are set against the paper's numbers (tiny runs: not its protocol).
+    rows = {r["key"]: r for r in data["comparison"]}
+    for key in ("one_shot_fold", "group_one_shot"):
+        assert rows[key]["status"] == "not comparable", rows[key]
+        assert rows[key]["run"] == "norm_controls-tiny"
+    assert rows["wc_lr_cv_wd3"]["status"] == "not run"  # the tiny grid has one lr
 
 
 def test_reproduce_skips_finished_runs_and_reports(tiny_runs, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """``python -m experiments.report``: tables, figures and the paper comparison from run dirs."""
 
 import contextlib
+import csv
 import io
 import json
 import math
@@ -138,6 +139,43 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
     return path
 
 
+def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
+                 seeds: int = 8, seed: int = 8) -> str:
+    """A norm_controls-like run: free controls at p=59 (make_run) plus one-shot rescales to
+    rho·W_c (rho 0.70-1.30, T_grok scaled from 1 to ``one_shot_fold`` × the control) and
+    one-shot ×0.8 of each group (T_grok within ``group_dev`` of the control)."""
+    make_run(path, experiment="norm_controls", rho=(), seeds=seeds, seed=seed)
+    with open(os.path.join(path, "lanes.csv"), newline="") as f:
+        free = list(csv.DictReader(f))
+    rows = [dict(r) for r in free]
+    extra = []
+    for r in (0.70, 0.85, 1.0, 1.15, 1.30):
+        k = one_shot_fold ** ((r - 0.70) / 0.60)
+        extra += [(row, dict(arm="one_shot", rho=r, t_int=500, clamp_mode="one_shot"), k)
+                  for row in free]
+    for g, dev in zip(GROUPS["mlp"], (group_dev, -group_dev, group_dev / 2)):
+        extra += [(row, dict(arm="group_one_shot", clamp_group=g, t_int=500,
+                             clamp_mode="one_shot"), 1 + dev) for row in free]
+    for row, upd, k in extra:
+        new = dict(row, **{key: str(v) for key, v in upd.items()}, lane=str(len(rows)))
+        for col in ("T_grok", "steps_run"):
+            if row[col] != "":
+                new[col] = str(int(round(float(row[col]) * k)))
+        rows.append(new)
+    for r in rows:
+        r.setdefault("clamp_group", "all")
+        r["clamp_group"] = r.get("clamp_group") or "all"
+    results.write_lanes_csv(os.path.join(path, "lanes.csv"), rows)
+    with np.load(os.path.join(path, "curves.npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    reps = len(rows) // len(free)
+    for k, v in arrays.items():
+        if k != "groups":
+            arrays[k] = np.concatenate([v] * reps)
+    np.savez_compressed(os.path.join(path, "curves.npz"), **arrays)
+    return path
+
+
 def paper_like(root: str) -> list[str]:
     """A set of runs that follows the paper's protocol and reproduces its numbers."""
     return [
@@ -150,6 +188,9 @@ def paper_like(root: str) -> list[str]:
                  saturation=0.7, budget=200_000),
         make_run(os.path.join(root, "crit"), experiment="critical_norm", p=(29, 41, 59, 79, 97),
                  rho=(), seeds=8, seed=4, wc={29: 42, 41: 48, 59: 54.6, 79: 61, 97: 67}),
+        make_run(os.path.join(root, "crit_lr"), experiment="critical_norm", p=(59,), frac=0.5,
+                 wd=3.0, lr=(3e-4, 1e-3, 3e-3), rho=(), seeds=8, seed=7),
+        controls_run(os.path.join(root, "controls")),
         make_run(os.path.join(root, "attn"), experiment="transformer", model="attn", hidden=512,
                  layernorm="none", alpha=15.45, wc={59: 36.9}, seeds=6, seed=5, group_cv=0.02),
         make_run(os.path.join(root, "attn_ln"), experiment="transformer", model="attn",
@@ -406,3 +447,19 @@ def test_paper_values_and_tolerances():
     assert P["norm_fold"].passes(19 * 1.45) and not P["norm_fold"].passes(19 / 1.6)
     assert P["alpha_shared_r2"].passes(0.981) and not P["alpha_shared_r2"].passes(0.97)
     assert not P["wc_p59"].passes(float("nan"))
+
+
+def test_norm_controls_against_the_paper(tmp_path):
+    refs = [paper.reference("one_shot_fold"), paper.reference("group_one_shot")]
+    good = report.load_run(controls_run(str(tmp_path / "good")))
+    rows = report.compare([good], refs)
+    assert [r["status"] for r in rows] == ["pass", "pass"]
+    assert rows[0]["measured"] == pytest.approx(1.2, rel=0.05)
+    assert rows[1]["measured"] == pytest.approx(0.02, abs=0.01)
+    bad = report.load_run(controls_run(str(tmp_path / "bad"), one_shot_fold=3.0, group_dev=0.2))
+    assert [r["status"] for r in report.compare([bad], refs)] == ["FAIL", "FAIL"]
+    # A synthetic run without the experiment's cell columns still loads; its own section
+    # says it cannot be recomputed instead of failing the report.
+    sec = report.experiment_sections([good], str(tmp_path / "out"))
+    mine = [s for s in sec if s["run"] == good.name]
+    assert mine and mine[0]["status"] in ("run", "unreadable")
