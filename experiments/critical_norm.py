@@ -18,7 +18,7 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          {0.15, 0.20, 0.25} at p in {59, 79, 97}; 20 seeds; lr 1e-3, wd 1; and at p=59,
          fraction 0.5: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3}. 840 lanes, budget 30k
          steps × (0.4/fraction)² (at most ×8) × max(1, 1e-3/lr) × max(1, p/59): GPU-sized
-         (≈ 0.4 G lane-steps bound; a few hours of one large GPU).
+         (≈ 64 M lane-steps bound; see --list of experiments.reproduce).
          Paper: W_c = 42 / 48 / 55 / 61 / 67 at p = 29 / 41 / 59 / 79 / 97 (b ≈ 0.38); W_c
          nearly independent of fraction and lr: at wd = 3, W_c ≈ 48.9 / 48.7 / 49.1 across a
          10× lr range while T_grok changes ~7×.

@@ -24,7 +24,7 @@ Presets (lane-steps are upper bounds):
          8} (reference wd 1); clamped rho in {0.85, 1.00, 1.15}; one-shot rho in {0.70,
          0.85, 1.00, 1.15, 1.30}; group factor 0.8; init_scale in {0.5, 0.7}. 288 lanes (+16 run to
          t_int only);
-         GPU-sized (≈ 12 M lane-steps bound). Paper: one-shot rescaling moves T_grok only
+         GPU-sized (≈ 9 M lane-steps bound). Paper: one-shot rescaling moves T_grok only
          ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
          within ~3 % of the control; low-norm initialisation is washed out; the clamped cells
          lie off the free frontier.
