@@ -54,22 +54,6 @@ def time_chunks(engine, hp, n_blocks: int, reps: int):
     return first, best
 
 
-def memory_per_lane(engine, hp_small, hp_big, n_blocks) -> float | None:
-    """Bytes per lane from the compiled chunk's memory analysis at two lane counts."""
-    def total(hp):
-        state = engine.init(hp)
-        try:
-            compiled = engine._chunk.lower(state, hp, n_blocks).compile()
-            m = compiled.memory_analysis()
-            return (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
-        except Exception:  # backend without memory analysis
-            return None
-    a, b = total(hp_small), total(hp_big)
-    if a is None or b is None:
-        return None
-    return (b - a) / (len(hp_big.seed) - len(hp_small.seed))
-
-
 def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int, ceiling: float):
     from grokjax.data import num_train
     from grokjax.engine import Static, make_hparams
@@ -94,10 +78,10 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int, ceil
     flops_step = train_step_flops(spec, n_tr) + forward_matmul_flops(spec, n_te) / 10
     static = Static(model=spec, frac=frac, eval_every=10)
     engine = Engine(static)
-    mem = None
-    if len(lanes) >= 1:
-        mk = lambda n: make_hparams(len(engine.fns.groups), seed=np.arange(n), budget=10 ** 7)
-        mem = memory_per_lane(engine, mk(1), mk(max(2, min(lanes[-1], 32))), 1)
+    try:
+        mem = engine.memory_bytes(steps)[1]
+    except Exception:  # a backend without memory analysis
+        mem = None
     table = []
     for n in lanes:
         r10 = next(r for r in rows if r[0] == "eval10" and r[1] == n)

@@ -149,7 +149,7 @@ def fourier_stats(E_PxD):
 
 class LaneFns(NamedTuple):
   init: Callable   # hp -> LaneState
-  chunk: Callable  # (LaneState, hp, n_blocks) -> (LaneState, Metrics[n_blocks])
+  chunk: Callable  # (LaneState, hp, n_blocks[, max_blocks]) -> (LaneState, Metrics[blocks])
   groups: tuple
 
 
@@ -192,11 +192,10 @@ def empty_latches(n_groups: int, dtype=jnp.float32) -> Latches:
 
 
 def _group_masks(params, groups: tuple, on):
-  """Mask pytrees: weight matrices (ndim >= 2) of the groups switched on in ``on``."""
-  def mask_for(select):
-    return {g: {n: (select[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
-            for i, g in enumerate(groups)}
-  return mask_for(on)
+  """Mask pytree: the weight matrices (ndim >= 2) of the groups switched on in ``on``
+  (a per-lane, possibly traced, bool vector over ``groups``)."""
+  return {g: {n: (on[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
+          for i, g in enumerate(groups)}
 
 
 def make_lane_fns(static: Static) -> LaneFns:
