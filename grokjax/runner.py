@@ -69,15 +69,26 @@ class Interrupted(Exception):
     self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
 
 
-def _map_lanes(fn, state, hp, group: int):
-  """``fn`` over the lane axis: one vmap (``group`` 0), or a lax.map over groups of
-  ``group`` lanes, each group vmapped. Returns (state [L, ...], metrics [blocks, L, ...])."""
+def _map_lanes(fn, state, hp, run, group: int):
+  """``fn`` over the lane axis: one vmap (``group`` 0; every lane computes), or a lax.map over
+  groups of ``group`` lanes, each group vmapped; there a group none of whose lanes ``run``
+  is skipped by a real conditional (its state passes through, its metrics are blank).
+  Returns (state [L, ...], metrics [blocks, L, ...])."""
   n = hp.seed.shape[0]
   if not group or group >= n or n % group:
     return jax.vmap(fn, out_axes=(0, 1))(state, hp)
   split = lambda x: x.reshape((n // group, group) + x.shape[1:])
-  out_state, out_m = jax.lax.map(lambda sh: jax.vmap(fn, out_axes=(0, 1))(*sh),
-                                 (jax.tree.map(split, state), jax.tree.map(split, hp)))
+  vfn = jax.vmap(fn, out_axes=(0, 1))
+
+  def one_group(args):
+    s, h, r = args
+    blank = jax.tree.map(
+        lambda x: jnp.full(x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan,
+                           x.dtype), jax.eval_shape(vfn, s, h)[1])
+    return jax.lax.cond(jnp.any(r), lambda: vfn(s, h), lambda: (s, blank))
+
+  out_state, out_m = jax.lax.map(
+      one_group, (jax.tree.map(split, state), jax.tree.map(split, hp), split(run)))
   out_state = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), out_state)
   out_m = jax.tree.map(  # [groups, blocks, group, ...] -> [blocks, lanes, ...]
       lambda x: jnp.moveaxis(x, 0, 1).reshape((x.shape[1], n) + x.shape[3:]), out_m)
@@ -149,9 +160,9 @@ class Engine:
           else 0
     self.lanes_per_group = lanes_per_group
     self._chunk_upto = jax.jit(
-        lambda state, hp, n_blocks, max_blocks: _map_lanes(
-            lambda s, h: chunk(s, h, n_blocks, max_blocks), state, hp, lanes_per_group),
-        static_argnums=3, donate_argnums=0, **chunk_kw)
+        lambda state, hp, n_blocks, run, max_blocks: _map_lanes(
+            lambda s, h: chunk(s, h, n_blocks, max_blocks), state, hp, run, lanes_per_group),
+        static_argnums=4, donate_argnums=0, **chunk_kw)
 
   def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
     """(fixed, per-lane) bytes per device of the compiled chunk program, from XLA's memory
@@ -162,7 +173,9 @@ class Engine:
     for per_dev in (1, 2):
       hp = make_hparams(len(self.fns.groups), seed=np.arange(per_dev * ndev))
       state = jax.eval_shape(jax.vmap(self.fns.init), hp)
-      m = self._chunk_upto.lower(state, hp, np.int32(1), n_blocks).compile().memory_analysis()
+      run = np.ones(per_dev * ndev, bool)
+      m = self._chunk_upto.lower(state, hp, np.int32(1), run, n_blocks).compile() \
+          .memory_analysis()
       usage.append(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
                    - m.alias_size_in_bytes)
     per_lane = max(usage[1] - usage[0], 1)
@@ -210,7 +223,8 @@ class Engine:
 
   def chunk(self, state: LaneState, hp, n_blocks: int):
     """Advances every lane ``n_blocks`` eval blocks (the program the host loop runs)."""
-    return self._chunk_upto(state, hp, np.int32(n_blocks), n_blocks)
+    run = np.ones(hp.seed.shape[0], bool)
+    return self._chunk_upto(state, hp, np.int32(n_blocks), run, n_blocks)
 
   def _restore(self, checkpointer, fingerprint: str, hp: LaneHParams, repack: bool):
     """The newest readable checkpoint as (state on device, host dict, meta), or None."""
@@ -336,6 +350,8 @@ class Engine:
       state = self._init(hp_dev)
       step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
 
+    # Lanes walked one at a time skip finished and padding slots for free: no repacking then.
+    skips = self.lanes_per_group == 1
     t0 = time.perf_counter()
     executed0 = executed
     shards = {}
@@ -349,13 +365,13 @@ class Engine:
       shapes.add(size)
       running = real & active[slots]
       left_slots = end[slots[running]] - lane_step[slots[running]]
-      if queued < n:  # stop as soon as a slot frees up for a waiting lane
+      if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
         run_blocks = int(min(max(-(-(left_slots.min() + 1) // ev), 1), n_blocks))
       else:
         run_blocks = _blocks_until_repack(left_slots, 0, ev, n_blocks, size, ndev, repack)
-      state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), n_blocks)
+      state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
       step += run_blocks * ev
-      executed += run_blocks * ev * int(real.sum())
+      executed += run_blocks * ev * int((running if skips else real).sum())
       lat, m, slot_step = jax.device_get((state.latches, m, state.step))
       here = slots[real]
       lane_step[here] = slot_step[real]
@@ -401,7 +417,7 @@ class Engine:
         real = real.copy()
         real[free[:k]] = True
         hp_dev = self._put(take(hp, slots))
-      elif repack and queued == n and _bucket(n_active, ndev) < size:
+      elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
         keep = np.flatnonzero(real & active[slots])
         size = _bucket(n_active, ndev)
         sel = np.concatenate([keep, np.full(size - keep.size, keep[0])])
