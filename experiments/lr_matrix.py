@@ -157,6 +157,14 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         a = (fitted["alpha_by_lr"].get(repr(lr)) or {}).get("alpha")
         ax.errorbar(x + 0.004 * k, y, yerr=[y - lo, hi - y], marker=m, ls=ls, color=col,
                     capsize=2, label=f"lr {lr:g}" + (f": α={a:.2f}" if a is not None else ""))
+        # Cells whose median lies beyond the budget: an open triangle at the budget.
+        for c in fitted["cells"]:
+            if c["lr"] == lr and c["median"] is None:
+                sel = ((lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr)
+                       & np.isclose(lanes["rho"], c["rho"]))
+                ax.plot([c["rho"] + 0.004 * k], [np.nanmax(lanes["steps_run"][sel])], "^",
+                        color=col, mfc="white", ms=8,
+                        label=f"lr {lr:g}, ρ={c['rho']:g}: median > budget")
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("median T_grok (95 % CI)")
