@@ -248,16 +248,22 @@ def test_fresh_moves_the_old_directory_aside(tmp_path, monkeypatch, capsys):
 
 
 def test_stop_signals_first_is_polite_second_is_not():
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    with cli.StopSignals() as stop:
-        assert not stop()
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.01)
-        assert stop() and stop.name == "SIGINT" and stop.exit_code == 130
-        with pytest.raises(KeyboardInterrupt):
+    # A process started in the background by a non-interactive shell (as CI may be) inherits
+    # SIGINT ignored; the second signal restores the previous handler, so give it Python's.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        with cli.StopSignals() as stop:
+            assert not stop()
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+            assert stop() and stop.name == "SIGINT" and stop.exit_code == 130
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 @pytest.mark.parametrize("writer", ["text", "curves", "phase", "figure"])
