@@ -1,8 +1,10 @@
-"""Modular arithmetic tasks: (a ∘ b) mod p over all p² pairs, and per-seed splits.
+"""The tasks: modular arithmetic (a ∘ b) mod p over all p² pairs with per-seed splits, and
+k-sparse parity on ±1 bit vectors drawn per seed.
 
-The full table is tiny (p² rows), so it lives on device whole; a split is a per-lane
+Modular: the full table is tiny (p² rows), so it lives on device whole; a split is a per-lane
 permutation of row indices with a static train size, so lanes with different seeds share
-one compiled program.
+one compiled program. Parity: every lane draws its own train and test rows from its split key
+(static sizes), so again one program serves every seed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 OPERATIONS = ("add", "sub", "mul", "div")
+PARITY = "parity"  # the k-sparse parity task (model kind "bits"); not a modular operation
 
 
 def is_prime(n: int) -> bool:
@@ -93,3 +96,39 @@ def lane_keys(seed: jax.Array) -> tuple[jax.Array, jax.Array]:
   key = jax.random.key(jnp.asarray(seed, jnp.uint32))
   init_key, split_key = jax.random.split(key)
   return init_key, split_key
+
+
+def validate_parity(n_bits: int, k_bits: int, n_train: int, n_test: int) -> None:
+  """Raises ValueError with a one-line message for an impossible k-sparse parity task."""
+  if int(k_bits) != k_bits or k_bits < 1:
+    raise ValueError(f"k_bits must be an integer >= 1, got {k_bits}")
+  if int(n_bits) != n_bits or n_bits < k_bits:
+    raise ValueError(f"n_bits must be an integer >= k_bits ({k_bits}), got {n_bits}")
+  if int(n_train) != n_train or n_train < 1:
+    raise ValueError(f"the parity task needs n_train >= 1 training rows, got {n_train}")
+  if int(n_test) != n_test or n_test < 1:
+    raise ValueError(f"the parity task needs n_test >= 1 test rows, got {n_test}")
+
+
+def parity_labels(x_BxN, k_bits: int):
+  """1 where the product of bits 0..k-1 is -1, else 0 (int32): the k-sparse parity of x."""
+  prod_B = jnp.prod(x_BxN[:, :k_bits], axis=1)
+  return (prod_B < 0).astype(jnp.int32)
+
+
+def parity_data(key: jax.Array, n_bits: int, k_bits: int, n_train: int, n_test: int,
+                dtype=jnp.float32):
+  """One lane's k-sparse parity data, deterministic in ``key``; jit/vmap safe.
+
+  Every row is uniform in {-1, +1}^n_bits (independent draws, so a test row may repeat a
+  train row when 2^n_bits is small). The relevant bits are the first ``k_bits``: the bits
+  model's initialisation is exchangeable over its inputs, so which k bits carry the label
+  does not matter, and fixing them keeps the task the same across seeds.
+
+  Returns:
+    ``(x_train_TxN, y_train_T, x_test_VxN, y_test_V)`` with T = n_train, V = n_test; x in
+    ``dtype``, y int32 in {0, 1}.
+  """
+  x_RxN = jax.random.rademacher(key, (n_train + n_test, n_bits), dtype=jnp.int32).astype(dtype)
+  y_R = parity_labels(x_RxN, k_bits)
+  return x_RxN[:n_train], y_R[:n_train], x_RxN[n_train:], y_R[n_train:]

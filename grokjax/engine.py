@@ -1,10 +1,11 @@
 """The lane engine: one jitted program advances many independent training runs at once.
 
-A *lane* is one full-batch AdamW run on a modular-arithmetic task. Everything that differs
-between runs of one shape is a per-lane value (``LaneHParams``: seed, learning rate, weight
-decay, clamp target / start / duration, the parameter groups the norm covers, an initial-scale
-multiplier, a step budget) and is vmapped; everything that changes shapes (``Static``: task, p,
-train fraction, model, widths, LayerNorm, dtype, eval cadence) makes a separate program.
+A *lane* is one full-batch AdamW run on a modular-arithmetic or k-sparse parity task.
+Everything that differs between runs of one shape is a per-lane value (``LaneHParams``: seed,
+learning rate, weight decay, clamp target / start / duration, the parameter groups the norm
+covers, an initial-scale multiplier, a step budget) and is vmapped; everything that changes
+shapes (``Static``: task, p, train fraction or parity sizes, model, widths, LayerNorm, dtype,
+eval cadence) makes a separate program.
 
 Reading order: ``make_lane_fns`` builds the pure per-lane functions (init, one training step,
 one eval block, a chunk of blocks). ``grokjax.runner`` jits the vmapped chunk and drives it
@@ -29,6 +30,7 @@ THRESHOLDS = (0.8, 0.9, 0.95)   # test-accuracy thresholds latched as T_grok
 HEADLINE = 1                    # index of 0.9, the paper's T_grok
 MEM_THRESHOLD = 0.99            # train accuracy for T_mem
 FOREVER = 2 ** 30               # clamp duration meaning "continuous"
+PARITY_FIELDS = ("n_train", "n_test", "k_bits")  # Static fields only the parity task reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +52,32 @@ class Static:
   # and TPUs (their default may round inputs to TF32/bf16, which moves T_grok); "default"
   # trades that for speed. No effect on CPU.
   precision: str = "highest"
+  # k-sparse parity (op "parity", model kind "bits", model.p = n bits): n_train rows to train
+  # on and n_test to test on, drawn per lane; the label is the parity of the first k_bits
+  # bits. Ignored by the modular tasks (which split a table by ``frac``).
+  n_train: int = 0
+  n_test: int = 2000
+  k_bits: int = 3
+
+  def __repr__(self) -> str:
+    # A modular Static prints as it did before the parity fields existed, so the run
+    # fingerprints (grokjax.runner.run_fingerprint hashes this repr) of modular runs, and with
+    # them the phase files of existing run directories, stay valid.
+    names = [f.name for f in dataclasses.fields(self)
+             if self.op == data_lib.PARITY or f.name not in PARITY_FIELDS]
+    return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
 
   def validate(self) -> None:
     self.model.validate()
-    data_lib.validate_task(self.model.p, self.op, self.frac)
+    parity, bits = self.op == data_lib.PARITY, self.model.kind == "bits"
+    if parity and not bits:
+      raise ValueError(f"the parity task needs model kind 'bits', got {self.model.kind!r}")
+    if bits and not parity:
+      raise ValueError(f"model kind 'bits' needs op 'parity', got {self.op!r}")
+    if parity:
+      data_lib.validate_parity(self.model.p, self.k_bits, self.n_train, self.n_test)
+    else:
+      data_lib.validate_task(self.model.p, self.op, self.frac)
     if self.precision not in ("highest", "high", "default", "float32", "tensorfloat32",
                               "bfloat16"):
       raise ValueError(f"unknown matmul precision {self.precision!r}")
@@ -103,10 +127,13 @@ class Latches(NamedTuple):
 
 
 class LaneData(NamedTuple):
-  ab_train: jax.Array  # [T, 2]
-  y_train: jax.Array   # [T]
-  ab_test: jax.Array   # [V, 2]
-  y_test: jax.Array    # [V]
+  """A lane's train and test rows: int operand pairs [.., 2] (modular tasks) or ±1 bit
+  vectors [.., n] in the model dtype (parity)."""
+
+  x_train: jax.Array  # [T, 2] int or [T, n] float
+  y_train: jax.Array  # [T]
+  x_test: jax.Array   # [V, 2] int or [V, n] float
+  y_test: jax.Array   # [V]
 
 
 class LaneState(NamedTuple):
@@ -130,6 +157,7 @@ class Metrics(NamedTuple):
   collapse: jax.Array     # fraction of train rows whose correct-class probability rounds to 1
   fourier_gini: jax.Array      # Gini coefficient of the embedding's power over token frequency
   spectral_entropy: jax.Array  # normalised entropy of that power spectrum, in [0, 1]
+  # (both NaN for the bits model, which has no token embedding)
 
 
 def fourier_stats(E_PxD):
@@ -204,9 +232,21 @@ def make_lane_fns(static: Static) -> LaneFns:
   model = make_model(static.model)
   groups = model.groups
   dtype = jnp.dtype(static.model.dtype)
-  ab_np, y_np = data_lib.make_table(static.model.p, static.op)
-  n_rows = ab_np.shape[0]
-  n_train = data_lib.num_train(static.model.p, static.frac, static.op)
+  parity = static.op == data_lib.PARITY
+
+  if parity:
+    def lane_data(split_key) -> LaneData:
+      return LaneData(*data_lib.parity_data(split_key, static.model.p, static.k_bits,
+                                            static.n_train, static.n_test, dtype))
+  else:
+    ab_np, y_np = data_lib.make_table(static.model.p, static.op)
+    n_rows = ab_np.shape[0]
+    n_train = data_lib.num_train(static.model.p, static.frac, static.op)
+
+    def lane_data(split_key) -> LaneData:
+      train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
+      ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
+      return LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
 
   def make_tx(hp: LaneHParams, params):
     return optax.chain(
@@ -222,9 +262,9 @@ def make_lane_fns(static: Static) -> LaneFns:
     per_group = jnp.stack([global_norm(params[g], weight_matrices(params[g])) for g in groups])
     return total, per_group
 
-  def loss_and_stats(params, ab, y):
+  def loss_and_stats(params, x, y):
     with jax.default_matmul_precision(static.precision):
-      logits_BxC = model.apply(params, ab)
+      logits_BxC = model.apply(params, x)
     logp_BxC = jax.nn.log_softmax(logits_BxC)
     logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
     loss = -jnp.mean(logp_y_B)
@@ -238,16 +278,13 @@ def make_lane_fns(static: Static) -> LaneFns:
     params = jax.tree.map(lambda x: x * hp.init_scale.astype(x.dtype) if x.ndim >= 2 else x,
                           params)
     tx = make_tx(hp, params)
-    train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
-    ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
-    lane_data = LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
     return LaneState(params, tx.init(params), jnp.array(0, jnp.int32),
-                     empty_latches(len(groups), dtype), lane_data)
+                     empty_latches(len(groups), dtype), lane_data(split_key))
 
   def train_step(state: LaneState, hp: LaneHParams):
     d = state.data
     (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
-        state.params, d.ab_train, d.y_train)
+        state.params, d.x_train, d.y_train)
     tx = make_tx(hp, state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -265,7 +302,7 @@ def make_lane_fns(static: Static) -> LaneFns:
   def block(state: LaneState, hp: LaneHParams):
     """Evaluates at the current step, then trains ``eval_every`` steps."""
     t = state.step
-    test_loss, (test_acc, _) = loss_and_stats(state.params, state.data.ab_test, state.data.y_test)
+    test_loss, (test_acc, _) = loss_and_stats(state.params, state.data.x_test, state.data.y_test)
     total, per_group = norms(state.params, hp)
     state, (tr_loss, tr_acc, tr_collapse) = jax.lax.scan(
         lambda s, _: train_step(s, hp), state, None, length=static.eval_every)
@@ -273,7 +310,10 @@ def make_lane_fns(static: Static) -> LaneFns:
 
     lat = latch(static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group,
                 collapse)
-    gini, entropy = fourier_stats(state.params["embed"]["E"][:static.model.p])
+    if parity:  # no token embedding to analyse
+      gini = entropy = jnp.array(jnp.nan, dtype)
+    else:
+      gini, entropy = fourier_stats(state.params["embed"]["E"][:static.model.p])
     metrics = Metrics(t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse,
                       gini, entropy)
     return state._replace(latches=lat), metrics

@@ -1,16 +1,18 @@
 """The paper's models as Flax modules, exposed to the engine as pure functions.
 
 ``make_model(spec)`` returns ``Model(init, apply, groups)`` with ``init(key) -> params`` and
-``apply(params, ab_Bx2) -> logits_BxC``. Parameters are grouped by their top-level name so that
-norms and clamps can address groups:
+``apply(params, x) -> logits_BxC``, where x is ``ab_Bx2`` (int operand pairs; mlp, attn) or
+``x_BxN`` (±1 bit vectors as floats; bits). Parameters are grouped by their top-level name so
+that norms and clamps can address groups:
 
 * ``mlp``:  embed {E}, hidden {W1, b1}, out {W2, b2}
 * ``attn``: embed {E, pos}, attn {Wq, Wk, Wv, Wo}, mlp {Win, Wout}, unembed {U}
+* ``bits``: hidden {W1, b1}, out {W2, b2} (k-sparse parity: no embedding, 2 classes)
 
-Both forward passes exploit that every input row is built from per-token tables: a matrix that
-acts on an embedded operand is applied to the p-row embedding table once and the result is
-gathered per example (``E[a] @ W == (E @ W)[a]``). This is the same function, computed with
-p instead of B rows in the first layer(s).
+The mlp and attn forward passes exploit that every input row is built from per-token tables:
+a matrix that acts on an embedded operand is applied to the p-row embedding table once and the
+result is gathered per example (``E[a] @ W == (E @ W)[a]``). This is the same function,
+computed with p instead of B rows in the first layer(s).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-MODELS = ("mlp", "attn")
+MODELS = ("mlp", "attn", "bits")
 LAYERNORM_MODES = ("none", "all", "final")
 
 
@@ -31,9 +33,9 @@ class ModelSpec:
   """Static model description: changing any field changes shapes or the graph."""
 
   kind: str = "mlp"
-  p: int = 59
-  d: int = 128           # embedding width
-  hidden: int = 256      # MLP hidden width (mlp); MLP-block width (attn, paper: 512)
+  p: int = 59            # modulus (mlp, attn); number of input bits n (bits)
+  d: int = 128           # embedding width (mlp, attn; unused by bits)
+  hidden: int = 256      # MLP hidden width (mlp, bits); MLP-block width (attn, paper: 512)
   heads: int = 4         # attn only
   layernorm: str = "none"  # attn only: none | all | final
   dtype: str = "float32"
@@ -41,7 +43,9 @@ class ModelSpec:
   def validate(self) -> None:
     if self.kind not in MODELS:
       raise ValueError(f"unknown model {self.kind!r}; choose one of {', '.join(MODELS)}")
-    if self.p < 2:
+    if self.kind == "bits" and self.p < 1:
+      raise ValueError(f"the bits model needs >= 1 input bits (p), got {self.p}")
+    if self.kind != "bits" and self.p < 2:
       raise ValueError(f"p must be >= 2, got {self.p}")
     if self.d < 1 or self.hidden < 1:
       raise ValueError(f"widths must be positive, got d={self.d}, hidden={self.hidden}")
@@ -53,7 +57,8 @@ class ModelSpec:
       raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
 
-GROUPS = {"mlp": ("embed", "hidden", "out"), "attn": ("embed", "attn", "mlp", "unembed")}
+GROUPS = {"mlp": ("embed", "hidden", "out"), "attn": ("embed", "attn", "mlp", "unembed"),
+          "bits": ("hidden", "out")}
 
 
 def _normal(std: float) -> Callable:
@@ -104,6 +109,24 @@ class MLP(nn.Module):
     right_PxH = E_PxD @ W1_2DxH[d:]
     pre_BxH = left_PxH[ab_Bx2[:, 0]] + right_PxH[ab_Bx2[:, 1]] + hid["b1"]
     return _gelu(pre_BxH) @ out["W2"] + out["b2"]
+
+
+class BitsMLP(nn.Module):
+  """MLP on ±1 bit vectors without embedding: W1 (n×H) + b1, GELU, W2 (H×2) + b2.
+
+  Initialised like ``MLP``: matrices with std 1/sqrt(fan-in), biases with std 1e-6.
+  """
+
+  n: int
+  hidden: int = 512
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxN):
+    n, h = self.n, self.hidden
+    hid = _Params({"W1": ((n, h), n ** -0.5), "b1": ((h,), 1e-6)}, self.dtype, name="hidden")()
+    out = _Params({"W2": ((h, 2), h ** -0.5), "b2": ((2,), 1e-6)}, self.dtype, name="out")()
+    return _gelu(x_BxN @ hid["W1"] + hid["b1"]) @ out["W2"] + out["b2"]
 
 
 class Attention(nn.Module):
@@ -166,7 +189,7 @@ class Attention(nn.Module):
 
 class Model(NamedTuple):
   init: Callable    # key -> params
-  apply: Callable   # (params, ab_Bx2) -> logits_BxC
+  apply: Callable   # (params, ab_Bx2 or x_BxN) -> logits_BxC
   groups: tuple     # parameter-group names, in order
   num_classes: int
 
@@ -175,20 +198,24 @@ def make_model(spec: ModelSpec) -> Model:
   """Pure ``init``/``apply`` for a static model spec."""
   spec.validate()
   dtype = jnp.dtype(spec.dtype)
+  dummy = jnp.zeros((1, 2), jnp.int32)
   if spec.kind == "mlp":
     module = MLP(p=spec.p, d=spec.d, hidden=spec.hidden, dtype=dtype)
     classes = spec.p
+  elif spec.kind == "bits":
+    module = BitsMLP(n=spec.p, hidden=spec.hidden, dtype=dtype)
+    classes = 2
+    dummy = jnp.zeros((1, spec.p), dtype)
   else:
     module = Attention(p=spec.p, d=spec.d, hidden=spec.hidden, heads=spec.heads,
                        layernorm=spec.layernorm, dtype=dtype)
     classes = spec.p + 1
-  dummy = jnp.zeros((1, 2), jnp.int32)
 
   def init(key):
     return module.init(key, dummy)["params"]
 
-  def apply(params, ab_Bx2):
-    return module.apply({"params": params}, ab_Bx2)
+  def apply(params, x):
+    return module.apply({"params": params}, x)
 
   return Model(init, apply, GROUPS[spec.kind], classes)
 
@@ -199,6 +226,8 @@ def forward_matmul_flops(spec: ModelSpec, batch: int) -> int:
   p, d, h = spec.p, spec.d, spec.hidden
   if spec.kind == "mlp":
     return 2 * (2 * p * d * h) + 2 * batch * h * p
+  if spec.kind == "bits":  # p = number of input bits, 2 classes
+    return 2 * batch * p * h + 2 * batch * h * 2
   v = p + 1
   tables = 2 * (4 * v * d * d) + 2 * (3 * d * d)          # K, V tables for 2 positions; q,k,v of '='
   scores = 2 * (2 * v * d)                                  # q · K tables
