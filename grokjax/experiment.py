@@ -600,7 +600,8 @@ def interp_budget(rho: float, rhos, steps) -> int:
     order = np.argsort(rhos)
     x = np.asarray(rhos, float)[order]
     y = np.log(np.asarray(steps, float)[order])
-    return int(math.ceil(math.exp(float(np.interp(rho, x, y))) / 100) * 100)
+    # (the 1e-9 keeps exp(log(b)) = b·(1 + ε) from rounding a budget of b up by 100 steps)
+    return int(math.ceil(math.exp(float(np.interp(rho, x, y))) / 100 - 1e-9) * 100)
 
 
 def free_then_clamp(cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "",
