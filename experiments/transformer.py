@@ -1,0 +1,551 @@
+"""The attention model: the delay law without LayerNorm, and what a final LayerNorm changes.
+
+Run (from a checkout, after ``pip install -e .``):
+
+    python -m experiments.transformer                  # preset quick (default)
+    python -m experiments.transformer --preset paper   # the paper's protocol (GPU)
+    python -m experiments.transformer --parts noln     # only part 1 (also: ln_free, ln_clamp)
+
+The one-layer, 4-head attention model of ``grokjax.models`` (tokens [a, b, =], no biases,
+parameter groups embed / attn / mlp / unembed), in three parts, all on the lane engine:
+
+1. ``noln`` -- no LayerNorm: free controls give W_c (median ||W|| at T_grok over all weight
+   matrices); then ||W|| is held at rho·W_c from t_int on, on the same seeds. The delay law
+   ln T_grok = alpha·rho + c is fitted over [fit_lo, fit_hi] (Kaplan-Meier cell medians,
+   censored lanes never dropped) and cells above the range are compared with the extrapolation.
+2. ``ln_free`` -- a final LayerNorm (before the unembedding): free runs over train fraction × p
+   and over lr × wd at one p. Reported: the CV of the norm at T_grok per parameter group, within
+   cells (across seeds) and pooled over the fractions at each p, and the power law of the
+   unembedding norm ||U|| at T_grok in p.
+3. ``ln_clamp`` -- clamps of one parameter group of the LayerNorm model at rho times that
+   group's norm at T_grok in the free controls (the clamp and the recorded headline norm then
+   cover that group only; every group's norm is still recorded). Reported: median T_grok per
+   clamp against the free control (fold change).
+
+Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
+  paper  d=128, 4 heads, MLP width 512, fraction 0.4, wd 1, 16 seeds (12 in the LayerNorm
+         parts). noln: p=59, lr 5e-4, t_int 600, rho in {0.85, 1.00, 1.15, 1.20}, fit over
+         [0.85, 1.15], budgets 10k / 40k / 300k / 400k (free 30k) so that nothing should be
+         censored. ln_free: p in {53, 71, 97} × fraction in {0.20, 0.25, 0.30, 0.40, 0.55},
+         lr 1e-3, and at p=71, fraction 0.4: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3};
+         budget 50k. ln_clamp: p=71, lr 1e-3, unembed at rho {0.85, 1.00, 1.15, 1.30}, embed at
+         1.30, mlp at {0.85, 1.30}, budget 100k. GPU-sized (≈ 30 M lane-steps bound).
+         Paper: no LayerNorm: W_c ≈ 36.9, medians 718 / 6608 / 73966 / 99920, alpha_2 = 15.45
+         [14.84, 15.98], R² 0.999, the rho=1.20 delay ≈ 0.64× the extrapolation. Final
+         LayerNorm: the total norm at grokking drifts (CV 0.15-0.17), only ||U|| is
+         concentrated (CV 0.03-0.05, ∝ p^0.77); group clamps have weak, non-specific effects
+         (up to ~2×).
+  quick  scaled down (d=64, MLP width 128, fraction 0.6, lr 2e-3, 4 seeds, t_int 100):
+         noln at p=31, rho in {0.85, 0.95, 1.05}, fit over the three; ln_free at p in {23, 31}
+         × fraction in {0.5, 0.6, 0.7}, and at p=31, fraction 0.6: lr in {1e-3, 2e-3, 4e-3} ×
+         wd in {0.5, 1, 2}; ln_clamp at p=31 with the paper's seven clamps. See the README
+         for its measured time and result on a 2-core CPU.
+  tiny   p=23 (LayerNorm parts: 11, 13), d=32, MLP width 64, 2 seeds: a test of the
+         pipeline only (~1 min on 2 cores, mostly compilation of its programs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+
+import numpy as np
+
+from grokjax import cli, experiment
+from grokjax.experiment import fmt
+
+CONFIG_FORMAT = 1
+PARTS = ("noln", "ln_free", "ln_clamp")
+GROUPS = ("embed", "attn", "mlp", "unembed")
+LN_MODE = "final"   # the LayerNorm of parts 2 and 3: one before the unembedding
+
+PRESETS = {
+    "paper": dict(
+        d=128, heads=4, hidden=512, frac=0.4, wd=1.0, seeds=16,
+        p=59, lr=5e-4, t_int=600, rho=[0.85, 1.0, 1.15, 1.2], fit_lo=0.85, fit_hi=1.15,
+        steps=30_000, budget_rho=[0.85, 1.0, 1.15, 1.2],
+        budget_steps=[10_000, 40_000, 300_000, 400_000],
+        ln_p=[53, 71, 97], ln_frac=[0.2, 0.25, 0.3, 0.4, 0.55], ln_seeds=12, ln_lr=1e-3,
+        ln_steps=50_000, grid_p=71, grid_frac=0.4, grid_lr=[3e-4, 1e-3, 3e-3],
+        grid_wd=[0.3, 1.0, 3.0], clamp_p=71, clamp_frac=0.4,
+        clamps=["unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3",
+                "mlp:0.85", "mlp:1.3"], clamp_steps=100_000),
+    "quick": dict(
+        d=64, heads=4, hidden=128, frac=0.6, wd=1.0, seeds=4,
+        p=31, lr=2e-3, t_int=100, rho=[0.85, 0.95, 1.05], fit_lo=0.85, fit_hi=1.05,
+        steps=6000, budget_rho=[0.85, 1.05], budget_steps=[3000, 12_000],
+        ln_p=[23, 31], ln_frac=[0.5, 0.6, 0.7], ln_seeds=4, ln_lr=2e-3, ln_steps=6000,
+        grid_p=31, grid_frac=0.6, grid_lr=[1e-3, 2e-3, 4e-3], grid_wd=[0.5, 1.0, 2.0],
+        clamp_p=31, clamp_frac=0.6,
+        clamps=["unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3",
+                "mlp:0.85", "mlp:1.3"], clamp_steps=6000),
+    "tiny": dict(
+        d=32, heads=4, hidden=64, frac=0.7, wd=1.0, seeds=2,
+        p=23, lr=5e-3, t_int=50, rho=[0.85, 1.0], fit_lo=0.85, fit_hi=1.0,
+        steps=2000, budget_rho=[0.85, 1.0], budget_steps=[1500, 2500],
+        ln_p=[11, 13], ln_frac=[0.7], ln_seeds=2, ln_lr=3e-3, ln_steps=1500,
+        grid_p=13, grid_frac=0.7, grid_lr=[3e-3], grid_wd=[1.0, 2.0], clamp_p=13,
+        clamp_frac=0.7, clamps=["unembed:1.0", "mlp:1.2"], clamp_steps=1500,
+        chunk_steps=250),
+}
+
+
+@dataclasses.dataclass
+class Config(experiment.MLPConfig):
+    """Part 1 uses the MLPConfig fields (p, frac, seeds, lr, wd, t_int, steps); the LayerNorm
+    parts have their own (ln_*, grid_*, clamp_*)."""
+
+    experiment: str = "transformer"
+    config_format: int = CONFIG_FORMAT
+    d: int = 128
+    hidden: int = 512
+    heads: int = 4
+    p: int = 59
+    lr: float = 5e-4
+    t_int: int = 600
+    parts: list = dataclasses.field(default_factory=lambda: list(PARTS))
+    rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.2])
+    fit_lo: float = 0.85
+    fit_hi: float = 1.15
+    budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.2])
+    budget_steps: list = dataclasses.field(
+        default_factory=lambda: [10_000, 40_000, 300_000, 400_000])
+    ln_p: list = dataclasses.field(default_factory=lambda: [53, 71, 97])
+    ln_frac: list = dataclasses.field(default_factory=lambda: [0.2, 0.25, 0.3, 0.4, 0.55])
+    ln_seeds: int = 12
+    ln_lr: float = 1e-3
+    ln_steps: int = 50_000
+    grid_p: int = 71
+    grid_frac: float = 0.4
+    grid_lr: list = dataclasses.field(default_factory=lambda: [3e-4, 1e-3, 3e-3])
+    grid_wd: list = dataclasses.field(default_factory=lambda: [0.3, 1.0, 3.0])
+    clamp_p: int = 71
+    clamp_frac: float = 0.4
+    clamps: list = dataclasses.field(default_factory=lambda: [
+        "unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3", "mlp:0.85",
+        "mlp:1.3"])
+    clamp_steps: int = 100_000
+
+    def validate(self) -> None:
+        from grokjax.data import validate_task
+        unknown = [x for x in self.parts if x not in PARTS]
+        if unknown or not self.parts:
+            raise cli.UsageError(f"--parts: unknown part(s) {', '.join(unknown) or '(none)'}; "
+                                 f"choose from {', '.join(PARTS)}")
+        if self.heads < 1 or self.d % self.heads:
+            raise cli.UsageError(f"--d ({self.d}) must be a positive multiple of --heads "
+                                 f"({self.heads})")
+        experiment.positive("rho", self.rho)
+        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
+            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        experiment.positive("budget-steps", self.budget_steps)
+        if not self.fit_lo < self.fit_hi:
+            raise cli.UsageError(f"--fit-lo must be below --fit-hi, got {self.fit_lo}, "
+                                 f"{self.fit_hi}")
+        experiment.positive("ln-lr", self.ln_lr)
+        experiment.positive("grid-lr", self.grid_lr)
+        experiment.positive("grid-wd", self.grid_wd, allow_zero=True)
+        if self.ln_seeds < 1:
+            raise cli.UsageError(f"--ln-seeds must be >= 1, got {self.ln_seeds}")
+        for name in ("ln_steps", "clamp_steps"):
+            if getattr(self, name) <= self.t_int:
+                raise cli.UsageError(f"--{name.replace('_', '-')} must exceed t_int "
+                                     f"({self.t_int}), got {getattr(self, name)}")
+        tasks = [(p, f) for p in self.ln_p for f in self.ln_frac]
+        tasks += [(self.grid_p, self.grid_frac), (self.clamp_p, self.clamp_frac)]
+        for p, f in tasks:
+            try:
+                validate_task(p, self.op, f)
+            except ValueError as e:
+                raise cli.UsageError(str(e)) from None
+        self.clamp_list()  # parses --clamps
+        experiment.MLPConfig.validate(self)
+        if self.t_int >= min(self.budget(r) for r in self.rho):
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
+
+    def budget(self, rho: float) -> int:
+        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
+
+    def clamp_list(self) -> list[tuple[str, float]]:
+        """``--clamps`` as (group, rho) pairs ("unembed:1.15" -> ("unembed", 1.15))."""
+        out = []
+        for item in self.clamps:
+            group, _, rho = str(item).partition(":")
+            try:
+                r = float(rho)
+            except ValueError:
+                r = math.nan
+            if group not in GROUPS or not (math.isfinite(r) and r > 0):
+                raise cli.UsageError(f"--clamps entries are GROUP:RHO with GROUP one of "
+                                     f"{', '.join(GROUPS)} and RHO > 0, got {item!r}")
+            out.append((group, r))
+        return out
+
+
+def attn_static(cfg: Config, p: int, frac: float, layernorm: str):
+    from grokjax.engine import Static
+    from grokjax.models import ModelSpec
+    return Static(model=ModelSpec(kind="attn", p=int(p), d=cfg.d, hidden=cfg.hidden,
+                                  heads=cfg.heads, layernorm=layernorm, dtype=cfg.dtype),
+                  op=cfg.op, frac=float(frac), eval_every=cfg.eval_every)
+
+
+def plan(cfg: Config):
+    lane = lambda **kw: dict(model="attn", **kw)  # noqa: E731
+    if "noln" in cfg.parts:
+        static = attn_static(cfg, cfg.p, cfg.frac, "none")
+        free = [lane(seed=s, layernorm="none", part="noln", cell="noln-free")
+                for s in range(cfg.seeds)]
+
+        def clamp(wc):
+            return [lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
+                         arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
+                         budget=cfg.budget(r), cell=f"noln-rho{r:g}")
+                    for r in cfg.rho for s in range(cfg.seeds)]
+        yield from experiment.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
+
+    ln = dict(layernorm=LN_MODE, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)
+    controls = {}  # (p, frac) -> PhaseOutcome of a free LayerNorm phase at lr ln_lr, wd
+    if "ln_free" in cfg.parts:
+        for p in cfg.ln_p:
+            for f in cfg.ln_frac:
+                rows = [lane(seed=s, p=p, frac=f, part="ln_free", cell=f"ln-p{p}-f{f:g}", **ln)
+                        for s in range(cfg.ln_seeds)]
+                name = f"ln-free-p{p}-f{f:g}"
+                controls[(p, f)] = yield experiment.Phase(
+                    name, attn_static(cfg, p, f, LN_MODE), experiment.lane_table(cfg, rows),
+                    f"[{name}] ")
+        # lr × wd at one (p, fraction); the reference cell is not run twice
+        rows = [lane(seed=s, p=cfg.grid_p, frac=cfg.grid_frac, part="ln_free",
+                     cell=f"ln-p{cfg.grid_p}-lr{lr:g}-wd{wd:g}",
+                     **dict(ln, lr=lr, wd=wd))
+                for lr in cfg.grid_lr for wd in cfg.grid_wd for s in range(cfg.ln_seeds)
+                if not ((cfg.grid_p, cfg.grid_frac) in controls
+                        and math.isclose(lr, cfg.ln_lr) and math.isclose(wd, cfg.wd))]
+        if rows:
+            yield experiment.Phase("ln-lrwd", attn_static(cfg, cfg.grid_p, cfg.grid_frac, LN_MODE),
+                                   experiment.lane_table(cfg, rows), "[ln-lrwd] ")
+    if "ln_clamp" in cfg.parts:
+        key = (cfg.clamp_p, cfg.clamp_frac)
+        static = attn_static(cfg, *key, LN_MODE)
+        control = controls.get(key)
+        if control is None:
+            rows = [lane(seed=s, p=key[0], frac=key[1], part="ln_clamp",
+                         cell=f"ln-p{key[0]}-f{key[1]:g}", **ln) for s in range(cfg.ln_seeds)]
+            control = yield experiment.Phase("ln-control", static,
+                                             experiment.lane_table(cfg, rows), "[ln-control] ")
+        ref = {g: [r[f"norm_at_grok_{g}"] for r in control.rows
+                   if r["grokked"] and not r["diverged"]] for g in GROUPS}
+        if not ref["unembed"]:
+            print("[ln-clamp] no LayerNorm control grokked within its budget: group norms "
+                  "unknown, skipping the group clamps", flush=True)
+            return
+        wc = {g: float(np.median(v)) for g, v in ref.items()}
+        print("[ln-clamp] group norms at T_grok of the controls: "
+              + ", ".join(f"{g} {v:.3f}" for g, v in wc.items()), flush=True)
+        rows = [lane(seed=s, p=key[0], frac=key[1], part="ln_clamp", arm="group_clamp", rho=r,
+                     target_norm=r * wc[g], t_int=cfg.t_int, clamp_mode="continuous",
+                     clamp_group=g, cell=f"ln-clamp-{g}-rho{r:g}",
+                     **dict(ln, budget=cfg.clamp_steps))
+                for g, r in cfg.clamp_list() for s in range(cfg.ln_seeds)]
+        yield experiment.Phase("ln-clamp", static, experiment.lane_table(cfg, rows),
+                               "[ln-clamp] ")
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------------------------
+
+
+def _cv(x) -> float | None:
+    from grokjax import fit
+    return fit.critical_norm(np.asarray(x, float), n_boot=0)["cv"]
+
+
+def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
+    from grokjax import fit
+    ok = ~lanes["diverged"]
+    free = sel & (lanes["arm"] == "free")
+    clamp = sel & (lanes["arm"] == "clamp") & ok
+    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
+           "free": experiment.cell_times(lanes, free), "fit_range": [cfg.fit_lo, cfg.fit_hi],
+           "delay_law": None, "cells": [], "beyond": []}
+    rho = np.round(lanes["rho"], 6)
+    for r in sorted(set(rho[clamp])):
+        c = experiment.cell_times(lanes, clamp & (rho == r))
+        c["rho"] = float(r)
+        out["cells"].append(c)
+    inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
+    if inside.any():
+        t, c = experiment.times(lanes, inside)
+        law = fit.delay_law(rho[inside], t, censored=c, seed=0)
+        out["delay_law"] = law
+        c0 = next(iter(law["intercepts"].values()), None)
+        for cell in out["cells"]:
+            if cell["rho"] <= cfg.fit_hi + 1e-9:
+                continue
+            pred = (math.exp(law["alpha"] * cell["rho"] + c0)
+                    if law["alpha"] is not None and c0 is not None else None)
+            cell.update(extrapolated=pred,
+                        ratio=cell["median"] / pred if pred and cell["median"] else None)
+            out["beyond"].append(cell)
+    return out
+
+
+def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
+    """Per group (and 'total'): median norm at T_grok and its CV across the lanes ``idx``."""
+    out = {}
+    for g in GROUPS + ("total",):
+        col = lanes["norm_at_grok" if g == "total" else f"norm_at_grok_{g}"][idx]
+        out[g] = {"median": float(np.median(col)) if col.size else None, "cv": _cv(col)}
+    return out
+
+
+def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
+    """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
+    the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
+    from grokjax import fit
+    free = sel & (lanes["arm"] == "free")
+    good = free & ~lanes["diverged"] & lanes["grokked"]
+    ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    out = {"cells": [], "pooled_by_p": [], "grid": None, "power_law": {}}
+    keys = sorted({(float(p), float(f), float(lr), float(wd)) for p, f, lr, wd in zip(
+        lanes["p"][free], lanes["frac"][free], lanes["lr"][free], lanes["wd"][free])})
+    for p, f, lr, wd in keys:
+        cell = free & (lanes["p"] == p) & np.isclose(lanes["frac"], f) & np.isclose(
+            lanes["lr"], lr) & np.isclose(lanes["wd"], wd)
+        idx = np.flatnonzero(cell & good)
+        c = experiment.cell_times(lanes, cell)
+        out["cells"].append({"p": int(p), "frac": f, "lr": lr, "wd": wd, "n": int(cell.sum()),
+                             "n_grokked": int(idx.size), "median_T_grok": c["median"],
+                             "n_censored": c["n_censored"], "norms": _norm_stats(lanes, idx)})
+    for p in sorted({int(p) for p in lanes["p"][free & ref_opt]}):
+        idx = np.flatnonzero(good & ref_opt & (lanes["p"] == p))
+        fr = sorted({float(f) for f in lanes["frac"][idx]})
+        out["pooled_by_p"].append({"p": p, "fracs": fr, "n": int(idx.size),
+                                   "norms": _norm_stats(lanes, idx)})
+    grid = good & (lanes["p"] == cfg.grid_p) & np.isclose(lanes["frac"], cfg.grid_frac)
+    combos = {(float(a), float(b)) for a, b in zip(lanes["lr"][grid], lanes["wd"][grid])}
+    if len(combos) > 1:
+        idx = np.flatnonzero(grid)
+        out["grid"] = {"p": cfg.grid_p, "frac": cfg.grid_frac, "n": int(idx.size),
+                       "n_settings": len(combos), "norms": _norm_stats(lanes, idx)}
+    pooled = [r for r in out["pooled_by_p"] if r["n"]]
+    if len(pooled) >= 2:
+        ps = [r["p"] for r in pooled]
+        for g in ("unembed", "total"):
+            out["power_law"][g] = fit.power_law(ps, [r["norms"][g]["median"] for r in pooled],
+                                                n_boot=200)
+    return out
+
+
+def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
+    from grokjax import fit
+    at = sel & (lanes["p"] == cfg.clamp_p) & np.isclose(lanes["frac"], cfg.clamp_frac) & \
+        np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    ok = ~lanes["diverged"]
+    control = at & (lanes["arm"] == "free") & ok
+    out = {"control": experiment.cell_times(lanes, control), "cells": [], "max_fold": None}
+    if not control.any():
+        return out
+    tc, cc = experiment.times(lanes, control)
+    group = lanes.get("clamp_group", np.full(len(lanes["p"]), "all", dtype=object))
+    folds = []
+    for g, r in cfg.clamp_list():
+        cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
+        if not cell.any():
+            continue
+        c = experiment.cell_times(lanes, cell)
+        t, cz = experiment.times(lanes, cell & ok)
+        fc = fit.fold_change(tc, t, cc, cz)
+        c.update(group=g, rho=r, fold=fc["fold"],
+                 held_norm=float(np.median(lanes["target_norm"][cell])))
+        out["cells"].append(c)
+        if fc["fold"] is not None:
+            folds.append(fc["fold"])
+    if folds:
+        out["max_fold"] = float(max(max(folds), 1 / min(folds)))
+    return out
+
+
+def _parts(lanes: dict) -> np.ndarray:
+    """Each lane's part: the ``part`` column, else from its LayerNorm setting and arm."""
+    if "part" in lanes:
+        return lanes["part"]
+    n = len(lanes["p"])
+    ln = lanes.get("layernorm", np.full(n, "none", dtype=object))
+    return np.where(ln == "none", "noln",
+                    np.where(lanes["arm"] == "group_clamp", "ln_clamp", "ln_free")).astype(object)
+
+
+def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    ok = ~lanes["diverged"]
+    part = _parts(lanes)
+    out = {"n_lanes": int(len(lanes["p"])), "n_censored": int((~lanes["grokked"] & ok).sum()),
+           "n_diverged": int((~ok).sum()), "noln": None, "ln_free": None, "ln_clamp": None}
+    if (part == "noln").any():
+        out["noln"] = _fit_noln(lanes, cfg, part == "noln")
+    lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == LN_MODE
+    if (lnm & (part == "ln_free")).any():
+        out["ln_free"] = _fit_ln_free(lanes, cfg, lnm & (part == "ln_free"))
+    if (part == "ln_clamp").any():
+        out["ln_clamp"] = _fit_ln_clamp(lanes, cfg, lnm)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# figure and summary
+# ---------------------------------------------------------------------------------------------
+
+
+def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
+    """Three panels: the no-LayerNorm delay law; the CV of each group's norm at T_grok under a
+    final LayerNorm (pooled per p); the group clamps' fold change of T_grok."""
+    import matplotlib.pyplot as plt
+
+    from grokjax import plots
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    ax = axes[0]
+    part = _parts(lanes)
+    nl = fitted.get("noln")
+    if nl:
+        clamp = (part == "noln") & (lanes["arm"] == "clamp") & ~lanes["diverged"]
+        g = clamp & lanes["grokked"]
+        ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f",
+                   label="lanes")
+        cens = clamp & ~lanes["grokked"]
+        if cens.any():
+            ax.scatter(lanes["rho"][cens], lanes["steps_run"][cens], marker="^", s=20,
+                       facecolors="none", color="#c0392b", label="censored (at budget)")
+        cells = [c for c in nl["cells"] if c["median"] is not None]
+        ax.plot([c["rho"] for c in cells], [c["median"] for c in cells], "o", mfc="white",
+                mec="#1b3b6f", ms=7, label="cell medians")
+        law = nl.get("delay_law") or {}
+        if law.get("alpha") is not None:
+            c0 = next(iter(law["intercepts"].values()))
+            r = np.linspace(nl["fit_range"][0], max(c["rho"] for c in nl["cells"]), 50)
+            ax.plot(r, np.exp(law["alpha"] * r + c0), "-", color="k", lw=1,
+                    label=f"α₂={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
+    ax.set_ylabel("T_grok (steps)")
+    ax.set_title("attention, no LayerNorm: delay law")
+
+    ax = axes[1]
+    lf = fitted.get("ln_free")
+    if lf and lf["pooled_by_p"]:
+        names = list(GROUPS) + ["total"]
+        width = 0.8 / len(lf["pooled_by_p"])
+        x = np.arange(len(names))
+        for k, row in enumerate(lf["pooled_by_p"]):
+            _, _, col = plots.STYLES[k % len(plots.STYLES)]
+            vals = [100 * (row["norms"][g]["cv"] if row["norms"][g]["cv"] is not None
+                           else np.nan) for g in names]
+            ax.bar(x + (k - (len(lf["pooled_by_p"]) - 1) / 2) * width, vals, width, color=col,
+                   alpha=0.75, hatch=plots.HATCHES[k % len(plots.HATCHES)], edgecolor="black",
+                   label=f"p={row['p']} ({row['n']} lanes, {len(row['fracs'])} fractions)")
+        ax.set_xticks(x, names)
+        ax.legend(fontsize=7)
+    ax.set_ylabel("CV of the norm at T_grok (%)")
+    ax.set_title("final LayerNorm: which norm is set at grokking")
+
+    ax = axes[2]
+    lc = fitted.get("ln_clamp")
+    if lc and lc["cells"]:
+        labels = [f"{c['group']}\nρ={c['rho']:g}" for c in lc["cells"]]
+        vals = [c["fold"] if c["fold"] is not None else np.nan for c in lc["cells"]]
+        ax.bar(np.arange(len(vals)), vals, color="#7f8c8d", edgecolor="black")
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(np.arange(len(vals)), labels, fontsize=7)
+        ax.set_ylim(0, max(2.0, 1.1 * np.nanmax(vals)))
+    ax.set_ylabel("median T_grok / free control")
+    ax.set_title("final LayerNorm: group clamps")
+    fig.tight_layout()
+    return plots.save(fig, os.path.join(out, f"{prefix}transformer.png"))
+
+
+def _pct(v) -> str:
+    return fmt(None if v is None else 100 * v, "{:.1f}")
+
+
+def summary(fitted: dict, cfg: Config) -> str:
+    lines = [f"{fitted['n_lanes']} lanes; {fitted['n_censored']} censored, "
+             f"{fitted['n_diverged']} diverged"]
+    nl = fitted.get("noln")
+    if nl:
+        w, law = nl["Wc"], nl.get("delay_law") or {}
+        ci = law.get("alpha_ci") or [None, None]
+        lines.append(f"no LayerNorm (p={cfg.p}): W_c = {fmt(w['median'], '{:.2f}')} "
+                     f"(CV {_pct(w['cv'])} %, {w['n']} grokked), "
+                     f"free median T_grok {fmt(nl['free']['median'], '{:.0f}')}")
+        for c in nl["cells"]:
+            lines.append(f"  rho {c['rho']:.2f}: median T_grok {fmt(c['median'], '{:.0f}')} "
+                         f"({c['n_censored']}/{c['n']} censored)"
+                         + (f", {fmt(c.get('ratio'), '{:.2f}')}× the extrapolation"
+                            if "ratio" in c else ""))
+        lines.append(f"  alpha_2 over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = "
+                     f"{fmt(law.get('alpha'), '{:.2f}')} [{fmt(ci[0], '{:.2f}')}, "
+                     f"{fmt(ci[1], '{:.2f}')}], R² = {fmt(law.get('r2'), '{:.4f}')}")
+    lf = fitted.get("ln_free")
+    if lf:
+        lines.append("final LayerNorm, free: CV of the norm at T_grok pooled over fractions "
+                     "(total / unembed / embed / attn / mlp):")
+        for r in lf["pooled_by_p"]:
+            n = r["norms"]
+            lines.append(f"  p={r['p']} ({r['n']} lanes): "
+                         + " / ".join(_pct(n[g]["cv"])
+                                      for g in ("total", "unembed", "embed", "attn", "mlp"))
+                         + f" %; median ||U|| {fmt(n['unembed']['median'], '{:.2f}')}")
+        if lf["grid"]:
+            n = lf["grid"]["norms"]
+            lines.append(f"  lr × wd at p={lf['grid']['p']} ({lf['grid']['n_settings']} "
+                         f"settings): CV total {_pct(n['total']['cv'])} %, unembed "
+                         f"{_pct(n['unembed']['cv'])} %")
+        for g, pl in lf["power_law"].items():
+            lines.append(f"  {g} norm at T_grok ∝ p^{fmt(pl['exponent'], '{:.2f}')}")
+    lc = fitted.get("ln_clamp")
+    if lc:
+        lines.append(f"final LayerNorm, group clamps at p={cfg.clamp_p}: control median "
+                     f"{fmt(lc['control']['median'], '{:.0f}')}")
+        for c in lc["cells"]:
+            lines.append(f"  {c['group']} at rho {c['rho']:g}: median "
+                         f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored), "
+                         f"{fmt(c['fold'], '{:.2f}')}× the control")
+        lines.append(f"  largest effect {fmt(lc['max_fold'], '{:.2f}')}×")
+    return "\n".join(lines)
+
+
+def cost(cfg: Config) -> str:
+    n = steps = 0
+    if "noln" in cfg.parts:
+        n += cfg.seeds * (1 + len(cfg.rho))
+        steps += cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho))
+    if "ln_free" in cfg.parts:
+        k = len(cfg.ln_p) * len(cfg.ln_frac) + len(cfg.grid_lr) * len(cfg.grid_wd)
+        n += cfg.ln_seeds * k
+        steps += cfg.ln_seeds * k * cfg.ln_steps
+    if "ln_clamp" in cfg.parts:
+        n += cfg.ln_seeds * len(cfg.clamps)
+        steps += cfg.ln_seeds * len(cfg.clamps) * cfg.clamp_steps
+    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+
+
+SPEC = experiment.Spec(
+    name="transformer", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
+    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
+    doc=__doc__, cost=cost)
+
+
+def main(argv=None) -> int:
+    return experiment.main(SPEC, argv)
+
+
+def main_cli(argv=None) -> int:
+    return experiment.main_cli(SPEC, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())

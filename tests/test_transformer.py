@@ -1,0 +1,161 @@
+"""experiments.transformer: the grid of the paper preset, and one tiny end-to-end run that the
+report reads (no-LayerNorm law, LayerNorm group CVs, group clamps)."""
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from grokjax import experiment, results
+from grokjax.runner import RunResult
+
+GROUP_NORMS = {"embed": 4.0, "attn": 12.0, "mlp": 10.0, "unembed": 5.0}
+FAKE_WC = 30.0
+
+
+def expand(preset="paper", **overrides):
+    """The plan's phases when every lane groks at norm FAKE_WC with GROUP_NORMS."""
+    from experiments import transformer
+    cfg = experiment.config_for(transformer.SPEC, preset, out="/nonexistent/run", **overrides)
+    phases, gen, sent = [], transformer.plan(cfg), None
+    while True:
+        try:
+            ph = gen.send(sent) if sent is not None else next(gen)
+        except StopIteration:
+            break
+        phases.append(ph)
+        n = len(ph.meta["seed"])
+        rows = [{**{k: v[i] for k, v in ph.meta.items()}, "grokked": True, "diverged": False,
+                 "norm_at_grok": FAKE_WC, **{f"norm_at_grok_{g}": v
+                                             for g, v in GROUP_NORMS.items()}}
+                for i in range(n)]
+        sent = experiment.PhaseOutcome(rows, RunResult({}, np.zeros(n), np.zeros(1), {}, (), {}))
+    return cfg, phases
+
+
+def test_paper_grid():
+    cfg, phases = expand()
+    by = {ph.name: ph for ph in phases}
+    # part 1: p=59, no LayerNorm, 16 seeds free + 4 rho x 16 clamped at rho * W_c
+    free, clamp = by["noln-free"], by["noln-clamp"]
+    for ph in (free, clamp):
+        m = ph.static.model
+        assert (m.kind, m.layernorm, m.p, m.d, m.hidden, m.heads) == ("attn", "none", 59, 128,
+                                                                      512, 4)
+        assert ph.static.frac == 0.4
+    assert len(free.meta["seed"]) == 16 and set(free.meta["lr"]) == {5e-4}
+    assert Counter(clamp.meta["rho"]) == {0.85: 16, 1.0: 16, 1.15: 16, 1.2: 16}
+    np.testing.assert_allclose(clamp.meta["target_norm"], clamp.meta["rho"] * FAKE_WC)
+    assert set(clamp.meta["t_int"]) == {600}
+    budgets = dict(zip(clamp.meta["rho"], clamp.meta["budget"]))
+    assert budgets == {0.85: 10_000, 1.0: 40_000, 1.15: 300_000, 1.2: 400_000}
+    # part 2: 3 p x 5 fractions x 12 seeds, then lr x wd at p=71, fraction 0.4 (the lr 1e-3,
+    # wd 1 cell is the fraction scan's and is not run twice)
+    scan = [ph for ph in phases if ph.name.startswith("ln-free-")]
+    assert len(scan) == 15
+    assert {(ph.static.model.p, ph.static.frac) for ph in scan} == {
+        (p, f) for p in (53, 71, 97) for f in (0.2, 0.25, 0.3, 0.4, 0.55)}
+    for ph in scan:
+        assert ph.static.model.layernorm == "final"
+        assert sorted(ph.meta["seed"]) == list(range(12))
+        assert set(ph.meta["lr"]) == {1e-3} and set(ph.meta["wd"]) == {1.0}
+    grid = by["ln-lrwd"]
+    assert (grid.static.model.p, grid.static.frac) == (71, 0.4)
+    combos = Counter(zip(grid.meta["lr"], grid.meta["wd"]))
+    assert len(combos) == 8 and set(combos.values()) == {12} and (1e-3, 1.0) not in combos
+    # part 3: seven group clamps at rho times the group's norm of the p=71 controls
+    gc = by["ln-clamp"]
+    assert "ln-control" not in by  # the p=71, fraction 0.4 scan cell is the control
+    assert (gc.static.model.p, gc.static.frac, gc.static.model.layernorm) == (71, 0.4, "final")
+    assert Counter(zip(gc.meta["clamp_group"], gc.meta["rho"])) == {
+        ("unembed", 0.85): 12, ("unembed", 1.0): 12, ("unembed", 1.15): 12, ("unembed", 1.3): 12,
+        ("embed", 1.3): 12, ("mlp", 0.85): 12, ("mlp", 1.3): 12}
+    want = [r * GROUP_NORMS[g] for g, r in zip(gc.meta["clamp_group"], gc.meta["rho"])]
+    np.testing.assert_allclose(gc.meta["target_norm"], want)
+    assert set(gc.meta["arm"]) == {"group_clamp"} and set(gc.meta["budget"]) == {100_000}
+    # matched seeds in every cell
+    for ph in phases:
+        for cell in set(ph.meta["cell"]):
+            seeds = sorted(ph.meta["seed"][ph.meta["cell"] == cell])
+            assert seeds == list(range(len(seeds))), cell
+
+
+def test_parts_and_own_control():
+    _, phases = expand(parts=["ln_clamp"])
+    assert [ph.name for ph in phases] == ["ln-control", "ln-clamp"]
+    _, phases = expand(parts=["noln"])
+    assert [ph.name for ph in phases] == ["noln-free", "noln-clamp"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--parts", "nope"], "--parts"),
+    (["--clamps", "head:1.0"], "--clamps"),
+    (["--clamps", "unembed:-1"], "--clamps"),
+    (["--rho", "0.9,-1"], "rho"),
+    (["--heads", "3"], "--heads"),
+    (["--ln-frac", "1.5"], "fraction"),
+])
+def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
+    from experiments import transformer
+    assert transformer.main_cli(["--preset", "tiny", "--out", str(tmp_path / "x")] + args) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from experiments import transformer
+    out = str(tmp_path_factory.mktemp("tr") / "transformer-tiny")
+    assert transformer.main(["--preset", "tiny", "--out", out]) == 0
+    return out
+
+
+def test_tiny_run(tiny_run):
+    for f in ("config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json",
+              "transformer.png"):
+        assert os.path.exists(os.path.join(tiny_run, f)), f
+    lanes = results.read_lanes_csv(os.path.join(tiny_run, "lanes.csv"))
+    assert set(lanes["arm"]) == {"free", "clamp", "group_clamp"}
+    assert set(lanes["layernorm"]) == {"none", "final"}
+    assert set(lanes["model"]) == {"attn"}
+    fitted = json.load(open(os.path.join(tiny_run, "fit.json")))
+    # no LayerNorm: W_c from grokked controls; clamped lanes grok at their held norm
+    assert fitted["noln"]["Wc"]["n"] >= 1
+    cl = (lanes["arm"] == "clamp") & lanes["grokked"]
+    assert cl.any()
+    np.testing.assert_allclose(lanes["norm_at_grok"][cl], lanes["target_norm"][cl], rtol=1e-4)
+    # group clamps hold their group's norm (and the headline norm is that group's)
+    gc = (lanes["arm"] == "group_clamp") & lanes["grokked"]
+    assert gc.any()
+    for i in np.flatnonzero(gc):
+        g = lanes["clamp_group"][i]
+        assert lanes[f"norm_at_grok_{g}"][i] == pytest.approx(lanes["target_norm"][i], rel=1e-4)
+    # LayerNorm parts: CVs per group pooled per p, a power law over the two p, fold changes
+    lf = fitted["ln_free"]
+    assert [r["p"] for r in lf["pooled_by_p"]] == [11, 13]
+    assert set(lf["pooled_by_p"][0]["norms"]) == {"embed", "attn", "mlp", "unembed", "total"}
+    assert lf["power_law"]["unembed"]["exponent"] is not None
+    assert lf["grid"] is not None and lf["grid"]["n_settings"] == 2
+    assert len(fitted["ln_clamp"]["cells"]) == 2
+
+
+def test_report_reads_the_run(tiny_run, tmp_path):
+    from grokjax import report
+    data = report.build([tiny_run], str(tmp_path / "rep"))
+    assert "### transformer" in data["text"]
+    rows = {r["key"]: r for r in data["comparison"]}
+    # the tiny preset is not the paper's protocol: numbers are shown, not judged
+    for key in ("attn_wc", "attn_tgrok_rho0.85", "ln_unembed_exponent", "ln_group_clamp_fold"):
+        assert rows[key]["status"] == "not comparable", rows[key]
+        assert rows[key]["measured"] is not None, rows[key]
+    assert "lr=0.005 (paper 0.0005)" in rows["attn_wc"]["note"]
+    # the tiny preset runs one fraction: the pooled CVs need several
+    for key in ("ln_cv_total", "ln_cv_unembed"):
+        assert rows[key]["status"] == "not run" and "several fractions" in rows[key]["note"]
+    assert os.path.exists(tmp_path / "rep" / "transformer-tiny_transformer.png")
+    figs = {f["name"]: f for f in data["figures"]}
+    assert "files" in figs["layernorm_cv"]
+    assert "skipped" in figs["delay_law_models"]  # only one model kind here
