@@ -23,7 +23,8 @@ import dataclasses
 import math
 
 __all__ = ["PAPER", "Reference", "Tolerance", "MLP_PROTOCOL", "CLAMP_PROTOCOL", "WC_BY_P",
-           "ATTN_PROTOCOL", "references", "reference"]
+           "ATTN_PROTOCOL", "ATTN_CLAMP_PROTOCOL", "LN_PROTOCOL",
+           "references", "reference"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,10 +130,16 @@ class Reference:
 # pinned from step 500 on.
 MLP_PROTOCOL = {"model": "mlp", "d": 128, "hidden": 256, "frac": 0.4, "lr": 1e-3, "wd": 1.0}
 CLAMP_PROTOCOL = dict(MLP_PROTOCOL, t_int=500, clamp_mode="continuous")
-# The attention model without LayerNorm. The paper's MLP-block width is 512; its optimiser
-# settings are taken to be the MLP's (fraction 0.4, lr 1e-3, wd 1) -- an assumption of ours.
-ATTN_PROTOCOL = {"model": "attn", "layernorm": "none", "hidden": 512, "frac": 0.4,
-                 "lr": 1e-3, "wd": 1.0}
+# The attention model without LayerNorm: d=128, 4 heads, MLP-block width 512, fraction 0.4,
+# lr 5e-4, wd 1; clamped lanes pinned from step 600 on.
+ATTN_PROTOCOL = {"model": "attn", "layernorm": "none", "d": 128, "hidden": 512, "frac": 0.4,
+                 "lr": 5e-4, "wd": 1.0}
+ATTN_CLAMP_PROTOCOL = dict(ATTN_PROTOCOL, t_int=600, clamp_mode="continuous")
+# The attention model with a final LayerNorm (before the unembedding): free runs over
+# fraction and p at lr 1e-3, wd 1; group clamps at p=71, fraction 0.4.
+LN_PROTOCOL = {"model": "attn", "layernorm": "final", "d": 128, "hidden": 512, "lr": 1e-3,
+               "wd": 1.0}
+_LN_P = (53, 71, 97)
 
 _REL5 = Tolerance("rel", 0.05)
 _REL15 = Tolerance("rel", 0.15)
@@ -144,6 +151,7 @@ _PAPER_P = (41, 53, 59, 71)                 # the shared-alpha scan
 _ALL_P = (29, 41, 53, 59, 71, 79, 97)       # every p the paper reports on
 _WC_BY_P = {29: 42.0, 41: 48.0, 59: 55.0, 79: 61.0, 97: 67.0}
 _TGROK_P59 = {0.85: 1492.0, 1.00: 4077.0, 1.15: 13426.0, 1.30: 27925.0}
+_ATTN_TGROK = {0.85: 718.0, 1.00: 6608.0, 1.15: 73966.0, 1.20: 99920.0}
 _SRC = "arXiv 2606.13753"
 
 _refs = [
@@ -232,18 +240,55 @@ _refs = [
               "within ~3 % of the control", protocol=dict(MLP_PROTOCOL, p=59, t_int=500),
               scale=100.0, unit="%", needs="one-shot group-rescaled runs and a free control",
               experiments=("norm_controls",)),
-    Reference("attn_alpha", "alpha of the attention model without LayerNorm", 15.45, _REL15,
-              f"{_SRC}: attention model without LayerNorm at p=59, alpha_2 = 15.45 "
-              "[14.84, 15.98]", protocol=dict(ATTN_PROTOCOL, p=59), lo=14.84, hi=15.98,
-              select={"min_rho": 2}, needs="clamped attention runs at >= 2 rho",
-              experiments=("transformer",)),
-    Reference("attn_r2", "R² of the attention-model fit", 0.999, _R2,
-              f"{_SRC}: R² = 0.999 of the attention-model (no LayerNorm) fit at p=59",
-              protocol=dict(ATTN_PROTOCOL, p=59), select={"min_rho": 2},
-              needs="clamped attention runs at >= 2 rho", experiments=("transformer",)),
     Reference("attn_wc", "Wc of the attention model without LayerNorm at p=59", 36.9, _REL5,
               f"{_SRC}: Wc = 36.9 for the attention model without LayerNorm at p=59",
               protocol=dict(ATTN_PROTOCOL, p=59), experiments=("transformer",)),
+    Reference("attn_alpha", "alpha of the attention model without LayerNorm", 15.45, _REL15,
+              f"{_SRC}: attention model without LayerNorm at p=59, alpha_2 = 15.45 "
+              "[14.84, 15.98] over rho in [0.85, 1.15]", protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
+              lo=14.84, hi=15.98, select={"rho_max": 1.15, "min_rho": 2},
+              needs="clamped attention runs at >= 2 rho <= 1.15", experiments=("transformer",)),
+    Reference("attn_r2", "R² of the attention-model fit", 0.999, _R2,
+              f"{_SRC}: R² = 0.999 of the attention-model (no LayerNorm) fit at p=59",
+              protocol=dict(ATTN_CLAMP_PROTOCOL, p=59), select={"rho_max": 1.15, "min_rho": 2},
+              needs="clamped attention runs at >= 2 rho <= 1.15", experiments=("transformer",)),
+    *[Reference(f"attn_tgrok_rho{r:.2f}", f"median T_grok of the attention model, rho={r:.2f}",
+                v, _REL25, f"{_SRC}: attention model without LayerNorm at p=59, lr 5e-4: median "
+                "T_grok 718 / 6608 / 73966 / 99920 at rho 0.85 / 1.00 / 1.15 / 1.20",
+                protocol=dict(ATTN_CLAMP_PROTOCOL, p=59), select={"rho": r},
+                needs=f"clamped attention runs at rho={r:.2f}", unit="steps",
+                experiments=("transformer",))
+      for r, v in _ATTN_TGROK.items()],
+    Reference("attn_saturation", "attention model: rho=1.20 median / extrapolated law", 0.64,
+              _REL25, f"{_SRC}: the attention model's rho=1.20 delay is ~0.64x the "
+              "extrapolation of its rho <= 1.15 law", protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
+              select={"rho": 1.2, "rho_max": 1.15, "min_rho": 2},
+              needs="attention runs at rho=1.20 and >= 2 rho <= 1.15",
+              experiments=("transformer",)),
+    Reference("ln_cv_total", "final LayerNorm: CV of the total norm at T_grok (pooled over "
+              "fractions at one p)", 0.16, Tolerance("range", 0.05),
+              f"{_SRC}: with a final LayerNorm the total norm at grokking drifts, CV 0.15-0.17",
+              protocol=dict(LN_PROTOCOL, p=_LN_P), lo=0.15, hi=0.17, scale=100.0, unit="%",
+              needs="free LayerNorm attention runs over several fractions",
+              experiments=("transformer",)),
+    Reference("ln_cv_unembed", "final LayerNorm: CV of the unembedding norm ‖U‖ at T_grok "
+              "(pooled over fractions at one p)", 0.04, Tolerance("range", 0.02),
+              f"{_SRC}: with a final LayerNorm only ‖U‖ is concentrated at grokking, CV "
+              "0.03-0.05", protocol=dict(LN_PROTOCOL, p=_LN_P), lo=0.03, hi=0.05, scale=100.0,
+              unit="%", needs="free LayerNorm attention runs over several fractions",
+              experiments=("transformer",)),
+    Reference("ln_unembed_exponent", "final LayerNorm: exponent b of ‖U‖ at T_grok ∝ p^b", 0.77,
+              _REL25, f"{_SRC}: the unembedding norm at grokking scales as p^0.77",
+              protocol=dict(LN_PROTOCOL, p=_LN_P), select={"min_p": 2},
+              needs="free LayerNorm attention runs at >= 2 values of p",
+              experiments=("transformer",)),
+    Reference("ln_group_clamp_fold", "final LayerNorm: largest fold change of T_grok from "
+              "clamping one parameter group", 2.0, Tolerance("max", 3.0),
+              f"{_SRC}: clamping the unembedding, embedding or MLP norm of the LayerNorm model "
+              "has weak, non-specific effects (up to ~2x)", protocol=dict(LN_PROTOCOL, p=71,
+                                                                         frac=0.4),
+              needs="group clamps on the LayerNorm model and a free control",
+              experiments=("transformer",)),
 ]
 
 PAPER: dict[str, Reference] = {r.key: r for r in _refs}

@@ -763,6 +763,78 @@ def _cands_group(ref, runs):
     return out
 
 
+def _cands_ln_cv(ref, runs, column):
+    """CV of a norm at T_grok over the grokked free lanes of one setting, pooled over the
+    train fractions run at that setting (at least two)."""
+    out = []
+    keys = tuple(k for k in FREE_KEYS if k != "frac")
+    for run in runs:
+        if column not in run.lanes:
+            continue
+        for cond, idx in _groups(run, run.arm("free") & run.ok() & run.lanes["grokked"], keys):
+            if not _model_ok(ref, cond) or cond.get("layernorm") in (None, "none"):
+                continue
+            fracs = _uniq(run, idx, "frac")
+            if len(fracs) < 2 or idx.size < 3:
+                continue
+            w = fit.critical_norm(run.lanes[column][idx], n_boot=0)
+            out.append(_Cand(run, dict(cond, frac=tuple(fracs)), w["cv"], None,
+                             f"n={idx.size} over {len(fracs)} fractions, median "
+                             f"{fmt(w['median'])}"))
+    return out
+
+
+def _cands_ln_exponent(ref, runs):
+    """Power law in p of the median unembedding norm at T_grok (free lanes pooled over the
+    fractions at each p)."""
+    out = []
+    keys = tuple(k for k in FREE_KEYS if k not in ("p", "frac"))
+    col = "norm_at_grok_unembed"
+    for run in runs:
+        if col not in run.lanes:
+            continue
+        for cond, idx in _groups(run, run.arm("free") & run.ok() & run.lanes["grokked"], keys):
+            if not _model_ok(ref, cond) or cond.get("layernorm") in (None, "none"):
+                continue
+            ps = _uniq(run, idx, "p")
+            if len(ps) < ref.select.get("min_p", 2):
+                continue
+            med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
+            pl = fit.power_law(np.array(ps, float), np.array(med), seed=SEED)
+            out.append(_Cand(run, dict(cond, p=tuple(ps), frac=_span(run, idx, "frac")),
+                             pl["exponent"], pl["exponent_ci"],
+                             "median ‖U‖ per p: " + ", ".join(
+                                 f"{p}: {fmt(m)}" for p, m in zip(ps, med))))
+    return out
+
+
+def _cands_group_clamp(ref, runs):
+    """Largest fold change (either way) of the median T_grok of a one-group clamp cell
+    against the free control at the same settings."""
+    out = []
+    for run in runs:
+        if "clamp_group" not in run.lanes:
+            continue
+        t, c = run.times()
+        for cond, idx in _groups(run, run.arm("group_clamp") & run.ok(), CONTROL_KEYS):
+            if not _model_ok(ref, cond):
+                continue
+            mc = _control_median(run, cond)
+            folds = {}
+            for g in _uniq(run, idx, "clamp_group"):
+                for r in _uniq(run, idx[run.lanes["clamp_group"][idx] == g], "rho"):
+                    sel = idx[(run.lanes["clamp_group"][idx] == g)
+                              & np.isclose(run.lanes["rho"][idx], r)]
+                    m = fit.censored_median(t[sel], c[sel])
+                    folds[f"{g} ρ={r:g}"] = m / mc if (m is not None and mc) else None
+            good = [f for f in folds.values() if f is not None]
+            measured = (max(max(good), 1 / min(good))
+                        if good and len(good) == len(folds) else None)
+            out.append(_Cand(run, cond, measured, None, f"control median {fmt(mc)}; " + ", ".join(
+                f"{k}: {fmt(v)}×" for k, v in folds.items())))
+    return out
+
+
 def _candidates(ref: paper.Reference, runs: list[Run]) -> list[_Cand]:
     k = ref.key
     if k == "wc_lr_cv_wd3":
@@ -783,13 +855,21 @@ def _candidates(ref: paper.Reference, runs: list[Run]) -> list[_Cand]:
         return _cands_alpha(ref, runs, shared=True)
     if k.startswith("alpha_") or k in ("attn_alpha", "attn_r2"):
         return _cands_alpha(ref, runs, shared=False)
-    if k.startswith("tgrok_p59_rho"):
+    if k.startswith("tgrok_p59_rho") or k.startswith("attn_tgrok_rho"):
         return _cands_cell(ref, runs)
+    if k == "ln_cv_total":
+        return _cands_ln_cv(ref, runs, "norm_at_grok")
+    if k == "ln_cv_unembed":
+        return _cands_ln_cv(ref, runs, "norm_at_grok_unembed")
+    if k == "ln_unembed_exponent":
+        return _cands_ln_exponent(ref, runs)
+    if k == "ln_group_clamp_fold":
+        return _cands_group_clamp(ref, runs)
     if k == "norm_fold":
         return _cands_norm_fold(ref, runs)
     if k == "lr_fold":
         return _cands_lr_fold(ref, runs)
-    if k == "saturation":
+    if k in ("saturation", "attn_saturation"):
         return _cands_saturation(ref, runs)
     raise KeyError(f"no measurement for reference {k!r}")
 
@@ -1066,6 +1146,34 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
                               ), note
 
 
+def _fig_models(runs: list[Run], path: str):
+    """The delay law of each model kind without LayerNorm, side by side: per run and model,
+    the clamped lanes of its most populated setting (at one p and lr) with the fitted line."""
+    from grokjax import plots
+    series, kinds = [], set()
+    keys = ("model", "layernorm", "p", "lr", "frac", "wd", "d", "hidden", "t_int", "clamp_mode")
+    for run in runs:
+        L = run.lanes
+        ln = L.get("layernorm")
+        plain = (np.ones(run.n, bool) if ln is None
+                 else np.array([_py(v) in (None, "none") for v in ln]))
+        base = run.arm("clamp") & run.ok() & np.isfinite(L["rho"]) & plain
+        for model in _uniq(run, np.flatnonzero(base), "model"):
+            idx = _main_setting(run, base & (L["model"] == model), keys)
+            if not idx.size or len(_uniq(run, idx, "rho")) < 2:
+                continue
+            p, lr = _py(L["p"][idx[0]]), _py(L["lr"][idx[0]])
+            law = _delay(run, idx, group="model")
+            series += _delay_series(run, idx, law, "model",
+                                    lambda g: f"{run.name}: {g} (p={p}, lr={lr:g})")
+            kinds.add(model)
+    if len(kinds) < 2:
+        return None, ("needs clamped runs of two model kinds without LayerNorm, e.g. "
+                      "delay_sweep (MLP) and transformer (attention)")
+    return plots.delay_law_groups(series, path, title="The delay law per model (no LayerNorm)"
+                                  ), None
+
+
 def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -> list[dict]:
     """Writes the figures (PNG + PDF) into ``out``; returns [{name, files, caption} or
     {name, skipped}]. Per run: ``<run>_trajectories``, ``<run>_wc_scaling``,
@@ -1110,6 +1218,9 @@ def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -
         "LayerNorm (attention model)", _fig_layernorm, runs,
         ln_rows if ln_rows is not None else layernorm_table(runs),
         os.path.join(out, "layernorm_cv.png"))
+    add("delay_law_models", "T_grok against ρ for the MLP and the attention model (no "
+        "LayerNorm), each with its own fitted α", _fig_models, runs,
+        os.path.join(out, "delay_law_models.png"))
     return figs
 
 
@@ -1329,7 +1440,8 @@ def render(data: dict) -> str:
 
 # Experiments whose own fit / summary / figure (experiments/<name>.py) the report reruns on
 # the lanes read back from lanes.csv.
-SECTION_EXPERIMENTS = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay")
+SECTION_EXPERIMENTS = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay",
+                       "transformer")
 
 
 def experiment_sections(runs: list[Run], out: str) -> list[dict]:
@@ -1350,6 +1462,9 @@ def experiment_sections(runs: list[Run], out: str) -> list[dict]:
         for run in rs:
             cfg = spec.config_cls(**{k: v for k, v in run.config.items() if k in fields})
             lanes = _read_lanes(os.path.join(run.path, "lanes.csv"))
+            for k in CONFIG_FIELDS:  # settings recorded once in config.json, per lane here
+                if k not in lanes and k in run.lanes:
+                    lanes[k] = run.lanes[k]
             try:
                 fitted = spec.fit(lanes, cfg)
                 text = spec.summary(fitted, cfg)

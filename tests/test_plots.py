@@ -101,3 +101,6 @@ def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
     assert set(ln[0]) >= {"cv_embed", "cv_attn", "cv_mlp", "cv_unembed", "cv_global"}
     figs = {f["name"]: f for f in report.make_figures(runs[1:], out)}
     _check([os.path.join(out, f) for f in figs["layernorm_cv"]["files"]], "layernorm_cv")
+    assert "skipped" in figs["delay_law_models"]  # one model kind without LayerNorm
+    figs = {f["name"]: f for f in report.make_figures(runs[:2], out)}
+    _check([os.path.join(out, f) for f in figs["delay_law_models"]["files"]], "delay_law_models")

@@ -38,13 +38,16 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
              alpha: float = 7.5, wc=None, cv: float = 0.015, free_t: float = 5100.0,
              sigma: float = 0.08, saturation: float = 1.0, budget: int | None = None,
              layernorm: str | None = None, group_cv: float | None = None,
-             diverge: int = 0, seed: int = 0, free: bool = True) -> str:
+             diverge: int = 0, seed: int = 0, free: bool = True, t1: float = 4077.0,
+             sat_rho: float = 1.30, unembed: dict | None = None) -> str:
     """Writes config.json, lanes.csv and curves.npz into ``path`` and returns it.
 
     ``wc``: {p: W_c} (default: the paper's 54.6·(p/59)^0.41). ``budget``: one step budget
     (lanes beyond it are censored); default 4× the noiseless time. ``diverge``: the first
     ``diverge`` clamped lanes are marked diverged. ``group_cv``: seed CV of each group's norm
-    at T_grok (default ``cv``)."""
+    at T_grok (default ``cv``). ``t1``: median clamped T_grok at rho=1, lr 1e-3, p=59.
+    ``sat_rho``: the rho that ``saturation`` multiplies. ``unembed``: {p: norm}: the unembedding
+    norm at T_grok, independent of the total norm (seed CV ``group_cv``)."""
     rng = np.random.default_rng(seed)
     wc = wc or {q: 54.6 * (q / 59) ** 0.41 for q in p}
     groups = GROUPS[model]
@@ -61,9 +64,9 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
             t0 = free_t * (q / 59) * scale
             target = 0.0
         else:
-            c = math.log(4077.0) - alpha * 1.0 + math.log(q / 59)
+            c = math.log(t1) - alpha * 1.0 + math.log(q / 59)
             t0 = math.exp(alpha * r + c) * scale
-            if math.isclose(r, 1.30):
+            if math.isclose(r, sat_rho):
                 t0 *= saturation
             target = r * wcq
         t = t0 * math.exp(sigma * rng.standard_normal())
@@ -73,8 +76,9 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
         tg = int(round(t)) if grok else None
         norm_grok = (wcq * (1 + cv * rng.standard_normal()) if arm == "free" else target)
         gcv = cv if group_cv is None else group_cv
-        gnorms = [norm_grok / math.sqrt(len(groups)) * (1 + gcv * rng.standard_normal())
-                  for _ in groups]
+        gnorms = [(unembed[q] if (unembed and g == "unembed") else
+                   norm_grok / math.sqrt(len(groups))) * (1 + gcv * rng.standard_normal())
+                  for g in groups]
         row = dict(p=q, seed=s, arm=arm, rho=None if arm == "free" else r, target_norm=target,
                    lr=l, wd=wd, t_int=t_int if arm == "clamp" else 0,
                    clamp_mode="continuous" if arm == "clamp" else "none", init_scale=1.0,
@@ -139,6 +143,50 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
     return path
 
 
+def _append_arms(path: str, extra: list) -> str:
+    """Appends lanes to a make_run directory: ``extra`` holds (source row, updates, factor)
+    with the source row's T_grok and steps_run multiplied by the factor; curves are copied."""
+    with open(os.path.join(path, "lanes.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    n0 = len(rows)
+    src = []
+    for row, upd, k in extra:
+        new = dict(row, **{key: str(v) for key, v in upd.items()}, lane=str(len(rows)))
+        for col in ("T_grok", "steps_run"):
+            if row[col] != "":
+                new[col] = str(int(round(float(row[col]) * k)))
+        rows.append(new)
+        src.append(int(row["lane"]))
+    for r in rows:
+        r["clamp_group"] = r.get("clamp_group") or "all"
+    results.write_lanes_csv(os.path.join(path, "lanes.csv"), rows)
+    with np.load(os.path.join(path, "curves.npz")) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in arrays.items():
+        if k != "groups":
+            arrays[k] = np.concatenate([v[:n0], v[src]])
+    np.savez_compressed(os.path.join(path, "curves.npz"), **arrays)
+    return path
+
+
+def ln_run(path: str, seed: int = 9) -> str:
+    """A transformer-like run of the LayerNorm model: free lanes at p in {53, 71, 97} × three
+    fractions whose total norm at T_grok drifts (CV ~0.16) while ‖U‖ ∝ p^0.77 is concentrated
+    (CV 0.04), and group clamps at p=71, fraction 0.4 moving T_grok by at most 1.6×."""
+    make_run(path, experiment="transformer", model="attn", hidden=512, layernorm="final",
+             p=(53, 71, 97), frac=(0.4, 0.3, 0.55), rho=(), seeds=6, seed=seed, cv=0.14,
+             group_cv=0.04, unembed={q: 8.0 * (q / 71) ** 0.77 for q in (53, 71, 97)})
+    with open(os.path.join(path, "lanes.csv"), newline="") as f:
+        ctrl = [r for r in csv.DictReader(f)
+                if r["p"] == "71" and float(r["frac"]) == 0.4 and r["arm"] == "free"]
+    extra = []
+    for g, r, k in (("unembed", 0.85, 0.8), ("unembed", 1.3, 1.6), ("embed", 1.3, 1.1),
+                    ("mlp", 0.85, 0.9), ("mlp", 1.3, 1.2)):
+        extra += [(row, dict(arm="group_clamp", clamp_group=g, rho=r, t_int=600,
+                             clamp_mode="continuous", target_norm=r * 5.0), k) for row in ctrl]
+    return _append_arms(path, extra)
+
+
 def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
                  seeds: int = 8, seed: int = 8) -> str:
     """A norm_controls-like run: free controls at p=59 (make_run) plus one-shot rescales to
@@ -147,7 +195,6 @@ def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
     make_run(path, experiment="norm_controls", rho=(), seeds=seeds, seed=seed)
     with open(os.path.join(path, "lanes.csv"), newline="") as f:
         free = list(csv.DictReader(f))
-    rows = [dict(r) for r in free]
     extra = []
     for r in (0.70, 0.85, 1.0, 1.15, 1.30):
         k = one_shot_fold ** ((r - 0.70) / 0.60)
@@ -156,24 +203,7 @@ def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
     for g, dev in zip(GROUPS["mlp"], (group_dev, -group_dev, group_dev / 2)):
         extra += [(row, dict(arm="group_one_shot", clamp_group=g, t_int=500,
                              clamp_mode="one_shot"), 1 + dev) for row in free]
-    for row, upd, k in extra:
-        new = dict(row, **{key: str(v) for key, v in upd.items()}, lane=str(len(rows)))
-        for col in ("T_grok", "steps_run"):
-            if row[col] != "":
-                new[col] = str(int(round(float(row[col]) * k)))
-        rows.append(new)
-    for r in rows:
-        r.setdefault("clamp_group", "all")
-        r["clamp_group"] = r.get("clamp_group") or "all"
-    results.write_lanes_csv(os.path.join(path, "lanes.csv"), rows)
-    with np.load(os.path.join(path, "curves.npz")) as z:
-        arrays = {k: z[k] for k in z.files}
-    reps = len(rows) // len(free)
-    for k, v in arrays.items():
-        if k != "groups":
-            arrays[k] = np.concatenate([v] * reps)
-    np.savez_compressed(os.path.join(path, "curves.npz"), **arrays)
-    return path
+    return _append_arms(path, extra)
 
 
 def paper_like(root: str) -> list[str]:
@@ -192,10 +222,10 @@ def paper_like(root: str) -> list[str]:
                  wd=3.0, lr=(3e-4, 1e-3, 3e-3), rho=(), seeds=8, seed=7),
         controls_run(os.path.join(root, "controls")),
         make_run(os.path.join(root, "attn"), experiment="transformer", model="attn", hidden=512,
-                 layernorm="none", alpha=15.45, wc={59: 36.9}, seeds=6, seed=5, group_cv=0.02),
-        make_run(os.path.join(root, "attn_ln"), experiment="transformer", model="attn",
-                 hidden=512, layernorm="all", alpha=3.0, wc={59: 30.0}, seeds=6, seed=6,
-                 group_cv=0.12, cv=0.08),
+                 layernorm="none", alpha=15.45, wc={59: 36.9}, seeds=6, seed=5, group_cv=0.02,
+                 lr=(5e-4,), t_int=600, rho=(0.85, 1.0, 1.15, 1.2), t1=6608 / 1.26,
+                 sat_rho=1.2, saturation=0.64),
+        ln_run(os.path.join(root, "attn_ln")),
     ]
 
 
@@ -242,9 +272,11 @@ def test_writes_report_tables_and_figures(tiny):
         assert f"`{fig}.png`, `{fig}.pdf`" in tiny["md"]
     # one p, one fraction, one lr: those figures are skipped with a reason, not drawn empty
     skipped = {f["name"]: f["skipped"] for f in tiny["data"]["figures"] if "skipped" in f}
-    assert set(skipped) == {"tiny_wc_scaling", "tiny_delay_law_lr", "layernorm_cv"}
+    assert set(skipped) == {"tiny_wc_scaling", "tiny_delay_law_lr", "layernorm_cv",
+                            "delay_law_models"}
     assert not os.path.exists(os.path.join(out, "tiny_wc_scaling.png"))
     assert "not run" in skipped["layernorm_cv"]
+    assert "two model kinds" in skipped["delay_law_models"]
     # report.md is also printed, with the censored / diverged counts of each run
     assert tiny["md"] in tiny["stdout"]
     assert "tiny (delay_sweep, 8 lanes): 0 censored, 0 diverged" in tiny["stdout"]
