@@ -1,11 +1,11 @@
-"""Every MLP experiment of the paper at one preset, then the report over all of them.
+"""Every experiment of the paper at one preset, then the report over all of them.
 
     python -m experiments.reproduce                   # preset quick (default)
     python -m experiments.reproduce --preset paper    # GPU-sized
     python -m experiments.reproduce --list            # the experiments and their cost
 
-Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls and log_delay in turn,
-each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
+Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls, log_delay and
+transformer in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
 ``--runs``, default ``runs``). A run directory that already holds finished results of the same
 configuration is skipped; an unfinished one is resumed (phase files and checkpoints), and one
 written by another configuration is an error (the experiment's one-line message; move it aside
@@ -14,7 +14,7 @@ results and writes report.md, report.json, the tables and the figures into --out
 figures/); experiments that have no results are listed there as "not run".
 
 Cost: the quick preset runs each experiment in roughly 1-10 CPU minutes (about an hour for all
-six on a 2-core CPU); the paper preset is GPU-sized (see each experiment's docstring and
+of them on a 2-core CPU); the paper preset is GPU-sized (see each experiment's docstring and
 --list). ``--only`` restricts the set, e.g. ``--only critical_norm,lr_matrix``.
 """
 
@@ -27,7 +27,7 @@ import sys
 from grokjax import cli
 
 EXPERIMENTS = ("delay_sweep", "critical_norm", "lr_matrix", "dense_rho", "norm_controls",
-               "log_delay")
+               "log_delay", "transformer")
 
 
 def spec_of(name: str):
