@@ -4,8 +4,8 @@
     python -m experiments.reproduce --preset paper    # GPU-sized
     python -m experiments.reproduce --list            # the experiments and their cost
 
-Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls, log_delay and
-transformer in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
+Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls, log_delay,
+transformer and parity in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
 ``--runs``, default ``runs``). A run directory that already holds finished results of the same
 configuration is skipped; an unfinished one is resumed (phase files and checkpoints), and one
 written by another configuration is an error (the experiment's one-line message; move it aside
@@ -27,7 +27,7 @@ import sys
 from grokjax import cli
 
 EXPERIMENTS = ("delay_sweep", "critical_norm", "lr_matrix", "dense_rho", "norm_controls",
-               "log_delay", "transformer")
+               "log_delay", "transformer", "parity")
 
 
 def spec_of(name: str):

@@ -23,7 +23,7 @@ import dataclasses
 import math
 
 __all__ = ["PAPER", "Reference", "Tolerance", "MLP_PROTOCOL", "CLAMP_PROTOCOL", "WC_BY_P",
-           "ATTN_PROTOCOL", "ATTN_CLAMP_PROTOCOL", "LN_PROTOCOL",
+           "ATTN_PROTOCOL", "ATTN_CLAMP_PROTOCOL", "LN_PROTOCOL", "PARITY_PROTOCOL",
            "references", "reference"]
 
 
@@ -139,6 +139,9 @@ ATTN_CLAMP_PROTOCOL = dict(ATTN_PROTOCOL, t_int=600, clamp_mode="continuous")
 # fraction and p at lr 1e-3, wd 1; group clamps at p=71, fraction 0.4.
 LN_PROTOCOL = {"model": "attn", "layernorm": "final", "d": 128, "hidden": 512, "lr": 1e-3,
                "wd": 1.0}
+# k-sparse parity (k=3) with an MLP on the bits (model "bits", width 512): p is the number of
+# bits n, the fraction is m / (m + 2000 test rows); the reference cell is n=30, m=1000.
+PARITY_PROTOCOL = {"model": "bits", "hidden": 512, "p": 30, "frac": 1000 / 3000, "wd": 1.0}
 _LN_P = (53, 71, 97)
 
 _REL5 = Tolerance("rel", 0.05)
@@ -289,6 +292,16 @@ _refs = [
                                                                          frac=0.4),
               needs="group clamps on the LayerNorm model and a free control",
               experiments=("transformer",)),
+    Reference("parity_wc", "Wc of 3-sparse parity at n=30, m=1000", 20.6, _REL5,
+              f"{_SRC}: k-sparse parity (n=30, k=3, m=1000, MLP width 512, lr 1e-3, wd 1) "
+              "groks at a critical norm Wc ≈ 20.6", protocol=dict(PARITY_PROTOCOL, lr=1e-3),
+              requires_p=True, needs="free parity runs at n=30, m=1000",
+              experiments=("parity",)),
+    Reference("parity_lr_cv", "parity: CV of Wc across lr ∈ {5e-4, 1e-3, 2e-3}", 0.03,
+              Tolerance("max", 0.05), f"{_SRC}: for parity the norm at grokking is invariant to "
+              "the learning rate (~3 %)", protocol=PARITY_PROTOCOL,
+              select={"lrs": (5e-4, 1e-3, 2e-3)}, scale=100.0, unit="%",
+              needs="free parity runs at lr 5e-4, 1e-3 and 2e-3", experiments=("parity",)),
 ]
 
 PAPER: dict[str, Reference] = {r.key: r for r in _refs}

@@ -325,3 +325,16 @@ def test_bad_input_from_the_command_line_exits_2(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "n_bits must be" in r.stderr
+
+
+def test_report_generates_table2(tiny_run, tmp_path):
+    from grokjax import report
+    data = report.build([tiny_run], str(tmp_path / "rep"))
+    rows = data["tables"]["table2"]
+    fitted = json.load(open(os.path.join(tiny_run, "fit.json")))
+    assert [r["property"] for r in rows] == [r["property"] for r in fitted["table2"]]
+    assert [r["transfers"] for r in rows] == [r["transfers"] for r in fitted["table2"]]
+    assert "### Table 2" in data["text"] and "### parity" in data["text"]
+    assert os.path.getsize(tmp_path / "rep" / "table2.md") > 0
+    cmp = {r["key"]: r for r in data["comparison"]}
+    assert cmp["parity_wc"]["status"] in ("not comparable", "not run")  # tiny: n=12, not 30

@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # lanes grok at ‖W‖ = W_c(p)·(1 + cv·noise). Also used by tests/test_plots.py.
 # --------------------------------------------------------------------------------------------
 
-GROUPS = {"mlp": ("embed", "hidden", "out"), "attn": ("embed", "attn", "mlp", "unembed")}
+GROUPS = {"mlp": ("embed", "hidden", "out"), "attn": ("embed", "attn", "mlp", "unembed"),
+          "bits": ("hidden", "out")}
 
 
 def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
@@ -226,6 +227,9 @@ def paper_like(root: str) -> list[str]:
                  lr=(5e-4,), t_int=600, rho=(0.85, 1.0, 1.15, 1.2), t1=6608 / 1.26,
                  sat_rho=1.2, saturation=0.64),
         ln_run(os.path.join(root, "attn_ln")),
+        make_run(os.path.join(root, "parity"), experiment="parity", model="bits", p=(30,),
+                 frac=1000 / 3000, hidden=512, lr=(5e-4, 1e-3, 2e-3), wc={30: 20.6}, rho=(),
+                 seeds=6, seed=10),
     ]
 
 
@@ -435,7 +439,7 @@ def test_paper_like_runs_reproduce_every_reference(tmp_path):
     # every experiment the paper-like set contains is listed as run
     exps = {e["experiment"]: e["status"] for e in report._experiments(runs)}
     assert exps["dense_rho"] == exps["lr_matrix"] == exps["transformer"] == "run"
-    assert exps["parity"] == "not run"
+    assert exps["parity"] == "run"
 
 
 def test_deviations_from_the_paper_fail(tmp_path):
