@@ -24,14 +24,16 @@ Presets (lane-steps are upper bounds):
          lr 1e-3, wd 1. 336 lanes; GPU-sized (≈ 11 M lane-steps bound). Paper: the delay of
          a freely contracting norm is logarithmic in the norm ratio, while a pinned norm gives
          T_grok ∝ exp(alpha·rho).
-  quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, t_int 50), 4 seeds,
-         lr in {5e-3, 1e-2} × wd in {1, 2} × init scale {1}; pinned rho {0.85, 1.0, 1.15}:
-         measured 50 s on the 2-core CPU. It does NOT show the law: in the small model the
-         norm contracts by only 6-17 % between T_mem and T_grok and the delay is 10-25× longer
-         than pure weight-decay contraction would take (OLS slope 13, R² 0.19; slope through
-         0 ≈ 27), so the report lists cells off by > 1.5× as failures; an initial scale of 2
-         did not change that (the norm re-equilibrates before T_mem). The pinned arm showed
-         the exponential (alpha 7.1). The law needs the paper regime (paper preset).
+  quick  the paper MLP at p=59 (fraction 0.4, d=128, H=256, t_int 500), 3 seeds, lr in
+         {1e-3, 2e-3} × wd in {1, 2} × init scale {1}; pinned rho {0.85, 1.00}: measured
+         3 min 16 s on the 2-core CPU (shared with other jobs). It shows where the log law
+         fails and what holds instead: between T_mem and T_grok the norm does not contract
+         (ratio ‖W‖(T_mem)/‖W‖(T_grok) = 0.91-1.05: at T_mem the norm is already at or below
+         W_c = 54.5), so the log factor cannot set the delay, yet the delay scales as the
+         weight-decay timescale: T_grok − T_mem ∝ (lr·wd)^-1.06 [-1.17, -0.95] (R² 0.994),
+         delay·lr·wd = 4.46 with a CV of 6 % across the four cells. The pinned arm gives the
+         exponential (alpha 7.0). The small model (p=31, d=64, H=128, lr 5e-3..1e-2) behaves
+         the same way (norm ratio 1.06-1.11, delay ∝ (lr·wd)^-0.79, CV 14 %).
   tiny   p=23, d=32, H=64, 2 seeds, lr {1e-2} × wd {1, 2}; pinned rho {0.9, 1.1}:
          ~20 s on the 2-core CPU; a test of the pipeline only.
 """
@@ -56,9 +58,9 @@ PRESETS = {
                   lrs=[5e-4, 1e-3, 2e-3], wds=[0.5, 1.0, 2.0], init_scales=[1.0, 1.5],
                   rho=[0.85, 1.0, 1.15], steps=30_000, budget_rho=[0.85, 1.0, 1.15],
                   budget_steps=[15_000, 25_000, 80_000]),
-    "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
-                  lrs=[5e-3, 1e-2], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.85, 1.0, 1.15],
-                  steps=4000, budget_rho=[0.85, 1.15], budget_steps=[3000, 6000]),
+    "quick": dict(p=59, frac=0.4, d=128, hidden=256, seeds=3, lr=1e-3, wd=1.0, t_int=500,
+                  lrs=[1e-3, 2e-3], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.85, 1.0],
+                  steps=12_000, budget_rho=[0.85, 1.0], budget_steps=[6000, 12_000]),
     "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
                  lrs=[1e-2], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.9, 1.1], steps=1500,
                  budget_rho=[0.9, 1.1], budget_steps=[1500, 2500], chunk_steps=250),
@@ -159,6 +161,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         if why:
             out["failures"].append({"cell": c["cell"], "why": why})
         out["cells"].append(c)
+    out["timescale"] = _timescale(out["cells"])
     clamp = (lanes["arm"] == "clamp") & ok
     if clamp.any():
         t, cen = experiment.times(lanes, clamp)
@@ -168,13 +171,31 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     return out
 
 
+def _timescale(cells: list) -> dict | None:
+    """Does 1/(lr·wd) set the free delay, whatever the norm does? The power law of the cells'
+    median delay T_grok − T_mem in lr·wd (exponent -1 if so; init scale 1 only) and the
+    spread across cells of delay·lr·wd (constant if so)."""
+    from grokjax import fit
+    cs = [c for c in cells if c["delay"] and c["delay"] > 0 and c["init_scale"] == 1.0]
+    if len({c["lr"] * c["wd"] for c in cs}) < 2:
+        return None
+    eta = np.array([c["lr"] * c["wd"] for c in cs])
+    delay = np.array([c["delay"] for c in cs])
+    pl = fit.power_law(eta, delay, n_boot=200)
+    prod = delay * eta
+    return {"exponent": pl["exponent"], "exponent_ci": pl["exponent_ci"], "r2": pl["r2"],
+            "n_cells": len(cs), "delay_x_lr_wd": float(np.median(prod)),
+            "cv": float(prod.std(ddof=1) / prod.mean()) if len(cs) > 1 else None}
+
+
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """(a) pinned norm: T_grok against rho (exponential); (b) free contraction: the delay
-    T_grok − T_mem against ln(norm ratio)/(lr·wd) with the fitted line."""
+    T_grok − T_mem against ln(norm ratio)/(lr·wd) with the fitted line; (c) the delay against
+    1/(lr·wd) (log-log) with the fitted power law."""
     import matplotlib.pyplot as plt
 
     from grokjax import plots
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
     clamp = (lanes["arm"] == "clamp") & lanes["grokked"] & ~lanes["diverged"]
     ax.scatter(lanes["rho"][clamp], lanes["T_grok"][clamp], s=10, color="#1b3b6f", alpha=0.5)
     law = fitted.get("pinned")
@@ -206,6 +227,24 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax2.set_ylabel("T_grok − T_mem")
     ax2.set_title("(b) free contraction: logarithmic delay")
     ax2.legend(fontsize=6)
+    for k, name in enumerate(cells):
+        m, _, col = plots.STYLES[k % len(plots.STYLES)]
+        sel = free & (lanes["cell"] == name)
+        ax3.scatter(1 / (lanes["lr"][sel] * lanes["wd"][sel]), dt[sel], s=14, marker=m,
+                    color=col, alpha=0.7)
+    ts = fitted.get("timescale")
+    if ts and ts.get("exponent") is not None:
+        inv = 1 / (lanes["lr"][free] * lanes["wd"][free])
+        xs = np.geomspace(inv.min(), inv.max(), 20)
+        ax3.plot(xs, ts["delay_x_lr_wd"] * xs, color="k", lw=1,
+                 label=f"delay = {ts['delay_x_lr_wd']:.2f} / (lr·wd); fitted: "
+                       f"∝ (lr·wd)^{ts['exponent']:.2f}")
+        ax3.legend(fontsize=7)
+    ax3.set_xscale("log")
+    ax3.set_yscale("log")
+    ax3.set_xlabel("1 / (lr·wd)")
+    ax3.set_ylabel("T_grok − T_mem")
+    ax3.set_title("(c) the weight-decay timescale")
     fig.tight_layout()
     return plots.save(fig, os.path.join(out, f"{prefix}log_delay.png"))
 
@@ -221,6 +260,14 @@ def summary(fitted: dict, cfg: Config) -> str:
         lines.append(f"  {c['cell']}: median delay {fmt(c['delay'], '{:.0f}')}, norm ratio "
                      f"{fmt(c['norm_ratio'], '{:.3f}')}, {fmt(c['ratio'], '{:.2f}')}× the law"
                      + (f"  FAILS: {'; '.join(c['fails'])}" if c["fails"] else ""))
+    ts = fitted.get("timescale")
+    if ts:
+        ci = ts.get("exponent_ci") or [None, None]
+        lines.append(f"timescale: median delay ∝ (lr·wd)^{fmt(ts['exponent'], '{:.2f}')} "
+                     f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}] over {ts['n_cells']} "
+                     f"cells (R² {fmt(ts['r2'], '{:.3f}')}); delay·lr·wd = "
+                     f"{fmt(ts['delay_x_lr_wd'], '{:.2f}')} (CV "
+                     f"{fmt(ts['cv'] and 100 * ts['cv'], '{:.0f}')} % across cells)")
     p = fitted.get("pinned") or {}
     lines.append(f"pinned norm: alpha = {fmt(p.get('alpha'), '{:.2f}')}, R² = "
                  f"{fmt(p.get('r2'), '{:.4f}')}")

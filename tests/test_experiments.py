@@ -260,6 +260,8 @@ def test_tiny_results_make_sense(tiny_runs):
     assert "to-t_int" not in set(nc["cell"])
     dr = json.load(open(os.path.join(d["dense_rho"], "fit.json")))
     assert dr["delay_law"]["alpha"] > 0
+    ld = json.load(open(os.path.join(d["log_delay"], "fit.json")))
+    assert ld["timescale"]["n_cells"] == 2  # wd 1 and 2 at one lr
 
 
 def test_rerun_is_resumed_from_phase_files_and_other_config_refused(tiny_runs, capsys):
@@ -330,3 +332,14 @@ def test_reproduce_list():
     from experiments.reproduce import EXPERIMENTS
     assert len(lines) == len(EXPERIMENTS) and all("lane-steps" in line for line in lines)
     assert lines[0].startswith("delay_sweep") and "840 lanes" in r.stdout
+
+
+def test_log_delay_timescale():
+    from experiments.log_delay import _timescale
+    cells = [dict(lr=lr, wd=wd, init_scale=1.0, delay=4.0 / (lr * wd))
+             for lr in (1e-3, 2e-3) for wd in (1.0, 2.0)]
+    cells.append(dict(lr=1e-3, wd=1.0, init_scale=1.5, delay=99.0))  # other init: left out
+    ts = _timescale(cells)
+    assert ts["exponent"] == pytest.approx(-1.0) and ts["delay_x_lr_wd"] == pytest.approx(4.0)
+    assert ts["n_cells"] == 4 and ts["cv"] == pytest.approx(0.0, abs=1e-12)
+    assert _timescale(cells[:1]) is None  # one value of lr·wd: nothing to fit
