@@ -105,9 +105,10 @@ def abstract(tree, sharding=None) -> dict:
 class LaneCheckpointer:
   """Saves and restores the checkpoints of one lane program in ``directory``.
 
-  Only process 0 writes (every process holds the same lanes); every process can restore.
-  With several processes the lane state lives on each process's own devices, which Orbax
-  does not serialize as such; it is then saved and restored as host arrays.
+  Only process 0 writes; every process can restore. With several processes the lane state
+  spans every process's devices: the runner gathers it to host arrays on every process before
+  saving (``host_local``), process 0 saves those, and on restore every process reads the host
+  arrays and puts its own shards back on its devices.
   """
 
   def __init__(self, directory: str, policy: Policy = Policy(), log: Callable | None = print):

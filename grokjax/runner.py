@@ -4,7 +4,10 @@
 trip inside a chunk. Between chunks it records trajectories on a geometric step grid, prints a
 progress line, moves the lanes still running into a smaller program when enough have finished
 (power-of-two buckets, so recompiles are few) and stops when every lane is done. The lane axis
-is sharded over the local devices (padded to a multiple of their count).
+is sharded over every device of the job (padded to a multiple of their count): with several
+processes (``jax.distributed``) each process computes only the lanes on its own devices, and
+what the host loop reads between chunks is gathered to every process
+(``multihost_utils.process_allgather``), so all processes take the same decisions.
 
 Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
 inside one) and, when started again, continues from the newest readable checkpoint: the device
@@ -128,14 +131,17 @@ class Engine:
   """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket).
 
   With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
-  ``devices`` (default: this process's local devices); every program's inputs and outputs
-  carry that sharding, and lane counts are padded to a multiple of the device count.
+  ``devices`` (default: ``jax.devices()``, every device of every process); every program's
+  inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
+  device count.
   """
 
   def __init__(self, static: Static, devices=None, lanes_per_group: int | None = None):
     self.static = static
     self.fns = make_lane_fns(static)
-    self.devices = list(devices if devices is not None else jax.local_devices())
+    self.devices = list(devices if devices is not None else jax.devices())
+    # Several processes: the lane arrays span devices this process cannot read directly.
+    self.multiprocess = any(d.process_index != jax.process_index() for d in self.devices)
     chunk = self.fns.chunk
     if len(self.devices) > 1:
       mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
@@ -191,7 +197,7 @@ class Engine:
     import os
     ndev = len(self.devices)
     if memory_bytes is None:
-      stats = self.devices[0].memory_stats() or {}
+      stats = jax.local_devices()[0].memory_stats() or {}
       if "bytes_limit" in stats:
         memory_bytes = stats["bytes_limit"]
       else:
@@ -213,9 +219,41 @@ class Engine:
     return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
 
   def _put(self, tree):
+    """Host arrays (the same on every process) onto the lane sharding."""
     if self._sharding is None:
       return jax.device_put(tree, self.devices[0])
+    if self.multiprocess:
+      # Each process supplies the shards of its own devices. (jax.device_put would first
+      # check that every process passed equal values, and NaN != NaN fails that check.)
+      def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, self._sharding, lambda idx: x[idx])
+      return jax.tree.map(put, tree)
     return jax.device_put(tree, self._sharding)
+
+  def _fetch(self, tree):
+    """Device arrays to host numpy arrays, whole on every process (a collective with several
+    processes: every process must call it at the same point)."""
+    if self.multiprocess:
+      from jax.experimental import multihost_utils
+      return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+  def _agree_int(self, v: int) -> int:
+    """Process 0's value of ``v``."""
+    if not self.multiprocess:
+      return v
+    from jax.experimental import multihost_utils
+    return int(np.asarray(multihost_utils.broadcast_one_to_all(np.int64(v))))
+
+  def _agree(self, *flags: bool) -> tuple:
+    """Host decisions that must be the same on every process (a checkpoint is due, a stop
+    was requested): process 0's, broadcast to all."""
+    if not self.multiprocess:
+      return flags
+    from jax.experimental import multihost_utils
+    got = multihost_utils.broadcast_one_to_all(np.array(flags, np.int32))
+    return tuple(bool(v) for v in np.asarray(got))
 
   def init(self, hp: LaneHParams) -> LaneState:
     """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
@@ -244,7 +282,15 @@ class Engine:
           self.devices[0])
       return ckpt.abstract(like, sharding)
 
+    if self.multiprocess:  # process 0's pending writes are finished before anyone reads
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices("grokjax: restore")
     got = checkpointer.restore(fingerprint, target)
+    step0 = self._agree_int(-1 if got is None else int(got[0]["step"]))
+    if (-1 if got is None else int(got[0]["step"])) != step0:
+      raise RuntimeError(f"process {jax.process_index()} found another newest checkpoint than "
+                         f"process 0 (step {step0}) in {checkpointer.directory}: is it on a "
+                         f"file system that every process sees?")
     if got is None:
       return None
     meta, flat, host = got
@@ -372,7 +418,7 @@ class Engine:
       state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
       step += run_blocks * ev
       executed += run_blocks * ev * int((running if skips else real).sum())
-      lat, m, slot_step = jax.device_get((state.latches, m, state.step))
+      lat, m, slot_step = self._fetch((state.latches, m, state.step))
       here = slots[real]
       lane_step[here] = slot_step[real]
       # Curves: eval points on the grid, up to each lane's end step (lanes' steps may differ).
@@ -410,8 +456,8 @@ class Engine:
         width = _bucket(k, ndev)  # bucketed so that few init/scatter programs compile
         pad = np.concatenate([new_lanes, np.full(width - k, new_lanes[-1])])
         into = np.concatenate([free[:k], np.full(width - k, free[k - 1])])
-        state = self._scatter(state, np.asarray(into, np.int32), self._init(self._put(
-            take(hp, pad))))
+        state = self._scatter(state, np.asarray(into, np.int32),
+                              self._init(self._put(take(hp, pad))))
         slots = slots.copy()
         slots[free[:k]] = new_lanes
         real = real.copy()
@@ -421,15 +467,18 @@ class Engine:
         keep = np.flatnonzero(real & active[slots])
         size = _bucket(n_active, ndev)
         sel = np.concatenate([keep, np.full(size - keep.size, keep[0])])
-        state = self._put(take(state, sel))
+        state = self._put(take(self._fetch(state), sel))
         slots, real = slots[sel], np.arange(size) < keep.size
         hp_dev = self._put(take(hp, slots))
       # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
       stop = should_stop is not None and bool(should_stop())
-      if checkpointer is not None and (checkpointer.tick() or stop):
+      due = checkpointer is not None and checkpointer.tick()
+      due, stop = self._agree(due, stop)
+      if checkpointer is not None and (due or stop):
         host = dict(slots=slots, real=real, end=end, active=active, curves=curves,
                     latches=latches_out, lane_step=lane_step)
-        checkpointer.save(step, state, jax.tree.map(np.copy, host), dict(
+        checkpointer.save(step, self._fetch(state) if self.multiprocess else state,
+                          jax.tree.map(np.copy, host), dict(
             fingerprint=fingerprint, size=int(size), lanes=n, executed=executed, queued=queued,
             shapes=sorted(int(s) for s in shapes), label=label, devices=ndev,
             elapsed_s=elapsed + time.perf_counter() - t0))

@@ -130,11 +130,29 @@ MULTI = textwrap.dedent(r"""
         h.update(np.ascontiguousarray(res.curves[k]).tobytes())
     print("RESULT " + json.dumps({"process": jax.process_index(), "count": jax.process_count(),
                                   "local_devices": jax.local_device_count(),
+                                  "devices": len(e.devices), "shards": res.stats["shards"],
+                                  "resumed_from": res.stats["resumed_from_step"],
+                                  "t_mem": res.latches["t_mem"].tolist(),
+                                  "t_grok": res.latches["t_grok"].tolist(),
                                   "digest": h.hexdigest()}))
 """)
 
 
-def test_two_processes_initialize_distributed_and_only_process_0_checkpoints(tmp_path):
+SINGLE = textwrap.dedent(r"""
+    import json
+    import numpy as np
+    from grokjax import engine as eng, runner
+    from grokjax.models import ModelSpec
+
+    e = runner.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
+    hp = eng.make_hparams(3, seed=np.arange(4), lr=1e-2, budget=80)
+    res = e.run(hp, chunk_steps=20, progress=None)
+    print("RESULT " + json.dumps({"t_mem": res.latches["t_mem"].tolist(),
+                                  "t_grok": res.latches["t_grok"].tolist()}))
+""")
+
+
+def test_two_processes_split_the_lanes_and_only_process_0_checkpoints(tmp_path):
     import socket
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -155,5 +173,15 @@ def test_two_processes_initialize_distributed_and_only_process_0_checkpoints(tmp
         outs.append(json.loads([l for l in so.splitlines() if l.startswith("RESULT ")][-1][7:]))
     assert sorted(o["process"] for o in outs) == [0, 1]
     assert all(o["count"] == 2 and o["local_devices"] == 1 for o in outs)
-    assert outs[0]["digest"] == outs[1]["digest"]  # both processes ran the same lanes
+    # One mesh over both processes' devices: each process computes two of the four lanes.
+    assert all(o["devices"] == 2 and o["shards"]["4"] == [2, 2] for o in outs)
+    # Interrupted after the second chunk, resumed from the (process-0) checkpoint.
+    assert all(o["resumed_from"] == 40 for o in outs)
+    assert outs[0]["digest"] == outs[1]["digest"]  # every process holds every lane's results
     assert os.path.isdir(tmp_path / "ck")  # written by process 0 (the others never write)
+    # The same events as one process running all four lanes.
+    r = subprocess.run([sys.executable, "-c", SINGLE], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = json.loads([l for l in r.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
+    assert one["t_mem"] == outs[0]["t_mem"] and one["t_grok"] == outs[0]["t_grok"]
