@@ -278,14 +278,7 @@ phase_hparams = experiment.phase_hparams
 run_phase = experiment.run_phase
 timing_report = experiment.timing_report
 
-
-def main(argv=None) -> int:
-    return experiment.main(SPEC, argv)
-
-
-def main_cli(argv=None) -> int:
-    """``main`` with configuration errors turned into one line on stderr and exit status 2."""
-    return experiment.main_cli(SPEC, argv)
+main, main_cli = experiment.entry_points(SPEC)
 
 
 if __name__ == "__main__":

@@ -286,13 +286,7 @@ SPEC = experiment.Spec(
     figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
     doc=__doc__, cost=cost)
 
-
-def main(argv=None) -> int:
-    return experiment.main(SPEC, argv)
-
-
-def main_cli(argv=None) -> int:
-    return experiment.main_cli(SPEC, argv)
+main, main_cli = experiment.entry_points(SPEC)
 
 
 if __name__ == "__main__":

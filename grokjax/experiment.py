@@ -467,6 +467,20 @@ def main_cli(spec: Spec, argv=None) -> int:
     return cli.main_guard(spec.name, lambda a: main(spec, a), argv)
 
 
+def entry_points(spec: Spec) -> tuple[Callable, Callable]:
+    """An experiment module's ``main`` (configuration errors raise UsageError) and
+    ``main_cli`` (they become one line on stderr and exit status 2), bound to ``spec``:
+    ``main, main_cli = experiment.entry_points(SPEC)``."""
+    def spec_main(argv=None) -> int:
+        return main(spec, argv)
+
+    def spec_main_cli(argv=None) -> int:
+        return main_cli(spec, argv)
+    spec_main.__doc__ = f"Runs python -m experiments.{spec.name} with ``argv``."
+    spec_main_cli.__doc__ = f"``main`` of {spec.name} with one-line errors and exit status 2."
+    return spec_main, spec_main_cli
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers for the MLP experiments
 # ---------------------------------------------------------------------------------------------
