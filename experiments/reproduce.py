@@ -21,6 +21,7 @@ of them on a 2-core CPU); the paper preset is GPU-sized (see each experiment's d
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
@@ -54,6 +55,20 @@ def cost_line(name: str, preset: str) -> str:
     return "unknown"
 
 
+def measured_line(runs: str, name: str, preset: str) -> str:
+    """The training time of this preset's run directory here, if one finished: the sum of its
+    phases' wall times from timing.json (what the lanes cost, loaded phases included)."""
+    path = os.path.join(run_dir(runs, name, preset), "timing.json")
+    try:
+        with open(path) as f:
+            t = json.load(f)
+        secs = sum(float(p.get("wall_s", 0.0)) for p in t.get("phases", {}).values())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return "not run here yet"
+    return (f"ran here in {secs / 60:.1f} min of training ({t.get('backend', '?')}, "
+            f"{t.get('devices', '?')} device(s))")
+
+
 def parse_args(argv):
     ap = cli.Parser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="quick", help="quick (default), paper or tiny")
@@ -82,7 +97,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.list:
         for name in args.names:
-            print(f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}  "
+            print(f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}; "
+                  f"{measured_line(args.runs, name, args.preset)}  "
                   f"-> {run_dir(args.runs, name, args.preset)}")
         return 0
     done = []

@@ -532,6 +532,10 @@ def cost(cfg: Config) -> str:
         steps += cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho))
     if "ln_free" in cfg.parts:
         k = len(cfg.ln_p) * len(cfg.ln_frac) + len(cfg.grid_lr) * len(cfg.grid_wd)
+        if (cfg.grid_p in cfg.ln_p and any(math.isclose(f, cfg.grid_frac) for f in cfg.ln_frac)
+                and any(math.isclose(x, cfg.ln_lr) for x in cfg.grid_lr)
+                and any(math.isclose(x, cfg.wd) for x in cfg.grid_wd)):
+            k -= 1  # the reference lr × wd cell is the fraction scan's
         n += cfg.ln_seeds * k
         steps += cfg.ln_seeds * k * cfg.ln_steps
     if "ln_clamp" in cfg.parts:

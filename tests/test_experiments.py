@@ -331,6 +331,7 @@ def test_reproduce_list():
     lines = r.stdout.strip().splitlines()
     from experiments.reproduce import EXPERIMENTS
     assert len(lines) == len(EXPERIMENTS) and all("lane-steps" in line for line in lines)
+    assert all("ran here in" in line or "not run here yet" in line for line in lines)
     assert lines[0].startswith("delay_sweep") and "840 lanes" in r.stdout
 
 

@@ -75,6 +75,8 @@ def test_paper_grid():
     want = [r * GROUP_NORMS[g] for g, r in zip(gc.meta["clamp_group"], gc.meta["rho"])]
     np.testing.assert_allclose(gc.meta["target_norm"], want)
     assert set(gc.meta["arm"]) == {"group_clamp"} and set(gc.meta["budget"]) == {100_000}
+    from experiments import transformer
+    assert transformer.cost(cfg).startswith(f"{sum(len(ph.meta['seed']) for ph in phases)} lanes")
     # matched seeds in every cell
     for ph in phases:
         for cell in set(ph.meta["cell"]):
