@@ -1149,7 +1149,7 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
         lr, wd = _py(run.lanes["lr"][main[0]]), _py(run.lanes["wd"][main[0]])
         at = good & np.isclose(run.lanes["lr"], lr) & np.isclose(run.lanes["wd"], wd)
         for cond, idx in _groups(run, at, ("layernorm", "p")):
-            if idx.size < 3:
+            if idx.size < 2:  # a CV needs two lanes
                 continue
             cv = {g: fit.critical_norm(run.lanes["norm_at_grok" if g == "global" else
                                                  f"norm_at_grok_{g}"][idx], n_boot=0)["cv"]
@@ -1160,7 +1160,7 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
                                   + (f", {run.name}" if len(runs) > 1 else "") + ")",
                          "cv": cv})
     if not bars:
-        return None, "no setting with three or more grokked free attention lanes"
+        return None, "no setting with two or more grokked free attention lanes"
     note = None if len({r.get("layernorm") for r in rows}) > 1 else \
         "only one LayerNorm setting present"
     return plots.layernorm_cv(bars[:8], groups, path,
