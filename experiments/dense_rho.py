@@ -22,6 +22,11 @@ Presets (lane-steps are upper bounds):
          from 165 to 7.5k steps over the scan, alpha = 8.94 [8.63, 9.38] with R² = 0.93 (the
          small model's T_grok flattens near its ~165-step floor at low rho, and its rho=1.30
          cell sits 1.4× above the extrapolation rather than below it as in the paper).
+         The paper's protocol with 2 seeds (python -m experiments.dense_rho --p 59 --frac 0.4
+         --d 128 --hidden 256 --lr 1e-3 --t-int 500 --seeds 2 --steps 12000 --budget-rho
+         0.85,1.3 --budget-steps 6000,60000) took 12 min on the same CPU: alpha = 7.87 [7.79,
+         7.95], R² 0.993 over [0.85, 1.25]; medians 1225 → 25530 from rho 0.85 to 1.30; the
+         rho = 1.30 delay is 0.67× the extrapolation: the paper's saturation.
   tiny   p=23, d=32, H=64, 2 seeds, rho in {0.9, 1.0, 1.1, 1.2}, fit over [0.9, 1.1]:
          ~30 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
