@@ -61,7 +61,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig):
+class Config(experiment.MLPConfig, experiment.RhoBudgets):
     experiment: str = "dense_rho"
     config_format: int = CONFIG_FORMAT
     rho: list = dataclasses.field(default_factory=lambda: list(RHOS))
@@ -73,18 +73,12 @@ class Config(experiment.MLPConfig):
 
     def validate(self) -> None:
         experiment.positive("rho", self.rho)
-        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
-            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
-        experiment.positive("budget-steps", self.budget_steps)
+        self.validate_budgets()
         if not self.fit_lo < self.fit_hi:
             raise cli.UsageError(f"--fit-lo must be below --fit-hi, got {self.fit_lo}, "
                                  f"{self.fit_hi}")
         experiment.MLPConfig.validate(self)
-        if self.t_int >= min(self.budget(r) for r in self.rho):
-            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
-
-    def budget(self, rho: float) -> int:
-        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
+        self.check_t_int(self.rho)
 
 
 def plan(cfg: Config):

@@ -68,7 +68,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig):
+class Config(experiment.MLPConfig, experiment.RhoBudgets):
     experiment: str = "log_delay"
     config_format: int = CONFIG_FORMAT
     lrs: list = dataclasses.field(default_factory=lambda: [5e-4, 1e-3, 2e-3])
@@ -84,12 +84,8 @@ class Config(experiment.MLPConfig):
         experiment.positive("init-scales", self.init_scales)
         if self.rho:
             experiment.positive("rho", self.rho)
-        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
-            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        self.validate_budgets()
         experiment.MLPConfig.validate(self)
-
-    def budget(self, rho: float) -> int:
-        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
 
     def is_reference(self, r: dict) -> bool:
         return (math.isclose(r["lr"], self.lr) and math.isclose(r["wd"], self.wd)

@@ -58,7 +58,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig):
+class Config(experiment.MLPConfig, experiment.RhoBudgets):
     experiment: str = "lr_matrix"
     config_format: int = CONFIG_FORMAT
     rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
@@ -70,16 +70,10 @@ class Config(experiment.MLPConfig):
     def validate(self) -> None:
         experiment.positive("rho", self.rho)
         experiment.positive("lrs", self.lrs)
-        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
-            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
-        experiment.positive("budget-steps", self.budget_steps)
+        self.validate_budgets()
         self.lr = float(self.lrs[0])  # the reference lr: W_c comes from its control
         experiment.MLPConfig.validate(self)
-        if self.t_int >= min(self.budget(r) for r in self.rho):
-            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
-
-    def budget(self, rho: float) -> int:
-        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
+        self.check_t_int(self.rho)
 
 
 def plan(cfg: Config):

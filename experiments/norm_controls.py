@@ -70,7 +70,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig):
+class Config(experiment.MLPConfig, experiment.RhoBudgets):
     experiment: str = "norm_controls"
     config_format: int = CONFIG_FORMAT
     wds: list = dataclasses.field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])
@@ -89,8 +89,7 @@ class Config(experiment.MLPConfig):
             if vals:
                 experiment.positive(name.replace("_", "-"), vals)
         experiment.positive("group-factor", self.group_factor)
-        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
-            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        self.validate_budgets()
         unknown = [g for g in self.groups if g not in ("embed", "hidden", "out")]
         if unknown:
             raise cli.UsageError(f"--groups: unknown MLP group(s) {', '.join(unknown)}; "
@@ -98,9 +97,6 @@ class Config(experiment.MLPConfig):
         if not any(math.isclose(w, self.wd) for w in self.wds):
             self.wds = [self.wd] + list(self.wds)  # the reference control is always run
         experiment.MLPConfig.validate(self)
-
-    def budget(self, rho: float) -> int:
-        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
 
 
 def plan(cfg: Config):

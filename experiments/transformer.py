@@ -100,7 +100,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig):
+class Config(experiment.MLPConfig, experiment.RhoBudgets):
     """Part 1 uses the MLPConfig fields (p, frac, seeds, lr, wd, t_int, steps); the LayerNorm
     parts have their own (ln_*, grid_*, clamp_*)."""
 
@@ -145,9 +145,7 @@ class Config(experiment.MLPConfig):
             raise cli.UsageError(f"--d ({self.d}) must be a positive multiple of --heads "
                                  f"({self.heads})")
         experiment.positive("rho", self.rho)
-        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
-            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
-        experiment.positive("budget-steps", self.budget_steps)
+        self.validate_budgets()
         if not self.fit_lo < self.fit_hi:
             raise cli.UsageError(f"--fit-lo must be below --fit-hi, got {self.fit_lo}, "
                                  f"{self.fit_hi}")
@@ -169,11 +167,7 @@ class Config(experiment.MLPConfig):
                 raise cli.UsageError(str(e)) from None
         self.clamp_list()  # parses --clamps
         experiment.MLPConfig.validate(self)
-        if self.t_int >= min(self.budget(r) for r in self.rho):
-            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
-
-    def budget(self, rho: float) -> int:
-        return experiment.interp_budget(rho, self.budget_rho, self.budget_steps)
+        self.check_t_int(self.rho)
 
     def clamp_list(self) -> list[tuple[str, float]]:
         """``--clamps`` as (group, rho) pairs ("unembed:1.15" -> ("unembed", 1.15))."""

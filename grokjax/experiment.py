@@ -551,6 +551,24 @@ class MLPConfig(BaseConfig):
         BaseConfig.validate(self)
 
 
+class RhoBudgets:
+    """For configurations with ``budget_rho`` / ``budget_steps`` (a clamped lane's step budget,
+    log-linear in its held norm rho) and ``t_int``."""
+
+    def budget(self, rho: float) -> int:
+        return interp_budget(rho, self.budget_rho, self.budget_steps)
+
+    def validate_budgets(self) -> None:
+        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
+            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        positive("budget-steps", self.budget_steps)
+
+    def check_t_int(self, rhos) -> None:
+        """UsageError unless t_int comes before the budget of every held norm in ``rhos``."""
+        if self.t_int >= min(self.budget(r) for r in rhos):
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
+
+
 def mlp_static(cfg, p: int | None = None, frac: float | None = None):
     """The engine's Static for the MLP of ``cfg`` at modulus ``p`` and train fraction ``frac``."""
     from grokjax.engine import Static
