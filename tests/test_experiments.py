@@ -15,6 +15,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+import plans
 from grokjax import experiment, results
 from grokjax.runner import RunResult
 
@@ -34,23 +35,11 @@ def expand(name, preset="paper"):
     the groups' norms at every recorded step are FAKE_GROUP_NORMS. Returns (cfg, phases)."""
     s = spec(name)
     cfg = experiment.config_for(s, preset, out="/nonexistent/run")
-    phases, gen, sent = [], s.plan(cfg), None
-    while True:
-        try:
-            ph = gen.send(sent) if sent is not None else next(gen)
-        except StopIteration:
-            break
-        phases.append(ph)
-        n = len(ph.meta["seed"])
-        rows = [{**{k: (v[i].item() if hasattr(v[i], "item") else v[i])
-                    for k, v in ph.meta.items()},
-                 "grokked": True, "diverged": False, "norm_at_grok": FAKE_WC} for i in range(n)]
-        grid = np.array([0, getattr(cfg, "t_int", 0)])
-        res = RunResult({}, np.zeros(n, np.int64), grid,
-                        {"group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS),
-                                                        (n, 2, 3)).copy()},
-                        ("embed", "hidden", "out"), {})
-        sent = experiment.PhaseOutcome(rows, res)
+    grid = np.array([0, getattr(cfg, "t_int", 0)])
+    phases = plans.dry_run(s.plan, cfg, {"norm_at_grok": FAKE_WC}, lambda n: RunResult(
+        {}, np.zeros(n, np.int64), grid,
+        {"group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS), (n, 2, 3)).copy()},
+        ("embed", "hidden", "out"), {}))
     return cfg, phases
 
 
@@ -287,10 +276,7 @@ def test_rerun_is_resumed_from_phase_files_and_other_config_refused(tiny_runs, c
 ])
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import dense_rho
-    assert dense_rho.main_cli(["--preset", "tiny", "--out", str(tmp_path / "x")] + args) == 2
-    err = capsys.readouterr().err.strip()
-    assert msg in err and len(err.splitlines()) == 1, err
-    assert not (tmp_path / "x").exists()
+    plans.assert_one_line_error(dense_rho.main_cli, args, msg, capsys, tmp_path)
 
 
 def test_report_reads_every_experiment(tiny_runs, tmp_path):

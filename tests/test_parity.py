@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import plans
+
 from grokjax import data, engine as eng, experiment, results, runner
 from grokjax.models import ModelSpec, make_model
 
@@ -134,18 +136,7 @@ def expand(preset="paper"):
     """Runs the plan with made-up outcomes (every lane groks at norm FAKE_WC)."""
     from experiments import parity
     cfg = experiment.config_for(parity.SPEC, preset, out="/nonexistent/run")
-    phases, gen, sent = [], parity.plan(cfg), None
-    while True:
-        try:
-            ph = gen.send(sent) if sent is not None else next(gen)
-        except StopIteration:
-            break
-        phases.append(ph)
-        n = len(ph.meta["seed"])
-        rows = [{**{k: (v[i].item() if hasattr(v[i], "item") else v[i])
-                    for k, v in ph.meta.items()},
-                 "grokked": True, "diverged": False, "norm_at_grok": FAKE_WC} for i in range(n)]
-        sent = experiment.PhaseOutcome(rows, None)
+    phases = plans.dry_run(parity.plan, cfg, {"norm_at_grok": FAKE_WC})
     cols = {k: np.concatenate([np.asarray(ph.meta[k], dtype=object) for ph in phases])
             for k in phases[0].meta}
     return cfg, phases, cols
@@ -313,10 +304,7 @@ def test_tiny_preset_runs_end_to_end(tiny_run):
 ])
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import parity
-    assert parity.main_cli(["--preset", "tiny", "--out", str(tmp_path / "x")] + args) == 2
-    err = capsys.readouterr().err.strip()
-    assert msg in err and len(err.splitlines()) == 1, err
-    assert not (tmp_path / "x").exists()
+    plans.assert_one_line_error(parity.main_cli, args, msg, capsys, tmp_path)
 
 
 def test_bad_input_from_the_command_line_exits_2(tmp_path):

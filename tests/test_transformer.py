@@ -8,6 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+import plans
+
 from grokjax import experiment, results
 from grokjax.runner import RunResult
 
@@ -19,19 +21,9 @@ def expand(preset="paper", **overrides):
     """The plan's phases when every lane groks at norm FAKE_WC with GROUP_NORMS."""
     from experiments import transformer
     cfg = experiment.config_for(transformer.SPEC, preset, out="/nonexistent/run", **overrides)
-    phases, gen, sent = [], transformer.plan(cfg), None
-    while True:
-        try:
-            ph = gen.send(sent) if sent is not None else next(gen)
-        except StopIteration:
-            break
-        phases.append(ph)
-        n = len(ph.meta["seed"])
-        rows = [{**{k: v[i] for k, v in ph.meta.items()}, "grokked": True, "diverged": False,
-                 "norm_at_grok": FAKE_WC, **{f"norm_at_grok_{g}": v
-                                             for g, v in GROUP_NORMS.items()}}
-                for i in range(n)]
-        sent = experiment.PhaseOutcome(rows, RunResult({}, np.zeros(n), np.zeros(1), {}, (), {}))
+    extra = {"norm_at_grok": FAKE_WC, **{f"norm_at_grok_{g}": v for g, v in GROUP_NORMS.items()}}
+    phases = plans.dry_run(transformer.plan, cfg, extra, lambda n: RunResult(
+        {}, np.zeros(n), np.zeros(1), {}, (), {}))
     return cfg, phases
 
 
@@ -101,10 +93,7 @@ def test_parts_and_own_control():
 ])
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import transformer
-    assert transformer.main_cli(["--preset", "tiny", "--out", str(tmp_path / "x")] + args) == 2
-    err = capsys.readouterr().err.strip()
-    assert msg in err and len(err.splitlines()) == 1, err
-    assert not (tmp_path / "x").exists()
+    plans.assert_one_line_error(transformer.main_cli, args, msg, capsys, tmp_path)
 
 
 @pytest.fixture(scope="module")
