@@ -7,7 +7,10 @@ progress line, moves the lanes still running into a smaller program when enough 
 is sharded over every device of the job (padded to a multiple of their count): with several
 processes (``jax.distributed``) each process computes only the lanes on its own devices, and
 what the host loop reads between chunks is gathered to every process
-(``multihost_utils.process_allgather``), so all processes take the same decisions.
+(``multihost_utils.process_allgather``), so all processes take the same decisions. On a single
+CPU device the host instead walks the lanes, one call of the same compiled one-lane program
+per lane (``lanes_per_group``): XLA:CPU runs a vmapped, batched matmul, and even a lax.map over
+lanes inside one program, slower per lane than one lane's plain matmuls.
 
 Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
 inside one) and, when started again, continues from the newest readable checkpoint: the device
@@ -19,6 +22,7 @@ slot map), so a resumed run reproduces an uninterrupted one bit for bit on the s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import time
@@ -72,30 +76,27 @@ class Interrupted(Exception):
     self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
 
 
-def _map_lanes(fn, state, hp, run, group: int):
-  """``fn`` over the lane axis: one vmap (``group`` 0; every lane computes), or a lax.map over
-  groups of ``group`` lanes, each group vmapped; there a group none of whose lanes ``run``
-  is skipped by a real conditional (its state passes through, its metrics are blank).
-  Returns (state [L, ...], metrics [blocks, L, ...])."""
-  n = hp.seed.shape[0]
-  if not group or group >= n or n % group:
-    return jax.vmap(fn, out_axes=(0, 1))(state, hp)
-  split = lambda x: x.reshape((n // group, group) + x.shape[1:])
-  vfn = jax.vmap(fn, out_axes=(0, 1))
+def _lane_groups(n: int, group: int) -> tuple:
+  """(start, stop) of consecutive groups of ``group`` lanes covering ``n`` lanes."""
+  return tuple((i, min(i + group, n)) for i in range(0, n, group))
 
-  def one_group(args):
-    s, h, r = args
-    blank = jax.tree.map(
-        lambda x: jnp.full(x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan,
-                           x.dtype), jax.eval_shape(vfn, s, h)[1])
-    return jax.lax.cond(jnp.any(r), lambda: vfn(s, h), lambda: (s, blank))
 
-  out_state, out_m = jax.lax.map(
-      one_group, (jax.tree.map(split, state), jax.tree.map(split, hp), split(run)))
-  out_state = jax.tree.map(lambda x: x.reshape((n,) + x.shape[2:]), out_state)
-  out_m = jax.tree.map(  # [groups, blocks, group, ...] -> [blocks, lanes, ...]
-      lambda x: jnp.moveaxis(x, 0, 1).reshape((x.shape[1], n) + x.shape[3:]), out_m)
-  return out_state, out_m
+@functools.partial(jax.jit, static_argnums=2)
+def _take_lanes(tree, start, size: int):
+  """Lanes [start, start + size) of ``tree`` (one compile per size, any start)."""
+  return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size, axis=0), tree)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_lanes(whole, part, start):
+  """Writes ``part`` (state [g, ...], metrics [blocks, g, ...]) over lanes [start, start+g)
+  of ``whole`` = (state [L, ...], metrics [blocks, L, ...]), in place."""
+  state, metrics = whole
+  s, m = part
+  return (jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0),
+                       state, s),
+          jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 1),
+                       metrics, m))
 
 
 def _blocks_until_repack(ends: np.ndarray, step: int, eval_every: int, max_blocks: int,
@@ -158,30 +159,92 @@ class Engine:
                                 **({"out_shardings": self._sharding} if self._sharding else {}))
     # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
     # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
-    # On one CPU device a batched dot_general runs ~25-35 % slower per lane than the plain
-    # matmuls of a single lane (which XLA:CPU spreads over the cores), so there the program
-    # walks the lanes one at a time with lax.map; elsewhere all lanes are one vmap.
+    vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
+        lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1))(state, hp)
+    # On one CPU device a batched (vmapped) dot_general runs ~25-35 % slower per lane than
+    # one lane's plain matmuls, and a lax.map over the lanes inside the program still costs
+    # ~10-15 % per lane; so there the host dispatches one lane's program per lane (the same
+    # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
+    # all lanes are one vmap, sharded over the devices.
     if lanes_per_group is None:
       lanes_per_group = 1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) \
           else 0
+    if lanes_per_group < 0 or (lanes_per_group and len(self.devices) > 1):
+      raise ValueError(f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
+                       f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)")
     self.lanes_per_group = lanes_per_group
-    self._chunk_upto = jax.jit(
-        lambda state, hp, n_blocks, run, max_blocks: _map_lanes(
-            lambda s, h: chunk(s, h, n_blocks, max_blocks), state, hp, run, lanes_per_group),
-        static_argnums=4, donate_argnums=0, **chunk_kw)
+    if lanes_per_group:
+      self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
+      self._blanks = {}
+    else:
+      self._chunk_all = jax.jit(
+          lambda state, hp, n_blocks, run, max_blocks: vchunk(state, hp, n_blocks, max_blocks),
+          static_argnums=4, donate_argnums=0, **chunk_kw)
+
+  def _chunk_upto(self, state, hp, n_blocks, run, max_blocks: int):
+    """Advances the lanes up to ``max_blocks`` (static) blocks, of which ``n_blocks`` run.
+
+    With ``lanes_per_group`` the host walks groups of that many lanes, one program call per
+    group, and a group none of whose lanes ``run`` passes through untouched (its metrics
+    blank: step -1, NaN). Returns (state [L, ...], metrics [max_blocks, L, ...]).
+    """
+    if not self.lanes_per_group:
+      return self._chunk_all(state, hp, n_blocks, run, max_blocks)
+    n = hp.seed.shape[0]
+    # Metrics start blank; each group that runs writes its own lanes (state and metrics
+    # in place, so memory stays one lane state per lane plus one group's temporaries).
+    out = (state, self._blank_metrics(state, hp, n, max_blocks))
+    for a, b in _lane_groups(n, self.lanes_per_group):
+      if np.any(run[a:b]):
+        s, h = _take_lanes(out[0], a, b - a), _take_lanes(hp, a, b - a)
+        out = _put_lanes(out, self._chunk_group(s, h, n_blocks, max_blocks), a)
+    return out
+
+  def _blank_metrics(self, state, hp, n: int, max_blocks: int):
+    """What lanes that do not run report: step -1 and NaN metrics, [max_blocks, n, ...]."""
+    key = (n, max_blocks)
+    if key not in self._blanks:
+      g = min(self.lanes_per_group, n)
+      one = jax.eval_shape(self._chunk_group, _take_lanes(state, 0, g), _take_lanes(hp, 0, g),
+                           np.int32(1), max_blocks)[1]
+      self._blanks[key] = jax.tree.map(
+          lambda x: np.full((x.shape[0], n) + x.shape[2:],
+                            -1 if np.issubdtype(x.dtype, np.integer) else np.nan, x.dtype), one)
+    return jax.device_put(self._blanks[key], self.devices[0])
+
+  def _lanes_computed(self, running: np.ndarray, real: np.ndarray) -> int:
+    """Lanes a chunk computes: every slot of the one vmap, or the walked groups that run."""
+    if not self.lanes_per_group:
+      return int(real.sum())
+    return sum(b - a for a, b in _lane_groups(running.size, self.lanes_per_group)
+               if running[a:b].any())
 
   def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
-    """(fixed, per-lane) bytes per device of the compiled chunk program, from XLA's memory
-    analysis at one and two lanes per device."""
+    """(fixed, per-lane) bytes per device of the chunk program, from XLA's memory analysis.
+
+    One vmap: the program at one and two lanes per device. Lanes walked in groups: one
+    group's program (its temporaries serve every group in turn) plus, per lane, its state and
+    metrics.
+    """
     ndev = len(self.devices)
     n_blocks = max(1, chunk_steps // self.static.eval_every)
+    lane_state = lambda k: jax.eval_shape(
+        jax.vmap(self.fns.init), make_hparams(len(self.fns.groups), seed=np.arange(k)))
+    if self.lanes_per_group:
+      g = self.lanes_per_group
+      hp = make_hparams(len(self.fns.groups), seed=np.arange(g))
+      m = self._chunk_group.lower(lane_state(g), hp, np.int32(1), n_blocks).compile() \
+          .memory_analysis()
+      state_b = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(lane_state(1)))
+      metrics_b = (m.output_size_in_bytes - m.alias_size_in_bytes) / g
+      fixed = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+      return float(fixed), float(state_b + metrics_b)
     usage = []
     for per_dev in (1, 2):
-      hp = make_hparams(len(self.fns.groups), seed=np.arange(per_dev * ndev))
-      state = jax.eval_shape(jax.vmap(self.fns.init), hp)
-      run = np.ones(per_dev * ndev, bool)
-      m = self._chunk_upto.lower(state, hp, np.int32(1), run, n_blocks).compile() \
-          .memory_analysis()
+      k = per_dev * ndev
+      hp = make_hparams(len(self.fns.groups), seed=np.arange(k))
+      m = self._chunk_all.lower(lane_state(k), hp, np.int32(1), np.ones(k, bool), n_blocks) \
+          .compile().memory_analysis()
       usage.append(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
                    - m.alias_size_in_bytes)
     per_lane = max(usage[1] - usage[0], 1)
@@ -396,8 +459,8 @@ class Engine:
       state = self._init(hp_dev)
       step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
 
-    # Lanes walked one at a time skip finished and padding slots for free: no repacking then.
-    skips = self.lanes_per_group == 1
+    # Lanes walked in groups skip finished and padding slots for free: no repacking then.
+    skips = self.lanes_per_group > 0
     t0 = time.perf_counter()
     executed0 = executed
     shards = {}
@@ -417,7 +480,7 @@ class Engine:
         run_blocks = _blocks_until_repack(left_slots, 0, ev, n_blocks, size, ndev, repack)
       state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
       step += run_blocks * ev
-      executed += run_blocks * ev * int((running if skips else real).sum())
+      executed += run_blocks * ev * self._lanes_computed(running, real)
       lat, m, slot_step = self._fetch((state.latches, m, state.step))
       here = slots[real]
       lane_step[here] = slot_step[real]

@@ -101,11 +101,12 @@ def test_one_lane_alone_equals_the_same_lane_in_a_batch(small_engine):
     assert alone.latches["t_mem"][0] == batch.latches["t_mem"][1]
 
 
-@pytest.mark.parametrize("lanes_per_group", [0, 1])
+@pytest.mark.parametrize("lanes_per_group", [0, 1, 2])
 def test_repacking_or_skipping_finished_lanes_does_not_change_results(small_engine,
                                                                         lanes_per_group):
     # 0: one vmap over all lanes, finished lanes are repacked away (accelerators);
-    # 1: lanes walked one at a time, finished and padding slots skipped (one CPU device).
+    # 1: the host walks the lanes one program call each, skipping finished and padding slots
+    #    (one CPU device); 2: the same in groups of two (5 lanes in 8 slots: groups of 2).
     hp = _hp(seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2], budget=[300, 2000, 2000,
                                                                                500, 2000])
     e = runner.Engine(SMALL, lanes_per_group=lanes_per_group)
@@ -118,7 +119,21 @@ def test_repacking_or_skipping_finished_lanes_does_not_change_results(small_engi
         np.testing.assert_allclose(fast.latches[k], fixed.latches[k], rtol=1e-5)
     np.testing.assert_array_equal(fast.steps_run, fixed.steps_run)
     assert fast.stats["lane_steps_executed"] < fixed.stats["lane_steps_executed"]
-    assert fast.stats["lane_steps_executed"] <= 1.25 * fast.stats["lane_steps_needed"]
+    if lanes_per_group < 2:  # a group of two runs while either of its lanes does
+        assert fast.stats["lane_steps_executed"] <= 1.25 * fast.stats["lane_steps_needed"]
+
+
+def test_walked_lanes_compute_exactly_what_each_lane_computes_alone():
+    # On one CPU device every lane runs the same compiled one-lane program, so a lane's
+    # results do not depend on which other lanes run with it, to the last bit.
+    e = runner.Engine(SMALL, lanes_per_group=1)
+    batch = e.run(_hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], budget=[200, 300, 100]),
+                  chunk_steps=100, progress=None)
+    alone = e.run(_hp(seed=[3], lr=[3e-3], budget=300), chunk_steps=100, progress=None)
+    for k in alone.curves:
+        np.testing.assert_array_equal(alone.curves[k][0], batch.curves[k][1])
+    for k in alone.latches:
+        np.testing.assert_array_equal(alone.latches[k][0], batch.latches[k][1])
 
 
 def test_diverged_lane_is_frozen_and_leaves_others_alone(small_engine):

@@ -75,6 +75,13 @@ SCRIPT = textwrap.dedent(r"""
     out["cross_resumed_from"] = res.stats["resumed_from_step"]
     out["cross_events_equal"] = all(np.array_equal(res.latches[k], r1.latches[k])
                                     for k in ("t_mem", "t_grok", "diverged_step"))
+
+    # Walking lanes group by group is a one-device mode: refused over 8 devices.
+    try:
+        runner.Engine(static, lanes_per_group=1)
+        out["walk_error"] = None
+    except ValueError as e:
+        out["walk_error"] = str(e)
     print("RESULT " + json.dumps(out))
 """)
 
@@ -98,6 +105,7 @@ def test_lanes_shard_over_eight_devices_and_checkpoint_sharded(tmp_path):
     assert out["max_rel_diff"] < 1e-4
     # Sharded checkpoint + restore continue the sharded run bit for bit.
     assert out["interrupted"] == 60 and out["resumed_from"] == 60
+    assert out["walk_error"] and "one" in out["walk_error"] and "\n" not in out["walk_error"]
     assert out["resumed_shards"] == {"16": [8, 2], "8": [8, 1]}  # restored 16 slots, sharded
     assert out["resume_identical"]
     assert out["cross_resumed_from"] == 20 and out["cross_events_equal"]
