@@ -6,10 +6,19 @@ Run:
     python -m experiments.bench --model attn --lanes 1,8,32
     python -m experiments.bench --check --lanes 64,256,1024         # on a GPU (gpu_check.sh)
 
-Cost: about a minute per model on a 2-core CPU. It prints one table: lanes, lane-steps/s,
-achieved matmul GFLOP/s and its % of a float32 GEMM ceiling measured on the same machine,
-eval overhead %, compile seconds and memory per lane, then the executed/needed lane-step ratio
-of a short run with early stopping. This is a benchmark that prints figures, not a test.
+Cost: ~10 minutes for the MLP default on a 2-core CPU (the 128-lane rounds dominate; use
+``--lanes 1,8 --reps 3`` for a one-minute look). Every lane count is timed with and without
+evaluation, round-robin over ``--reps`` rounds, so that a shared machine's changing speed hits
+all of them alike; rates are medians over the rounds, the eval overhead is the median of each
+round's own pair, and "spread" is the range of the rounds (how far to trust a row).
+
+It prints one table: lanes, lane-steps/s, that rate relative to the first row (the per-lane
+efficiency), GFLOP/s executed and its % of a float32 GEMM ceiling measured on the same
+machine (the better of a measurement before and after the runs), the model's FLOPs as a % of
+that ceiling (the FLOPs the direct, table-free formulation of the same model would need: the
+MFU-style figure), eval overhead %, spread %, compile + first chunk seconds and memory per
+lane; then the executed / needed lane-step ratio of a short run with early stopping. This is a
+benchmark that prints figures, not a test.
 """
 
 from __future__ import annotations
@@ -37,60 +46,130 @@ def gemm_ceiling(n: int = 2048, reps: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def time_chunks(engine, hp, n_blocks: int, reps: int):
-    """(compile + first call seconds, best seconds of one chunk)."""
+def time_interleaved(configs: dict, n_blocks: dict, reps: int) -> dict:
+    """Times every configuration round-robin, one chunk each per round, so that a drift in the
+    machine's speed (common on shared VMs) hits all of them alike.
+
+    ``configs`` maps a key to (engine, hparams), ``n_blocks`` maps it to the chunk's blocks.
+    Returns {key: (compile + first chunk seconds, [seconds of each timed chunk])}.
+    """
     import jax
-    t = time.perf_counter()
-    state = engine.init(hp)
-    state, _ = engine.chunk(state, hp, n_blocks)
-    jax.block_until_ready(state)
-    first = time.perf_counter() - t
-    best = float("inf")
-    for _ in range(reps):
+    state, first = {}, {}
+    for key, (engine, hp) in configs.items():
         t = time.perf_counter()
-        state, m = engine.chunk(state, hp, n_blocks)
-        jax.block_until_ready((state, m))
-        best = min(best, time.perf_counter() - t)
-    return first, best
+        s = engine.init(hp)
+        s, _ = engine.chunk(s, hp, n_blocks[key])
+        jax.block_until_ready(s)
+        first[key], state[key] = time.perf_counter() - t, s
+    times = {key: [] for key in configs}
+    for _ in range(reps):
+        for key, (engine, hp) in configs.items():
+            t = time.perf_counter()
+            s, m = engine.chunk(state[key], hp, n_blocks[key])
+            jax.block_until_ready((s, m))
+            times[key].append(time.perf_counter() - t)
+            state[key] = s
+    return {key: (first[key], times[key]) for key in configs}
 
 
-def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int, ceiling: float):
+def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> list[dict]:
+    """One row per lane count: lane-steps/s (median over rounds), executed and model GFLOP/s,
+    eval overhead %, spread of the rounds %, compile + first chunk seconds, memory per lane."""
     from grokjax.data import num_train
     from grokjax.engine import Static, make_hparams
-    from grokjax.models import ModelSpec, train_step_flops, forward_matmul_flops
+    from grokjax.models import (ModelSpec, forward_matmul_flops, reference_matmul_flops,
+                                train_step_flops)
     from grokjax.runner import Engine
 
     spec = ModelSpec(kind=kind, p=p, d=128, hidden=256 if kind == "mlp" else 512)
     frac = 0.4
     n_tr = num_train(p, frac)
     n_te = p * p - n_tr
-    rows = []
-    for ev_label, ev in (("eval10", 10), ("noeval", steps)):
-        static = Static(model=spec, frac=frac, eval_every=ev)
-        engine = Engine(static)
-        n_blocks = max(1, steps // ev)
-        for n in lanes:
-            hp = make_hparams(len(engine.fns.groups), seed=np.arange(n), budget=10 ** 7)
-            first, best = time_chunks(engine, hp, n_blocks, reps)
-            rate = n * n_blocks * ev / best
-            rows.append((ev_label, n, rate, first))
-            print(f"  [{kind} {ev_label}] lanes {n:5d}: {rate:9,.0f} lane-steps/s", flush=True)
-    flops_step = train_step_flops(spec, n_tr) + forward_matmul_flops(spec, n_te) / 10
-    static = Static(model=spec, frac=frac, eval_every=10)
-    engine = Engine(static)
+    engines = {ev: Engine(Static(model=spec, frac=frac, eval_every=ev)) for ev in (10, steps)}
+    configs, n_blocks = {}, {}
+    for n in lanes:
+        for ev, engine in engines.items():
+            configs[n, ev] = (engine, make_hparams(len(engine.fns.groups), seed=np.arange(n),
+                                                   budget=10 ** 7))
+            n_blocks[n, ev] = max(1, steps // ev)
+    print(f"  [{kind}] {len(configs)} programs, timed round-robin: {reps} rounds of {steps} "
+          f"steps each", flush=True)
+    timed = time_interleaved(configs, n_blocks, reps)
+    # FLOPs per lane-step: the training step plus one test-set forward pass every 10 steps,
+    # as executed here and as the direct (table-free) formulation would need.
+    flops = train_step_flops(spec, n_tr) + forward_matmul_flops(spec, n_te) / 10
+    model_flops = (train_step_flops(spec, n_tr, reference=True)
+                   + reference_matmul_flops(spec, n_te) / 10)
     try:
-        mem = engine.memory_bytes(steps)[1]
+        mem = engines[10].memory_bytes(steps)[1]
     except Exception:  # a backend without memory analysis
         mem = None
     table = []
     for n in lanes:
-        r10 = next(r for r in rows if r[0] == "eval10" and r[1] == n)
-        r0 = next(r for r in rows if r[0] == "noeval" and r[1] == n)
-        gflops = r10[2] * flops_step / 1e9
-        table.append(dict(model=kind, lanes=n, rate=r10[2], gflops=gflops,
-                          pct=100 * gflops / ceiling, eval_pct=100 * (r0[2] / r10[2] - 1),
-                          compile_s=r10[3], mem=mem))
+        t10, t0 = np.array(timed[n, 10][1]), np.array(timed[n, steps][1])
+        rate = n * steps / np.median(t10)
+        table.append(dict(
+            model=kind, lanes=n, rate=rate, gflops=rate * flops / 1e9,
+            model_gflops=rate * model_flops / 1e9,
+            # each round's own pair: both chunks ran at the same machine speed
+            eval_pct=100 * float(np.median(t10 / t0 - 1)),
+            spread=100 * float((t10.max() - t10.min()) / np.median(t10)),
+            compile_s=timed[n, 10][0], mem=mem))
+    for r in table:
+        r["per_lane"] = 100 * r["rate"] / table[0]["rate"]
     return table
+
+
+def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
+    """Steps/s of one paper-MLP lane's loss gradient + SGD step, written directly
+    ([E[a], E[b]] @ W1 on every row) and with the per-token tables that ``grokjax.models``
+    uses, timed alternately. Returns rates and the matmul GFLOP/s each one executes."""
+    import jax
+    import jax.numpy as jnp
+    from grokjax import data, models
+    spec = models.ModelSpec(kind="mlp", p=p)
+    model = models.make_model(spec)
+    params = model.init(jax.random.key(0))
+    ab, y = data.make_table(p, "+")
+    n_tr = data.num_train(p, 0.4)
+    ab, y = jnp.asarray(ab[:n_tr]), jnp.asarray(y[:n_tr])
+    gelu = lambda x: jax.nn.gelu(x, approximate=False)
+
+    def direct(P, ab_Bx2):
+        E = P["embed"]["E"]
+        x_Bx2D = jnp.concatenate([E[ab_Bx2[:, 0]], E[ab_Bx2[:, 1]]], axis=1)
+        h_BxH = gelu(x_Bx2D @ P["hidden"]["W1"] + P["hidden"]["b1"])
+        return h_BxH @ P["out"]["W2"] + P["out"]["b2"]
+
+    def program(apply):
+        def loss(P):
+            logp = jax.nn.log_softmax(apply(P, ab))
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+        def step(P, _):
+            g = jax.grad(loss)(P)
+            return jax.tree.map(lambda w, d: w - 1e-3 * d, P, g), None
+        return jax.jit(lambda P: jax.lax.scan(step, P, None, length=steps)[0])
+
+    progs = {"direct": program(direct), "tables": program(model.apply)}
+    for f in progs.values():
+        jax.block_until_ready(f(params))
+    times = {k: [] for k in progs}
+    for _ in range(reps):
+        for k, f in progs.items():
+            t = time.perf_counter()
+            jax.block_until_ready(f(params))
+            times[k].append(time.perf_counter() - t)
+    flops = {"direct": models.train_step_flops(spec, n_tr, reference=True),
+             "tables": models.train_step_flops(spec, n_tr)}
+    return {k: dict(rate=steps / np.median(v), gflops=steps / np.median(v) * flops[k] / 1e9)
+            for k, v in times.items()}
+
+
+def add_ceiling(table: list[dict], ceiling: float) -> None:
+    """Adds each row's executed and model FLOP rates as % of ``ceiling`` (GFLOP/s)."""
+    for r in table:
+        r["pct"] = 100 * r["gflops"] / ceiling
+        r["model_pct"] = 100 * r["model_gflops"] / ceiling
 
 
 def waste_ratio() -> str:
@@ -151,7 +230,7 @@ def main(argv=None) -> int:
     ap.add_argument("--p", type=int, default=59)
     ap.add_argument("--lanes", type=cli.ints, default=[1, 8, 32, 128])
     ap.add_argument("--steps", type=int, default=200, help="steps per timed chunk")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="timed rounds (medians are reported)")
     ap.add_argument("--check", action="store_true",
                     help="first compare a small run on this device against the CPU")
     args = ap.parse_args(argv)
@@ -165,20 +244,36 @@ def main(argv=None) -> int:
         print(check_against_cpu(), flush=True)
     import jax
     dev = jax.devices()[0]
-    ceiling = gemm_ceiling()
+    before = gemm_ceiling()
     print(f"device: {dev.platform} {dev.device_kind} x{jax.device_count()}; "
-          f"float32 GEMM ceiling {ceiling:,.0f} GFLOP/s", flush=True)
+          f"float32 GEMM ceiling {before:,.0f} GFLOP/s", flush=True)
     table = []
     for kind in (("mlp", "attn") if args.model == "both" else (args.model,)):
-        table += bench_model(kind, args.p, args.lanes, args.steps, args.reps, ceiling)
+        table += bench_model(kind, args.p, args.lanes, args.steps, args.reps)
+    # The ceiling is the better of two measurements, before and after the runs: a shared
+    # machine that slowed down during one of them would otherwise inflate every percentage.
+    after = gemm_ceiling()
+    ceiling = max(before, after)
+    print(f"float32 GEMM ceiling after the runs {after:,.0f} GFLOP/s; using {ceiling:,.0f}")
+    add_ceiling(table, ceiling)
     print()
-    print("| model | lanes | lane-steps/s | matmul GFLOP/s | % of ceiling | eval overhead % "
-          "| compile+first s | memory/lane |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | lanes | lane-steps/s | per lane vs first row | executed GFLOP/s | % of ceiling "
+          "| model FLOPs, % of ceiling | eval overhead % | spread % | compile+first s "
+          "| memory/lane |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in table:
         mem = "n/a" if r["mem"] is None else f"{r['mem'] / 2**20:.2f} MiB"
-        print(f"| {r['model']} | {r['lanes']} | {r['rate']:,.0f} | {r['gflops']:.1f} | "
-              f"{r['pct']:.0f} | {r['eval_pct']:.1f} | {r['compile_s']:.1f} | {mem} |")
+        print(f"| {r['model']} | {r['lanes']} | {r['rate']:,.0f} | {r['per_lane']:.0f} % | "
+              f"{r['gflops']:.1f} | {r['pct']:.0f} | {r['model_pct']:.0f} | "
+              f"{r['eval_pct']:.1f} | {r['spread']:.0f} | {r['compile_s']:.1f} | {mem} |")
+    if args.model in ("mlp", "both"):
+        f = formulation_check(args.p)
+        print()
+        print("one paper-MLP lane, gradient + SGD step only (no eval, no AdamW): "
+              + "; ".join(f"{k} {v['rate']:,.0f} steps/s, {v['gflops']:.0f} GFLOP/s executed "
+                          f"({100 * v['gflops'] / ceiling:.0f} % of the ceiling)"
+                          for k, v in f.items())
+              + f"; tables / direct = {f['tables']['rate'] / f['direct']['rate']:.2f}x")
     print()
     print(waste_ratio())
     return 0

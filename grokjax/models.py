@@ -235,6 +235,24 @@ def forward_matmul_flops(spec: ModelSpec, batch: int) -> int:
   return tables + scores + batch * per_row
 
 
-def train_step_flops(spec: ModelSpec, n_train: int) -> int:
-  """Forward + backward matmul FLOPs of one full-batch step (backward = 2 × forward)."""
-  return 3 * forward_matmul_flops(spec, n_train)
+def reference_matmul_flops(spec: ModelSpec, batch: int) -> int:
+  """Matmul FLOPs of one forward pass written directly, without per-token tables: every row's
+  embedded operands go through every matrix (mlp: [E[a], E[b]] @ W1 on all rows; attn: keys
+  and values of all three positions, the query of the last). This is the model's own FLOP
+  count, the numerator of MFU-style utilisation; ``forward_matmul_flops`` counts what this
+  implementation executes."""
+  p, d, h = spec.p, spec.d, spec.hidden
+  if spec.kind == "mlp":
+    return 2 * batch * (2 * d * h + h * p)
+  if spec.kind == "bits":
+    return forward_matmul_flops(spec, batch)
+  v = p + 1
+  per_row = 2 * (3 * 2 * d * d + d * d) + 2 * 2 * 3 * d + 2 * (d * d + 2 * d * h + d * v)
+  return batch * per_row
+
+
+def train_step_flops(spec: ModelSpec, n_train: int, reference: bool = False) -> int:
+  """Forward + backward matmul FLOPs of one full-batch step (backward = 2 × forward), as
+  executed here or (``reference``) as the direct formulation would need."""
+  fwd = reference_matmul_flops if reference else forward_matmul_flops
+  return 3 * fwd(spec, n_train)
