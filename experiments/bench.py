@@ -130,9 +130,10 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
     spec = models.ModelSpec(kind="mlp", p=p)
     model = models.make_model(spec)
     params = model.init(jax.random.key(0))
-    ab, y = data.make_table(p, "+")
-    n_tr = data.num_train(p, 0.4)
-    ab, y = jnp.asarray(ab[:n_tr]), jnp.asarray(y[:n_tr])
+    ab, y = data.make_table(p)
+    rows = np.random.default_rng(0).permutation(len(y))[:data.num_train(p, 0.4)]
+    n_tr = rows.size
+    ab, y = jnp.asarray(ab[rows]), jnp.asarray(y[rows])
     gelu = lambda x: jax.nn.gelu(x, approximate=False)
 
     def direct(P, ab_Bx2):
