@@ -129,12 +129,18 @@ def run_fingerprint(static: Static, hp: LaneHParams, chunk_steps: int, grid_poin
 
 
 class Engine:
-  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket).
+  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket, or
+  once per group size when the host walks the lanes).
 
   With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
   ``devices`` (default: ``jax.devices()``, every device of every process); every program's
   inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
   device count.
+
+  ``lanes_per_group``: 0 runs all lanes as one vmap (the default on accelerators and with
+  several devices); g >= 1 makes the host walk the lanes g at a time, one call of the same
+  compiled g-lane program per group (the default, g = 1, on a single CPU device, where it is
+  the fastest per lane); one device only.
   """
 
   def __init__(self, static: Static, devices=None, lanes_per_group: int | None = None):
