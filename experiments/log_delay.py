@@ -24,16 +24,16 @@ Presets (lane-steps are upper bounds):
          lr 1e-3, wd 1. 336 lanes; GPU-sized (≈ 11 M lane-steps bound). Paper: the delay of
          a freely contracting norm is logarithmic in the norm ratio, while a pinned norm gives
          T_grok ∝ exp(alpha·rho).
-  quick  the paper MLP at p=59 (fraction 0.4, d=128, H=256, t_int 500), 3 seeds, lr in
-         {1e-3, 2e-3} × wd in {1, 2} × init scale {1}; pinned rho {0.85, 1.00}: measured
-         3 min 16 s on the 2-core CPU (shared with other jobs). It shows where the log law
-         fails and what holds instead: between T_mem and T_grok the norm does not contract
-         (ratio ‖W‖(T_mem)/‖W‖(T_grok) = 0.91-1.05: at T_mem the norm is already at or below
-         W_c = 54.5), so the log factor cannot set the delay, yet the delay scales as the
+  quick  the paper MLP at p=59 (fraction 0.4, d=128, H=256, t_int 500), 3 seeds, lr in {1e-3,
+         2e-3} × wd in {1, 2} × init scale {1}; pinned rho {0.85, 1.00}: measured 2 min 17 s on
+         the 2-core CPU (3 min 16 s shared, before the host lane walk). It shows where the log
+         law fails and what holds instead: between T_mem and T_grok the norm does not contract
+         (ratio ‖W‖(T_mem)/‖W‖(T_grok) = 0.91-1.05: at T_mem the norm is already at or below W_c
+         = 54.5), so the log factor cannot set the delay, yet the delay scales as the
          weight-decay timescale: T_grok − T_mem ∝ (lr·wd)^-1.06 [-1.17, -0.95] (R² 0.994),
          delay·lr·wd = 4.46 with a CV of 6 % across the four cells. The pinned arm gives the
-         exponential (alpha 7.0). The small model (p=31, d=64, H=128, lr 5e-3..1e-2) behaves
-         the same way (norm ratio 1.06-1.11, delay ∝ (lr·wd)^-0.79, CV 14 %).
+         exponential (alpha 7.0). The small model (p=31, d=64, H=128, lr 5e-3..1e-2) behaves the
+         same way (norm ratio 1.06-1.11, delay ∝ (lr·wd)^-0.79, CV 14 %).
   tiny   p=23, d=32, H=64, 2 seeds, lr {1e-2} × wd {1, 2}; pinned rho {0.9, 1.1}:
          ~20 s on the 2-core CPU; a test of the pipeline only.
 """

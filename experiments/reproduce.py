@@ -13,8 +13,8 @@ or pick another --runs). Then ``experiments.report`` reads every run directory t
 results and writes report.md, report.json, the tables and the figures into --out (default
 figures/); experiments that have no results are listed there as "not run".
 
-Cost: the quick preset runs each experiment in roughly 1-10 CPU minutes (about an hour for all
-of them on a 2-core CPU); the paper preset is GPU-sized (see each experiment's docstring and
+Cost: the quick preset runs each experiment in 0.5-6.5 CPU minutes (18 min for all of them on
+a 2-core CPU, 2026-11-29); the paper preset is GPU-sized (see each experiment's docstring and
 --list). ``--only`` restricts the set, e.g. ``--only critical_norm,lr_matrix``.
 """
 

@@ -35,18 +35,18 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          LayerNorm: the total norm at grokking drifts (CV 0.15-0.17), only ||U|| is
          concentrated (CV 0.03-0.05, ∝ p^0.77); group clamps have weak, non-specific effects
          (up to ~2×).
-  quick  scaled down (d=64, MLP width 128, fraction 0.6, lr 2e-3, 4 seeds, t_int 100):
-         noln at p=31, rho in {0.85, 0.95, 1.05}, fit over the three; ln_free at p in {23, 31}
-         × fraction in {0.5, 0.6, 0.7}, and at p=31, fraction 0.6: lr in {1e-3, 2e-3, 4e-3} ×
-         wd in {0.5, 1, 2}; ln_clamp at p=31 with the paper's seven clamps. 100 lanes;
-         measured 8 min 19 s on the 2-core CPU (shared with another job). It showed each
-         effect qualitatively: without LayerNorm W_c = 25.57 (CV 0.9 %) and the held norm
-         moved the median T_grok from 175 (rho 0.85) to 300 (0.95) and 4700 (1.05), a steep
-         law (alpha_2 = 16.5 [8.5, 20.4], R² 0.87; the rho 0.85 and 0.95 cells sit near the
-         ~100-step memorisation floor). With a final LayerNorm the total norm at T_grok
-         varied more across seeds and fractions (CV 9.5 / 7.5 % at p = 23 / 31) than the
-         unembedding norm (3.4 / 3.6 %), which grew with p (6.45 → 8.49); the group clamps
-         moved T_grok by at most 1.39× (unembed 0.72× at rho 0.85 to 1.33× at 1.30).
+  quick  scaled down (d=64, MLP width 128, fraction 0.6, lr 2e-3, 4 seeds, t_int 100): noln at
+         p=31, rho in {0.85, 0.95, 1.05}, fit over the three; ln_free at p in {23, 31} ×
+         fraction in {0.5, 0.6, 0.7}, and at p=31, fraction 0.6: lr in {1e-3, 2e-3, 4e-3} × wd
+         in {0.5, 1, 2}; ln_clamp at p=31 with the paper's seven clamps. 100 lanes; measured 6
+         min 15 s on the 2-core CPU (8 min 19 s shared, before the host lane walk). It showed
+         each effect qualitatively: without LayerNorm W_c = 25.57 (CV 0.9 %) and the held norm
+         moved the median T_grok from 175 (rho 0.85) to 300 (0.95) and 4700 (1.05), a steep law
+         (alpha_2 = 16.5 [8.5, 20.4], R² 0.87; the rho 0.85 and 0.95 cells sit near the
+         ~100-step memorisation floor). With a final LayerNorm the total norm at T_grok varied
+         more across seeds and fractions (CV 9.5 / 7.5 % at p = 23 / 31) than the unembedding
+         norm (3.4 / 3.6 %), which grew with p (6.45 → 8.49); the group clamps moved T_grok by
+         at most 1.39× (unembed 0.72× at rho 0.85 to 1.33× at 1.30).
   tiny   p=23 (LayerNorm parts: 11, 13), d=32, MLP width 64, 2 seeds: a test of the
          pipeline only (~1 min on 2 cores, mostly compilation of its programs).
 """
