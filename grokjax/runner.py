@@ -169,13 +169,15 @@ class Engine:
         lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1))(state, hp)
     # On one CPU device a batched (vmapped) dot_general runs ~25-35 % slower per lane than
     # one lane's plain matmuls, and a lax.map over the lanes inside the program still costs
-    # ~10-15 % per lane; so there the host dispatches one lane's program per lane (the same
+    # 8-16 % per lane; so there the host dispatches one lane's program per lane (the same
     # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
     # all lanes are one vmap, sharded over the devices.
     if lanes_per_group is None:
       lanes_per_group = 1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) \
           else 0
-    if lanes_per_group < 0 or (lanes_per_group and len(self.devices) > 1):
+    if lanes_per_group < 0:
+      raise ValueError(f"lanes_per_group must be >= 0, got {lanes_per_group}")
+    if lanes_per_group and len(self.devices) > 1:
       raise ValueError(f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
                        f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)")
     self.lanes_per_group = lanes_per_group

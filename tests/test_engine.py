@@ -123,6 +123,11 @@ def test_repacking_or_skipping_finished_lanes_does_not_change_results(small_engi
         assert fast.stats["lane_steps_executed"] <= 1.25 * fast.stats["lane_steps_needed"]
 
 
+def test_negative_lanes_per_group_is_refused():
+    with pytest.raises(ValueError, match="lanes_per_group must be >= 0"):
+        runner.Engine(SMALL, lanes_per_group=-1)
+
+
 def test_walked_lanes_compute_exactly_what_each_lane_computes_alone():
     # On one CPU device every lane runs the same compiled one-lane program, so a lane's
     # results do not depend on which other lanes run with it, to the last bit.
