@@ -46,29 +46,40 @@ def gemm_ceiling(n: int = 2048, reps: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+def round_robin(calls: dict, reps: int) -> dict:
+    """Times every call round-robin, once each per round, so that a drift in the machine's
+    speed (common on shared VMs) hits all of them alike. Each call runs to completion.
+    Returns {key: [seconds of each round]}."""
+    times = {key: [] for key in calls}
+    for _ in range(reps):
+        for key, call in calls.items():
+            t = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - t)
+    return times
+
+
 def time_interleaved(configs: dict, n_blocks: dict, reps: int) -> dict:
-    """Times every configuration round-robin, one chunk each per round, so that a drift in the
-    machine's speed (common on shared VMs) hits all of them alike.
+    """Times one chunk of every configuration per round (``round_robin``).
 
     ``configs`` maps a key to (engine, hparams), ``n_blocks`` maps it to the chunk's blocks.
     Returns {key: (compile + first chunk seconds, [seconds of each timed chunk])}.
     """
     import jax
-    state, first = {}, {}
+    state = {}
+
+    def chunk(key):
+        engine, hp = configs[key]
+        state[key], m = engine.chunk(state[key], hp, n_blocks[key])
+        jax.block_until_ready((state[key], m))
+
+    first = {}
     for key, (engine, hp) in configs.items():
         t = time.perf_counter()
-        s = engine.init(hp)
-        s, _ = engine.chunk(s, hp, n_blocks[key])
-        jax.block_until_ready(s)
-        first[key], state[key] = time.perf_counter() - t, s
-    times = {key: [] for key in configs}
-    for _ in range(reps):
-        for key, (engine, hp) in configs.items():
-            t = time.perf_counter()
-            s, m = engine.chunk(state[key], hp, n_blocks[key])
-            jax.block_until_ready((s, m))
-            times[key].append(time.perf_counter() - t)
-            state[key] = s
+        state[key] = engine.init(hp)
+        chunk(key)
+        first[key] = time.perf_counter() - t
+    times = round_robin({key: (lambda key=key: chunk(key)) for key in configs}, reps)
     return {key: (first[key], times[key]) for key in configs}
 
 
@@ -152,14 +163,10 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
         return jax.jit(lambda P: jax.lax.scan(step, P, None, length=steps)[0])
 
     progs = {"direct": program(direct), "tables": program(model.apply)}
-    for f in progs.values():
-        jax.block_until_ready(f(params))
-    times = {k: [] for k in progs}
-    for _ in range(reps):
-        for k, f in progs.items():
-            t = time.perf_counter()
-            jax.block_until_ready(f(params))
-            times[k].append(time.perf_counter() - t)
+    calls = {k: (lambda f=f: jax.block_until_ready(f(params))) for k, f in progs.items()}
+    for call in calls.values():  # compile
+        call()
+    times = round_robin(calls, reps)
     flops = {"direct": models.train_step_flops(spec, n_tr, reference=True),
              "tables": models.train_step_flops(spec, n_tr)}
     return {k: dict(rate=steps / np.median(v), gflops=steps / np.median(v) * flops[k] / 1e9)

@@ -218,6 +218,7 @@ class Engine:
       self._blanks[key] = jax.tree.map(
           lambda x: np.full((x.shape[0], n) + x.shape[2:],
                             -1 if np.issubdtype(x.dtype, np.integer) else np.nan, x.dtype), one)
+    # A fresh device copy each chunk: the walk writes into it in place (donated).
     return jax.device_put(self._blanks[key], self.devices[0])
 
   def _lanes_computed(self, running: np.ndarray, real: np.ndarray) -> int:
@@ -310,21 +311,14 @@ class Engine:
       return multihost_utils.process_allgather(tree, tiled=True)
     return jax.device_get(tree)
 
-  def _agree_int(self, v: int) -> int:
-    """Process 0's value of ``v``."""
-    if not self.multiprocess:
-      return v
-    from jax.experimental import multihost_utils
-    return int(np.asarray(multihost_utils.broadcast_one_to_all(np.int64(v))))
-
-  def _agree(self, *flags: bool) -> tuple:
+  def _agree(self, *values: int) -> tuple:
     """Host decisions that must be the same on every process (a checkpoint is due, a stop
-    was requested): process 0's, broadcast to all."""
+    was requested, which checkpoint to restore): process 0's values, broadcast to all."""
     if not self.multiprocess:
-      return flags
+      return values
     from jax.experimental import multihost_utils
-    got = multihost_utils.broadcast_one_to_all(np.array(flags, np.int32))
-    return tuple(bool(v) for v in np.asarray(got))
+    got = multihost_utils.broadcast_one_to_all(np.array(values, np.int64))
+    return tuple(int(v) for v in np.asarray(got))
 
   def init(self, hp: LaneHParams) -> LaneState:
     """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
@@ -357,8 +351,9 @@ class Engine:
       from jax.experimental import multihost_utils
       multihost_utils.sync_global_devices("grokjax: restore")
     got = checkpointer.restore(fingerprint, target)
-    step0 = self._agree_int(-1 if got is None else int(got[0]["step"]))
-    if (-1 if got is None else int(got[0]["step"])) != step0:
+    mine = -1 if got is None else int(got[0]["step"])
+    (step0,) = self._agree(mine)
+    if mine != step0:
       raise RuntimeError(f"process {jax.process_index()} found another newest checkpoint than "
                          f"process 0 (step {step0}) in {checkpointer.directory}: is it on a "
                          f"file system that every process sees?")
@@ -544,7 +539,7 @@ class Engine:
       # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
       stop = should_stop is not None and bool(should_stop())
       due = checkpointer is not None and checkpointer.tick()
-      due, stop = self._agree(due, stop)
+      due, stop = (bool(v) for v in self._agree(due, stop))
       if checkpointer is not None and (due or stop):
         host = dict(slots=slots, real=real, end=end, active=active, curves=curves,
                     latches=latches_out, lane_step=lane_step)
