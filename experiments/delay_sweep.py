@@ -264,10 +264,20 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
     return "\n".join(lines)
 
 
+def cost(cfg: SweepConfig) -> str:
+    n = steps = 0
+    for p in cfg.p:
+        n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rho))
+        steps += cfg.seeds * len(cfg.lr) * (cfg.budget(None, p) + sum(
+            cfg.budget(r, p) for r in cfg.rho))
+    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+
+
 SPEC = experiment.Spec(
     name="delay_sweep", config_cls=SweepConfig, presets=PRESETS, plan=plan,
     fit=lambda lanes, cfg: fit_sweep(lanes, cfg), figure=figure,
-    summary=lambda fitted, cfg: summary(fitted, cfg), add_arguments=add_arguments, doc=__doc__)
+    summary=lambda fitted, cfg: summary(fitted, cfg), add_arguments=add_arguments, doc=__doc__,
+    cost=cost)
 
 # The shared machinery, under the names this module has always exported.
 RunOptions = experiment.RunOptions

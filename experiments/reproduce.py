@@ -5,8 +5,8 @@
     python -m experiments.reproduce --list            # the experiments and their cost
 
 Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls, log_delay,
-transformer and parity in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own default directories under
-``--runs``, default ``runs``). A run directory that already holds finished results of the same
+transformer and parity in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own
+default directories under ``--runs``, default ``runs``). A run directory that already holds finished results of the same
 configuration is skipped; an unfinished one is resumed (phase files and checkpoints), and one
 written by another configuration is an error (the experiment's one-line message; move it aside
 or pick another --runs). Then ``experiments.report`` reads every run directory that holds
@@ -43,16 +43,7 @@ def cost_line(name: str, preset: str) -> str:
     from grokjax import experiment
     spec = spec_of(name)
     cfg = experiment.config_for(spec, preset)
-    if spec.cost is not None:
-        return spec.cost(cfg)
-    if name == "delay_sweep":
-        n = steps = 0
-        for p in cfg.p:
-            n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rho))
-            steps += cfg.seeds * len(cfg.lr) * (cfg.budget(None, p) + sum(
-                cfg.budget(r, p) for r in cfg.rho))
-        return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
-    return "unknown"
+    return spec.cost(cfg) if spec.cost is not None else "unknown"
 
 
 def measured_line(runs: str, name: str, preset: str) -> str:
