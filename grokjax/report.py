@@ -767,44 +767,44 @@ def _cands_ln_cv(ref, runs, column):
     """CV of a norm at T_grok over the grokked free lanes of one setting, pooled over the
     train fractions run at that setting (at least two)."""
     out = []
-    keys = tuple(k for k in FREE_KEYS if k != "frac")
+    for run, cond, idx in _ln_free_groups(ref, runs, column, ("frac",)):
+        fracs = _uniq(run, idx, "frac")
+        if len(fracs) < 2 or idx.size < 3:
+            continue
+        w = fit.critical_norm(run.lanes[column][idx], n_boot=0)
+        out.append(_Cand(run, dict(cond, frac=tuple(fracs)), w["cv"], None,
+                         f"n={idx.size} over {len(fracs)} fractions, median "
+                         f"{fmt(w['median'])}"))
+    return out
+
+
+def _ln_free_groups(ref, runs, column, pooled):
+    """(run, condition, lane indices) of the grokked free lanes of LayerNorm models whose
+    runs have ``column``, grouped by the free-run keys except those ``pooled``."""
+    keys = tuple(k for k in FREE_KEYS if k not in pooled)
     for run in runs:
         if column not in run.lanes:
             continue
         for cond, idx in _groups(run, run.arm("free") & run.ok() & run.lanes["grokked"], keys):
-            if not _model_ok(ref, cond) or cond.get("layernorm") in (None, "none"):
-                continue
-            fracs = _uniq(run, idx, "frac")
-            if len(fracs) < 2 or idx.size < 3:
-                continue
-            w = fit.critical_norm(run.lanes[column][idx], n_boot=0)
-            out.append(_Cand(run, dict(cond, frac=tuple(fracs)), w["cv"], None,
-                             f"n={idx.size} over {len(fracs)} fractions, median "
-                             f"{fmt(w['median'])}"))
-    return out
+            if _model_ok(ref, cond) and cond.get("layernorm") not in (None, "none"):
+                yield run, cond, idx
 
 
 def _cands_ln_exponent(ref, runs):
     """Power law in p of the median unembedding norm at T_grok (free lanes pooled over the
     fractions at each p)."""
     out = []
-    keys = tuple(k for k in FREE_KEYS if k not in ("p", "frac"))
     col = "norm_at_grok_unembed"
-    for run in runs:
-        if col not in run.lanes:
+    for run, cond, idx in _ln_free_groups(ref, runs, col, ("p", "frac")):
+        ps = _uniq(run, idx, "p")
+        if len(ps) < ref.select.get("min_p", 2):
             continue
-        for cond, idx in _groups(run, run.arm("free") & run.ok() & run.lanes["grokked"], keys):
-            if not _model_ok(ref, cond) or cond.get("layernorm") in (None, "none"):
-                continue
-            ps = _uniq(run, idx, "p")
-            if len(ps) < ref.select.get("min_p", 2):
-                continue
-            med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
-            pl = fit.power_law(np.array(ps, float), np.array(med), seed=SEED)
-            out.append(_Cand(run, dict(cond, p=tuple(ps), frac=_span(run, idx, "frac")),
-                             pl["exponent"], pl["exponent_ci"],
-                             "median ‖U‖ per p: " + ", ".join(
-                                 f"{p}: {fmt(m)}" for p, m in zip(ps, med))))
+        med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
+        pl = fit.power_law(np.array(ps, float), np.array(med), seed=SEED)
+        out.append(_Cand(run, dict(cond, p=tuple(ps), frac=_span(run, idx, "frac")),
+                         pl["exponent"], pl["exponent_ci"],
+                         "median ‖U‖ per p: " + ", ".join(
+                             f"{p}: {fmt(m)}" for p, m in zip(ps, med))))
     return out
 
 
