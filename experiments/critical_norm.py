@@ -129,7 +129,7 @@ def _cell(p, f, lr, wd) -> str:
 
 def phase_meta(cfg: Config, combos: list) -> dict:
     rows = [dict(p=p, frac=f, lr=lr, wd=wd, seed=s, budget=cfg.budget(p, f, lr),
-                 cell=_cell(p, f, lr, wd)) for p, f, lr, wd in combos for s in range(cfg.seeds)]
+                 cell=_cell(p, f, lr, wd)) for p, f, lr, wd in combos for s in cfg.seed_range()]
     return experiment.lane_table(cfg, rows)
 
 

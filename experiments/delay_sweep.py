@@ -50,13 +50,14 @@ from grokjax.data import OPERATIONS, validate_task
 from grokjax.models import MODELS, ModelSpec
 
 CONFIG_FORMAT = 2   # bump when config.json or the run directory layout changes meaning
-PAPER_BUDGETS = {0.85: 15_000, 1.00: 25_000, 1.15: 80_000}  # clamped lanes at p <= 59
+PAPER_BUDGETS = {0.85: 15_000, 1.00: 25_000, 1.15: 80_000, 1.30: 160_000}  # at p <= 59
 
 PRESETS = {
     "quick": dict(p=[59], rho=[0.85, 0.95, 1.05], seeds=4, lr=[1e-3], wd=1.0, frac=0.4,
                   model="mlp", d=128, hidden=256, t_int=500, steps=None),
-    "paper": dict(p=[41, 53, 59, 71], rho=[0.85, 1.00, 1.15], seeds=12, lr=[1e-3], wd=1.0,
-                  frac=0.4, model="mlp", d=128, hidden=256, t_int=500, steps=None),
+    "paper": dict(p=[31, 41, 53, 59, 71], rho=[0.85, 1.00, 1.15], seeds=12, lr=[1e-3], wd=1.0,
+                  frac=0.4, model="mlp", d=128, hidden=256, t_int=500, steps=None,
+                  extra_rho=[1.30], extra_rho_p=[41, 59], seed_base=0),
     "tiny": dict(p=[31], rho=[0.9, 1.0, 1.1], seeds=2, lr=[1e-2], wd=1.0, frac=0.7,
                  model="mlp", d=64, hidden=128, t_int=50, steps=3000),
 }
@@ -80,6 +81,15 @@ class SweepConfig(experiment.BaseConfig):
     d: int = 128
     hidden: int = 256
     t_int: int = 500
+    # held norms run only at the moduli in extra_rho_p, beside rho and outside the fitted law
+    # (the paper's rho = 1.30 saturation cells at p = 41 and 59)
+    extra_rho: list = dataclasses.field(default_factory=list)
+    extra_rho_p: list = dataclasses.field(default_factory=list)
+
+    def rhos_at(self, p: int) -> list:
+        """The held norms of the clamped lanes at modulus ``p``: rho, then the extras."""
+        extra = [r for r in self.extra_rho if p in self.extra_rho_p and r not in self.rho]
+        return list(self.rho) + extra
 
     def validate(self) -> None:
         if not self.p:
@@ -95,6 +105,8 @@ class SweepConfig(experiment.BaseConfig):
                 raise cli.UsageError(str(e)) from None
         if any(not (r > 0 and math.isfinite(r)) for r in self.rho):
             raise cli.UsageError(f"--rho values must be positive, got {self.rho}")
+        if any(not (r > 0 and math.isfinite(r)) for r in self.extra_rho):
+            raise cli.UsageError(f"--extra-rho values must be positive, got {self.extra_rho}")
         if any(not (lr > 0 and math.isfinite(lr)) for lr in self.lr):
             raise cli.UsageError(f"--lr values must be positive, got {self.lr}")
         if not (self.wd >= 0 and math.isfinite(self.wd)):
@@ -140,6 +152,11 @@ def add_arguments(ap) -> None:
     ap.add_argument("--d", type=int, help="embedding width")
     ap.add_argument("--hidden", type=int, help="hidden (MLP) width")
     ap.add_argument("--t-int", dest="t_int", type=int, help="first clamped step")
+    ap.add_argument("--extra-rho", dest="extra_rho", type=cli.floats,
+                    help="held norms run only at the --extra-rho-p moduli, outside the fit "
+                         "(paper preset: 1.30)")
+    ap.add_argument("--extra-rho-p", dest="extra_rho_p", type=cli.ints,
+                    help="moduli that also run --extra-rho (paper preset: 41,59)")
 
 
 def parse_args(argv) -> SweepConfig:
@@ -153,11 +170,11 @@ def parse_run_args(argv) -> tuple[SweepConfig, RunOptions]:
 
 def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
     """Per-lane metadata of one phase at one p: free controls, or clamps at rho·Wc."""
-    seeds = np.arange(cfg.seeds)
+    seeds = np.array(cfg.seed_range())
     if arm == "free":
         grid = [(lr, None) for lr in cfg.lr]
     else:
-        grid = [(lr, rho) for lr in cfg.lr for rho in cfg.rho]
+        grid = [(lr, rho) for lr in cfg.lr for rho in cfg.rhos_at(p)]
     rows = [(s, lr, rho) for lr, rho in grid for s in seeds]
     seed = np.array([r[0] for r in rows])
     lr = np.array([r[1] for r in rows], float)
@@ -174,45 +191,66 @@ def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
 
 
 def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
-    """Wc per p from the free controls at the first lr; the delay law per p and shared."""
+    """Wc per p from the free controls at the first lr; the delay law per p over the --rho
+    cells and shared; the --extra-rho cells against the law's extrapolation."""
     from grokjax import fit
     ok = ~lanes["diverged"]
     out = {"per_p": {}, "n_diverged": int((~ok).sum()), "reference_lr": cfg.lr[0]}
     ref_lr = np.isclose(lanes["lr"], cfg.lr[0])
+    in_law = np.isin(np.round(lanes["rho"], 6), np.round(cfg.rho, 6))
     for p in cfg.p:
         at_p = ok & (lanes["p"] == p)
         free = at_p & (lanes["arm"] == "free") & ref_lr
-        clamp = at_p & (lanes["arm"] == "clamp") & ref_lr
+        clamp = at_p & (lanes["arm"] == "clamp") & ref_lr & in_law
         entry = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free]),
                  "Wc_thresholds": fit.critical_norm_thresholds({
                      thr: lanes[col][free] for thr, col in
                      ((0.8, "norm_at_grok_80"), (0.9, "norm_at_grok"), (0.95, "norm_at_grok_95"))}),
-                 "free_T_grok_median": fit.censored_median(
-                     np.where(lanes["grokked"][free], lanes["T_grok"][free],
-                              lanes["steps_run"][free]), ~lanes["grokked"][free]),
+                 "free_T_grok_median": fit.censored_median(*experiment.times(lanes, free)),
+                 "free_T_grok": experiment.cell_times(lanes, free),
                  "n_free": int(free.sum()), "n_free_censored": int((~lanes["grokked"][free]).sum()),
                  "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum())}
+        embed = free & lanes["grokked"]
+        if "norm_at_grok_embed" in lanes and embed.any():
+            entry["E_at_grok_median"] = float(np.median(lanes["norm_at_grok_embed"][embed]))
         if clamp.any():
-            t = np.where(lanes["grokked"][clamp], lanes["T_grok"][clamp], lanes["steps_run"][clamp])
-            entry["delay_law"] = fit.delay_law(lanes["rho"][clamp], t,
-                                               censored=~lanes["grokked"][clamp], seed=0)
+            t, c = experiment.times(lanes, clamp)
+            law = entry["delay_law"] = fit.delay_law(lanes["rho"][clamp], t, censored=c, seed=0)
+            entry["cells"] = [dict(rho=float(r), **experiment.cell_times(
+                lanes, at_p & (lanes["arm"] == "clamp") & ref_lr
+                & np.isclose(lanes["rho"], r))) for r in cfg.rho]
+            c0 = next(iter(law["intercepts"].values()), None)
+            entry["beyond"] = []
+            for r in cfg.rhos_at(p)[len(cfg.rho):]:
+                cell = experiment.cell_times(lanes, at_p & (lanes["arm"] == "clamp") & ref_lr
+                                             & np.isclose(lanes["rho"], r))
+                pred = (math.exp(law["alpha"] * r + c0)
+                        if law["alpha"] is not None and c0 is not None else None)
+                cell.update(rho=float(r), extrapolated=pred,
+                            ratio=(cell["median"] / pred if pred and cell["median"] else None))
+                entry["beyond"].append(cell)
             if len(cfg.lr) > 1:
                 entry["delay_law_by_lr"] = {}
                 for lr in cfg.lr:
-                    sel = at_p & (lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr)
-                    t = np.where(lanes["grokked"][sel], lanes["T_grok"][sel],
-                                 lanes["steps_run"][sel])
+                    sel = at_p & (lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr) & in_law
+                    t, c = experiment.times(lanes, sel)
                     entry["delay_law_by_lr"][repr(lr)] = fit.delay_law(
-                        lanes["rho"][sel], t, censored=~lanes["grokked"][sel], seed=0)
+                        lanes["rho"][sel], t, censored=c, seed=0)
         out["per_p"][str(p)] = entry
-    clamp = ok & (lanes["arm"] == "clamp") & ref_lr
+    clamp = ok & (lanes["arm"] == "clamp") & ref_lr & in_law
     if len(cfg.p) > 1 and clamp.any():
-        t = np.where(lanes["grokked"][clamp], lanes["T_grok"][clamp], lanes["steps_run"][clamp])
+        t, c = experiment.times(lanes, clamp)
         out["shared"] = fit.delay_law(lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int),
-                                      censored=~lanes["grokked"][clamp], seed=0)
+                                      censored=c, seed=0)
+        # the absolute-norm collapse: T_grok against the held norm itself, pooled over p
+        target = np.round(lanes["target_norm"][clamp], 6)
+        out["absolute_norm"] = fit.delay_law(target, t, censored=c, seed=0)
         wcs = [out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p]
         if len(cfg.p) > 2 and all(w is not None for w in wcs):
             out["Wc_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(wcs))
+            es = [out["per_p"][str(p)].get("E_at_grok_median") for p in cfg.p]
+            if all(e is not None for e in es):
+                out["E_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(es))
     return out
 
 
@@ -222,7 +260,7 @@ def plan(cfg: SweepConfig):
     for p in cfg.p:
         static = Static(model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden,
                                         dtype=cfg.dtype), op=cfg.op, frac=cfg.frac,
-                        eval_every=cfg.eval_every)
+                        **cfg.static_kwargs())
         meta = lane_table(cfg, p, "free", None)
         free = yield experiment.Phase(f"p{p}-free", static, meta, f"[p={p} free] ")
         ref = [r["norm_at_grok"] for r in free.rows
@@ -267,9 +305,9 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
 def cost(cfg: SweepConfig) -> str:
     n = steps = 0
     for p in cfg.p:
-        n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rho))
+        n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rhos_at(p)))
         steps += cfg.seeds * len(cfg.lr) * (cfg.budget(None, p) + sum(
-            cfg.budget(r, p) for r in cfg.rho))
+            cfg.budget(r, p) for r in cfg.rhos_at(p)))
     return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
 
 

@@ -83,12 +83,12 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 
 def plan(cfg: Config):
     static = experiment.mlp_static(cfg)
-    free = [dict(seed=s, cell="free") for s in range(cfg.seeds)]
+    free = [dict(seed=s, cell="free") for s in cfg.seed_range()]
 
     def clamp(wc):
         return [dict(seed=s, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"rho{r:g}")
-                for r in cfg.rho for s in range(cfg.seeds)]
+                for r in cfg.rho for s in cfg.seed_range()]
     yield from experiment.free_then_clamp(cfg, static, free, clamp)
 
 

@@ -102,7 +102,7 @@ def plan(cfg: Config):
     if not any(cfg.is_reference(dict(lr=lr, wd=wd, init_scale=k)) for lr, wd, k in combos):
         combos.insert(0, (cfg.lr, cfg.wd, 1.0))  # the pinned arm's W_c needs this control
     free = [dict(seed=s, lr=lr, wd=wd, init_scale=k, cell=_cell(lr, wd, k))
-            for lr, wd, k in combos for s in range(cfg.seeds)]
+            for lr, wd, k in combos for s in cfg.seed_range()]
     if not cfg.rho:
         yield experiment.Phase("free", static, experiment.lane_table(cfg, free), "[free] ")
         return
@@ -110,7 +110,7 @@ def plan(cfg: Config):
     def clamp(wc):
         return [dict(seed=s, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}")
-                for r in cfg.rho for s in range(cfg.seeds)]
+                for r in cfg.rho for s in cfg.seed_range()]
     yield from experiment.free_then_clamp(cfg, static, free, clamp, ref=cfg.is_reference)
 
 

@@ -78,12 +78,12 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 
 def plan(cfg: Config):
     static = experiment.mlp_static(cfg)
-    free = [dict(seed=s, lr=lr, cell=f"free-lr{lr:g}") for lr in cfg.lrs for s in range(cfg.seeds)]
+    free = [dict(seed=s, lr=lr, cell=f"free-lr{lr:g}") for lr in cfg.lrs for s in cfg.seed_range()]
 
     def clamp(wc):
         return [dict(seed=s, lr=lr, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"rho{r:g}-lr{lr:g}")
-                for lr in cfg.lrs for r in cfg.rho for s in range(cfg.seeds)]
+                for lr in cfg.lrs for r in cfg.rho for s in cfg.seed_range()]
     yield from experiment.free_then_clamp(cfg, static, free, clamp,
                                           ref=lambda r: math.isclose(r["lr"], cfg.lr))
 

@@ -101,7 +101,7 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 
 def plan(cfg: Config):
     static = experiment.mlp_static(cfg)
-    seeds = range(cfg.seeds)
+    seeds = cfg.seed_range()
     free = yield experiment.Phase("free", static, experiment.lane_table(cfg, [
         dict(seed=s, wd=wd, cell=f"free-wd{wd:g}") for wd in cfg.wds for s in seeds]),
         "[free] ")

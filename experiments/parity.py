@@ -166,7 +166,7 @@ def static_of(cfg: Config, n: int, m: int):
     from grokjax.models import ModelSpec
     return Static(model=ModelSpec(kind="bits", p=int(n), hidden=cfg.hidden, dtype=cfg.dtype),
                   op="parity", n_train=int(m), n_test=cfg.n_test, k_bits=cfg.k_bits,
-                  eval_every=cfg.eval_every)
+                  **cfg.static_kwargs())
 
 
 def _lane(cfg: Config, n: int, m: int, seed: int, **kw) -> dict:
@@ -186,7 +186,7 @@ def free_rows(cfg: Config, n: int, m: int) -> list:
         is_ref = math.isclose(lr, cfg.lr) and math.isclose(wd, cfg.wd)
         tags = "+".join(t for t, on in (("size", is_ref), ("lr_wd", ref)) if on)
         rows += [_lane(cfg, n, m, s, lr=lr, wd=wd, cell=cell_name(n, m, lr, wd), grids=tags)
-                 for s in range(cfg.seeds)]
+                 for s in cfg.seed_range()]
     return rows
 
 
@@ -198,7 +198,7 @@ def plan(cfg: Config):
         return [_lane(cfg, n0, m0, s, lr=cfg.lr, wd=cfg.wd, rho=r, target_norm=r * wc,
                       arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
                       cell=f"clamp-rho{r:g}", grids="clamp")
-                for r in cfg.rho for s in range(cfg.seeds)]
+                for r in cfg.rho for s in cfg.seed_range()]
     yield from experiment.free_then_clamp(cfg, static_of(cfg, n0, m0), free_rows(cfg, n0, m0),
                                           clamp, prefix=f"n{n0}-m{m0}-",
                                           ref=lambda r: r["cell"] == ref_cell)

@@ -190,7 +190,7 @@ def attn_static(cfg: Config, p: int, frac: float, layernorm: str):
     from grokjax.models import ModelSpec
     return Static(model=ModelSpec(kind="attn", p=int(p), d=cfg.d, hidden=cfg.hidden,
                                   heads=cfg.heads, layernorm=layernorm, dtype=cfg.dtype),
-                  op=cfg.op, frac=float(frac), eval_every=cfg.eval_every)
+                  op=cfg.op, frac=float(frac), **cfg.static_kwargs())
 
 
 def plan(cfg: Config):
@@ -198,13 +198,13 @@ def plan(cfg: Config):
     if "noln" in cfg.parts:
         static = attn_static(cfg, cfg.p, cfg.frac, "none")
         free = [lane(seed=s, layernorm="none", part="noln", cell="noln-free")
-                for s in range(cfg.seeds)]
+                for s in cfg.seed_range()]
 
         def clamp(wc):
             return [lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
                          arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
                          budget=cfg.budget(r), cell=f"noln-rho{r:g}")
-                    for r in cfg.rho for s in range(cfg.seeds)]
+                    for r in cfg.rho for s in cfg.seed_range()]
         yield from experiment.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
 
     ln = dict(layernorm=LN_MODE, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)

@@ -58,13 +58,19 @@ class Static:
   n_train: int = 0
   n_test: int = 2000
   k_bits: int = 3
+  # Eval schedule of the latches: 0 = every eval point (every ``eval_every`` steps); N > 0 =
+  # only the points of an N-point geometric grid over each lane's budget (the paper's
+  # measurement, N = 360; see ``on_geometric_grid``). Training and curves are unchanged.
+  eval_grid: int = 0
 
   def __repr__(self) -> str:
     # A modular Static prints as it did before the parity fields existed, so the run
     # fingerprints (grokjax.runner.run_fingerprint hashes this repr) of modular runs, and with
     # them the phase files of existing run directories, stay valid.
+    # (likewise ``eval_grid`` when it is 0, the schedule that existed before it)
     names = [f.name for f in dataclasses.fields(self)
-             if self.op == data_lib.PARITY or f.name not in PARITY_FIELDS]
+             if (self.op == data_lib.PARITY or f.name not in PARITY_FIELDS)
+             and not (f.name == "eval_grid" and self.eval_grid == 0)]
     return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
 
   def validate(self) -> None:
@@ -83,6 +89,8 @@ class Static:
       raise ValueError(f"unknown matmul precision {self.precision!r}")
     if self.eval_every < 1:
       raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+    if self.eval_grid < 0 or self.eval_grid == 1:
+      raise ValueError(f"eval_grid must be 0 (every eval) or >= 2 points, got {self.eval_grid}")
 
 
 class LaneHParams(NamedTuple):
@@ -198,15 +206,35 @@ def lane_end(static: Static, t_grok, budget, xp=np):
   return xp.where(t_grok >= 0, xp.minimum(after, budget), budget)
 
 
+def on_geometric_grid(t, budget, points: int, eval_every: int, xp=np):
+  """Whether eval step ``t`` (a multiple of ``eval_every``) is a point of the geometric grid.
+
+  The grid is the paper's: ``points`` values v_k = budget^(k / (points - 1)), k = 0 …
+  points-1, each step floor(v_k) rounded up to the engine's eval cadence (a multiple of
+  ``eval_every``; duplicates merge). So t is on it when some v_k lies in
+  [t - eval_every + 1, t + 1). Computed in float32 (numpy or jnp alike); step 0 never is.
+  """
+  f = np.float32
+  t = xp.asarray(t)
+  lo = xp.maximum(t - (eval_every - 1), 1).astype(f)
+  hi = (t + 1).astype(f)
+  scale = f(points - 1) / xp.log(xp.maximum(xp.asarray(budget), 2).astype(f))
+  k_lo = xp.ceil(xp.log(lo) * scale)
+  return (t > 0) & (k_lo < xp.log(hi) * scale) & (k_lo <= points - 1)
+
+
 def latch(static: Static, lat: Latches, t, budget, train_acc, test_acc, norm, group_norms,
           collapse) -> Latches:
   """Latches the events of one eval point at step ``t`` (pure; one lane).
 
   T_mem is the first eval step with train accuracy >= MEM_THRESHOLD; T_grok[k] the first with
   test accuracy >= THRESHOLDS[k]; the norms are recorded at those steps. Nothing latches after
-  the lane's end step or once it has diverged.
+  the lane's end step or once it has diverged; with ``static.eval_grid`` only the points of
+  the geometric grid over the budget latch.
   """
   live = (t <= lane_end(static, lat.t_grok[HEADLINE], budget, jnp)) & (lat.diverged_step < 0)
+  if static.eval_grid:
+    live = live & on_geometric_grid(t, budget, static.eval_grid, static.eval_every, jnp)
   mem_now = live & (lat.t_mem < 0) & (train_acc >= MEM_THRESHOLD)
   grok_now = live & (lat.t_grok < 0) & (test_acc >= jnp.asarray(THRESHOLDS))
   head_now = grok_now[HEADLINE]

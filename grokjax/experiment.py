@@ -40,6 +40,8 @@ import numpy as np
 from grokjax import cli
 
 GRID_POINTS = 120
+GEOMETRIC_POINTS = 360   # the paper's eval grid: 360 geometric points over a lane's budget
+EVAL_SCHEDULES = ("every", "geometric")
 COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under another path
 
 
@@ -60,9 +62,25 @@ class BaseConfig:
     eval_every: int = 10
     chunk_steps: int = 500
     out: str = ""
+    seed_base: int = 0            # the lanes' seeds are seed_base, seed_base + 1, ...
+    eval_schedule: str = "every"  # "every" eval point latches, or the paper's "geometric" grid
+
+    def seed_range(self) -> range:
+        """The seeds of every cell: ``seeds`` consecutive ones from ``seed_base``."""
+        return range(self.seed_base, self.seed_base + self.seeds)
+
+    def static_kwargs(self) -> dict:
+        """The ``Static`` fields of the eval cadence and schedule."""
+        return dict(eval_every=self.eval_every,
+                    eval_grid=GEOMETRIC_POINTS if self.eval_schedule == "geometric" else 0)
 
     def validate(self) -> None:
         """The checks every experiment shares (call from a subclass's ``validate``)."""
+        if self.eval_schedule not in EVAL_SCHEDULES:
+            raise cli.UsageError(f"--eval-schedule must be one of {', '.join(EVAL_SCHEDULES)}, "
+                                 f"got {self.eval_schedule!r}")
+        if not 0 <= self.seed_base < 2 ** 31 - 2 ** 24:
+            raise cli.UsageError(f"--seed-base must be in [0, 2^31 - 2^24), got {self.seed_base}")
         if self.dtype not in ("float32", "float64"):
             raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if self.chunk_steps < 1 or self.chunk_steps % self.eval_every:
@@ -138,6 +156,13 @@ def make_parser(spec: Spec) -> cli.Parser:
         spec.add_arguments(ap)
     ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
     ap.add_argument("--op", help="operation (default add)")
+    ap.add_argument("--seed-base", dest="seed_base", type=int,
+                    help="first seed (default 0 or the preset's): seeds are seed_base, "
+                         "seed_base+1, ... so a run can draw a fresh seed set")
+    ap.add_argument("--eval-schedule", dest="eval_schedule",
+                    help="every (default: T_grok latched at every eval, every 10 steps) or "
+                         f"geometric (the paper's {GEOMETRIC_POINTS}-point geometric grid over "
+                         "each lane's budget)")
     ap.add_argument("--chunk-steps", dest="chunk_steps", type=int,
                     help="steps per jitted call between host checks (default 500; part of the "
                          "configuration: it decides when lanes are re-packed)")
@@ -213,8 +238,10 @@ def check_run_dir(cfg, config_format: int | None = None) -> None:
             f"version writes format {config_format}; pass --fresh to move it aside or pick "
             f"another --out")
     new = dataclasses.asdict(cfg)
+    # a field that a run directory predates counts as its default (seed_base 0, ...)
+    defaults = {f.name: getattr(type(cfg)(), f.name) for f in dataclasses.fields(cfg)}
     diff = sorted(k for k in set(old) | set(new)
-                  if k not in COMPARED_EXCEPT and old.get(k) != new.get(k))
+                  if k not in COMPARED_EXCEPT and old.get(k, defaults.get(k)) != new.get(k))
     if diff:
         raise cli.UsageError(f"{cfg.out} holds a run with a different config "
                              f"(differs in: {', '.join(diff)}); pick another --out or pass "
@@ -485,8 +512,7 @@ def entry_points(spec: Spec) -> tuple[Callable, Callable]:
 # helpers for the MLP experiments
 # ---------------------------------------------------------------------------------------------
 
-BASE_FIELDS = ("experiment", "config_format", "preset", "dtype", "op", "eval_every",
-               "chunk_steps", "out")
+BASE_FIELDS = tuple(f.name for f in dataclasses.fields(BaseConfig))
 
 
 def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Callable:
@@ -577,7 +603,7 @@ def mlp_static(cfg, p: int | None = None, frac: float | None = None):
     frac = cfg.frac if frac is None else frac
     return Static(model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden,
                                   dtype=cfg.dtype), op=cfg.op, frac=float(frac),
-                  eval_every=cfg.eval_every)
+                  **cfg.static_kwargs())
 
 
 def lane_table(cfg, lanes: list[dict]) -> dict:
