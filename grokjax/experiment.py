@@ -98,6 +98,7 @@ class RunOptions:
     checkpoint_every_chunks: int = 0
     checkpoint_minutes: float = 5.0
     keep_checkpoints: int = 3
+    lane_mode: str = "auto"       # runner.LANE_MODES: how a phase's lanes run (not results)
 
     def policy(self):
         from grokjax.checkpoint import Policy
@@ -113,6 +114,8 @@ class RunOptions:
                                  f"{self.checkpoint_minutes}")
         if self.keep_checkpoints < 1:
             raise cli.UsageError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.lane_mode not in ("auto", "walk", "vmap"):
+            raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got {self.lane_mode!r}")
 
 
 def positive(name: str, values, allow_zero: bool = False) -> None:
@@ -177,6 +180,9 @@ def make_parser(spec: Spec) -> cli.Parser:
                     help="checkpoint at least every M minutes of training (default 5; 0: off)")
     ap.add_argument("--keep-checkpoints", dest="keep_checkpoints", type=int, default=3,
                     help="checkpoints kept per phase (default 3)")
+    ap.add_argument("--lane-mode", dest="lane_mode", default="auto",
+                    help="auto (default: walk on one CPU device, else vmap), walk (the host "
+                         "runs one lane's program per lane) or vmap (all lanes in one program)")
     return ap
 
 
@@ -201,7 +207,7 @@ def parse_run_args(spec: Spec, argv) -> tuple[Any, RunOptions]:
     cfg = config_for(spec, args.preset, args.out or "", **overrides)
     opts = RunOptions(fresh=args.fresh, checkpoint_every_chunks=args.checkpoint_every_chunks,
                       checkpoint_minutes=args.checkpoint_minutes,
-                      keep_checkpoints=args.keep_checkpoints)
+                      keep_checkpoints=args.keep_checkpoints, lane_mode=args.lane_mode)
     opts.validate()
     return cfg, opts
 
@@ -386,7 +392,8 @@ def timing_report(phases: dict, wall_s: float, resumed: bool) -> dict:
             "loaded_from_phase_file": bool(st.get("loaded", False)),
             "resumed_from_step": st.get("resumed_from_step"),
             "programs": st.get("programs"), "shards": st.get("shards"),
-            "devices": st.get("devices"), "param_dtype": st.get("param_dtype")}
+            "devices": st.get("devices"), "param_dtype": st.get("param_dtype"),
+            "lane_mode": st.get("lane_mode")}
     return out
 
 
@@ -448,7 +455,8 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
                     raise Interrupted(0, None, label)
                 engine = engines.get(phase.static)
                 if engine is None:
-                    engine = engines[phase.static] = Engine(phase.static)
+                    engine = engines[phase.static] = Engine(phase.static,
+                                                            lane_mode=opts.lane_mode)
                 res = run_phase(engine, phase.meta, cfg, label=label, name=phase.name,
                                 opts=opts, should_stop=stop, writer=writer)
                 phases[phase.name] = res.stats

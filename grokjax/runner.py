@@ -61,6 +61,12 @@ def _bucket(n: int, multiple: int) -> int:
   return int(math.ceil(b / multiple) * multiple)
 
 
+# How an Engine runs the lanes of a phase: "vmap", all of them in one vmapped program (sharded
+# over the devices); "walk", the host calls one lane's program per lane (one device only);
+# "auto", walk on a single CPU device and vmap everywhere else.
+LANE_MODES = ("auto", "walk", "vmap")
+
+
 class Interrupted(Exception):
   """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
 
@@ -143,7 +149,8 @@ class Engine:
   the fastest per lane); one device only.
   """
 
-  def __init__(self, static: Static, devices=None, lanes_per_group: int | None = None):
+  def __init__(self, static: Static, devices=None, lanes_per_group: int | None = None,
+               lane_mode: str = "auto"):
     self.static = static
     self.fns = make_lane_fns(static)
     self.devices = list(devices if devices is not None else jax.devices())
@@ -172,6 +179,15 @@ class Engine:
     # 8-16 % per lane; so there the host dispatches one lane's program per lane (the same
     # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
     # all lanes are one vmap, sharded over the devices.
+    if lane_mode not in LANE_MODES:
+      raise ValueError(f"lane_mode must be one of {', '.join(LANE_MODES)}, got {lane_mode!r}")
+    if lane_mode == "vmap":
+      if lanes_per_group:
+        raise ValueError(f"lane_mode 'vmap' runs every lane in one program; "
+                         f"lanes_per_group={lanes_per_group} walks them")
+      lanes_per_group = 0
+    elif lane_mode == "walk" and lanes_per_group is None:
+      lanes_per_group = 1
     if lanes_per_group is None:
       lanes_per_group = 1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) \
           else 0
@@ -180,7 +196,10 @@ class Engine:
     if lanes_per_group and len(self.devices) > 1:
       raise ValueError(f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
                        f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)")
+    if lane_mode == "walk" and lanes_per_group == 0:
+      raise ValueError("lane_mode 'walk' needs lanes_per_group >= 1 (0 is one vmap)")
     self.lanes_per_group = lanes_per_group
+    self.lane_mode = "walk" if lanes_per_group else "vmap"  # the mode in use ("auto" resolved)
     if lanes_per_group:
       self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
       self._blanks = {}
@@ -559,5 +578,6 @@ class Engine:
                  lane_steps_needed=int(steps_run.sum()), programs=sorted(int(s) for s in shapes),
                  chunk_steps=chunk_steps, lanes=n, fingerprint=fingerprint,
                  resumed_from_step=resumed_from, devices=ndev, param_dtype=param_dtype,
+                 lane_mode=self.lane_mode,
                  shards={int(k): list(v) for k, v in sorted(shards.items())})
     return RunResult(latches_out, steps_run, grid, curves, self.fns.groups, stats)
