@@ -50,7 +50,8 @@ PRESETS = {
     "paper": dict(p=[29, 41, 59, 79, 97], frac=[0.30, 0.35, 0.40, 0.50, 0.65],
                   low_frac=[0.15, 0.20, 0.25], low_frac_p=[59, 79, 97], seeds=20, lr=1e-3,
                   wd=1.0, grid_p=59, grid_frac=0.5, grid_lr=[3e-4, 1e-3, 3e-3],
-                  grid_wd=[0.3, 1.0, 3.0], ref_frac=0.4, d=128, hidden=256, steps=30_000),
+                  grid_wd=[0.3, 1.0, 3.0], ref_frac=0.4, d=128, hidden=256, steps=60_000,
+                  low_frac_steps=100_000, seed_base=3000),
     "quick": dict(p=[31, 43, 59], frac=[0.5, 0.7], low_frac=[], low_frac_p=[], seeds=4,
                   lr=1e-2, wd=1.0, grid_p=31, grid_frac=0.7, grid_lr=[5e-3, 1e-2, 2e-2],
                   grid_wd=[1.0, 3.0], ref_frac=0.7, d=64, hidden=128, steps=4000),
@@ -79,6 +80,9 @@ class Config(experiment.BaseConfig):
     d: int = 128
     hidden: int = 256
     steps: int = 30_000
+    # > 0: the paper's flat budgets: ``steps`` for every lane, low_frac_steps at fractions
+    # <= 0.25 (0: ``steps`` scaled up at small fractions, small lr and large p)
+    low_frac_steps: int = 0
 
     def validate(self) -> None:
         from grokjax.data import validate_task
@@ -106,6 +110,8 @@ class Config(experiment.BaseConfig):
         return out
 
     def budget(self, p: int, frac: float, lr: float) -> int:
+        if self.low_frac_steps > 0:
+            return int(self.low_frac_steps if frac <= 0.25 + 1e-9 else self.steps)
         scale = min((0.4 / frac) ** 2, 8.0) if frac < 0.4 else 1.0
         scale *= max(1.0, self.lr / lr)  # a smaller lr than the reference one is slower
         return int(math.ceil(self.steps * scale * max(1.0, p / 59) / 100) * 100)
@@ -283,7 +289,8 @@ def summary(fitted: dict, cfg: Config) -> str:
     for c in fitted["cells"]:
         w = c["Wc"]
         thr = c["Wc_thresholds"]["medians"]
-        lines.append(f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (CV "
+        lines.append(f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (mean "
+                     f"{fmt(w['mean'], '{:.2f}')}, CV "
                      f"{fmt(w['cv'] and 100 * w['cv'], '{:.1f}')} %, {c['n_grokked']}/{c['n']} "
                      f"grokked; at test acc 0.8/0.9/0.95: "
                      f"{'/'.join(fmt(thr.get(k), '{:.1f}') for k in ('0.8', '0.9', '0.95'))}), "

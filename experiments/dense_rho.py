@@ -50,7 +50,7 @@ PRESETS = {
     "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
                   rho=RHOS, fit_lo=0.85, fit_hi=1.25, steps=30_000,
                   budget_rho=[0.85, 1.0, 1.15, 1.3],
-                  budget_steps=[15_000, 25_000, 80_000, 120_000]),
+                  budget_steps=[15_000, 25_000, 80_000, 120_000], seed_base=1000),
     "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
                   rho=RHOS, fit_lo=0.85, fit_hi=1.25, steps=3000, budget_rho=[0.85, 1.3],
                   budget_steps=[3000, 10_000]),

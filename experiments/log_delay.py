@@ -57,7 +57,7 @@ PRESETS = {
     "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
                   lrs=[5e-4, 1e-3, 2e-3], wds=[0.5, 1.0, 2.0], init_scales=[1.0, 1.5],
                   rho=[0.85, 1.0, 1.15], steps=30_000, budget_rho=[0.85, 1.0, 1.15],
-                  budget_steps=[15_000, 25_000, 80_000]),
+                  budget_steps=[15_000, 25_000, 80_000], seed_base=5000),
     "quick": dict(p=59, frac=0.4, d=128, hidden=256, seeds=3, lr=1e-3, wd=1.0, t_int=500,
                   lrs=[1e-3, 2e-3], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.85, 1.0],
                   steps=12_000, budget_rho=[0.85, 1.0], budget_steps=[6000, 12_000]),

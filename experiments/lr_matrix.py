@@ -47,7 +47,8 @@ PRESETS = {
     "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, wd=1.0, t_int=500,
                   rho=[0.85, 1.0, 1.15, 1.3], lrs=[1e-3, 2e-3, 4e-3, 8e-3], steps=30_000,
                   budget_rho=[0.85, 1.0, 1.15, 1.3],
-                  budget_steps=[15_000, 25_000, 80_000, 120_000]),
+                  budget_steps=[15_000, 25_000, 80_000, 120_000],
+                  fixed_wc=54.6, view_steps=30_000, seed_base=1000),
     "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, wd=1.0, t_int=50,
                   rho=[0.85, 1.0, 1.15, 1.3], lrs=[5e-3, 1e-2, 2e-2], steps=3000,
                   budget_rho=[0.85, 1.3], budget_steps=[3000, 10_000]),
@@ -66,11 +67,20 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
     budget_steps: list = dataclasses.field(
         default_factory=lambda: [15_000, 25_000, 80_000, 120_000])
+    # > 0: clamp to fixed_wc·rho (the paper's matrix used W_c = 54.6) instead of the W_c
+    # measured by this run's reference controls (still run and reported)
+    fixed_wc: float = 0.0
+    # > 0: also report every cell as if its lanes had stopped at view_steps (the paper's
+    # 30k-step view of the rho = 1.30 cells), beside the uncensored cell
+    view_steps: int = 0
 
     def validate(self) -> None:
         experiment.positive("rho", self.rho)
         experiment.positive("lrs", self.lrs)
         self.validate_budgets()
+        experiment.positive("fixed-wc", self.fixed_wc, allow_zero=True)
+        if self.view_steps < 0:
+            raise cli.UsageError(f"--view-steps must be >= 0, got {self.view_steps}")
         self.lr = float(self.lrs[0])  # the reference lr: W_c comes from its control
         experiment.MLPConfig.validate(self)
         self.check_t_int(self.rho)
@@ -81,6 +91,7 @@ def plan(cfg: Config):
     free = [dict(seed=s, lr=lr, cell=f"free-lr{lr:g}") for lr in cfg.lrs for s in cfg.seed_range()]
 
     def clamp(wc):
+        wc = cfg.fixed_wc or wc
         return [dict(seed=s, lr=lr, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"rho{r:g}-lr{lr:g}")
                 for lr in cfg.lrs for r in cfg.rho for s in cfg.seed_range()]
@@ -112,6 +123,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                      norm_over_held=(float(np.median(lanes["norm_at_grok"][g] /
                                                      lanes["target_norm"][g]))
                                      if g.any() else None))
+            if cfg.view_steps and np.max(lanes["budget"][sel]) > cfg.view_steps:
+                c["view"] = experiment.cell_times(censored_at(lanes, cfg.view_steps), sel)
+                c["view"]["steps"] = cfg.view_steps
             out["cells"].append(c)
     for lr in cfg.lrs:
         sel = clamp & ok & np.isclose(lanes["lr"], lr)
@@ -128,6 +142,14 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             continue
         t, c = experiment.times(lanes, sel)
         out["lr_fold_by_rho"][repr(r)] = fit.fold_change_across(lanes["lr"][sel], "lr", t, c)
+    return out
+
+
+def censored_at(lanes: dict, steps: int) -> dict:
+    """The lanes as if each had stopped after ``steps`` steps: a later T_grok is censored."""
+    out = dict(lanes)
+    out["grokked"] = lanes["grokked"] & (lanes["T_grok"] <= steps)
+    out["steps_run"] = np.minimum(lanes["steps_run"], steps)
     return out
 
 
@@ -187,7 +209,12 @@ def summary(fitted: dict, cfg: Config) -> str:
         lines.append(f"  rho {c['rho']:.2f} lr {c['lr']:g}: {fmt(c['median'], '{:.0f}')} "
                      f"[{fmt(c['ci'][0], '{:.0f}')}, {fmt(c['ci'][1], '{:.0f}')}] "
                      f"({c['n_censored']}/{c['n']}); norm/held "
-                     f"{fmt(c['norm_over_held'], '{:.4f}')}")
+                     f"{fmt(c['norm_over_held'], '{:.4f}')}"
+                     + (f"; stopped at {c['view']['steps']}: {fmt(c['view']['median'], '{:.0f}')}"
+                        f" ({c['view']['n_censored']}/{c['view']['n']} censored)"
+                        if "view" in c else ""))
+    if cfg.fixed_wc:
+        lines.insert(1, f"clamped to rho × the fixed W_c = {cfg.fixed_wc:g}")
     for lr, law in fitted["alpha_by_lr"].items():
         nf = fitted["norm_fold_by_lr"][lr]
         ci = law.get("alpha_ci") or [None, None]

@@ -53,10 +53,11 @@ CONFIG_FORMAT = 1
 
 PRESETS = {
     "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
-                  wds=[1.0, 2.0, 3.0, 5.0, 8.0], clamp_rho=[0.85, 1.0, 1.15],
+                  wds=[1.0, 2.0, 3.0, 5.0, 8.0], clamp_rho=[0.85, 0.90, 1.0, 1.15],
                   one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
-                  groups=["embed", "hidden", "out"], init_scales=[0.5, 0.7], steps=30_000,
-                  budget_rho=[0.85, 1.0, 1.15], budget_steps=[15_000, 25_000, 80_000]),
+                  groups=["embed", "hidden", "out"], init_scales=[], init_rho=[0.73, 0.90],
+                  steps=30_000, budget_rho=[0.85, 1.0, 1.15],
+                  budget_steps=[15_000, 25_000, 80_000], fixed_wc=54.6, seed_base=2000),
     "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
                   wds=[1.0, 2.0, 4.0], clamp_rho=[0.85, 1.0, 1.15],
                   one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
@@ -79,12 +80,19 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     group_factor: float = 0.8
     groups: list = dataclasses.field(default_factory=lambda: ["embed", "hidden", "out"])
     init_scales: list = dataclasses.field(default_factory=lambda: [0.5, 0.7])
+    # low-norm initialisation at a norm: every weight matrix rescaled at init so that ||W||
+    # = init_rho·W_c (the paper's 0.73 and 0.90: above the natural init, below W_c)
+    init_rho: list = dataclasses.field(default_factory=list)
+    # > 0: clamps and one-shot rescales target rho·fixed_wc (the paper's controls used 54.6)
+    # instead of the W_c measured by this run's reference controls
+    fixed_wc: float = 0.0
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15])
     budget_steps: list = dataclasses.field(default_factory=lambda: [15_000, 25_000, 80_000])
 
     def validate(self) -> None:
         experiment.positive("wds", self.wds, allow_zero=True)
-        for name in ("clamp_rho", "one_shot_rho", "init_scales", "budget_steps"):
+        experiment.positive("fixed-wc", self.fixed_wc, allow_zero=True)
+        for name in ("clamp_rho", "one_shot_rho", "init_scales", "init_rho", "budget_steps"):
             vals = getattr(self, name)
             if vals:
                 experiment.positive(name.replace("_", "-"), vals)
@@ -108,6 +116,7 @@ def plan(cfg: Config):
     wc, n = experiment.reference_norm(free, lambda r: math.isclose(r["wd"], cfg.wd))
     rows = [dict(seed=s, arm="low_init", init_scale=k, cell=f"low_init-{k:g}")
             for k in cfg.init_scales for s in seeds]
+    fractions = {}
     if cfg.groups:
         # The groups' norms at t_int: the same lanes, run to t_int only (not recorded).
         pre = yield experiment.Phase("to-t_int", static, experiment.lane_table(cfg, [
@@ -115,23 +124,38 @@ def plan(cfg: Config):
             "[to t_int] ", record=False)
         gn = pre.at_step("group_norms", cfg.t_int)  # [seeds, G]
         names = pre.result.groups
+        # each group's share of ||W||² at t_int, per seed (lanes.csv: frac_<group>_t_int)
+        share = gn ** 2 / np.sum(gn ** 2, axis=1, keepdims=True)
+        fractions = {s: {f"frac_{g}_t_int": float(share[i, names.index(g)]) for g in names}
+                     for i, s in enumerate(seeds)}
         rows += [dict(seed=s, arm="group_one_shot", clamp_group=g, clamp_steps=1,
                       t_int=cfg.t_int, clamp_mode="one_shot", one_shot_factor=cfg.group_factor,
-                      target_norm=float(cfg.group_factor * gn[s, names.index(g)]),
+                      target_norm=float(cfg.group_factor * gn[i, names.index(g)]),
                       cell=f"group_one_shot-{g}")
-                 for g in cfg.groups for s in seeds]
+                 for g in cfg.groups for i, s in enumerate(seeds)]
     if wc is None:
         print("[free] no reference control grokked within its budget: W_c unknown, skipping "
               "the clamped and one-shot arms", flush=True)
     else:
         print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
+        if cfg.fixed_wc:
+            print(f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
+                  flush=True)
+            wc = cfg.fixed_wc
+        norm0 = free.at_step("norm", 0)[:len(seeds)]  # the natural init norm per seed
+        rows += [dict(seed=s, arm="low_init", rho=r, init_scale=float(r * wc / norm0[i]),
+                      cell=f"low_init-rho{r:g}")
+                 for r in cfg.init_rho for i, s in enumerate(seeds)]
         rows += [dict(seed=s, arm="clamp", rho=r, target_norm=r * wc, t_int=cfg.t_int,
-                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}")
+                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}",
+                      **fractions.get(s, {}))
                  for r in cfg.clamp_rho for s in seeds]
         rows += [dict(seed=s, arm="one_shot", rho=r, target_norm=r * wc, t_int=cfg.t_int,
                       clamp_steps=1, clamp_mode="one_shot", one_shot_factor=r,
                       cell=f"one_shot-rho{r:g}") for r in cfg.one_shot_rho for s in seeds]
     if rows:
+        cols = sorted({k for r in rows for k in r if k.startswith("frac_")})
+        rows = [{**{k: math.nan for k in cols}, **r} for r in rows]
         yield experiment.Phase("controls", static, experiment.lane_table(cfg, rows),
                                "[controls] ")
 
@@ -170,9 +194,17 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
     out["frontier"] = cells_of("free", lambda i: float(lanes["wd"][i]))
     out["clamped"] = cells_of("clamp", lambda i: float(lanes["rho"][i]))
+    groups = [k[13:] for k in gcols]
     for c in out["clamped"]:
         sel = cell == c["cell"]
         c["held_norm"] = float(np.median(lanes["target_norm"][sel]))
+        # each group's share of ||W||² at t_int (before the clamp) and at T_grok (after)
+        g = sel & ok & lanes["grokked"] & np.isfinite(total)
+        if all(f"frac_{n}_t_int" in lanes for n in groups) and g.any():
+            c["norm_fractions"] = {n: {
+                "t_int": float(np.nanmedian(lanes[f"frac_{n}_t_int"][sel])),
+                "T_grok": float(np.median(lanes[f"norm_at_grok_{n}"][g] ** 2 / total[g] ** 2))}
+                for n in groups}
     # The frontier line ln T = a·norm + b through the free cells; clamped cells against it.
     fr = [c for c in out["frontier"] if c["median"] and c["norm_at_grok"]]
     line = None
@@ -192,7 +224,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     meds = [c["median"] for c in out["one_shot"] if c["median"]]
     out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None
     out["group_one_shot"] = cells_of("group_one_shot", lambda i: str(lanes["clamp_group"][i]))
-    out["low_init"] = cells_of("low_init", lambda i: float(lanes["init_scale"][i]))
+    out["low_init"] = cells_of("low_init", lambda i: (
+        f"‖W‖={lanes['rho'][i]:g}·W_c" if np.isfinite(lanes["rho"][i])
+        else f"×{lanes['init_scale'][i]:g}"))
     return out
 
 
@@ -215,7 +249,7 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     labels, vals, cols = [], [], []
     for key, name, col in (("one_shot", "one-shot ρ={}", "#2e7d32"),
                            ("group_one_shot", "×0.8 {}", "#6a1b9a"),
-                           ("low_init", "init ×{}", "#e08e0b")):
+                           ("low_init", "init {}", "#e08e0b")):
         for c in fitted[key]:
             labels.append(name.format(c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"))
             vals.append(c["ratio_to_control"] if c["ratio_to_control"] is not None else np.nan)
@@ -238,7 +272,7 @@ def summary(fitted: dict, cfg: Config) -> str:
     for key, what in (("frontier", "free wd"), ("clamped", "clamp rho"),
                       ("one_shot", "one-shot rho"), ("group_one_shot", "one-shot ×"
                                                      f"{cfg.group_factor:g} of"),
-                      ("low_init", "init scale")):
+                      ("low_init", "init")):
         for c in fitted[key]:
             k = c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"
             extra = (f", {fmt(c.get('ratio_to_frontier'), '{:.2f}')}× the frontier"
@@ -254,9 +288,9 @@ def summary(fitted: dict, cfg: Config) -> str:
 def cost(cfg: Config) -> str:
     s = cfg.seeds
     n = s * (len(cfg.wds) + len(cfg.clamp_rho) + len(cfg.one_shot_rho) + len(cfg.groups)
-             + len(cfg.init_scales))
+             + len(cfg.init_scales) + len(cfg.init_rho))
     steps = s * (cfg.steps * (len(cfg.wds) + len(cfg.one_shot_rho) + len(cfg.groups)
-                              + len(cfg.init_scales)) + sum(cfg.budget(r) for r in cfg.clamp_rho)
+                              + len(cfg.init_scales) + len(cfg.init_rho)) + sum(cfg.budget(r) for r in cfg.clamp_rho)
                  + (cfg.t_int if cfg.groups else 0))
     return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
 

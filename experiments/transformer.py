@@ -66,7 +66,8 @@ from grokjax.experiment import fmt
 CONFIG_FORMAT = 1
 PARTS = ("noln", "ln_free", "ln_clamp")
 GROUPS = ("embed", "attn", "mlp", "unembed")
-LN_MODE = "final"   # the LayerNorm of parts 2 and 3: one before the unembedding
+LN_MODES = ("all", "final")  # LayerNorm of parts 2 and 3: before attention, MLP and unembedding
+                             # (the paper's placement), or before the unembedding only
 
 PRESETS = {
     "paper": dict(
@@ -78,7 +79,9 @@ PRESETS = {
         ln_steps=50_000, grid_p=71, grid_frac=0.4, grid_lr=[3e-4, 1e-3, 3e-3],
         grid_wd=[0.3, 1.0, 3.0], clamp_p=71, clamp_frac=0.4,
         clamps=["unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3",
-                "mlp:0.85", "mlp:1.3"], clamp_steps=100_000),
+                "mlp:0.85", "mlp:1.3"], clamp_steps=100_000, ln_mode="all",
+        scan_rho=[0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5], scan_steps=30_000,
+        seed_base=4000),
     "quick": dict(
         d=64, heads=4, hidden=128, frac=0.6, wd=1.0, seeds=4,
         p=31, lr=2e-3, t_int=100, rho=[0.85, 0.95, 1.05], fit_lo=0.85, fit_hi=1.05,
@@ -134,9 +137,26 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
         "unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3", "mlp:0.85",
         "mlp:1.3"])
     clamp_steps: int = 100_000
+    ln_mode: str = "final"
+    # the no-LayerNorm scan: clamped lanes at these rho with one budget (scan_steps), beside the
+    # delay-law cells (the paper's 30k-step view over rho 0.85-1.50)
+    scan_rho: list = dataclasses.field(default_factory=list)
+    scan_steps: int = 30_000
+
+    def ln_seed_range(self) -> range:
+        """The seeds of the LayerNorm parts: ln_seeds from seed_base."""
+        return range(self.seed_base, self.seed_base + self.ln_seeds)
 
     def validate(self) -> None:
         from grokjax.data import validate_task
+        if self.ln_mode not in LN_MODES:
+            raise cli.UsageError(f"--ln-mode must be one of {', '.join(LN_MODES)}, got "
+                                 f"{self.ln_mode!r}")
+        if self.scan_rho:
+            experiment.positive("scan-rho", self.scan_rho)
+            if self.scan_steps <= self.t_int:
+                raise cli.UsageError(f"--scan-steps must exceed t_int ({self.t_int}), got "
+                                     f"{self.scan_steps}")
         unknown = [x for x in self.parts if x not in PARTS]
         if unknown or not self.parts:
             raise cli.UsageError(f"--parts: unknown part(s) {', '.join(unknown) or '(none)'}; "
@@ -204,37 +224,41 @@ def plan(cfg: Config):
             return [lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
                          arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
                          budget=cfg.budget(r), cell=f"noln-rho{r:g}")
-                    for r in cfg.rho for s in cfg.seed_range()]
+                    for r in cfg.rho for s in cfg.seed_range()] + [
+                lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
+                     arm="scan", t_int=cfg.t_int, clamp_mode="continuous",
+                     budget=cfg.scan_steps, cell=f"noln-scan-rho{r:g}")
+                for r in cfg.scan_rho for s in cfg.seed_range()]
         yield from experiment.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
 
-    ln = dict(layernorm=LN_MODE, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)
+    ln = dict(layernorm=cfg.ln_mode, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)
     controls = {}  # (p, frac) -> PhaseOutcome of a free LayerNorm phase at lr ln_lr, wd
     if "ln_free" in cfg.parts:
         for p in cfg.ln_p:
             for f in cfg.ln_frac:
                 rows = [lane(seed=s, p=p, frac=f, part="ln_free", cell=f"ln-p{p}-f{f:g}", **ln)
-                        for s in range(cfg.ln_seeds)]
+                        for s in cfg.ln_seed_range()]
                 name = f"ln-free-p{p}-f{f:g}"
                 controls[(p, f)] = yield experiment.Phase(
-                    name, attn_static(cfg, p, f, LN_MODE), experiment.lane_table(cfg, rows),
+                    name, attn_static(cfg, p, f, cfg.ln_mode), experiment.lane_table(cfg, rows),
                     f"[{name}] ")
         # lr × wd at one (p, fraction); the reference cell is not run twice
         rows = [lane(seed=s, p=cfg.grid_p, frac=cfg.grid_frac, part="ln_free",
                      cell=f"ln-p{cfg.grid_p}-lr{lr:g}-wd{wd:g}",
                      **dict(ln, lr=lr, wd=wd))
-                for lr in cfg.grid_lr for wd in cfg.grid_wd for s in range(cfg.ln_seeds)
+                for lr in cfg.grid_lr for wd in cfg.grid_wd for s in cfg.ln_seed_range()
                 if not ((cfg.grid_p, cfg.grid_frac) in controls
                         and math.isclose(lr, cfg.ln_lr) and math.isclose(wd, cfg.wd))]
         if rows:
-            yield experiment.Phase("ln-lrwd", attn_static(cfg, cfg.grid_p, cfg.grid_frac, LN_MODE),
+            yield experiment.Phase("ln-lrwd", attn_static(cfg, cfg.grid_p, cfg.grid_frac, cfg.ln_mode),
                                    experiment.lane_table(cfg, rows), "[ln-lrwd] ")
     if "ln_clamp" in cfg.parts:
         key = (cfg.clamp_p, cfg.clamp_frac)
-        static = attn_static(cfg, *key, LN_MODE)
+        static = attn_static(cfg, *key, cfg.ln_mode)
         control = controls.get(key)
         if control is None:
             rows = [lane(seed=s, p=key[0], frac=key[1], part="ln_clamp",
-                         cell=f"ln-p{key[0]}-f{key[1]:g}", **ln) for s in range(cfg.ln_seeds)]
+                         cell=f"ln-p{key[0]}-f{key[1]:g}", **ln) for s in cfg.ln_seed_range()]
             control = yield experiment.Phase("ln-control", static,
                                              experiment.lane_table(cfg, rows), "[ln-control] ")
         ref = {g: [r[f"norm_at_grok_{g}"] for r in control.rows
@@ -250,7 +274,7 @@ def plan(cfg: Config):
                      target_norm=r * wc[g], t_int=cfg.t_int, clamp_mode="continuous",
                      clamp_group=g, cell=f"ln-clamp-{g}-rho{r:g}",
                      **dict(ln, budget=cfg.clamp_steps))
-                for g, r in cfg.clamp_list() for s in range(cfg.ln_seeds)]
+                for g, r in cfg.clamp_list() for s in cfg.ln_seed_range()]
         yield experiment.Phase("ln-clamp", static, experiment.lane_table(cfg, rows),
                                "[ln-clamp] ")
 
@@ -292,6 +316,12 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
             cell.update(extrapolated=pred,
                         ratio=cell["median"] / pred if pred and cell["median"] else None)
             out["beyond"].append(cell)
+    scan = sel & (lanes["arm"] == "scan") & ok
+    out["scan"] = []
+    for r in sorted(set(rho[scan])):
+        c = experiment.cell_times(lanes, scan & (rho == r))
+        c.update(rho=float(r), steps=int(np.max(lanes["budget"][scan & (rho == r)])))
+        out["scan"].append(c)
     return out
 
 
@@ -388,7 +418,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
            "n_diverged": int((~ok).sum()), "noln": None, "ln_free": None, "ln_clamp": None}
     if (part == "noln").any():
         out["noln"] = _fit_noln(lanes, cfg, part == "noln")
-    lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == LN_MODE
+    lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == cfg.ln_mode
     if (lnm & (part == "ln_free")).any():
         out["ln_free"] = _fit_ln_free(lanes, cfg, lnm & (part == "ln_free"))
     if (part == "ln_clamp").any():
@@ -490,9 +520,12 @@ def summary(fitted: dict, cfg: Config) -> str:
         lines.append(f"  alpha_2 over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = "
                      f"{fmt(law.get('alpha'), '{:.2f}')} [{fmt(ci[0], '{:.2f}')}, "
                      f"{fmt(ci[1], '{:.2f}')}], R² = {fmt(law.get('r2'), '{:.4f}')}")
+        for c in nl.get("scan", []):
+            lines.append(f"  scan rho {c['rho']:.2f} ({c['steps']} steps): median T_grok "
+                         f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored)")
     lf = fitted.get("ln_free")
     if lf:
-        lines.append("final LayerNorm, free: CV of the norm at T_grok pooled over fractions "
+        lines.append(f"LayerNorm ({cfg.ln_mode}), free: CV of the norm at T_grok pooled over fractions "
                      "(total / unembed / embed / attn / mlp):")
         for r in lf["pooled_by_p"]:
             n = r["norms"]

@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEW = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay")
 FAKE_WC = 50.0
 FAKE_GROUP_NORMS = (10.0, 20.0, 30.0)
+FAKE_INIT_NORM = 19.3   # the made-up ||W|| at every recorded step (the natural init ≈ 19.3)
 
 
 def spec(name):
@@ -38,7 +39,8 @@ def expand(name, preset="paper"):
     grid = np.array([0, getattr(cfg, "t_int", 0)])
     phases = plans.dry_run(s.plan, cfg, {"norm_at_grok": FAKE_WC}, lambda n: RunResult(
         {}, np.zeros(n, np.int64), grid,
-        {"group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS), (n, 2, 3)).copy()},
+        {"group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS), (n, 2, 3)).copy(),
+         "norm": np.full((n, 2), FAKE_INIT_NORM)},
         ("embed", "hidden", "out"), {}))
     return cfg, phases
 
@@ -63,10 +65,11 @@ def cells(t):
     return Counter(t["cell"])
 
 
-def assert_matched_seeds(t, seeds):
-    """Every cell holds exactly the seeds 0..seeds-1 (so cells share inits and splits)."""
+def assert_matched_seeds(t, seeds, base=0):
+    """Every cell holds exactly the seeds base..base+seeds-1 (so cells share inits and
+    splits)."""
     for c in set(t["cell"]):
-        assert sorted(t["seed"][t["cell"] == c]) == list(range(seeds)), c
+        assert sorted(t["seed"][t["cell"] == c]) == list(range(base, base + seeds)), c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ def test_critical_norm_paper_grid():
     cfg, phases = expand("critical_norm")
     t = recorded(phases)
     assert len(t["seed"]) == 840 and cfg.seeds == 20
-    assert_matched_seeds(t, 20)
+    assert_matched_seeds(t, 20, base=3000)
     main = (t["lr"] == 1e-3) & (t["wd"] == 1.0)
     pf = Counter(zip(t["p"][main], t["frac"][main]))
     for p in (29, 41, 59, 79, 97):
@@ -93,23 +96,31 @@ def test_critical_norm_paper_grid():
     assert set(lw) == {(lr, wd) for lr in (3e-4, 1e-3, 3e-3) for wd in (0.3, 1.0, 3.0)}
     assert all(v == 20 for v in lw.values())  # the shared cell is not run twice
     assert set(t["arm"]) == {"free"} and set(t["target_norm"]) == {0.0}
-    # Every (p, fraction) pair is its own program; budgets grow for low fractions and lr.
+    # Every (p, fraction) pair is its own program; the paper's flat budgets: 60k, 100k at
+    # fractions <= 0.25
     assert len({ph.static for ph in phases}) == 34
-    assert cfg.budget(59, 0.15, 1e-3) > cfg.budget(59, 0.4, 1e-3) == 30_000
-    assert cfg.budget(59, 0.5, 3e-4) > cfg.budget(59, 0.5, 1e-3)
+    b = Counter(zip(t["frac"], t["budget"]))
+    assert {f: n for (f, n) in b} == {**{f: 100_000 for f in (0.15, 0.20, 0.25)},
+                                      **{f: 60_000 for f in (0.30, 0.35, 0.40, 0.50, 0.65)}}
+    # the other presets keep the budget that grows at low fractions and small lr
+    q = experiment.config_for(spec("critical_norm"), "quick", out="/nonexistent/run")
+    assert q.budget(59, 0.15, 1e-2) > q.budget(59, 0.4, 1e-2) == 4000
+    assert q.budget(59, 0.5, 3e-3) > q.budget(59, 0.5, 1e-2)
 
 
 def test_lr_matrix_paper_grid():
     cfg, phases = expand("lr_matrix")
     t = recorded(phases)
     assert len(t["seed"]) == 320
-    assert_matched_seeds(t, 16)
+    assert_matched_seeds(t, 16, base=1000)  # the seed set it shares with dense_rho
     free, clamp = t["arm"] == "free", t["arm"] == "clamp"
     assert Counter(t["lr"][free]) == {lr: 16 for lr in (1e-3, 2e-3, 4e-3, 8e-3)}
     assert Counter(zip(t["rho"][clamp], t["lr"][clamp])) == {
         (r, lr): 16 for r in (0.85, 1.0, 1.15, 1.3) for lr in (1e-3, 2e-3, 4e-3, 8e-3)}
+    # the paper's matrix clamps to a fixed W_c = 54.6, not the run's own (FAKE_WC here)
     np.testing.assert_allclose(t["target_norm"][clamp].astype(float),
-                               t["rho"][clamp].astype(float) * FAKE_WC)
+                               t["rho"][clamp].astype(float) * 54.6)
+    assert cfg.view_steps == 30_000 and cfg.budget(1.3) == 120_000
     assert set(t["t_int"][clamp]) == {500} and set(t["p"]) == {59} and set(t["frac"]) == {0.4}
     assert cfg.lr == 1e-3  # W_c from the lr=1e-3 control
 
@@ -122,7 +133,7 @@ def test_dense_rho_paper_grid():
     want = [0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3]
     assert sorted(set(t["rho"][clamp])) == pytest.approx(want)
     assert all(v == 16 for v in Counter(t["rho"][clamp]).values())
-    assert_matched_seeds(t, 16)
+    assert_matched_seeds(t, 16, base=1000)
     assert (cfg.fit_lo, cfg.fit_hi) == (0.85, 1.25)
 
 
@@ -130,16 +141,16 @@ def test_norm_controls_paper_grid():
     cfg, phases = expand("norm_controls")
     t = recorded(phases)
     arms = Counter(t["arm"])
-    assert arms == {"free": 80, "clamp": 48, "one_shot": 80, "group_one_shot": 48,
+    assert arms == {"free": 80, "clamp": 64, "one_shot": 80, "group_one_shot": 48,
                     "low_init": 32}
-    assert_matched_seeds(t, 16)
+    assert_matched_seeds(t, 16, base=2000)
     free = t["arm"] == "free"
     assert Counter(t["wd"][free]) == {w: 16 for w in (1.0, 2.0, 3.0, 5.0, 8.0)}
     one = t["arm"] == "one_shot"
     assert sorted(set(t["rho"][one])) == [0.70, 0.85, 1.0, 1.15, 1.30]
     assert set(t["clamp_steps"][one]) == {1} and set(t["t_int"][one]) == {500}
     np.testing.assert_allclose(t["target_norm"][one].astype(float),
-                               t["rho"][one].astype(float) * FAKE_WC)
+                               t["rho"][one].astype(float) * 54.6)  # the paper's fixed W_c
     grp = t["arm"] == "group_one_shot"
     assert set(t["clamp_group"][grp]) == {"embed", "hidden", "out"}
     assert set(t["clamp_steps"][grp]) == {1}
@@ -147,10 +158,18 @@ def test_norm_controls_paper_grid():
         sel = grp & (t["clamp_group"] == g)
         np.testing.assert_allclose(t["target_norm"][sel].astype(float), 0.8 * norm)
     low = t["arm"] == "low_init"
-    assert sorted(set(t["init_scale"][low])) == [0.5, 0.7]
+    # initialised at 0.73·W_c and 0.90·W_c: the natural init (FAKE_INIT_NORM) rescaled
+    assert sorted(set(t["rho"][low])) == [0.73, 0.90]
+    np.testing.assert_allclose(t["init_scale"][low].astype(float) * FAKE_INIT_NORM,
+                               t["rho"][low].astype(float) * 54.6)
     assert set(t["target_norm"][low]) == {0.0}
     cl = t["arm"] == "clamp"
     assert set(t["clamp_steps"][cl]) == {2 ** 30}  # continuous
+    assert sorted(set(t["rho"][cl])) == [0.85, 0.90, 1.0, 1.15]
+    # each clamped lane carries its groups' shares of ||W||² at t_int
+    share = np.array(FAKE_GROUP_NORMS) ** 2 / np.sum(np.array(FAKE_GROUP_NORMS) ** 2)
+    for g, f in zip(("embed", "hidden", "out"), share):
+        np.testing.assert_allclose(t[f"frac_{g}_t_int"][cl].astype(float), f)
     # The auxiliary run to t_int is not recorded.
     aux = [ph for ph in phases if not ph.record]
     assert len(aux) == 1 and set(aux[0].meta["budget"]) == {500}
@@ -166,7 +185,7 @@ def test_log_delay_paper_grid():
         for k in (1.0, 1.5)}
     assert sorted(set(t["rho"][clamp])) == [0.85, 1.0, 1.15]
     assert set(t["lr"][clamp]) == {1e-3} and set(t["wd"][clamp]) == {1.0}
-    assert_matched_seeds(t, 16)
+    assert_matched_seeds(t, 16, base=5000)
 
 
 @pytest.mark.parametrize("name", NEW)
