@@ -309,10 +309,12 @@ def summary(fitted: dict, cfg: Config) -> str:
 
 
 def cost(cfg: Config) -> str:
+    from grokjax import estimate
     main, grid = cfg.lanes()
-    n = cfg.seeds * (len(main) + len(grid))
-    steps = cfg.seeds * sum(cfg.budget(p, f, lr) for p, f, lr, _ in main + grid)
-    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    lanes = [(p, None, lr, wd, f, cfg.budget(p, f, lr)) for p, f, lr, wd in main + grid
+             for _ in cfg.seed_range()]
+    return estimate.cost_line(len(lanes), sum(b for *_, b in lanes),
+                              lanes if (cfg.d, cfg.hidden) == (128, 256) else None)
 
 
 SPEC = experiment.Spec(

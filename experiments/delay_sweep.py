@@ -137,7 +137,9 @@ class SweepConfig(experiment.BaseConfig):
             slope = (math.log(PAPER_BUDGETS[xs[-1]]) - math.log(PAPER_BUDGETS[xs[-2]])) / (
                 xs[-1] - xs[-2])
             logb = math.log(PAPER_BUDGETS[xs[-1]]) + slope * (r - xs[-1])
-        return int(round(math.exp(logb) * max(1.0, p / 59) / 100) * 100)
+        # (a far extrapolation stays a finite, huge int: experiment.check_plan refuses budgets
+        # beyond what the engine counts, naming the cell, instead of an OverflowError here)
+        return int(round(math.exp(min(float(logb), 600.0)) * max(1.0, p / 59) / 100) * 100)
 
 
 def add_arguments(ap) -> None:
@@ -303,12 +305,12 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
 
 
 def cost(cfg: SweepConfig) -> str:
-    n = steps = 0
-    for p in cfg.p:
-        n += cfg.seeds * len(cfg.lr) * (1 + len(cfg.rhos_at(p)))
-        steps += cfg.seeds * len(cfg.lr) * (cfg.budget(None, p) + sum(
-            cfg.budget(r, p) for r in cfg.rhos_at(p)))
-    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    from grokjax import estimate
+    lanes = [(p, r, lr, cfg.wd, cfg.frac, cfg.budget(r, p)) for p in cfg.p for lr in cfg.lr
+             for r in [None] + cfg.rhos_at(p) for _ in cfg.seed_range()]
+    paper_mlp = (cfg.model, cfg.d, cfg.hidden) == ("mlp", 128, 256)
+    return estimate.cost_line(len(lanes), sum(b for *_, b in lanes),
+                              lanes if paper_mlp else None)
 
 
 SPEC = experiment.Spec(

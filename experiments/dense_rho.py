@@ -40,7 +40,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, estimate, experiment
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -170,9 +170,8 @@ def summary(fitted: dict, cfg: Config) -> str:
 
 
 def cost(cfg: Config) -> str:
-    n = cfg.seeds * (1 + len(cfg.rho))
-    steps = cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho))
-    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    return estimate.mlp_cost(cfg, [(None, cfg.lr, cfg.wd, cfg.steps)] + [
+        (r, cfg.lr, cfg.wd, cfg.budget(r)) for r in cfg.rho])
 
 
 SPEC = experiment.Spec(

@@ -38,7 +38,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, estimate, experiment
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -228,9 +228,8 @@ def summary(fitted: dict, cfg: Config) -> str:
 
 
 def cost(cfg: Config) -> str:
-    n = cfg.seeds * len(cfg.lrs) * (1 + len(cfg.rho))
-    steps = cfg.seeds * len(cfg.lrs) * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho))
-    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    return estimate.mlp_cost(cfg, [(None, lr, cfg.wd, cfg.steps) for lr in cfg.lrs] + [
+        (r, lr, cfg.wd, cfg.budget(r)) for lr in cfg.lrs for r in cfg.rho])
 
 
 SPEC = experiment.Spec(

@@ -46,7 +46,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, estimate, experiment
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -286,13 +286,14 @@ def summary(fitted: dict, cfg: Config) -> str:
 
 
 def cost(cfg: Config) -> str:
-    s = cfg.seeds
-    n = s * (len(cfg.wds) + len(cfg.clamp_rho) + len(cfg.one_shot_rho) + len(cfg.groups)
-             + len(cfg.init_scales) + len(cfg.init_rho))
-    steps = s * (cfg.steps * (len(cfg.wds) + len(cfg.one_shot_rho) + len(cfg.groups)
-                              + len(cfg.init_scales) + len(cfg.init_rho)) + sum(cfg.budget(r) for r in cfg.clamp_rho)
-                 + (cfg.t_int if cfg.groups else 0))
-    return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
+    # free-like lanes: the wd frontier, one-shot and group rescales, low-norm inits (each
+    # estimated as a free lane at its wd); then the continuous clamps
+    free = [(None, cfg.lr, wd, cfg.steps) for wd in cfg.wds]
+    free += [(None, cfg.lr, cfg.wd, cfg.steps)] * (
+        len(cfg.one_shot_rho) + len(cfg.groups) + len(cfg.init_scales) + len(cfg.init_rho))
+    clamp = [(r, cfg.lr, cfg.wd, cfg.budget(r)) for r in cfg.clamp_rho]
+    # (+ the auxiliary run of every seed to t_int when --groups is set, not counted as lanes)
+    return estimate.mlp_cost(cfg, free + clamp, extra=cfg.seeds * cfg.t_int * bool(cfg.groups))
 
 
 SPEC = experiment.Spec(

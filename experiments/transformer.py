@@ -555,8 +555,9 @@ def summary(fitted: dict, cfg: Config) -> str:
 def cost(cfg: Config) -> str:
     n = steps = 0
     if "noln" in cfg.parts:
-        n += cfg.seeds * (1 + len(cfg.rho))
-        steps += cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho))
+        n += cfg.seeds * (1 + len(cfg.rho) + len(cfg.scan_rho))
+        steps += cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho)
+                              + cfg.scan_steps * len(cfg.scan_rho))
     if "ln_free" in cfg.parts:
         k = len(cfg.ln_p) * len(cfg.ln_frac) + len(cfg.grid_lr) * len(cfg.grid_wd)
         if (cfg.grid_p in cfg.ln_p and any(math.isclose(f, cfg.grid_frac) for f in cfg.ln_frac)

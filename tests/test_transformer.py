@@ -38,11 +38,17 @@ def test_paper_grid():
                                                                       512, 4)
         assert ph.static.frac == 0.4
     assert len(free.meta["seed"]) == 16 and set(free.meta["lr"]) == {5e-4}
-    assert Counter(clamp.meta["rho"]) == {0.85: 16, 1.0: 16, 1.15: 16, 1.2: 16}
+    law = clamp.meta["arm"] == "clamp"
+    assert Counter(clamp.meta["rho"][law]) == {0.85: 16, 1.0: 16, 1.15: 16, 1.2: 16}
     np.testing.assert_allclose(clamp.meta["target_norm"], clamp.meta["rho"] * FAKE_WC)
     assert set(clamp.meta["t_int"]) == {600}
-    budgets = dict(zip(clamp.meta["rho"], clamp.meta["budget"]))
+    budgets = dict(zip(clamp.meta["rho"][law], clamp.meta["budget"][law]))
     assert budgets == {0.85: 10_000, 1.0: 40_000, 1.15: 300_000, 1.2: 400_000}
+    # the paper's 30k-step no-LayerNorm scan over rho 0.85-1.50, on the same seeds
+    scan_rho = clamp.meta["arm"] == "scan"
+    assert Counter(clamp.meta["rho"][scan_rho]) == {
+        r: 16 for r in (0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5)}
+    assert set(clamp.meta["budget"][scan_rho]) == {30_000}
     # part 2: 3 p x 5 fractions x 12 seeds, then lr x wd at p=71, fraction 0.4 (the lr 1e-3,
     # wd 1 cell is the fraction scan's and is not run twice)
     scan = [ph for ph in phases if ph.name.startswith("ln-free-")]
@@ -50,8 +56,8 @@ def test_paper_grid():
     assert {(ph.static.model.p, ph.static.frac) for ph in scan} == {
         (p, f) for p in (53, 71, 97) for f in (0.2, 0.25, 0.3, 0.4, 0.55)}
     for ph in scan:
-        assert ph.static.model.layernorm == "final"
-        assert sorted(ph.meta["seed"]) == list(range(12))
+        assert ph.static.model.layernorm == "all"  # the paper's placement
+        assert sorted(ph.meta["seed"]) == list(range(4000, 4012))
         assert set(ph.meta["lr"]) == {1e-3} and set(ph.meta["wd"]) == {1.0}
     grid = by["ln-lrwd"]
     assert (grid.static.model.p, grid.static.frac) == (71, 0.4)
@@ -60,7 +66,7 @@ def test_paper_grid():
     # part 3: seven group clamps at rho times the group's norm of the p=71 controls
     gc = by["ln-clamp"]
     assert "ln-control" not in by  # the p=71, fraction 0.4 scan cell is the control
-    assert (gc.static.model.p, gc.static.frac, gc.static.model.layernorm) == (71, 0.4, "final")
+    assert (gc.static.model.p, gc.static.frac, gc.static.model.layernorm) == (71, 0.4, "all")
     assert Counter(zip(gc.meta["clamp_group"], gc.meta["rho"])) == {
         ("unembed", 0.85): 12, ("unembed", 1.0): 12, ("unembed", 1.15): 12, ("unembed", 1.3): 12,
         ("embed", 1.3): 12, ("mlp", 0.85): 12, ("mlp", 1.3): 12}
@@ -73,7 +79,7 @@ def test_paper_grid():
     for ph in phases:
         for cell in set(ph.meta["cell"]):
             seeds = sorted(ph.meta["seed"][ph.meta["cell"] == cell])
-            assert seeds == list(range(len(seeds))), cell
+            assert seeds == list(range(4000, 4000 + len(seeds))), cell
 
 
 def test_parts_and_own_control():
