@@ -232,6 +232,23 @@ def check_against_cpu() -> str:
     return verdict
 
 
+def check_memory(args) -> None:
+    """Refuses (one line, naming the size) a benchmark whose tables or lanes cannot fit."""
+    from grokjax import data
+    from grokjax.engine import Static
+    from grokjax.experiment import static_memory
+    from grokjax.models import ModelSpec
+    try:
+        data.validate_task(args.p, "add", 0.4)
+        for kind in (("mlp", "attn") if args.model == "both" else (args.model,)):
+            spec = ModelSpec(kind=kind, p=args.p, d=128, hidden=256 if kind == "mlp" else 512)
+            mem = static_memory(Static(model=spec, frac=0.4), max(args.lanes))
+            data.check_fits(mem["total"], f"one {kind} lane at p={args.p}")
+            data.check_fits(mem["host"], f"the curves of {max(args.lanes):,} lanes")
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+
+
 def main(argv=None) -> int:
     ap = cli.Parser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mlp", help="mlp, attn or both")
@@ -246,8 +263,13 @@ def main(argv=None) -> int:
         raise cli.UsageError(f"unknown --model {args.model!r}; choose mlp, attn or both")
     if not args.lanes or min(args.lanes) < 1:
         raise cli.UsageError("--lanes must be positive integers")
-    if args.steps < 10 or args.p < 2:
-        raise cli.UsageError("--steps must be >= 10 and --p >= 2")
+    if not 10 <= args.steps <= 10 ** 9 or args.p < 2:
+        raise cli.UsageError("--steps must be in [10, 10^9] and --p >= 2")
+    if args.reps < 1:
+        raise cli.UsageError(f"--reps must be >= 1, got {args.reps}")
+    if max(args.lanes) > 1_000_000:
+        raise cli.UsageError(f"--lanes must be at most 1,000,000, got {max(args.lanes)}")
+    check_memory(args)
     if args.check:
         print(check_against_cpu(), flush=True)
     import jax

@@ -64,7 +64,9 @@ def parse_args(argv):
     ap = cli.Parser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="quick", help="quick (default), paper or tiny")
     ap.add_argument("--runs", default="runs", help="parent directory of the run directories")
-    ap.add_argument("--out", default="figures", help="report directory (default figures/)")
+    ap.add_argument("--out", default=None,
+                    help="report directory (default figures/, only while it holds no report: "
+                         "an existing report is replaced only with an explicit --out)")
     ap.add_argument("--only", type=lambda s: [x for x in s.split(",") if x.strip()],
                     help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
     ap.add_argument("--list", action="store_true", help="print the experiments and their "
@@ -77,10 +79,24 @@ def parse_args(argv):
                              f"{', '.join(EXPERIMENTS)}")
     if args.preset not in ("quick", "paper", "tiny"):
         raise cli.UsageError(f"unknown preset {args.preset!r}; choose one of quick, paper, tiny")
-    if os.path.isfile(args.out):
-        raise cli.UsageError(f"--out {args.out} is a file, not a directory")
+    dup = cli.duplicates(names)
+    if dup:
+        raise cli.UsageError(f"--only: {', '.join(dup)} given twice")
+    if not args.list:
+        from experiments import report as report_cli
+        args.out = report_cli.default_out(args.out)
+        cli.check_writable(args.out, "--out")
+        cli.check_writable(args.runs, "--runs")
+    elif os.path.lexists(args.runs) and not os.path.isdir(args.runs):
+        raise cli.UsageError(f"--runs {args.runs} is a file, not a directory")
     args.names = names
     return args
+
+
+def restart_hint(out: str) -> str:
+    """What reproduce advises about a run directory it cannot continue (it has no --fresh)."""
+    return (f"move {out} aside (or run python -m experiments.<name> with --fresh --out {out}), "
+            f"or pick another --runs")
 
 
 def main(argv=None) -> int:
@@ -92,18 +108,26 @@ def main(argv=None) -> int:
                   f"{measured_line(args.runs, name, args.preset)}  "
                   f"-> {run_dir(args.runs, name, args.preset)}")
         return 0
-    done = []
+    # every run directory and every plan checked before the first experiment starts
+    todo = []
     for name in args.names:
         spec = spec_of(name)
         out = run_dir(args.runs, name, args.preset)
         cfg = experiment.config_for(spec, args.preset, out)
+        experiment.check_run_dir(cfg, spec.config_format, hint=restart_hint(out))
+        if not experiment.is_complete(out):
+            experiment.check_plan(spec, cfg)
+        todo.append((name, spec, out, cfg))
+    done = []
+    for name, spec, out, cfg in todo:
         if experiment.is_complete(out):
-            experiment.check_run_dir(cfg, spec.config_format)  # same configuration?
             print(f"reproduce: {name}: finished earlier in {out}, skipped", flush=True)
         else:
             print(f"reproduce: {name}: running the {args.preset} preset into {out}", flush=True)
-            code = experiment.run(spec, cfg, command=f"python -m experiments.reproduce "
-                                                    f"--preset {args.preset} --runs {args.runs}")
+            opts = experiment.RunOptions(restart_hint=restart_hint(out))
+            code = experiment.run(spec, cfg, opts,
+                                  command=f"python -m experiments.reproduce --preset "
+                                          f"{args.preset} --runs {args.runs}")
             if code:
                 return code
         done.append(out)

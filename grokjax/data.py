@@ -42,6 +42,60 @@ def validate_task(p: int, op: str = "add", frac: float = 0.4) -> None:
   n_train = num_train(p, frac, op)
   if n_train < 1 or n_train >= num_examples(p, op):
     raise ValueError(f"train fraction {frac} at p={p} leaves an empty train or test set")
+  check_fits(table_bytes(p, op), f"the p={p} data table ({num_examples(p, op):,} pairs)")
+
+
+# ---------------------------------------------------------------------------------------------
+# memory estimates: refuse what cannot fit before allocating it
+# ---------------------------------------------------------------------------------------------
+
+
+def fmt_bytes(n: float) -> str:
+  """1536 -> '1.5 KiB'."""
+  for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+    if abs(n) < 1024 or unit == "PiB":
+      return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    n /= 1024
+  return f"{n:.1f} PiB"
+
+
+def memory_limit() -> int:
+  """This machine's physical memory in bytes (the host builds every table and array first);
+  ``GROKJAX_MEMORY_LIMIT`` (bytes) overrides it."""
+  import os
+  env = os.environ.get("GROKJAX_MEMORY_LIMIT", "")
+  if env.strip():
+    return int(float(env))
+  try:
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+  except (ValueError, OSError, AttributeError):
+    return 2 ** 62  # unknown: nothing is refused
+
+
+def check_fits(nbytes: float, what: str) -> None:
+  """Raises ValueError (one line naming the size) when ``nbytes`` exceed the memory."""
+  limit = memory_limit()
+  if nbytes > limit:
+    raise ValueError(f"{what} needs {fmt_bytes(nbytes)}, more than this machine's "
+                     f"{fmt_bytes(limit)} of memory")
+
+
+def table_bytes(p: int, op: str = "add") -> int:
+  """Bytes of ``make_table(p, op)`` (int32 operand pairs and labels)."""
+  return 3 * 4 * num_examples(p, op)
+
+
+def lane_bytes(*, n_rows: int, n_train: int, n_inputs: int, n_classes: int, width: int,
+               n_params: int, itemsize: int, table: int = 0) -> dict:
+  """A rough upper estimate of one lane's program: the shared table, the lane's train and
+  test rows, parameters with gradient and AdamW moments, and the activations of a full-batch
+  step and a full eval (logits and hidden layers, forward and backward). Returns
+  {"table", "lane", "total"} in bytes; it is meant to refuse what cannot fit, not to plan."""
+  data = n_rows * (n_inputs + 1) * max(itemsize, 4)
+  params = 4 * n_params * itemsize
+  acts = max(n_rows, n_train) * (3 * n_classes + 4 * width) * itemsize
+  lane = data + params + acts
+  return {"table": table, "lane": lane, "total": table + lane}
 
 
 def num_examples(p: int, op: str = "add") -> int:

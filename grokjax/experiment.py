@@ -43,6 +43,13 @@ GRID_POINTS = 120
 GEOMETRIC_POINTS = 360   # the paper's eval grid: 360 geometric points over a lane's budget
 EVAL_SCHEDULES = ("every", "geometric")
 COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under another path
+# The engine counts steps in int32 and a grokked lane runs on for a 10 % margin: a budget,
+# t_int or chunk beyond MAX_STEPS would wrap. Seeds per cell and lanes per run are capped so
+# that a typo (--seeds 100000000) is refused at once instead of building tables for minutes.
+MAX_STEPS = 10 ** 9
+MAX_SEEDS = 100_000
+MAX_LANES = 1_000_000
+RESTART_HINT = "pass --fresh to move it aside or pick another --out"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,11 +90,15 @@ class BaseConfig:
             raise cli.UsageError(f"--seed-base must be in [0, 2^31 - 2^24), got {self.seed_base}")
         if self.dtype not in ("float32", "float64"):
             raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
-        if self.chunk_steps < 1 or self.chunk_steps % self.eval_every:
+        if self.eval_every < 1:
+            raise cli.UsageError(f"eval_every must be >= 1, got {self.eval_every}")
+        if (self.chunk_steps < 1 or self.chunk_steps % self.eval_every
+                or self.chunk_steps > MAX_STEPS):
             raise cli.UsageError(f"--chunk-steps must be a positive multiple of eval_every "
-                                 f"({self.eval_every}), got {self.chunk_steps}")
-        if os.path.isfile(self.out):
-            raise cli.UsageError(f"--out {self.out} is a file, not a directory")
+                                 f"({self.eval_every}) up to {MAX_STEPS:,}, got "
+                                 f"{self.chunk_steps}")
+        if self.out:
+            cli.check_writable(self.out, "--out")
 
 
 @dataclasses.dataclass
@@ -98,6 +109,9 @@ class RunOptions:
     checkpoint_every_chunks: int = 0
     checkpoint_minutes: float = 5.0
     keep_checkpoints: int = 3
+    # what a message about a run directory that cannot be continued advises (an entry point
+    # without --fresh, such as reproduce, says what it accepts instead)
+    restart_hint: str = RESTART_HINT
     lane_mode: str = "auto"       # runner.LANE_MODES: how a phase's lanes run (not results)
 
     def policy(self):
@@ -112,8 +126,12 @@ class RunOptions:
         if not (self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes)):
             raise cli.UsageError(f"--checkpoint-minutes must be >= 0, got "
                                  f"{self.checkpoint_minutes}")
-        if self.keep_checkpoints < 1:
-            raise cli.UsageError(f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if not 1 <= self.keep_checkpoints <= 1000:
+            raise cli.UsageError(f"--keep-checkpoints must be in [1, 1000], got "
+                                 f"{self.keep_checkpoints}")
+        if self.checkpoint_every_chunks > cli.INT32_MAX:
+            raise cli.UsageError(f"--checkpoint-every-chunks must be at most "
+                                 f"{cli.INT32_MAX}, got {self.checkpoint_every_chunks}")
         if self.lane_mode not in ("auto", "walk", "vmap"):
             raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got {self.lane_mode!r}")
 
@@ -186,15 +204,63 @@ def make_parser(spec: Spec) -> cli.Parser:
     return ap
 
 
+def flag(name: str) -> str:
+    """The command-line flag of a configuration field (``t_int`` -> ``--t-int``)."""
+    return "--" + name.replace("_", "-")
+
+
+def repeatable(cfg) -> set:
+    """List fields whose values may repeat: the union of ``REPEATABLE`` over the classes."""
+    return {n for c in type(cfg).__mro__ for n in c.__dict__.get("REPEATABLE", ())}
+
+
+def check_fields(cfg) -> None:
+    """The checks every field of every configuration gets, whatever its experiment: integers
+    (and integer list entries) within the engine's int32 range, numbers finite, no repeated
+    entry in a list (each entry is one cell; a repeat would pool two copies of the lanes as
+    one cell), and at most ``MAX_SEEDS`` seeds per cell. UsageError naming the flag."""
+    rep = repeatable(cfg)
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        for x in vals:
+            if isinstance(x, bool) or x is None or isinstance(x, str):
+                continue
+            if isinstance(x, (int, np.integer)):
+                if not -cli.INT32_MAX - 1 <= x <= cli.INT32_MAX:
+                    raise cli.UsageError(f"{flag(f.name)} {x} is beyond the engine's int32 "
+                                         f"range (at most {cli.INT32_MAX:,})")
+            elif isinstance(x, (float, np.floating)):
+                if not math.isfinite(x):
+                    raise cli.UsageError(f"{flag(f.name)} must be a finite number, got {x}")
+        if isinstance(v, (list, tuple)) and f.name not in rep:
+            dup = cli.duplicates(list(v))
+            if dup:
+                raise cli.UsageError(f"{flag(f.name)}: {', '.join(map(str, dup))} given twice "
+                                     f"in {','.join(map(str, v))} (each value is one cell)")
+        if (f.name == "seeds" or f.name.endswith("_seeds")) and isinstance(v, int) \
+                and v > MAX_SEEDS:
+            raise cli.UsageError(f"{flag(f.name)} {v:,} is more than {MAX_SEEDS:,} seeds per "
+                                 f"cell")
+
+
 def config_for(spec: Spec, preset: str, out: str = "", **overrides):
-    """The configuration of ``preset`` with ``overrides``, validated."""
+    """The configuration of ``preset`` with ``overrides``, validated (the generic checks of
+    ``check_fields``, then the experiment's own ``validate``)."""
     if preset not in spec.presets:
         raise cli.UsageError(f"unknown preset {preset!r}; choose one of {', '.join(spec.presets)}")
     cfg = spec.config_cls(preset=preset, **spec.presets[preset])
     for k, v in overrides.items():
         setattr(cfg, k, v)
     cfg.out = out or os.path.join("runs", f"{spec.name}-{cfg.preset}")
-    cfg.validate()
+    check_fields(cfg)
+    try:
+        cfg.validate()
+    except cli.UsageError:
+        raise
+    except (ValueError, TypeError, ArithmeticError) as e:  # a check that was not worded
+        raise cli.UsageError(f"invalid configuration: {e}") from None
+    check_fields(cfg)  # validate may fill in fields (the reference lr, wd, ...)
     return cfg
 
 
@@ -217,15 +283,15 @@ def parse_run_args(spec: Spec, argv) -> tuple[Any, RunOptions]:
 # ---------------------------------------------------------------------------------------------
 
 
-def check_run_dir(cfg, config_format: int | None = None) -> None:
+def check_run_dir(cfg, config_format: int | None = None, hint: str = RESTART_HINT) -> None:
     """Refuses a run directory written by a different configuration or config format, or a
-    non-empty directory that is not a run directory at all."""
+    non-empty directory that is not a run directory at all. ``hint`` says what to do instead
+    (the entry point's own options)."""
     config_format = cfg.config_format if config_format is None else config_format
     path = os.path.join(cfg.out, "config.json")
     if not os.path.exists(path):
         if os.path.isdir(cfg.out) and os.listdir(cfg.out):
-            raise cli.UsageError(f"{cfg.out} is not empty and holds no config.json; pick another "
-                                 f"--out or pass --fresh to move it aside")
+            raise cli.UsageError(f"{cfg.out} is not empty and holds no config.json; {hint}")
         return
     try:
         with open(path) as f:
@@ -233,16 +299,14 @@ def check_run_dir(cfg, config_format: int | None = None) -> None:
         if not isinstance(old, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError):
-        raise cli.UsageError(f"{path} is unreadable; pass --fresh to move the directory aside "
-                             f"or pick another --out") from None
+        raise cli.UsageError(f"{path} is unreadable; {hint}") from None
     if old.get("experiment", cfg.experiment) != cfg.experiment:
         raise cli.UsageError(f"{cfg.out} holds a run of experiment {old.get('experiment')!r}; "
-                             f"pick another --out or pass --fresh to move it aside")
+                             f"{hint}")
     if old.get("config_format", 1) != config_format:
         raise cli.UsageError(
             f"{cfg.out} was written by config format {old.get('config_format', 1)}, this "
-            f"version writes format {config_format}; pass --fresh to move it aside or pick "
-            f"another --out")
+            f"version writes format {config_format}; {hint}")
     new = dataclasses.asdict(cfg)
     # a field that a run directory predates counts as its default (seed_base 0, ...)
     defaults = {f.name: getattr(type(cfg)(), f.name) for f in dataclasses.fields(cfg)}
@@ -250,8 +314,7 @@ def check_run_dir(cfg, config_format: int | None = None) -> None:
                   if k not in COMPARED_EXCEPT and old.get(k, defaults.get(k)) != new.get(k))
     if diff:
         raise cli.UsageError(f"{cfg.out} holds a run with a different config "
-                             f"(differs in: {', '.join(diff)}); pick another --out or pass "
-                             f"--fresh to move it aside")
+                             f"(differs in: {', '.join(diff)}); {hint}")
 
 
 def is_complete(out: str) -> bool:
@@ -306,6 +369,150 @@ class PhaseOutcome:
         return np.asarray(self.result.curves[curve])[:, hit[0]]
 
 
+class _DryResult:
+    """Stands in for a phase's RunResult in ``check_plan``."""
+
+    def __init__(self, groups: tuple, n: int):
+        self.groups, self.n = tuple(groups), n
+        self.grid, self.curves, self.latches, self.stats = np.zeros(0, int), {}, {}, {}
+        self.steps_run = np.zeros(n, int)
+
+
+class _DryOutcome(PhaseOutcome):
+    """A made-up outcome in which every lane grokked half-way through its budget with norm
+    1 everywhere: enough for a plan to build its later phases."""
+
+    def at_step(self, curve: str, step: int) -> np.ndarray:
+        n, g = self.result.n, len(self.result.groups)
+        return np.ones((n, g)) if curve == "group_norms" else np.ones(n)
+
+
+def _dry_outcome(phase, groups: tuple) -> _DryOutcome:
+    meta = phase.meta
+    n = len(meta["seed"])
+    rows = []
+    for i in range(n):
+        r = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v)
+             for k, v in meta.items()}
+        r = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        t = max(1, int(r.get("budget") or 2) // 2)
+        r.update(lane=i, T_mem=max(1, t // 2), T_grok=t, T_grok_80=t, T_grok_95=t, grokked=True,
+                 norm_at_mem=1.0, norm_at_grok=1.0, norm_at_grok_80=1.0, norm_at_grok_95=1.0,
+                 collapse_at_grok=0.0, diverged=False, diverged_step=None, steps_run=t)
+        r.update({f"norm_at_grok_{g}": 1.0 for g in groups})
+        rows.append(r)
+    return _DryOutcome(rows, _DryResult(groups, n))
+
+
+def _lane_where(meta: dict, i: int) -> str:
+    """'p=59, rho=5' for lane ``i``: the columns that say which cell a lane is in."""
+    parts = []
+    for k in ("p", "arm", "rho", "lr", "wd", "frac", "cell"):
+        if k in meta:
+            v = meta[k][i]
+            v = v.item() if isinstance(v, np.generic) else v
+            if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
+                continue
+            parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    return ", ".join(parts)
+
+
+def _check_column(name: str, meta: dict, key: str, lo: int, hi: int, what: str) -> None:
+    if key not in meta:
+        return
+    col = np.asarray(meta[key], dtype=float)
+    bad = np.flatnonzero(~((col >= lo) & (col <= hi)))
+    if bad.size:
+        i = int(bad[0])
+        raise cli.UsageError(f"phase {name}: a lane's {what} is {col[i]:.6g} "
+                             f"({_lane_where(meta, i)}); it must lie in [{lo:,}, {hi:,}]"
+                             + (" (the engine counts steps in int32): lower --rho, --steps or "
+                                "the step budgets" if hi == MAX_STEPS and col[i] > hi else ""))
+
+
+def static_memory(static, lanes: int = 1) -> dict:
+    """A rough estimate of the memory of one lane of ``static``'s program (``data.lane_bytes``)
+    and of the host arrays (curves, latches) of ``lanes`` lanes, in bytes."""
+    import jax
+    from grokjax import data
+    from grokjax.models import GROUPS, make_model
+    spec, op = static.model, static.op
+    itemsize = 8 if spec.dtype == "float64" else 4
+    shapes = jax.eval_shape(make_model(spec).init, jax.random.key(0))
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
+    width = max(spec.d, spec.hidden) * (3 if spec.kind == "attn" else 1)
+    if op == data.PARITY:
+        est = data.lane_bytes(n_rows=static.n_train + static.n_test, n_train=static.n_train,
+                              n_inputs=spec.p, n_classes=2, width=width, n_params=n_params,
+                              itemsize=itemsize)
+    else:
+        est = data.lane_bytes(n_rows=data.num_examples(spec.p, op),
+                              n_train=data.num_train(spec.p, static.frac, op), n_inputs=2,
+                              n_classes=spec.p + 1, width=width, n_params=n_params,
+                              itemsize=itemsize, table=data.table_bytes(spec.p, op))
+    est["host"] = lanes * GRID_POINTS * (12 + len(GROUPS.get(spec.kind, ()))) * 8
+    return est
+
+
+def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
+    """Everything that needs the model, checked before anything is written: walks the plan
+    with made-up outcomes (every lane groks) and checks every phase's ``Static`` (model,
+    widths, task), its lane columns (seeds, step budgets, t_int, clamp durations within what
+    the engine counts, known parameter groups), the lane count and a memory estimate.
+    Returns the phases seen. UsageError (one line) on the first problem."""
+    import contextlib
+    import io
+    from grokjax import data
+    from grokjax.engine import FOREVER
+    from grokjax.models import GROUPS
+    phases, lanes, seen = [], 0, set()
+    gen = spec.plan(cfg)
+    sent = None
+    with contextlib.redirect_stdout(io.StringIO()):
+        while len(phases) < max_phases:
+            try:
+                phase = gen.send(sent) if sent is not None else next(gen)
+            except StopIteration:
+                break
+            except cli.UsageError:
+                raise
+            except (ValueError, TypeError, ArithmeticError) as e:
+                raise cli.UsageError(f"invalid configuration: {e}") from None
+            except Exception:  # noqa: BLE001 -- the made-up outcome lacks what the plan reads:
+                break          # what was checked so far stands, the run checks the rest
+            name, static, meta = phase.name, phase.static, phase.meta
+            try:
+                static.validate()
+            except ValueError as e:
+                raise cli.UsageError(f"{e} (phase {name})") from None
+            n = len(meta["seed"])
+            lanes += n
+            if lanes > MAX_LANES:
+                raise cli.UsageError(f"the run would have more than {MAX_LANES:,} lanes "
+                                     f"({lanes:,} by phase {name}); lower --seeds or the grid")
+            _check_column(name, meta, "seed", 0, cli.INT32_MAX, "seed")
+            _check_column(name, meta, "budget", 1, MAX_STEPS, "step budget")
+            _check_column(name, meta, "t_int", 0, MAX_STEPS, "t_int")
+            _check_column(name, meta, "clamp_steps", 0, FOREVER, "clamp duration")
+            groups = GROUPS.get(static.model.kind, ())
+            if "clamp_group" in meta:
+                group_mask(groups, meta["clamp_group"])
+            if static not in seen:
+                seen.add(static)
+                try:
+                    mem = static_memory(static, n)
+                    data.check_fits(mem["total"], f"one lane of phase {name} (model "
+                                    f"{static.model.kind}, p={static.model.p}; its data table "
+                                    f"{data.fmt_bytes(mem['table'])})")
+                    data.check_fits(mem["host"], f"the curves of the {n:,} lanes of phase {name}")
+                except ValueError as e:
+                    raise cli.UsageError(str(e)) from None
+            phases.append(phase)
+            sent = _dry_outcome(phase, groups)
+    gen.close()
+    return phases
+
+
 def group_mask(groups: tuple, names) -> np.ndarray:
     """bool [lanes, G]: ``"all"`` or one group name per lane."""
     names = list(names)
@@ -358,7 +565,7 @@ def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
         else:
             if res.stats.get("fingerprint") != fingerprint:
                 raise cli.UsageError(f"{path} was written for other lanes (code or config "
-                                     f"changed); rerun with --fresh to start over")
+                                     f"changed); {opts.restart_hint}")
             print(f"{label}finished earlier: loaded {path}", flush=True)
             res.stats["loaded"] = True
             stale = os.path.join(cfg.out, "checkpoints", name)
@@ -371,7 +578,7 @@ def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
         res = engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS, label=label,
                          progress=progress, checkpointer=ck, should_stop=should_stop)
     except checkpoint.CheckpointMismatch as e:
-        raise cli.UsageError(f"{e}; rerun with --fresh to start over") from None
+        raise cli.UsageError(f"{e}; {opts.restart_hint}") from None
     finally:
         ck.close()
     if writer:
@@ -416,28 +623,86 @@ def main(spec: Spec, argv=None) -> int:
     return run(spec, cfg, opts, command=f"python -m experiments.{spec.name} " + shlex.join(argv))
 
 
+def _start_dir(cfg, fresh: bool) -> list:
+    """Moves an old run aside (``fresh``), creates ``cfg.out`` and writes config.json.
+    Returns the directories it created (deepest last), for ``_undo_start``. A directory that
+    cannot be created or written is a one-line UsageError and leaves nothing behind."""
+    from grokjax import results
+    created = []
+    try:
+        if fresh and os.path.exists(cfg.out):
+            print(f"--fresh: moved the existing {cfg.out} to {move_aside(cfg.out)}", flush=True)
+        missing, d = [], os.path.abspath(cfg.out)
+        while not os.path.exists(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(missing):
+            os.mkdir(d)
+            created.append(d)
+        results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
+    except OSError as e:
+        _undo_start(cfg, created, wrote_config=False)
+        raise cli.UsageError(f"--out {cfg.out}: {e.strerror or e}") from None
+    return created
+
+
+def _undo_start(cfg, created: list, wrote_config: bool = True) -> None:
+    """Removes what a start that failed before any lane work wrote: its config.json (only if
+    nothing else is in the directory) and the directories it created (only if empty)."""
+    try:
+        left = os.listdir(cfg.out) if os.path.isdir(cfg.out) else []
+        if wrote_config and left == ["config.json"]:
+            os.remove(os.path.join(cfg.out, "config.json"))
+        for d in reversed(created):
+            os.rmdir(d)
+    except OSError:
+        pass
+
+
+def corrupt_dirs(out: str) -> list:
+    """The ``<phase>.corrupt`` directories of unreadable checkpoints set aside in ``out``."""
+    base = os.path.join(out, "checkpoints")
+    if not os.path.isdir(base):
+        return []
+    return sorted(os.path.join(base, d) for d in os.listdir(base) if d.endswith(".corrupt"))
+
+
 def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> int:
-    """Runs (or resumes) the experiment of ``cfg`` and writes its run directory."""
+    """Runs (or resumes) the experiment of ``cfg`` and writes its run directory.
+
+    Everything that can be checked is checked before anything is written: the run directory
+    (``check_run_dir``) and the whole plan (``check_plan``: models, lane columns, memory). A
+    start that still fails before its first phase finished removes what it wrote, so that the
+    corrected command is not refused as "a different configuration"."""
     opts = opts or RunOptions()
     if not opts.fresh:
-        check_run_dir(cfg, spec.config_format)
+        check_run_dir(cfg, spec.config_format, hint=opts.restart_hint)
+    check_plan(spec, cfg)
     import jax
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     cli.initialize_distributed()
     from grokjax import results
-    from grokjax.runner import Engine, Interrupted
 
     name = spec.name
     writer = jax.process_index() == 0
     resuming = os.path.exists(os.path.join(cfg.out, "config.json")) and not opts.fresh
-    if writer:
-        if opts.fresh and os.path.exists(cfg.out):
-            print(f"--fresh: moved the existing {cfg.out} to {move_aside(cfg.out)}", flush=True)
-        os.makedirs(cfg.out, exist_ok=True)
-        results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
+    created = _start_dir(cfg, opts.fresh) if writer else []
     if resuming:
-        print(f"resuming the run in {cfg.out} (pass --fresh to start over)", flush=True)
+        print(f"resuming the run in {cfg.out} (to start over: {opts.restart_hint})", flush=True)
+    try:
+        return _run_phases(spec, cfg, opts, command, writer, resuming)
+    except BaseException:
+        if writer and not resuming:
+            _undo_start(cfg, created)
+        raise
+
+
+def _run_phases(spec: Spec, cfg, opts: RunOptions, command: str, writer: bool,
+                resuming: bool) -> int:
+    from grokjax import results
+    from grokjax.runner import Engine, Interrupted
+    name = spec.name
     t0 = time.time()
     rows, runs, phases, engines = [], [], {}, {}
 
@@ -478,6 +743,12 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
         return 0
     if not rows:
         raise cli.UsageError("no lanes were run (the plan yielded no phase)")
+    # (from here on the run's results exist: a failure must not remove config.json)
+    return _write_results(spec, cfg, rows, runs, phases, t0, resuming)
+
+
+def _write_results(spec, cfg, rows, runs, phases, t0, resuming) -> int:
+    from grokjax import results
 
     results.write_lanes_csv(os.path.join(cfg.out, "lanes.csv"), rows)
     results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
@@ -485,6 +756,7 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
     fitted = spec.fit(lanes, cfg)
     fitted["lane_steps_executed"] = int(sum(st["lane_steps_executed"] for st in phases.values()))
     fitted["lane_steps_needed"] = int(sum(st["lane_steps_needed"] for st in phases.values()))
+    fitted["config_sha256"] = results.config_digest(dataclasses.asdict(cfg))
     results.write_json(os.path.join(cfg.out, "fit.json"), fitted)
     curves = dict(np.load(os.path.join(cfg.out, "curves.npz")))
     figs = spec.figure(lanes, fitted, curves, cfg.out) or []
@@ -494,6 +766,9 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
     names = ["config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json"] + [
         os.path.basename(f) for f in figs]
     print(f"wrote {cfg.out}/{{{', '.join(names)}}} in {timing['wall_s']:.0f}s", flush=True)
+    for d in corrupt_dirs(cfg.out):
+        print(f"note: unreadable checkpoints were set aside in {d} (not used; delete it when "
+              f"no longer needed)", flush=True)
     return 0
 
 
@@ -531,16 +806,21 @@ def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Cal
 
     def add(ap) -> None:
         cfg = cfg_cls()
+        rep = repeatable(cfg)
         for f in dataclasses.fields(cfg_cls):
             if f.name in BASE_FIELDS or f.name in skip:
                 continue
             v = getattr(cfg, f.name)
             if isinstance(v, list):
-                typ = cli.ints if v and all(isinstance(x, int) for x in v) else cli.floats
+                ints = v and all(isinstance(x, int) for x in v)
+                if f.name in rep:
+                    typ = cli.int_values if ints else cli.float_values
+                else:
+                    typ = cli.ints if ints else cli.floats
                 if v and all(isinstance(x, str) for x in v):
-                    typ = lambda s: [x for x in s.split(",") if x.strip()]  # noqa: E731
+                    typ = cli.strings
             elif isinstance(v, bool):
-                typ = lambda s: s.lower() in ("1", "true", "yes")  # noqa: E731
+                typ = cli.boolean
             elif isinstance(v, int):
                 typ = int
             elif isinstance(v, float):
@@ -588,6 +868,8 @@ class MLPConfig(BaseConfig):
 class RhoBudgets:
     """For configurations with ``budget_rho`` / ``budget_steps`` (a clamped lane's step budget,
     log-linear in its held norm rho) and ``t_int``."""
+
+    REPEATABLE = ("budget_steps",)  # paired with budget_rho: two held norms may share a budget
 
     def budget(self, rho: float) -> int:
         return interp_budget(rho, self.budget_rho, self.budget_steps)

@@ -129,13 +129,15 @@ def load_run(path: str, name: str | None = None) -> Run:
         raise RunDirError(f"{path}: unreadable config.json ({e})".replace("\n", " ")) from None
     if not isinstance(config, dict):
         raise RunDirError(f"{path}: config.json is not a JSON object")
+    _check_config(path, config)
     try:
         lanes = _read_lanes(os.path.join(path, "lanes.csv"))
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunDirError(f"{path}: unreadable lanes.csv ({e})".replace("\n", " ")) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in lanes]
     if missing:
         raise RunDirError(f"{path}: lanes.csv lacks column(s) {', '.join(missing)}")
+    _check_lanes_match(path, config, lanes)
     try:
         with np.load(os.path.join(path, "curves.npz"), allow_pickle=False) as z:
             curves = {k: z[k] for k in z.files}
@@ -168,8 +170,78 @@ def load_run(path: str, name: str | None = None) -> Run:
                lanes=lanes, curves=curves)
 
 
+def _check_config(path: str, config: dict) -> None:
+    """Refuses a config.json that is not the one the run wrote: its digest differs from the
+    one fit.json recorded (``config_sha256``), or (a run from before the digest) it names an
+    experiment whose configuration has no such fields."""
+    from grokjax.results import config_digest
+    fit_path = os.path.join(path, "fit.json")
+    digest = None
+    if os.path.isfile(fit_path):
+        try:
+            with open(fit_path) as fh:
+                fitted = json.load(fh)
+            digest = fitted.get("config_sha256") if isinstance(fitted, dict) else None
+        except (OSError, ValueError):
+            digest = None
+    if digest is not None:
+        try:
+            same = config_digest(config) == digest
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise RunDirError(f"{path}: config.json was changed after the run (it does not "
+                              f"match the configuration fit.json recorded); restore it or "
+                              f"rerun the experiment")
+        return
+    name = config.get("experiment")
+    if name not in KNOWN_EXPERIMENTS:
+        return
+    fields = _config_fields()
+    if name not in fields:
+        return
+    foreign = sorted(set(config) - fields[name])
+    # (a field an older version had may linger; a config that another experiment's class
+    # holds whole while the named one does not was relabelled)
+    fits = [e for e, fs in fields.items() if e != name and set(config) <= fs]
+    if foreign and fits:
+        raise RunDirError(f"{path}: config.json names experiment {name!r} but holds fields "
+                          f"only {fits[0]} has ({', '.join(foreign[:4])}); it was edited")
+
+
+def _config_fields() -> dict:
+    import importlib
+    out = {}
+    for e in KNOWN_EXPERIMENTS:
+        try:
+            cls = importlib.import_module(f"experiments.{e}").SPEC.config_cls
+        except (ImportError, AttributeError):
+            continue
+        out[e] = {f.name for f in dataclasses.fields(cls)}
+    return out
+
+
+def _check_lanes_match(path: str, config: dict, lanes: dict) -> None:
+    """Refuses a config.json that contradicts lanes.csv on a setting both record."""
+    for key in ("dtype", "model"):
+        v = config.get(key)
+        if isinstance(v, str) and key in lanes:
+            found = sorted({str(x) for x in lanes[key]} - {v})
+            if found:
+                raise RunDirError(f"{path}: config.json says {key} {v!r} but lanes.csv holds "
+                                  f"{', '.join(found)}; one of them was edited")
+
+
 def load_runs(paths: list[str]) -> list[Run]:
-    """Loads several run directories, giving each a unique name (for file names)."""
+    """Loads several run directories, giving each a unique name (for file names). The same
+    directory given twice (under any spelling) is refused: it would count its lanes twice."""
+    real = {}
+    for p in paths:
+        r = os.path.realpath(p)
+        if r in real:
+            raise RunDirError(f"{p}: the same run directory is given twice (also as "
+                              f"{real[r]}); it would be counted as two runs")
+        real[r] = p
     runs, seen = [], {}
     for p in paths:
         r = load_run(p)

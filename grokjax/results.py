@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
@@ -72,6 +73,17 @@ def write_json(path: str, obj) -> None:
 def read_json(path: str):
     with open(path) as f:
         return json.load(f)
+
+
+DIGEST_EXCEPT = ("out",)  # a run directory may be moved: its path is not part of the digest
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a configuration as config.json stores it (without ``out``); fit.json keeps
+    it as ``config_sha256`` so that a reader can tell a config.json edited after the run."""
+    body = {k: v for k, v in config.items() if k not in DIGEST_EXCEPT}
+    text = json.dumps(body, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cell(v):
@@ -143,23 +155,42 @@ def _number(v: str) -> float:
 def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
     """Columns of ``lanes.csv`` as arrays: floats with NaN for empty cells (event steps
     included, so a censored ``T_grok`` is NaN), bools for flags, strings for labels (the
-    known label columns, and any extra column holding a cell that is not a number)."""
+    known label columns, and any extra column holding a cell that is not a number).
+
+    Raises ValueError (one line) on a file that is not a whole table: a row with fewer or
+    more cells than the header (a truncated or spliced file), a flag that is not 0/1, or a
+    number column holding text."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = reader.fieldnames or []
     if not rows:
         raise ValueError(f"{path} holds no lanes")
+    if len(set(header)) != len(header) or "" in header:
+        raise ValueError(f"{path}: the header repeats or lacks a column name")
+    for i, r in enumerate(rows):
+        if None in r or any(v is None for v in r.values()):
+            n = len(header) - sum(v is None for v in r.values()) + len(r.get(None) or [])
+            raise ValueError(f"{path}: row {i + 2} has {n} cells, the header {len(header)} "
+                             f"(a truncated or damaged file)")
     out = {}
-    for k in rows[0]:
+    for k in header:
         vals = [r[k] for r in rows]
         if k in _STR_COLUMNS:
             out[k] = np.array(vals, dtype=object)
         elif k in _BOOL_COLUMNS:
+            bad = [v for v in vals if v not in ("0", "1")]
+            if bad:
+                raise ValueError(f"{path}: column {k} holds {bad[0]!r}, not 0 or 1")
             out[k] = np.array([v == "1" for v in vals])
         else:
             try:
                 out[k] = np.array([_number(v) for v in vals])
-            except ValueError:  # an extra column of labels: kept as strings
-                out[k] = np.array(vals, dtype=object)
+            except ValueError:
+                if k in LANE_COLUMNS:
+                    raise ValueError(f"{path}: column {k} holds text where numbers belong") \
+                        from None
+                out[k] = np.array(vals, dtype=object)  # an extra column of labels
     return out
 
 
