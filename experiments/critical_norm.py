@@ -95,6 +95,9 @@ class Config(experiment.BaseConfig):
                 raise cli.UsageError(str(e)) from None
         experiment.positive("lr", [self.lr] + list(self.grid_lr))
         experiment.positive("wd", [self.wd] + list(self.grid_wd), allow_zero=True)
+        for name, vals in (("low-frac", self.low_frac), ("ref-frac", [self.ref_frac])):
+            if any(not 0.0 < f < 1.0 for f in vals):
+                raise cli.UsageError(f"--{name} values must lie in (0, 1), got {vals}")
         if self.seeds < 1:
             raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
         if self.steps < 1 or self.d < 1 or self.hidden < 1:

@@ -430,6 +430,21 @@ def _check_column(name: str, meta: dict, key: str, lo: int, hi: int, what: str) 
                                 "the step budgets" if hi == MAX_STEPS and col[i] > hi else ""))
 
 
+FLOAT_LIMIT = 1e30  # a lane's float hyperparameters are float32 on device (max 3.4e38)
+
+
+def _check_float_column(name: str, meta: dict, key: str, what: str) -> None:
+    if key not in meta:
+        return
+    col = np.asarray(meta[key], dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(col) & (np.abs(col) <= FLOAT_LIMIT)))
+    if bad.size:
+        i = int(bad[0])
+        raise cli.UsageError(f"phase {name}: a lane's {what} is {col[i]:.6g} "
+                             f"({_lane_where(meta, i)}); it must be finite and at most "
+                             f"{FLOAT_LIMIT:g} in size (lanes compute in float32)")
+
+
 def static_memory(static, lanes: int = 1) -> dict:
     """A rough estimate of the memory of one lane of ``static``'s program (``data.lane_bytes``)
     and of the host arrays (curves, latches) of ``lanes`` lanes, in bytes."""
@@ -494,6 +509,9 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
             _check_column(name, meta, "budget", 1, MAX_STEPS, "step budget")
             _check_column(name, meta, "t_int", 0, MAX_STEPS, "t_int")
             _check_column(name, meta, "clamp_steps", 0, FOREVER, "clamp duration")
+            for key, what in (("lr", "learning rate"), ("wd", "weight decay"),
+                              ("target_norm", "held norm"), ("init_scale", "initial scale")):
+                _check_float_column(name, meta, key, what)
             groups = GROUPS.get(static.model.kind, ())
             if "clamp_group" in meta:
                 group_mask(groups, meta["clamp_group"])
@@ -877,6 +895,7 @@ class RhoBudgets:
     def validate_budgets(self) -> None:
         if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
             raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        positive("budget-rho", self.budget_rho)
         positive("budget-steps", self.budget_steps)
 
     def check_t_int(self, rhos) -> None:
