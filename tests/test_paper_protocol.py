@@ -244,3 +244,17 @@ def test_expected_cost_follows_the_papers_medians():
     assert 0 < expect < bound / 2  # early stopping: far below the budget bound
     tiny = experiment.config_for(delay_sweep.SPEC, "tiny", out="/nonexistent/run")
     assert "expected" not in delay_sweep.cost(tiny)  # no estimate off the paper MLP
+
+
+def test_paper_scale_tolerances_are_tighter():
+    from grokjax import paper
+    med = paper.reference("tgrok_p59_rho0.85")        # 1492
+    assert med.passes(1300, seeds=4) and not med.passes(1300, seeds=12)   # -13 %
+    assert med.passes(1400, seeds=16)                                     # -6 %
+    alpha = paper.reference("alpha_p")                # 7.5
+    assert alpha.passes(8.3, seeds=2) and not alpha.passes(8.3, seeds=12)
+    assert alpha.tolerance_at(12).describe(alpha) == "within ±0.5"
+    wc = paper.reference("wc_p59")                    # 54.6
+    assert wc.passes(56.0, seeds=4) and not wc.passes(56.0, seeds=16)
+    r2 = paper.reference("alpha_shared_r2")           # no paper-scale tolerance: unchanged
+    assert r2.tolerance_at(16) is r2.tolerance
