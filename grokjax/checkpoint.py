@@ -206,16 +206,22 @@ class LaneCheckpointer:
       ``(meta, flat_state, host)``, or None when there is no readable checkpoint. The state
       leaves are device arrays, or numpy arrays with several processes (``host_local``).
     """
+    with _quiet_restore():
+      return self._restore(fingerprint, target)
+
+  def _restore(self, fingerprint: str, target: Callable[[dict], dict]):
     import orbax.checkpoint as ocp
-    for step in reversed(self.steps()):
+    steps = list(reversed(self.steps()))
+    for i, step in enumerate(steps):
       m = self._manager()
+      earlier = i + 1 < len(steps)
       try:
         meta = m.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         if meta.get("format") != FORMAT or meta.get("step") != step:
           raise ValueError(f"format {meta.get('format')} / step {meta.get('step')} in its "
                            f"metadata")
       except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint falls back
-        self._set_aside(step, e)
+        self._set_aside(step, e, earlier)
         continue
       if meta.get("fingerprint") != fingerprint:
         raise CheckpointMismatch(
@@ -229,12 +235,12 @@ class LaneCheckpointer:
         flat, host = dict(r["state"]), _to_numpy(r["host"])
         _check(meta, flat, host, abs_state)
       except Exception as e:  # noqa: BLE001
-        self._set_aside(step, e)
+        self._set_aside(step, e, earlier)
         continue
       return meta, flat, host
     return None
 
-  def _set_aside(self, step: int, err: Exception) -> None:
+  def _set_aside(self, step: int, err: Exception, earlier: bool = True) -> None:
     msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
     where = ""
     if self.writer:
@@ -244,10 +250,46 @@ class LaneCheckpointer:
       dest = os.path.join(corrupt, f"{step}-{stamp}")
       os.replace(os.path.join(self.directory, str(step)), dest)
       where = f", moved to {dest}"
-    self.log(f"checkpoint {self.directory}/{step} is unreadable ({msg}){where}; "
-             f"falling back to the previous one")
+    then = ("falling back to the previous one" if earlier else
+            "no readable checkpoint is left, so this phase starts again from step 0")
+    self.log(f"checkpoint {self.directory}/{step} is unreadable ({msg}){where}; {then}")
     if self._mngr is not None:
       self._mngr.reload()
+
+
+_LOOP_CLOSED = "Event loop is closed"
+_hook_installed = False
+
+
+def _drop_closed_loop(previous):
+  """An unraisable hook that drops TensorStore's late callbacks into the event loop Orbax
+  closed after a failed read (one traceback per pending read, all noise) and passes on
+  everything else."""
+  def hook(u):
+    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == _LOOP_CLOSED:
+      return
+    previous(u)
+  return hook
+
+
+class _quiet_restore:
+  """While restoring: absl's ERROR lines about unreadable files off (the restore reports each
+  unreadable checkpoint in one line itself), TensorStore's closed-loop callbacks dropped."""
+
+  def __enter__(self):
+    import logging
+    import sys
+    global _hook_installed
+    if not _hook_installed:  # (they arrive asynchronously, also after the restore returned)
+      sys.unraisablehook = _drop_closed_loop(sys.unraisablehook)
+      _hook_installed = True
+    self._logger = logging.getLogger("absl")
+    self._level = self._logger.level
+    self._logger.setLevel(logging.CRITICAL)
+    return self
+
+  def __exit__(self, *exc):
+    self._logger.setLevel(self._level)
 
 
 def _to_numpy(tree):
