@@ -172,8 +172,8 @@ def load_run(path: str, name: str | None = None) -> Run:
 
 def _check_config(path: str, config: dict) -> None:
     """Refuses a config.json that is not the one the run wrote: its digest differs from the
-    one fit.json recorded (``config_sha256``), or (a run from before the digest) it names an
-    experiment whose configuration has no such fields."""
+    one fit.json recorded (``config_sha256``, written since issue 15; a run directory from
+    before it is only checked against lanes.csv, see ``_check_lanes_match``)."""
     from grokjax.results import config_digest
     fit_path = os.path.join(path, "fit.json")
     digest = None
@@ -194,31 +194,6 @@ def _check_config(path: str, config: dict) -> None:
                               f"match the configuration fit.json recorded); restore it or "
                               f"rerun the experiment")
         return
-    name = config.get("experiment")
-    if name not in KNOWN_EXPERIMENTS:
-        return
-    fields = _config_fields()
-    if name not in fields:
-        return
-    foreign = sorted(set(config) - fields[name])
-    # (a field an older version had may linger; a config that another experiment's class
-    # holds whole while the named one does not was relabelled)
-    fits = [e for e, fs in fields.items() if e != name and set(config) <= fs]
-    if foreign and fits:
-        raise RunDirError(f"{path}: config.json names experiment {name!r} but holds fields "
-                          f"only {fits[0]} has ({', '.join(foreign[:4])}); it was edited")
-
-
-def _config_fields() -> dict:
-    import importlib
-    out = {}
-    for e in KNOWN_EXPERIMENTS:
-        try:
-            cls = importlib.import_module(f"experiments.{e}").SPEC.config_cls
-        except (ImportError, AttributeError):
-            continue
-        out[e] = {f.name for f in dataclasses.fields(cls)}
-    return out
 
 
 def _check_lanes_match(path: str, config: dict, lanes: dict) -> None:
