@@ -107,10 +107,13 @@ class SweepConfig(experiment.BaseConfig):
             raise cli.UsageError(f"--rho values must be positive, got {self.rho}")
         if any(not (r > 0 and math.isfinite(r)) for r in self.extra_rho):
             raise cli.UsageError(f"--extra-rho values must be positive, got {self.extra_rho}")
-        stray = [p for p in self.extra_rho_p if p not in self.p]
-        if stray:
-            raise cli.UsageError(f"--extra-rho-p {', '.join(map(str, stray))} is not among "
-                                 f"--p {','.join(map(str, self.p))}: those cells would not run")
+        # (a subset of the moduli is fine: the paper preset run at --p 59 alone keeps its
+        # rho 1.30 cells there; extra cells at none of them would silently not run)
+        if self.extra_rho and not any(p in self.p for p in self.extra_rho_p):
+            raise cli.UsageError(f"--extra-rho-p {','.join(map(str, self.extra_rho_p)) or '(none)'}"
+                                 f" is not among --p {','.join(map(str, self.p))}: the "
+                                 f"--extra-rho cells would not run (pass --extra-rho '' to drop "
+                                 f"them)")
         if any(not (lr > 0 and math.isfinite(lr)) for lr in self.lr):
             raise cli.UsageError(f"--lr values must be positive, got {self.lr}")
         if not (self.wd >= 0 and math.isfinite(self.wd)):
