@@ -161,9 +161,12 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
     more cells than the header (a truncated or spliced file), a flag that is not 0/1, or a
     number column holding text."""
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        header = reader.fieldnames or []
+        text = f.read()
+    if text and not text.endswith("\n"):  # write_lanes_csv ends every row with a newline
+        raise ValueError(f"{path} ends in the middle of a row (a truncated or damaged file)")
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    header = reader.fieldnames or []
     if not rows:
         raise ValueError(f"{path} holds no lanes")
     if len(set(header)) != len(header) or "" in header:
