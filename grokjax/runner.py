@@ -26,14 +26,14 @@ import functools
 import hashlib
 import math
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Metrics, Static,
-                            lane_end, make_hparams, make_lane_fns)
+                            empty_latches, lane_end, make_hparams, make_lane_fns)
 
 
 @dataclasses.dataclass
@@ -65,6 +65,26 @@ def _bucket(n: int, multiple: int) -> int:
 # over the devices); "walk", the host calls one lane's program per lane (one device only);
 # "auto", walk on a single CPU device and vmap everywhere else.
 LANE_MODES = ("auto", "walk", "vmap")
+
+
+def memory_budget() -> float | None:
+  """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None."""
+  import os
+  import re
+  v = os.environ.get("GROKJAX_MEMORY_BUDGET", "").strip()
+  if not v:
+    return None
+  m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?)?", v)
+  units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+  try:
+    x = float(m.group(1))
+  except (AttributeError, ValueError):
+    raise ValueError(f"GROKJAX_MEMORY_BUDGET must be bytes such as 2e9 or 512MiB, got {v!r}") \
+        from None
+  if m.group(2):
+    u = m.group(2)[0]
+    x *= 2 ** (10 * "KMGT".index(u) + 10) if "i" in m.group(2) else units[u]
+  return x
 
 
 class Interrupted(Exception):
@@ -105,21 +125,22 @@ def _put_lanes(whole, part, start):
                        metrics, m))
 
 
-def _blocks_until_repack(ends: np.ndarray, step: int, eval_every: int, max_blocks: int,
-                         size: int, ndev: int, repack: bool) -> int:
-  """Blocks to run before the next useful host stop: when enough of the running lanes
-  (``ends``: their current end steps) will have finished for the program to shrink to the
-  next bucket, or after ``max_blocks``. A lane is finished once its end step is evaluated."""
-  if not repack or ends.size == 0:
-    return max_blocks
-  n = ends.size
-  m = n - 1
-  while m > 0 and _bucket(m, ndev) >= size:   # largest lane count that fits a smaller bucket
+def _smaller_bucket_max(size: int, ndev: int) -> int:
+  """The most lanes that fit a smaller bucket than ``size`` (0 if none does)."""
+  m = size - 1
+  while m > 0 and _bucket(m, ndev) >= size:
     m -= 1
-  k = n - m                                    # lanes that must finish first
-  target = np.sort(ends)[k - 1] + 1            # eval at `end` happens in the block from `end`
-  blocks = -(-(target - step) // eval_every)
-  return int(min(max(blocks, 1), max_blocks))
+  return m
+
+
+class _Book(NamedTuple):
+  """What the host loop records per lane, kept on the device in the caller's lane order."""
+
+  curves: dict           # name -> [lanes, S] (group_norms [lanes, S, G]); NaN = not recorded
+  latches: Latches       # [lanes, ...]: each lane's latches when it last ran
+  lane_step: jax.Array   # int32 [lanes]: steps each lane has trained
+  end: jax.Array         # int32 [lanes]: last step at which the lane may latch
+  active: jax.Array      # bool [lanes]: still to run (waiting lanes too)
 
 
 def run_fingerprint(static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int,
@@ -168,8 +189,7 @@ class Engine:
       self._sharding = None
       init_kw, chunk_kw = {}, {}
     self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
-    self._scatter_jit = jax.jit(self._scatter_impl, donate_argnums=0,
-                                **({"out_shardings": self._sharding} if self._sharding else {}))
+    self._build_book_programs(mesh if len(self.devices) > 1 else None)
     # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
     # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
     vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
@@ -199,6 +219,7 @@ class Engine:
     if lane_mode == "walk" and lanes_per_group == 0:
       raise ValueError("lane_mode 'walk' needs lanes_per_group >= 1 (0 is one vmap)")
     self.lanes_per_group = lanes_per_group
+    self._blanks_memo = {}  # memory estimates per chunk length
     self.lane_mode = "walk" if lanes_per_group else "vmap"  # the mode in use ("auto" resolved)
     if lanes_per_group:
       self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
@@ -240,13 +261,6 @@ class Engine:
     # A fresh device copy each chunk: the walk writes into it in place (donated).
     return jax.device_put(self._blanks[key], self.devices[0])
 
-  def _lanes_computed(self, running: np.ndarray, real: np.ndarray) -> int:
-    """Lanes a chunk computes: every slot of the one vmap, or the walked groups that run."""
-    if not self.lanes_per_group:
-      return int(real.sum())
-    return sum(b - a for a, b in _lane_groups(running.size, self.lanes_per_group)
-               if running[a:b].any())
-
   def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
     """(fixed, per-lane) bytes per device of the chunk program, from XLA's memory analysis.
 
@@ -276,33 +290,36 @@ class Engine:
       usage.append(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
                    - m.alias_size_in_bytes)
     per_lane = max(usage[1] - usage[0], 1)
-    return max(usage[0] - per_lane, 0), per_lane
+    # plus what the host loop's bookkeeping keeps per lane on the device (curves, latches)
+    book = (len(Metrics._fields) + len(self.fns.groups)) * 121 * np.dtype(
+        self.static.model.dtype).itemsize + 64
+    return max(usage[0] - per_lane, 0), per_lane + book
 
   def lanes_that_fit(self, memory_bytes: float | None = None, chunk_steps: int = 500,
                      fraction: float = 0.8) -> int:
     """The most lanes (over all devices) whose program fits in memory.
 
-    ``memory_bytes`` is per device; by default the accelerator's ``bytes_limit`` (or half the
-    host's RAM on CPU), times ``fraction``; the program's needs come from ``memory_bytes()``.
+    ``memory_bytes`` is per device; by default the environment variable
+    ``GROKJAX_MEMORY_BUDGET`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
+    budget, used as it is) or else the accelerator's ``bytes_limit`` (or half the host's RAM
+    on CPU), times ``fraction``; the program's needs come from ``memory_bytes()`` (XLA's
+    memory analysis of the compiled chunk program).
     """
     import os
     ndev = len(self.devices)
+    if memory_bytes is None and memory_budget() is not None:
+      memory_bytes, fraction = memory_budget(), 1.0
     if memory_bytes is None:
       stats = jax.local_devices()[0].memory_stats() or {}
       if "bytes_limit" in stats:
         memory_bytes = stats["bytes_limit"]
       else:
         memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / ndev
-    fixed, per_lane = self.memory_bytes(chunk_steps)
+    key = ("memory", chunk_steps)
+    if key not in self._blanks_memo:
+      self._blanks_memo[key] = self.memory_bytes(chunk_steps)
+    fixed, per_lane = self._blanks_memo[key]
     return max(1, int((fraction * memory_bytes - fixed) // per_lane)) * ndev
-
-  @staticmethod
-  def _scatter_impl(state, idx, new):
-    return jax.tree.map(lambda x, y: x.at[idx].set(y), state, new)
-
-  def _scatter(self, state, idx, new):
-    """Writes ``new``'s lanes into the slots ``idx`` of ``state`` (on device)."""
-    return self._scatter_jit(state, idx, new)
 
   @property
   def state_sharding(self):
@@ -321,6 +338,105 @@ class Engine:
         return jax.make_array_from_callback(x.shape, self._sharding, lambda idx: x[idx])
       return jax.tree.map(put, tree)
     return jax.device_put(tree, self._sharding)
+
+  def _put_rep(self, tree):
+    """Host arrays (the same on every process) onto every device (replicated), or the one."""
+    if self._rep is None:
+      return jax.device_put(tree, self.devices[0])
+    if self.multiprocess:
+      def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, self._rep, lambda idx: x[idx])
+      return jax.tree.map(put, tree)
+    return jax.device_put(tree, self._rep)
+
+  def _build_book_programs(self, mesh) -> None:
+    """The device programs of the host loop's bookkeeping, so that between chunks the host
+    reads a few scalars whatever the lane count: ``_plan`` (how far the next chunk may run),
+    ``_update`` (records, latches, end steps, finished lanes), ``_refill`` (waiting lanes take
+    freed slots) and ``_repack`` (the running lanes into a smaller program: a gather)."""
+    static, G = self.static, len(self.fns.groups)
+    if mesh is None:
+      self._rep = None
+      jit = lambda f, out, **kw: jax.jit(f, **kw)
+    else:
+      self._rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+      jit = lambda f, out, **kw: jax.jit(f, out_shardings=out, **kw)
+    lanes, rep = self._sharding, self._rep
+    take = lambda tree, idx: jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
+    self._gather_hp = jit(take, lanes)
+
+    def plan(book, slots, real, m_max):
+      """[smallest steps left of a running slot, the k-th smallest (k: finishing lanes for a
+      smaller bucket), running slots], and which slots run."""
+      running = real & book.active[slots]
+      left = jnp.where(running, book.end[slots] - book.lane_step[slots], 2 ** 30)
+      n_run = running.sum().astype(jnp.int32)
+      k = n_run - jnp.clip(jnp.minimum(n_run - 1, m_max), 0)
+      kth = jnp.sort(left)[jnp.clip(k - 1, 0, left.shape[0] - 1)]
+      return jnp.stack([left.min(), kth, n_run]), running
+
+    self._plan = jit(plan, rep)
+
+    def update(book, lat, m, slot_step, slots, real, budget, grid):
+      n = book.lane_step.shape[0]
+      lane = jnp.where(real, slots, n)  # padding slots write nowhere (dropped)
+      put = lambda whole, part: whole.at[lane].set(part, mode="drop")
+      latches = jax.tree.map(put, book.latches, lat)
+      lane_step = put(book.lane_step, slot_step)
+      end_slot = lane_end(static, lat.t_grok[:, HEADLINE], budget[slots], jnp).astype(jnp.int32)
+      end = put(book.end, end_slot)
+      finished = (slot_step > end_slot) | (lat.diverged_step >= 0)
+      active = book.active.at[jnp.where(real & finished, slots, n)].set(False, mode="drop")
+      # Curves: eval points on the grid up to each lane's last step (its final end step, or
+      # the step it diverged), so they do not depend on where chunks end.
+      s = m.step
+      gi = jnp.clip(jnp.searchsorted(grid, s), 0, grid.shape[0] - 1)
+      last = jnp.where(lat.diverged_step >= 0, lat.diverged_step, end_slot)
+      rec = real[None] & (s >= 0) & (grid[gi] == s) & (s <= last[None])
+      row = jnp.where(rec, slots[None], n)
+      curves = {k: v.at[row, gi].set(getattr(m, k), mode="drop")
+                for k, v in book.curves.items()}
+      new = _Book(curves, latches, lane_step, end, active)
+      left = jnp.where(active, jnp.maximum(end - lane_step, 0), 0).astype(jnp.float32).sum()
+      summary = jnp.stack([active.sum().astype(jnp.float32),
+                           (latches.t_grok[:, HEADLINE] >= 0).sum().astype(jnp.float32),
+                           (real & active[slots]).sum().astype(jnp.float32), left])
+      return new, summary
+
+    self._update = jit(update, (rep, rep), donate_argnums=0)
+
+    def refill(state, book, slots, real, hp_all, queued, k, width):
+      free = ~(real & book.active[slots])
+      j = jnp.arange(width)
+      idx = jnp.nonzero(free, size=width, fill_value=0)[0]
+      into = jnp.where(j < k, idx, idx[k - 1])      # padding repeats the last pair
+      new_lanes = queued + jnp.minimum(j, k - 1)
+      new = jax.vmap(self.fns.init)(take(hp_all, new_lanes))
+      state = jax.tree.map(lambda x, y: x.at[into].set(y), state, new)
+      slots, real = slots.at[into].set(new_lanes), real.at[into].set(True)
+      return state, slots, real, take(hp_all, slots)
+
+    self._refill = jit(refill, (lanes, rep, rep, lanes), static_argnums=7, donate_argnums=0)
+
+    def repack(state, book, slots, real, hp_all, size):
+      keep = real & book.active[slots]
+      n_keep = keep.sum()
+      idx = jnp.nonzero(keep, size=size, fill_value=0)[0]
+      sel = jnp.where(jnp.arange(size) < n_keep, idx, idx[0])
+      slots = slots[sel]
+      return take(state, sel), slots, jnp.arange(size) < n_keep, take(hp_all, slots)
+
+    self._repack = jit(repack, (lanes, rep, rep, lanes), static_argnums=5)
+
+  def _host_book(self, book, slots, real) -> dict:
+    """The book and slot map as host arrays, in the checkpoint's ``host`` layout."""
+    b, slots, real = self._fetch((book, slots, real))
+    return dict(slots=np.asarray(slots, np.int64), real=np.asarray(real, bool),
+                end=np.asarray(b.end, np.int64), active=np.asarray(b.active, bool),
+                curves={k: np.array(v) for k, v in b.curves.items()},
+                latches={k: np.array(v) for k, v in b.latches._asdict().items()},
+                lane_step=np.asarray(b.lane_step, np.int64))
 
   def _fetch(self, tree):
     """Device arrays to host numpy arrays, whole on every process (a collective with several
@@ -434,15 +550,14 @@ class Engine:
       raise ValueError("no lanes to run")
     budget = hp.budget.astype(np.int64)
     grid = step_grid(int(budget.max()), ev, grid_points)
-    grid_pos = {int(s): i for i, s in enumerate(grid)}
     G = len(self.fns.groups)
     ndev = len(self.devices)
     if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
-      max_lanes = self.lanes_that_fit(chunk_steps=chunk_steps) if n > 64 * ndev else None
+      max_lanes = (self.lanes_that_fit(chunk_steps=chunk_steps)
+                   if n > 64 * ndev or memory_budget() is not None else None)
     # Program size limit: a multiple of the device count (so every bucket stays shardable).
     cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
     fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
-    take = lambda tree, idx: jax.tree.map(lambda x: np.asarray(x)[idx], tree)
     # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
     curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
 
@@ -450,36 +565,53 @@ class Engine:
                 if checkpointer is not None else None)
     if restored is not None:
       state, host, meta = restored
-      slots, real = host["slots"].astype(np.int64), host["real"].astype(bool)
-      end, active = host["end"].astype(np.int64), host["active"].astype(bool)
-      curves = {k: host["curves"][k] for k in (*curve_names, "group_norms")}
-      latches_out = {k: host["latches"][k] for k in Latches._fields}
-      lane_step = np.asarray(host.get("lane_step", np.full(n, meta["step"]))).astype(np.int64)
+      slots, real = host["slots"], host["real"].astype(bool)
+      book = dict(curves={k: host["curves"][k] for k in (*curve_names, "group_norms")},
+                  latches={k: host["latches"][k] for k in Latches._fields},
+                  lane_step=host.get("lane_step", np.full(n, meta["step"])),
+                  end=host["end"], active=host["active"].astype(bool))
       queued = int(meta.get("queued", n))
       step, executed = int(meta["step"]), int(meta["executed"])
       shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
       resumed_from = step
-      size = slots.size
-      hp_dev = self._put(take(hp, slots))
       if progress is not None:
         progress(f"{label}resumed from the checkpoint at step {step} "
-                 f"({int(active.sum())} of {n} lanes running)")
+                 f"({int(book['active'].sum())} of {n} lanes running)")
     else:
+      state = None
       dtype = np.dtype(static.model.dtype)
       curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
       curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
-      latches_out: dict | None = None
-      end = budget.copy()           # per-lane end step (shrinks when a lane groks)
-      active = np.ones(n, bool)
-      lane_step = np.zeros(n, np.int64)  # steps each lane has trained
+      lat0 = jax.eval_shape(lambda: empty_latches(G, dtype))
+      book = dict(curves=curves,
+                  # no events yet (-1 / NaN) for every lane, also those still waiting
+                  latches={k: np.full((n,) + v.shape,
+                                      -1 if np.issubdtype(v.dtype, np.integer) else np.nan,
+                                      v.dtype) for k, v in lat0._asdict().items()},
+                  lane_step=np.zeros(n),  # steps each lane has trained
+                  end=budget,             # per-lane end step (shrinks when a lane groks)
+                  active=np.ones(n, bool))
       first = min(n, cap)
       size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
       slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
       real = np.arange(size) < first                                            # padding
       queued = first                # lanes [queued, n) wait for a free slot
-      hp_dev = self._put(take(hp, slots))
-      state = self._init(hp_dev)
       step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
+    size, n_real = int(slots.size), int(real.sum())
+    # Everything the loop keeps per lane lives on the device (``_Book``, in the caller's lane
+    # order) and so does the slot map; between chunks the host reads a few scalars only.
+    book = self._put_rep(_Book(
+        {k: np.asarray(v) for k, v in book["curves"].items()},
+        Latches(**{k: np.asarray(v) for k, v in book["latches"].items()}),
+        np.asarray(book["lane_step"], np.int32), np.asarray(book["end"], np.int32),
+        np.asarray(book["active"], bool)))
+    slots, real = self._put_rep((np.asarray(slots, np.int32), np.asarray(real, bool)))
+    hp_all = self._put_rep(hp)
+    budget_dev = self._put_rep(np.asarray(budget, np.int32))
+    grid_dev = self._put_rep(np.asarray(grid, np.int32))
+    hp_dev = self._gather_hp(hp_all, slots)
+    if state is None:
+      state = self._init(hp_dev)
 
     # Lanes walked in groups skip finished and padding slots for free: no repacking then.
     skips = self.lanes_per_group > 0
@@ -488,82 +620,77 @@ class Engine:
     shards = {}
     leaf = jax.tree.leaves(state.params)[0]
     param_dtype = str(leaf.dtype)
+    # Per chunk: device time (dispatch until the chunk's outputs are ready) and host time (the
+    # rest of the loop), summed over every chunk after the first (which compiles).
+    timing = dict(chunks=0, device_s=0.0, host_s=0.0)
+    it_start = dev_s = None
+
+    def clock():
+      if it_start is not None and timing["chunks"] > 1:
+        timing["device_s"] += dev_s
+        timing["host_s"] += time.perf_counter() - it_start - dev_s
+
     while True:
+      clock()
+      it_start = time.perf_counter()
+      timing["chunks"] += 1
       if size not in shards:  # metadata only: how the lane axis is spread over devices
         leaf = jax.tree.leaves(state.params)[0]
         shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
             leaf.shape)[0]))
       shapes.add(size)
-      running = real & active[slots]
-      left_slots = end[slots[running]] - lane_step[slots[running]]
-      if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
-        run_blocks = int(min(max(-(-(left_slots.min() + 1) // ev), 1), n_blocks))
+      plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
+      if skips:
+        plan, running = self._fetch((plan, running))
       else:
-        run_blocks = _blocks_until_repack(left_slots, 0, ev, n_blocks, size, ndev, repack)
+        plan, running = self._fetch(plan), None
+      min_left, kth_left, n_run = (int(v) for v in plan)
+      if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
+        run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
+      elif not repack or n_run == 0:
+        run_blocks = n_blocks
+      else:  # when enough lanes will have finished for the program to shrink a bucket
+        run_blocks = int(min(max(-(-(kth_left + 1) // ev), 1), n_blocks))
+      t_dev = time.perf_counter()
       state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
+      jax.block_until_ready(m)
+      dev_s = time.perf_counter() - t_dev
       step += run_blocks * ev
-      executed += run_blocks * ev * self._lanes_computed(running, real)
-      lat, m, slot_step = self._fetch((state.latches, m, state.step))
-      here = slots[real]
-      lane_step[here] = slot_step[real]
-      # Curves: eval points on the grid, up to each lane's end step (lanes' steps may differ).
-      for bi in range(run_blocks):
-        s_slot = m.step[bi].astype(np.int64)
-        gi = np.minimum(np.searchsorted(grid, s_slot), grid.size - 1)
-        rec = real & (s_slot >= 0) & (grid[gi] == s_slot) & (s_slot <= end[slots])
-        if not rec.any():
-          continue
-        for k in curve_names:
-          curves[k][slots[rec], gi[rec]] = getattr(m, k)[bi][rec]
-        curves["group_norms"][slots[rec], gi[rec]] = m.group_norms[bi][rec]
-      if latches_out is None:
-        latches_out = {k: np.zeros((n,) + np.shape(v)[1:], np.asarray(v).dtype)
-                       for k, v in lat._asdict().items()}
-      for k, v in lat._asdict().items():
-        latches_out[k][here] = np.asarray(v)[real]
-      end[here] = lane_end(static, lat.t_grok[real, HEADLINE].astype(np.int64), budget[here])
-      finished = (lane_step[here] > end[here]) | (lat.diverged_step[real] >= 0)
-      active[here[finished]] = False
-      n_active = int(active[:queued].sum()) + (n - queued)
+      computed = (n_real if not skips else
+                  sum(b - a for a, b in _lane_groups(size, self.lanes_per_group)
+                      if running[a:b].any()))
+      executed += run_blocks * ev * computed
+      # Records, latches, end steps and finished lanes: one program on the device.
+      book, summary = self._update(book, state.latches, m, state.step, slots, real, budget_dev,
+                                   grid_dev)
+      n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
+      n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
       if progress is not None:
         rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
-        n_grok = int((latches_out["t_grok"][:, HEADLINE] >= 0).sum())
-        left = int(np.sum(np.maximum(end[active] - lane_step[active], 0)))
         progress(f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
                  f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s")
       if n_active == 0:
+        clock()
         break
-      free = np.flatnonzero(~(real & active[slots]))
-      if queued < n and free.size:  # waiting lanes take the freed slots
-        k = min(free.size, n - queued)
-        new_lanes = np.arange(queued, queued + k)
+      n_free = size - n_run_after
+      if queued < n and n_free:  # waiting lanes take the freed slots
+        k = min(n_free, n - queued)
+        width = _bucket(k, ndev)  # bucketed so that few refill programs compile
+        state, slots, real, hp_dev = self._refill(state, book, slots, real, hp_all,
+                                                  np.int32(queued), np.int32(k), width)
         queued += k
-        width = _bucket(k, ndev)  # bucketed so that few init/scatter programs compile
-        pad = np.concatenate([new_lanes, np.full(width - k, new_lanes[-1])])
-        into = np.concatenate([free[:k], np.full(width - k, free[k - 1])])
-        state = self._scatter(state, np.asarray(into, np.int32),
-                              self._init(self._put(take(hp, pad))))
-        slots = slots.copy()
-        slots[free[:k]] = new_lanes
-        real = real.copy()
-        real[free[:k]] = True
-        hp_dev = self._put(take(hp, slots))
+        n_real = n_run_after + k
       elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
-        keep = np.flatnonzero(real & active[slots])
         size = _bucket(n_active, ndev)
-        sel = np.concatenate([keep, np.full(size - keep.size, keep[0])])
-        state = self._put(take(self._fetch(state), sel))
-        slots, real = slots[sel], np.arange(size) < keep.size
-        hp_dev = self._put(take(hp, slots))
+        state, slots, real, hp_dev = self._repack(state, book, slots, real, hp_all, size)
+        n_real = n_active
       # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
       stop = should_stop is not None and bool(should_stop())
       due = checkpointer is not None and checkpointer.tick()
       due, stop = (bool(v) for v in self._agree(due, stop))
       if checkpointer is not None and (due or stop):
-        host = dict(slots=slots, real=real, end=end, active=active, curves=curves,
-                    latches=latches_out, lane_step=lane_step)
-        checkpointer.save(step, self._fetch(state) if self.multiprocess else state,
-                          jax.tree.map(np.copy, host), dict(
+        host = self._host_book(book, slots, real)
+        checkpointer.save(step, self._fetch(state) if self.multiprocess else state, host, dict(
             fingerprint=fingerprint, size=int(size), lanes=n, executed=executed, queued=queued,
             shapes=sorted(int(s) for s in shapes), label=label, devices=ndev,
             elapsed_s=elapsed + time.perf_counter() - t0))
@@ -572,12 +699,14 @@ class Engine:
           checkpointer.wait()
         raise Interrupted(step, step if checkpointer is not None else None, label)
 
+    host = self._host_book(book, slots, real)
+    latches_out, end = host["latches"], host["end"]
     diverged = latches_out["diverged_step"] >= 0
     steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
     stats = dict(wall_s=elapsed + time.perf_counter() - t0, lane_steps_executed=executed,
                  lane_steps_needed=int(steps_run.sum()), programs=sorted(int(s) for s in shapes),
                  chunk_steps=chunk_steps, lanes=n, fingerprint=fingerprint,
                  resumed_from_step=resumed_from, devices=ndev, param_dtype=param_dtype,
-                 lane_mode=self.lane_mode,
+                 lane_mode=self.lane_mode, chunk_timing=timing,
                  shards={int(k): list(v) for k, v in sorted(shards.items())})
-    return RunResult(latches_out, steps_run, grid, curves, self.fns.groups, stats)
+    return RunResult(latches_out, steps_run, grid, host["curves"], self.fns.groups, stats)
