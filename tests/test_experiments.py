@@ -260,9 +260,9 @@ def test_tiny_run_writes_every_file(tiny_runs, name):
 def test_tiny_results_make_sense(tiny_runs):
     d = tiny_runs[1]
     lm = json.load(open(os.path.join(d["lr_matrix"], "fit.json")))
-    for c in lm["cells"]:
-        if c["norm_over_held"] is not None:  # grokked at the held norm
-            assert c["norm_over_held"] == pytest.approx(1.0, abs=1e-3)
+    held = [c for c in lm["cells"] if c["norm_over_held"] is not None]  # grokked when held
+    assert held, "no clamped cell of the tiny lr_matrix grokked: nothing checked"
+    assert all(c["norm_over_held"] == pytest.approx(1.0, abs=1e-3) for c in held)
     nc = results.read_lanes_csv(os.path.join(d["norm_controls"], "lanes.csv"))
     assert {"free", "clamp", "one_shot", "group_one_shot", "low_init"} <= set(nc["arm"])
     assert "to-t_int" not in set(nc["cell"])
@@ -329,15 +329,26 @@ def test_reproduce_skips_finished_runs_and_reports(tiny_runs, tmp_path, capsys):
     assert os.path.exists(os.path.join(out, "report.md"))
 
 
-def test_reproduce_list():
+def test_reproduce_list(tmp_path):
+    # an empty --runs: nothing ran here; then one run directory with a timing.json: that
+    # line (and only that one) gives its measured training time
+    runs = tmp_path / "runs"
     r = subprocess.run([sys.executable, "-m", "experiments.reproduce", "--list", "--preset",
-                        "paper"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        "paper", "--runs", str(runs)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
-    from experiments.reproduce import EXPERIMENTS
-    assert len(lines) == len(EXPERIMENTS) and all("lane-steps" in line for line in lines)
-    assert all("ran here in" in line or "not run here yet" in line for line in lines)
+    from experiments import reproduce
+    assert len(lines) == len(reproduce.EXPERIMENTS) and all("lane-steps" in x for x in lines)
+    assert all("not run here yet" in line for line in lines)
     assert lines[0].startswith("delay_sweep") and "840 lanes" in r.stdout
+    d = runs / "lr_matrix-paper"
+    d.mkdir(parents=True)
+    results.write_json(str(d / "timing.json"), {"backend": "cpu", "devices": 1, "phases": {
+        "free": {"wall_s": 60.0}, "clamp": {"wall_s": 120.0}}})
+    assert reproduce.measured_line(str(runs), "lr_matrix", "paper") == (
+        "ran here in 3.0 min of training (cpu, 1 device(s))")
+    assert reproduce.measured_line(str(runs), "dense_rho", "paper") == "not run here yet"
 
 
 def test_log_delay_timescale():

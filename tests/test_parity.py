@@ -280,12 +280,19 @@ def test_tiny_preset_runs_end_to_end(tiny_run):
     assert [r["property"] for r in rows] == [
         "grokking occurs", "norm at grokking set by weight decay", "invariant to learning rate",
         "not invariant to the amount of data", "no regularization-unreachable above-norm delay"]
-    assert all(r["transfers"] in ("yes", "no", "inconclusive") and r["evidence"] for r in rows)
-    assert rows[0]["transfers"] == "yes"  # the tiny task groks
-    # fit.json is recomputed from lanes.csv alone.
-    cfg_obj = parity.Config(**cfg)
-    again = json.loads(json.dumps(parity.fit_lanes(lanes, cfg_obj)))
-    assert again == {k: v for k, v in fit.items() if not k.startswith("lane_steps")}
+    assert all(r["evidence"] for r in rows)
+    # the tiny preset's verdicts on this CPU (a change in the fit or the task shows up here)
+    assert [r["transfers"] for r in rows] == ["yes", "yes", "yes", "no", "yes"]
+    assert lanes["grokked"].any()  # what "grokking occurs" = yes says
+    # fit.json against a recomputation with plain numpy from lanes.csv: the reference cell's
+    # W_c is the median norm at T_grok of its grokked free lanes, its T_grok the median time
+    ref = fit["cells"][0]
+    assert ref["cell"] == parity.cell_name(cfg["n_bits"], cfg["m"], cfg["lr"], cfg["wd"])
+    sel = (lanes["cell"] == ref["cell"]) & (lanes["arm"] == "free")
+    assert sel.sum() == ref["n"] == cfg["seeds"] and lanes["grokked"][sel].all()
+    assert ref["Wc"]["median"] == pytest.approx(float(np.median(lanes["norm_at_grok"][sel])),
+                                                rel=1e-12)
+    assert ref["T_grok"]["median"] == pytest.approx(float(np.median(lanes["T_grok"][sel])))
     clamped = [c for c in fit["clamps"] if c["norm_over_held"] is not None]
     assert clamped and all(c["norm_over_held"] == pytest.approx(1.0, abs=1e-3)
                            for c in clamped)
@@ -325,4 +332,6 @@ def test_report_generates_table2(tiny_run, tmp_path):
     assert "### Table 2" in data["text"] and "### parity" in data["text"]
     assert os.path.getsize(tmp_path / "rep" / "table2.md") > 0
     cmp = {r["key"]: r for r in data["comparison"]}
-    assert cmp["parity_wc"]["status"] in ("not comparable", "not run")  # tiny: n=12, not 30
+    # the tiny run has no cell at the paper's n=30, m=1000: nothing to set against the paper
+    assert cmp["parity_wc"]["status"] == "not run", cmp["parity_wc"]
+    assert "n=30, m=1000" in cmp["parity_wc"]["note"]

@@ -302,16 +302,21 @@ def test_numbers_equal_a_recomputation_from_lanes(tiny):
     assert arow["alpha"] == law["alpha"] and arow["r2"] == law["r2"]
     assert [arow["alpha_ci_lo"], arow["alpha_ci_hi"]] == law["alpha_ci"]
     assert f"| {report.fmt(law['alpha'])} | [{report.fmt(law['alpha_ci'][0])}, " in md
-    # the same alpha as the sweep's own fit.json: two pipelines, one number
-    fj = json.load(open(os.path.join(tiny["run"], "fit.json")))
-    assert fj["per_p"]["31"]["delay_law"]["alpha"] == law["alpha"]
-
     cells = {r["rho"]: r for r in data["tables"]["tgrok_matrix"]}
     for rho in sorted(set(L["rho"][clamp])):
         m = clamp & np.isclose(L["rho"], rho)
         tt, cc = _times(L, m)
         assert cells[rho]["median"] == fit.censored_median(tt, cc)
         assert cells[rho]["n"] == m.sum() and cells[rho]["n_censored"] == cc.sum()
+    # two pipelines, one number: the report's alpha (its own selection of the lanes from
+    # lanes.csv) is the sweep's fit.json alpha (experiments.delay_sweep.fit_sweep's selection)
+    fj = json.load(open(os.path.join(tiny["run"], "fit.json")))
+    assert fj["per_p"]["31"]["delay_law"]["alpha"] == pytest.approx(arow["alpha"], rel=1e-12)
+    # and it is the least-squares slope of log median T_grok on rho, by numpy alone
+    rhos = sorted(set(L["rho"][clamp]))
+    assert not any(cells[r]["n_censored"] for r in rhos)
+    slope = np.polyfit(rhos, np.log([cells[r]["median"] for r in rhos]), 1)[0]
+    assert arow["alpha"] == pytest.approx(slope, rel=1e-9)
     tf, cf = _times(L, L["arm"] == "free")
     assert cells["free"]["median"] == fit.censored_median(tf, cf) == row["free_T_grok_median"]
 
@@ -442,6 +447,21 @@ def test_paper_like_runs_reproduce_every_reference(tmp_path):
     assert exps["parity"] == "run"
 
 
+def test_paper_like_runs_with_a_steeper_law_fail(tmp_path):
+    # The same set with the sweep's delay law at alpha = 10 instead of 7.5: every reference
+    # drawn from the sweep must FAIL (the test above passes by construction otherwise), the
+    # references drawn from the other runs still pass.
+    dirs = paper_like(str(tmp_path))
+    make_run(dirs[0], p=(41, 53, 59, 71), seeds=12, seed=1, alpha=10.0)
+    rows = report.compare(report.load_runs(dirs))
+    failed = {(r["key"], r["run"]) for r in rows if r["status"] == "FAIL"}
+    assert ("alpha_shared", "sweep") in failed and ("alpha_p", "sweep") in failed
+    shared = next(r for r in rows if r["key"] == "alpha_shared")
+    assert shared["measured"] == pytest.approx(10.0, abs=0.3)
+    assert {r["run"] for r in rows if r["status"] != "pass"} == {"sweep"}
+    assert next(r for r in rows if r["key"] == "alpha_dense")["status"] == "pass"
+
+
 def test_deviations_from_the_paper_fail(tmp_path):
     lrm = report.load_run(make_run(
         str(tmp_path / "lrm"), experiment="lr_matrix", rho=(0.85, 1.0, 1.15, 1.30),
@@ -497,5 +517,6 @@ def test_norm_controls_against_the_paper(tmp_path):
     # A synthetic run without the experiment's cell columns still loads; its own section
     # says it cannot be recomputed instead of failing the report.
     sec = report.experiment_sections([good], str(tmp_path / "out"))
-    mine = [s for s in sec if s["run"] == good.name]
-    assert mine and mine[0]["status"] in ("run", "unreadable")
+    (mine,) = [s for s in sec if s["run"] == good.name]
+    assert mine["status"] == "unreadable" and mine["fit"] is None
+    assert "KeyError: 'cell'" in mine["text"]
