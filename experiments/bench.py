@@ -5,6 +5,8 @@ Run:
     python -m experiments.bench                      # paper MLP at p=59, 1/8/32/128 lanes
     python -m experiments.bench --model attn --lanes 1,8,32
     python -m experiments.bench --check --lanes 64,256,1024         # on a GPU (gpu_check.sh)
+    python -m experiments.bench --host --steps 100     # host vs device time per chunk, tiny
+                                                       # MLP, 1..4096 lanes in one vmap
 
 Cost: ~10 minutes for the MLP default on a 2-core CPU (the 128-lane rounds dominate; use
 ``--lanes 1,8 --reps 3`` for a one-minute look). Every lane count is timed with and without
@@ -131,6 +133,103 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> l
     return table
 
 
+TINY_MLP = dict(kind="mlp", p=13, d=16, hidden=32)
+PAPER_MLP = dict(kind="mlp", p=59, d=128, hidden=256)
+
+
+def host_overhead(lanes: list[int], lane_mode: str = "vmap", model: dict = TINY_MLP,
+                  chunk_steps: int = 100, chunks: int = 4) -> list[dict]:
+    """Device, bookkeeping and host time per chunk of ``Engine.run``, one row per lane count,
+    with lane-steps/s, executed TFLOP/s and memory per lane.
+
+    Every lane trains ``chunks`` full chunks (a learning rate too small to grok, a budget that
+    ends with the last chunk), so the lane count stays fixed; the first chunk (compiles) is not
+    timed. Device time: from dispatching the chunk until its outputs are ready; bookkeeping:
+    the small device programs between chunks (records, latches, finished lanes, refills,
+    repacking; dispatch until their scalars are read); host time: the rest of the host loop
+    (Python: decisions, progress line, checkpoint policy)."""
+    from grokjax.data import num_train
+    from grokjax.engine import Static, make_hparams
+    from grokjax.models import ModelSpec, forward_matmul_flops, train_step_flops
+    from grokjax.runner import Engine
+    spec = ModelSpec(**model)
+    frac = 0.5
+    n_tr = num_train(spec.p, frac)
+    n_te = spec.p * spec.p - n_tr
+    engine = Engine(Static(model=spec, frac=frac, eval_every=10), lane_mode=lane_mode)
+    flops = train_step_flops(spec, n_tr) + forward_matmul_flops(spec, n_te) / 10
+    try:
+        mem = engine.memory_bytes(chunk_steps)[1]
+    except Exception:  # a backend without memory analysis
+        mem = None
+    rows = []
+    for n in lanes:
+        hp = make_hparams(len(engine.fns.groups), seed=np.arange(n), lr=1e-6,
+                          budget=chunks * chunk_steps - 1)
+        r = engine.run(hp, chunk_steps=chunk_steps, progress=None, max_lanes=None)
+        t = r.stats["chunk_timing"]
+        k = max(t["chunks"] - 1, 1)
+        dev, book, host = t["device_s"] / k, t["book_s"] / k, t["host_s"] / k
+        rate = n * chunk_steps / dev
+        rows.append(dict(lanes=n, mode=r.stats["lane_mode"], model=f"{spec.kind} p={spec.p}",
+                         device_ms=1e3 * dev, book_ms=1e3 * book, host_ms=1e3 * host,
+                         host_pct=100 * host / dev, book_pct=100 * book / dev, rate=rate,
+                         tflops=rate * flops / 1e12, mem=mem, chunks=k))
+    return rows
+
+
+def print_host_table(rows: list[dict]) -> None:
+    print("| lane mode | lanes | device ms/chunk | bookkeeping ms/chunk (device) "
+          "| host ms/chunk (Python) | host % of device | bookkeeping % of device "
+          "| lane-steps/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['mode']} | {r['lanes']} | {r['device_ms']:.1f} | {r['book_ms']:.2f} | "
+              f"{r['host_ms']:.2f} | {r['host_pct']:.2f} | {r['book_pct']:.2f} | "
+              f"{r['rate']:,.0f} |")
+
+
+def sweep_progress(out: str, log: str) -> str:
+    """How far a (capped) experiment run got: finished phases and its last progress line."""
+    import os
+    done = sorted(f[:-4] for f in os.listdir(os.path.join(out, "phases"))
+                  if f.endswith(".npz")) if os.path.isdir(os.path.join(out, "phases")) else []
+    lines = [l.strip() for l in open(log, errors="replace")] if os.path.exists(log) else []
+    last = next((l for l in reversed(lines) if "] step" in l), "no progress line")
+    finished = any(l.startswith("wrote ") for l in lines)
+    return (f"{'finished' if finished else 'stopped at the cap'}; {len(done)} phase(s) done "
+            f"({', '.join(done) or 'none'}); last: {last}")
+
+
+def gpu_check_summary(directory: str) -> str:
+    """The one table of ``experiments/gpu_check.sh`` from the JSON files it left in
+    ``directory`` (check.json, bench.json, sweep.out + sweep.log)."""
+    import json
+    import os
+    get = lambda name: json.load(open(os.path.join(directory, name)))
+    cell = lambda text: str(text).replace("|", "/")  # its own "|" would split the cell
+    rows = ["| check | result |", "|---|---|"]
+    try:
+        c = get("check.json")
+        rows.append(f"| device | {c['device']} |")
+        rows.append(f"| device vs CPU, 8 lanes | {cell(c['verdict'])} |")
+    except (OSError, ValueError, KeyError) as e:
+        rows.append(f"| device vs CPU, 8 lanes | not run ({type(e).__name__}) |")
+    try:
+        for r in get("bench.json"):
+            mem = "n/a" if r["mem"] is None else f"{r['mem'] / 2**20:.2f} MiB"
+            rows.append(f"| bench {r['model']}, {r['lanes']} lanes ({r['mode']}) | "
+                        f"{r['rate']:,.0f} lane-steps/s, {r['tflops']:.3f} TFLOP/s, "
+                        f"{mem}/lane, host {r['host_pct']:.2f} % + bookkeeping "
+                        f"{r['book_pct']:.2f} % of device time |")
+    except (OSError, ValueError, KeyError) as e:
+        rows.append(f"| bench | not run ({type(e).__name__}) |")
+    sweep = open(os.path.join(directory, "sweep.txt")).read().strip() \
+        if os.path.exists(os.path.join(directory, "sweep.txt")) else "not run"
+    rows.append(f"| delay_sweep under a wall-clock cap | {cell(sweep)} |")
+    return "\n".join(rows)
+
+
 def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
     """Steps/s of one paper-MLP lane's loss gradient + SGD step, written directly
     ([E[a], E[b]] @ W1 on every row) and with the per-token tables that ``grokjax.models``
@@ -196,9 +295,10 @@ def waste_ratio() -> str:
             f"{s['lane_steps_executed'] / s['lane_steps_needed']:.2f}, programs {s['programs']}")
 
 
-def check_against_cpu() -> str:
+def check_against_cpu(tiny: bool = False) -> str:
     """Runs one small lane batch on the default device and on the CPU (subprocess) and
-    compares every lane's events and norms. Returns a one-line verdict; raises on mismatch."""
+    compares every lane's events and norms. Returns a one-line verdict; raises on mismatch.
+    ``tiny``: a p=13 model for 200 steps (the CPU rehearsal of gpu_check.sh)."""
     import json
     import os
     import subprocess
@@ -207,10 +307,14 @@ def check_against_cpu() -> str:
         "from grokjax.engine import Static, make_hparams\n"
         "from grokjax.models import ModelSpec\n"
         "from grokjax.runner import Engine\n"
-        "e = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))\n"
-        "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
-        "                  target_norm=np.repeat([0.0, 33.0], 4), t_int=50, budget=2000)\n"
-        "r = e.run(hp, chunk_steps=200, progress=None)\n"
+        + ("e = Engine(Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))\n"
+           "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
+           "                  target_norm=np.repeat([0.0, 9.0], 4), t_int=50, budget=200)\n"
+           if tiny else
+           "e = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))\n"
+           "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
+           "                  target_norm=np.repeat([0.0, 33.0], 4), t_int=50, budget=2000)\n")
+        + "r = e.run(hp, chunk_steps=200, progress=None)\n"
         "print(json.dumps({'t_grok': r.latches['t_grok'].tolist(),\n"
         "                  'norm': r.latches['norm_at_grok'].tolist()}))\n")
     def run(env_extra):
@@ -225,7 +329,8 @@ def check_against_cpu() -> str:
     ok = t_dev >= 0
     rel_t = np.max(np.abs(t_dev[ok] - t_cpu[ok]) / t_cpu[ok]) if ok.any() else 0.0
     rel_n = np.nanmax(np.abs(n_dev - n_cpu) / n_cpu) if ok.any() else 0.0
-    verdict = (f"device vs CPU on 8 lanes: same lanes grok: {same_grok}; max |dT_grok|/T_grok = "
+    verdict = (f"device vs CPU on 8 lanes: same lanes grok: {same_grok}; "
+               f"max abs(dT_grok)/T_grok = "
                f"{rel_t:.3f}; max relative norm difference at T_grok = {rel_n:.2e}")
     if not same_grok or rel_t > 0.05 or rel_n > 1e-2:
         raise SystemExit("MISMATCH: " + verdict)
@@ -249,16 +354,80 @@ def check_memory(args) -> None:
         raise cli.UsageError(str(e)) from None
 
 
+def other_modes(args) -> int:
+    """--summary, --sweep-progress, --check-only and --host."""
+    import json
+    import os
+    if args.summary:
+        table = gpu_check_summary(args.summary)
+        print(table)
+        if os.environ.get("OUT"):
+            os.makedirs(os.environ["OUT"], exist_ok=True)
+            with open(os.path.join(os.environ["OUT"], "gpu_check.md"), "w") as f:
+                f.write(table + "\n")
+        return 0
+    if args.sweep_progress:
+        print(sweep_progress(*args.sweep_progress))
+        return 0
+    rows = None
+    if args.check_only:
+        import jax
+        dev = jax.devices()[0]
+        verdict = check_against_cpu(tiny=args.tiny)
+        print(verdict, flush=True)
+        rows = dict(device=f"{dev.platform} {dev.device_kind} x{jax.device_count()}",
+                    verdict=verdict)
+    else:
+        lanes = args.lanes or [1, 64, 256, 1024, 4096]
+        if min(lanes) < 1 or max(lanes) > 1_000_000:
+            raise cli.UsageError("--lanes must be integers in [1, 1,000,000]")
+        if args.lane_mode not in ("auto", "walk", "vmap"):
+            raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got "
+                                 f"{args.lane_mode!r}")
+        if args.chunks < 2 or not 10 <= args.steps <= 10 ** 6:
+            raise cli.UsageError("--chunks must be >= 2 and --steps in [10, 10^6] with --host")
+        rows = host_overhead(lanes, args.lane_mode, PAPER_MLP if args.paper_mlp else TINY_MLP,
+                             chunk_steps=args.steps // 10 * 10, chunks=args.chunks)
+        print_host_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = cli.Parser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mlp", help="mlp, attn or both")
     ap.add_argument("--p", type=int, default=59)
-    ap.add_argument("--lanes", type=cli.ints, default=[1, 8, 32, 128])
+    ap.add_argument("--lanes", type=cli.ints,
+                    help="lane counts (default 1,8,32,128; with --host 1,64,256,1024,4096)")
     ap.add_argument("--steps", type=int, default=200, help="steps per timed chunk")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds (medians are reported)")
     ap.add_argument("--check", action="store_true",
                     help="first compare a small run on this device against the CPU")
+    ap.add_argument("--check-only", dest="check_only", action="store_true",
+                    help="only the device-vs-CPU comparison (8 lanes)")
+    ap.add_argument("--host", action="store_true",
+                    help="instead of the throughput table: device, bookkeeping and host time "
+                         "per chunk of Engine.run (tiny MLP, p=13) per lane count")
+    ap.add_argument("--paper-mlp", dest="paper_mlp", action="store_true",
+                    help="with --host: the paper MLP (p=59, d=128, H=256)")
+    ap.add_argument("--lane-mode", dest="lane_mode", default="vmap",
+                    help="with --host: vmap (default), walk or auto")
+    ap.add_argument("--chunks", type=int, default=4,
+                    help="with --host: chunks per lane count, the first not timed (default 4)")
+    ap.add_argument("--tiny", action="store_true",
+                    help="with --check-only: a tiny model (the CPU rehearsal of gpu_check.sh)")
+    ap.add_argument("--json", help="with --host / --check-only: also write the rows as JSON")
+    ap.add_argument("--summary", metavar="DIR",
+                    help="print the table of experiments/gpu_check.sh from its files in DIR "
+                         "(also written to $OUT/gpu_check.md when OUT is set)")
+    ap.add_argument("--sweep-progress", dest="sweep_progress", nargs=2, metavar=("OUT", "LOG"),
+                    help="one line: how far the run in OUT (its output in LOG) got")
     args = ap.parse_args(argv)
+    if args.summary or args.sweep_progress or args.check_only or args.host:
+        return other_modes(args)
+    args.lanes = args.lanes or [1, 8, 32, 128]
     if args.model not in ("mlp", "attn", "both"):
         raise cli.UsageError(f"unknown --model {args.model!r}; choose mlp, attn or both")
     if not args.lanes or min(args.lanes) < 1:

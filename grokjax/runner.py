@@ -620,15 +620,20 @@ class Engine:
     shards = {}
     leaf = jax.tree.leaves(state.params)[0]
     param_dtype = str(leaf.dtype)
-    # Per chunk: device time (dispatch until the chunk's outputs are ready) and host time (the
-    # rest of the loop), summed over every chunk after the first (which compiles).
-    timing = dict(chunks=0, device_s=0.0, host_s=0.0)
+    # Per chunk: device time (dispatch until the chunk's outputs are ready), bookkeeping time
+    # (the device programs of plan / update / refill / repack, dispatch until their scalars are
+    # read) and host time (the rest: Python), summed over every chunk after the first (which
+    # compiles).
+    timing = dict(chunks=0, device_s=0.0, book_s=0.0, host_s=0.0)
     it_start = dev_s = None
+    book_s = [0.0]
 
     def clock():
       if it_start is not None and timing["chunks"] > 1:
         timing["device_s"] += dev_s
-        timing["host_s"] += time.perf_counter() - it_start - dev_s
+        timing["book_s"] += book_s[0]
+        timing["host_s"] += time.perf_counter() - it_start - dev_s - book_s[0]
+      book_s[0] = 0.0
 
     while True:
       clock()
@@ -639,11 +644,13 @@ class Engine:
         shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
             leaf.shape)[0]))
       shapes.add(size)
+      t_book = time.perf_counter()
       plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
       if skips:
         plan, running = self._fetch((plan, running))
       else:
         plan, running = self._fetch(plan), None
+      book_s[0] += time.perf_counter() - t_book
       min_left, kth_left, n_run = (int(v) for v in plan)
       if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
         run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
@@ -661,9 +668,11 @@ class Engine:
                       if running[a:b].any()))
       executed += run_blocks * ev * computed
       # Records, latches, end steps and finished lanes: one program on the device.
+      t_book = time.perf_counter()
       book, summary = self._update(book, state.latches, m, state.step, slots, real, budget_dev,
                                    grid_dev)
       n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
+      book_s[0] += time.perf_counter() - t_book
       n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
       if progress is not None:
         rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
