@@ -41,7 +41,8 @@ def test_tiny_sweep_writes_every_output(tiny_run):
     g = clamp & lanes["grokked"]
     np.testing.assert_allclose(lanes["norm_at_grok"][g], lanes["target_norm"][g], rtol=1e-4)
     law = fit["per_p"]["31"]["delay_law"]
-    assert law["alpha"] > 0  # T_grok rises with the held norm
+    # T_grok rises with the held norm: the tiny model's law (6.74 on CPU) near the paper's 7.5
+    assert 4.0 < law["alpha"] < 11.0
     curves = np.load(os.path.join(tiny_run, "curves.npz"))
     assert curves["norm"].shape[0] == len(lanes["seed"]) == curves["steps"].shape[0]
 

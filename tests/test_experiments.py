@@ -267,7 +267,8 @@ def test_tiny_results_make_sense(tiny_runs):
     assert {"free", "clamp", "one_shot", "group_one_shot", "low_init"} <= set(nc["arm"])
     assert "to-t_int" not in set(nc["cell"])
     dr = json.load(open(os.path.join(d["dense_rho"], "fit.json")))
-    assert dr["delay_law"]["alpha"] > 0
+    # the tiny scan's law (5.5 over [0.9, 1.1] on CPU): rising, and not absurdly steep
+    assert 3.0 < dr["delay_law"]["alpha"] < 11.0
     ld = json.load(open(os.path.join(d["log_delay"], "fit.json")))
     assert ld["timescale"]["n_cells"] == 2  # wd 1 and 2 at one lr
 
