@@ -23,6 +23,18 @@ def test_bench_table_on_a_small_model():
     np.testing.assert_allclose(table[1]["per_lane"], 100 * table[1]["rate"] / table[0]["rate"])
 
 
+def test_host_table_splits_each_chunk_into_device_bookkeeping_and_host_time(capsys):
+    mode = "vmap"
+    rows = bench.host_overhead([1, 3], lane_mode=mode, chunk_steps=20, chunks=3)
+    assert [r["lanes"] for r in rows] == [1, 3] and {r["mode"] for r in rows} == {mode}
+    for r in rows:
+        assert r["chunks"] == 2 and r["device_ms"] > 0 and r["host_ms"] > 0
+        assert r["book_ms"] > 0 and r["rate"] > 0 and r["tflops"] > 0 and r["mem"] > 0
+        np.testing.assert_allclose(r["host_pct"], 100 * r["host_ms"] / r["device_ms"])
+    bench.print_host_table(rows)
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
 def test_formulation_check_times_both_formulations():
     f = bench.formulation_check(p=7, steps=20, reps=1)
     assert set(f) == {"direct", "tables"}
@@ -47,8 +59,32 @@ def test_flop_counts():
     (["--lanes", "0"], "--lanes"),
     (["--steps", "5"], "--steps"),
     (["--p", "1"], "--p"),
+    (["--host", "--lane-mode", "fast"], "--lane-mode"),
+    (["--host", "--chunks", "1"], "--chunks"),
 ])
 def test_bad_input_is_one_line(args, msg, capsys):
     assert bench.cli.main_guard("bench", bench.main, args) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1, err
+
+
+def test_gpu_check_rehearsal_on_the_cpu(tmp_path):
+    # experiments/gpu_check.sh at a tiny size on the CPU: every step runs and the one table
+    # (device vs CPU, the vmap bench rows, the capped delay_sweep) lands in $OUT.
+    import os
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", GPU_CHECK_TINY="1", SWEEP_SECONDS="10",
+               OUT=str(tmp_path))
+    r = subprocess.run(["bash", os.path.join(root, "experiments", "gpu_check.sh")], env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    table = (tmp_path / "gpu_check.md").read_text().splitlines()
+    assert table[:2] == ["| check | result |", "|---|---|"]
+    rows = {line.split(" | ")[0].strip("| "): line for line in table[2:]}
+    assert all(line.count("|") == 3 for line in table), table
+    assert "| cpu" in rows["device"]
+    assert "same lanes grok: True" in rows["device vs CPU, 8 lanes"]
+    assert "lane-steps/s" in rows["bench mlp p=13, 1 lanes (vmap)"]
+    assert "TFLOP/s" in rows["bench mlp p=13, 4 lanes (vmap)"]
+    assert "phase(s) done" in rows["delay_sweep under a wall-clock cap"]
