@@ -7,10 +7,19 @@ progress line, moves the lanes still running into a smaller program when enough 
 is sharded over every device of the job (padded to a multiple of their count): with several
 processes (``jax.distributed``) each process computes only the lanes on its own devices, and
 what the host loop reads between chunks is gathered to every process
-(``multihost_utils.process_allgather``), so all processes take the same decisions. On a single
-CPU device the host instead walks the lanes, one call of the same compiled one-lane program
-per lane (``lanes_per_group``): XLA:CPU runs a vmapped, batched matmul, and even a lax.map over
-lanes inside one program, slower per lane than one lane's plain matmuls.
+(``multihost_utils.process_allgather``), so all processes take the same decisions.
+
+Two lane modes (``Engine(lane_mode=...)``, ``--lane-mode`` on every experiment): "vmap", every
+lane of a phase in one vmapped program (the accelerator path, and the only one over several
+devices), and "walk", the host calls one compiled one-lane program per lane
+(``lanes_per_group``), the "auto" choice on a single CPU device: XLA:CPU runs a vmapped,
+batched matmul, and even a lax.map over lanes inside one program, slower per lane than one
+lane's plain matmuls. Both give the same events; floats agree to float32 rounding (the batched
+and the plain matmuls sum in another order). In either mode the per-lane bookkeeping between
+chunks (curves, latches, end steps, finished lanes, refilling freed slots, repacking by a
+gather) is a few small device programs over arrays kept on the device (``_Book``); the host
+reads back a handful of scalars per chunk, so its work does not grow with the lane count
+(``python -m experiments.bench --host``).
 
 Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
 inside one) and, when started again, continues from the newest readable checkpoint: the device
@@ -164,6 +173,8 @@ class Engine:
   inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
   device count.
 
+  ``lane_mode``: "vmap" (all lanes in one program), "walk" (the host walks them, one device
+  only) or "auto" (walk on a single CPU device, else vmap); see the module docstring.
   ``lanes_per_group``: 0 runs all lanes as one vmap (the default on accelerators and with
   several devices); g >= 1 makes the host walk the lanes g at a time, one call of the same
   compiled g-lane program per group (the default, g = 1, on a single CPU device, where it is
