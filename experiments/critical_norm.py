@@ -266,6 +266,10 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax.set_title("(b) W_c and T_grok against lr")
     ax.legend(fontsize=7)
     ax = axes[2]
+    if "steps" not in curves:  # a committed results/ run keeps no curves
+        ax.set_axis_off()
+        fig.tight_layout()
+        return plots.save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
     best = max(fitted["cells"], key=lambda c: c["n_grokked"])["cell"]  # first fully grokked
     idx = np.flatnonzero(lanes["cell"] == best)
     ax3 = ax.twinx()

@@ -52,7 +52,9 @@ KNOWN_EXPERIMENTS = {
     "transformer": "attention model with and without LayerNorm",
     "parity": "sparse parity task",
 }
-REQUIRED_FILES = ("config.json", "lanes.csv", "curves.npz")
+REQUIRED_FILES = ("config.json", "lanes.csv")
+# curves.npz is optional: the run results committed under results/ keep only the small files
+# (config.json, lanes.csv, fit.json, timing.json); their trajectory figures are skipped
 REQUIRED_COLUMNS = ("p", "seed", "arm", "rho", "target_norm", "lr", "wd", "frac", "model",
                     "T_mem", "T_grok", "grokked", "norm_at_grok", "diverged", "steps_run")
 # Settings stored once in config.json but needed per lane (filled in when not a lane column).
@@ -138,13 +140,15 @@ def load_run(path: str, name: str | None = None) -> Run:
     if missing:
         raise RunDirError(f"{path}: lanes.csv lacks column(s) {', '.join(missing)}")
     _check_lanes_match(path, config, lanes)
-    try:
-        with np.load(os.path.join(path, "curves.npz"), allow_pickle=False) as z:
-            curves = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise RunDirError(f"{path}: unreadable curves.npz ({e})".replace("\n", " ")) from None
+    curves = {}
     n = len(lanes["p"])
-    for k in ("steps", "train_acc", "test_acc", "norm"):
+    if os.path.exists(os.path.join(path, "curves.npz")):
+        try:
+            with np.load(os.path.join(path, "curves.npz"), allow_pickle=False) as z:
+                curves = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"{path}: unreadable curves.npz ({e})".replace("\n", " ")) from None
+    for k in ("steps", "train_acc", "test_acc", "norm") if curves else ():
         if k not in curves:
             raise RunDirError(f"{path}: curves.npz lacks {k}")
         if curves[k].shape[0] != n:
@@ -1013,6 +1017,8 @@ def _main_setting(run: Run, mask: np.ndarray, keys) -> np.ndarray:
 
 def _fig_trajectories(run: Run, path: str):
     from grokjax import plots
+    if not run.curves:
+        return None, "no curves.npz in the run directory (results/ keeps only lanes.csv)"
     L = run.lanes
     usable = (run.arm("free") | run.arm("clamp")) & ~L["diverged"]
     idx = _main_setting(run, usable, ("model", "layernorm", "frac", "wd", "d", "hidden"))
