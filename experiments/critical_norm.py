@@ -16,9 +16,11 @@ curves.npz also holds each lane's Fourier concentration of the embedding (``four
 Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
   paper  p in {29, 41, 59, 79, 97} × fraction in {0.30, 0.35, 0.40, 0.50, 0.65}, plus
          {0.15, 0.20, 0.25} at p in {59, 79, 97}; 20 seeds; lr 1e-3, wd 1; and at p=59,
-         fraction 0.5: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3}. 840 lanes, budget 30k
-         steps × (0.4/fraction)² (at most ×8) × max(1, 1e-3/lr) × max(1, p/59): GPU-sized
-         (≈ 64 M lane-steps bound; see --list of experiments.reproduce).
+         fraction 0.5: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3}; seeds 3000-3019; the
+         paper's flat budgets 60k (100k at fractions <= 0.25; --low-frac-steps 0 gives 30k
+         steps × (0.4/fraction)² (at most ×8) × max(1, 1e-3/lr) × max(1, p/59) instead). 840
+         lanes, ≈ 58 M lane-steps bound, ~11 M expected (see --list of
+         experiments.reproduce). W_c is reported as the median and the mean.
          Paper: W_c = 42 / 48 / 55 / 61 / 67 at p = 29 / 41 / 59 / 79 / 97 (b ≈ 0.38); W_c
          nearly independent of fraction and lr: at wd = 3, W_c ≈ 48.9 / 48.7 / 49.1 across a
          10× lr range while T_grok changes ~7×.

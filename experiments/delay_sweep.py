@@ -15,9 +15,12 @@ Presets (cost measured on the 2-core CPU of the CI machine unless stated):
   quick  the paper's own protocol at p=59 (MLP d=128, H=256, fraction 0.4, lr 1e-3, wd 1,
          t_int 500), 4 seeds, rho in {0.85, 0.95, 1.05}: a few CPU minutes. Expected:
          Wc ≈ 54.6 with CV ~1 %, T_grok rising ~exp(7.5·rho), alpha ≈ 7.5.
-  paper  p in {41, 53, 59, 71}, rho in {0.85, 1.00, 1.15}, 12 seeds, budgets 15k/25k/80k
-         steps (× max(1, p/59)). Paper: alpha ≈ 7.5 shared, R² 0.996; at p=59 Wc ≈ 54.6 and
-         median T_grok ≈ 1.5k / 4.1k / 13.4k.
+  paper  p in {31, 41, 53, 59, 71}, rho in {0.85, 1.00, 1.15} plus rho 1.30 at p = 41 and 59
+         (reported against the law's extrapolation, not fitted), 12 seeds (0-11), budgets
+         15k/25k/80k/160k steps (× max(1, p/59)); 264 lanes, expected ~4 M lane-steps (bound
+         12.9 M; `reproduce --list`). Paper: alpha ≈ 7.5 shared, R² 0.996; at p=59 Wc ≈ 54.6
+         and median T_grok ≈ 1.5k / 4.1k / 13.4k / 27.9k; T_grok against the held norm itself
+         collapses across p (R² 0.988); ||E|| at grokking ∝ p^0.47 beside Wc ∝ p^0.44.
   tiny   a seconds-long smoke test on a small model (p=31, d=64, H=128, fraction 0.7,
          lr 1e-2, t_int 50): free lanes grok in ~300 steps. Not the paper's regime; it checks
          that every stage runs and writes its files.

@@ -16,7 +16,9 @@ Presets (lane-steps are upper bounds):
   paper  p=59, fraction 0.4, MLP d=128 H=256, wd 1, t_int 500, 16 seeds, rho in {0.85, 1.00,
          1.15, 1.30} × lr in {1, 2, 4, 8}e-3, free controls at each lr. 320 lanes; budgets
          15k / 25k / 80k / 120k steps at rho 0.85 / 1.00 / 1.15 / 1.30 (free: 30k): GPU-sized
-         (≈ 17 M lane-steps bound). Paper: at lr 1e-3 median T_grok 1492 → 27925 from rho
+         (≈ 17 M lane-steps bound, ~2.5 M expected). As the paper: seeds 1000-1015 (the set
+         dense_rho shares), clamps at rho × the fixed W_c = 54.6 (--fixed-wc; 0 = the run's own),
+         and every cell also seen stopped at 30k steps (--view-steps). Paper: at lr 1e-3 median T_grok 1492 → 27925 from rho
          0.85 to 1.30 (~19×), while lr moves T_grok only ~2×; grokked lanes sit at their
          held norm.
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, t_int 50), 4 seeds,

@@ -20,10 +20,12 @@ T_grok are Kaplan-Meier medians: lanes that do not grok within the budget are ri
 never dropped. Each control is reported as its median T_grok over that of the free control.
 
 Presets (lane-steps are upper bounds):
-  paper  p=59, fraction 0.4, MLP d=128 H=256, lr 1e-3, t_int 500, 16 seeds; wd in {1, 2, 3, 5,
-         8} (reference wd 1); clamped rho in {0.85, 1.00, 1.15}; one-shot rho in {0.70,
-         0.85, 1.00, 1.15, 1.30}; group factor 0.8; init_scale in {0.5, 0.7}. 288 lanes (+16 run to
-         t_int only);
+  paper  p=59, fraction 0.4, MLP d=128 H=256, lr 1e-3, t_int 500, 16 seeds (2000-2015); wd in
+         {1, 2, 3, 5, 8} (reference wd 1); clamped rho in {0.85, 0.90, 1.00, 1.15} (paper:
+         7.3× from 0.90 to 1.15); one-shot rho in {0.70, 0.85, 1.00, 1.15, 1.30}; group factor
+         0.8; low-norm init at ||W|| = 0.73 and 0.90 × W_c (--init-rho: the natural init,
+         ≈ 19.3, rescaled up to below W_c); clamps and rescales at rho × the fixed W_c = 54.6;
+         each group's share of ||W||² at t_int and at T_grok. 304 lanes (+16 run to t_int);
          GPU-sized (≈ 9 M lane-steps bound). Paper: one-shot rescaling moves T_grok only
          ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
          within ~3 % of the control; low-norm initialisation is washed out; the clamped cells

@@ -29,7 +29,11 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          censored. ln_free: p in {53, 71, 97} × fraction in {0.20, 0.25, 0.30, 0.40, 0.55},
          lr 1e-3, and at p=71, fraction 0.4: lr in {3e-4, 1e-3, 3e-3} × wd in {0.3, 1, 3};
          budget 50k. ln_clamp: p=71, lr 1e-3, unembed at rho {0.85, 1.00, 1.15, 1.30}, embed at
-         1.30, mlp at {0.85, 1.30}, budget 100k. GPU-sized (≈ 30 M lane-steps bound).
+         1.30, mlp at {0.85, 1.30}, budget 100k. As the paper: seeds from 4000; the LayerNorm
+         parts place a parameter-free LayerNorm before attention, the MLP and the unembedding
+         (--ln-mode all; --ln-mode final keeps only the last); a 30k-step no-LayerNorm scan
+         over rho 0.85-1.50 (--scan-rho, --scan-steps; paper: ~6× faster below W_c, a plateau
+         from 1.15 on). GPU-sized (≈ 38 M lane-steps bound).
          Paper: no LayerNorm: W_c ≈ 36.9, medians 718 / 6608 / 73966 / 99920, alpha_2 = 15.45
          [14.84, 15.98], R² 0.999, the rho=1.20 delay ≈ 0.64× the extrapolation. Final
          LayerNorm: the total norm at grokking drifts (CV 0.15-0.17), only ||U|| is
