@@ -337,29 +337,26 @@ class Engine:
     """Sharding of every lane-state leaf (lane axis over the mesh, or the one device)."""
     return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
 
-  def _put(self, tree):
-    """Host arrays (the same on every process) onto the lane sharding."""
-    if self._sharding is None:
+  def _put_on(self, tree, sharding):
+    """Host arrays (the same on every process) onto ``sharding``, or the one device."""
+    if sharding is None:
       return jax.device_put(tree, self.devices[0])
     if self.multiprocess:
       # Each process supplies the shards of its own devices. (jax.device_put would first
       # check that every process passed equal values, and NaN != NaN fails that check.)
       def put(x):
         x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, self._sharding, lambda idx: x[idx])
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
       return jax.tree.map(put, tree)
-    return jax.device_put(tree, self._sharding)
+    return jax.device_put(tree, sharding)
+
+  def _put(self, tree):
+    """Host arrays onto the lane sharding."""
+    return self._put_on(tree, self._sharding)
 
   def _put_rep(self, tree):
-    """Host arrays (the same on every process) onto every device (replicated), or the one."""
-    if self._rep is None:
-      return jax.device_put(tree, self.devices[0])
-    if self.multiprocess:
-      def put(x):
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, self._rep, lambda idx: x[idx])
-      return jax.tree.map(put, tree)
-    return jax.device_put(tree, self._rep)
+    """Host arrays onto every device (replicated), or the one."""
+    return self._put_on(tree, self._rep)
 
   def _build_book_programs(self, mesh) -> None:
     """The device programs of the host loop's bookkeeping, so that between chunks the host
