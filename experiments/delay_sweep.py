@@ -231,16 +231,9 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
             entry["cells"] = [dict(rho=float(r), **experiment.cell_times(
                 lanes, at_p & (lanes["arm"] == "clamp") & ref_lr
                 & np.isclose(lanes["rho"], r))) for r in cfg.rho]
-            c0 = next(iter(law["intercepts"].values()), None)
-            entry["beyond"] = []
-            for r in cfg.rhos_at(p)[len(cfg.rho):]:
-                cell = experiment.cell_times(lanes, at_p & (lanes["arm"] == "clamp") & ref_lr
-                                             & np.isclose(lanes["rho"], r))
-                pred = (math.exp(law["alpha"] * r + c0)
-                        if law["alpha"] is not None and c0 is not None else None)
-                cell.update(rho=float(r), extrapolated=pred,
-                            ratio=(cell["median"] / pred if pred and cell["median"] else None))
-                entry["beyond"].append(cell)
+            entry["beyond"] = [experiment.versus_law(experiment.cell_times(
+                lanes, at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r)),
+                law, r) for r in cfg.rhos_at(p)[len(cfg.rho):]]
             if len(cfg.lr) > 1:
                 entry["delay_law_by_lr"] = {}
                 for lr in cfg.lr:

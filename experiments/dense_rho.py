@@ -34,7 +34,6 @@ Presets (lane-steps are upper bounds):
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import sys
 
@@ -106,14 +105,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         t, c = experiment.times(lanes, inside)
         law = fit.delay_law(rho[inside], t, censored=c, seed=0)
         out["delay_law"] = law
-        c0 = next(iter(law["intercepts"].values()), None)
         for r in sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)])):
-            cell = experiment.cell_times(lanes, clamp & (rho == r))
-            pred = (math.exp(law["alpha"] * r + c0)
-                    if law["alpha"] is not None and c0 is not None else None)
-            cell.update(rho=float(r), extrapolated=pred,
-                        ratio=(cell["median"] / pred if pred and cell["median"] else None))
-            out["beyond"].append(cell)
+            out["beyond"].append(experiment.versus_law(
+                experiment.cell_times(lanes, clamp & (rho == r)), law, r))
     return out
 
 

@@ -311,15 +311,8 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         t, c = experiment.times(lanes, inside)
         law = fit.delay_law(rho[inside], t, censored=c, seed=0)
         out["delay_law"] = law
-        c0 = next(iter(law["intercepts"].values()), None)
-        for cell in out["cells"]:
-            if cell["rho"] <= cfg.fit_hi + 1e-9:
-                continue
-            pred = (math.exp(law["alpha"] * cell["rho"] + c0)
-                    if law["alpha"] is not None and c0 is not None else None)
-            cell.update(extrapolated=pred,
-                        ratio=cell["median"] / pred if pred and cell["median"] else None)
-            out["beyond"].append(cell)
+        out["beyond"] = [experiment.versus_law(cell, law, cell["rho"]) for cell in out["cells"]
+                         if cell["rho"] > cfg.fit_hi + 1e-9]
     scan = sel & (lanes["arm"] == "scan") & ok
     out["scan"] = []
     for r in sorted(set(rho[scan])):

@@ -957,6 +957,17 @@ def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
     return out
 
 
+def versus_law(cell: dict, law: dict, rho: float) -> dict:
+    """``cell`` (a :func:`cell_times` dict) with ``rho``, the delay law's extrapolation to it
+    (one group's intercept) and the ratio of its median to that; returns the cell."""
+    c0 = next(iter(law["intercepts"].values()), None)
+    pred = (math.exp(law["alpha"] * rho + c0)
+            if law["alpha"] is not None and c0 is not None else None)
+    cell.update(rho=float(rho), extrapolated=pred,
+                ratio=(cell["median"] / pred if pred and cell["median"] else None))
+    return cell
+
+
 def fmt(v, spec: str = "{:.3g}") -> str:
     return "n/a" if v is None else spec.format(v)
 
