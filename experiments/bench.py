@@ -37,6 +37,7 @@ def gemm_ceiling(n: int = 2048, reps: int = 5) -> float:
     """Best-of float32 GEMM rate on the default device, GFLOP/s."""
     import jax
     import jax.numpy as jnp
+
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
@@ -45,7 +46,7 @@ def gemm_ceiling(n: int = 2048, reps: int = 5) -> float:
         t = time.perf_counter()
         f(a).block_until_ready()
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9
 
 
 def round_robin(calls: dict, reps: int) -> dict:
@@ -68,6 +69,7 @@ def time_interleaved(configs: dict, n_blocks: dict, reps: int) -> dict:
     Returns {key: (compile + first chunk seconds, [seconds of each timed chunk])}.
     """
     import jax
+
     state = {}
 
     def chunk(key):
@@ -90,8 +92,12 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> l
     eval overhead %, spread of the rounds %, compile + first chunk seconds, memory per lane."""
     from grokjax.data import num_train
     from grokjax.engine import Static, make_hparams
-    from grokjax.models import (ModelSpec, forward_matmul_flops, reference_matmul_flops,
-                                train_step_flops)
+    from grokjax.models import (
+        ModelSpec,
+        forward_matmul_flops,
+        reference_matmul_flops,
+        train_step_flops,
+    )
     from grokjax.runner import Engine
 
     spec = ModelSpec(kind=kind, p=p, d=128, hidden=256 if kind == "mlp" else 512)
@@ -102,17 +108,23 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> l
     configs, n_blocks = {}, {}
     for n in lanes:
         for ev, engine in engines.items():
-            configs[n, ev] = (engine, make_hparams(len(engine.fns.groups), seed=np.arange(n),
-                                                   budget=10 ** 7))
+            configs[n, ev] = (
+                engine,
+                make_hparams(len(engine.fns.groups), seed=np.arange(n), budget=10**7),
+            )
             n_blocks[n, ev] = max(1, steps // ev)
-    print(f"  [{kind}] {len(configs)} programs, timed round-robin: {reps} rounds of {steps} "
-          f"steps each", flush=True)
+    print(
+        f"  [{kind}] {len(configs)} programs, timed round-robin: {reps} rounds of {steps} "
+        f"steps each",
+        flush=True,
+    )
     timed = time_interleaved(configs, n_blocks, reps)
     # FLOPs per lane-step: the training step plus one test-set forward pass every 10 steps,
     # as executed here and as the direct (table-free) formulation would need.
     flops = train_step_flops(spec, n_tr) + forward_matmul_flops(spec, n_te) / 10
-    model_flops = (train_step_flops(spec, n_tr, reference=True)
-                   + reference_matmul_flops(spec, n_te) / 10)
+    model_flops = (
+        train_step_flops(spec, n_tr, reference=True) + reference_matmul_flops(spec, n_te) / 10
+    )
     try:
         mem = engines[10].memory_bytes(steps)[1]
     except Exception:  # a backend without memory analysis
@@ -121,13 +133,20 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> l
     for n in lanes:
         t10, t0 = np.array(timed[n, 10][1]), np.array(timed[n, steps][1])
         rate = n * steps / np.median(t10)
-        table.append(dict(
-            model=kind, lanes=n, rate=rate, gflops=rate * flops / 1e9,
-            model_gflops=rate * model_flops / 1e9,
-            # each round's own pair: both chunks ran at the same machine speed
-            eval_pct=100 * float(np.median(t10 / t0 - 1)),
-            spread=100 * float((t10.max() - t10.min()) / np.median(t10)),
-            compile_s=timed[n, 10][0], mem=mem))
+        table.append(
+            dict(
+                model=kind,
+                lanes=n,
+                rate=rate,
+                gflops=rate * flops / 1e9,
+                model_gflops=rate * model_flops / 1e9,
+                # each round's own pair: both chunks ran at the same machine speed
+                eval_pct=100 * float(np.median(t10 / t0 - 1)),
+                spread=100 * float((t10.max() - t10.min()) / np.median(t10)),
+                compile_s=timed[n, 10][0],
+                mem=mem,
+            )
+        )
     for r in table:
         r["per_lane"] = 100 * r["rate"] / table[0]["rate"]
     return table
@@ -137,8 +156,13 @@ TINY_MLP = dict(kind="mlp", p=13, d=16, hidden=32)
 PAPER_MLP = dict(kind="mlp", p=59, d=128, hidden=256)
 
 
-def host_overhead(lanes: list[int], lane_mode: str = "vmap", model: dict = TINY_MLP,
-                  chunk_steps: int = 100, chunks: int = 4) -> list[dict]:
+def host_overhead(
+    lanes: list[int],
+    lane_mode: str = "vmap",
+    model: dict = TINY_MLP,
+    chunk_steps: int = 100,
+    chunks: int = 4,
+) -> list[dict]:
     """Device, bookkeeping and host time per chunk of ``Engine.run``, one row per lane count,
     with lane-steps/s, executed TFLOP/s and memory per lane.
 
@@ -152,6 +176,7 @@ def host_overhead(lanes: list[int], lane_mode: str = "vmap", model: dict = TINY_
     from grokjax.engine import Static, make_hparams
     from grokjax.models import ModelSpec, forward_matmul_flops, train_step_flops
     from grokjax.runner import Engine
+
     spec = ModelSpec(**model)
     frac = 0.5
     n_tr = num_train(spec.p, frac)
@@ -164,41 +189,64 @@ def host_overhead(lanes: list[int], lane_mode: str = "vmap", model: dict = TINY_
         mem = None
     rows = []
     for n in lanes:
-        hp = make_hparams(len(engine.fns.groups), seed=np.arange(n), lr=1e-6,
-                          budget=chunks * chunk_steps - 1)
+        hp = make_hparams(
+            len(engine.fns.groups), seed=np.arange(n), lr=1e-6, budget=chunks * chunk_steps - 1
+        )
         r = engine.run(hp, chunk_steps=chunk_steps, progress=None, max_lanes=None)
         t = r.stats["chunk_timing"]
         k = max(t["chunks"] - 1, 1)
         dev, book, host = t["device_s"] / k, t["book_s"] / k, t["host_s"] / k
         rate = n * chunk_steps / dev
-        rows.append(dict(lanes=n, mode=r.stats["lane_mode"], model=f"{spec.kind} p={spec.p}",
-                         device_ms=1e3 * dev, book_ms=1e3 * book, host_ms=1e3 * host,
-                         host_pct=100 * host / dev, book_pct=100 * book / dev, rate=rate,
-                         tflops=rate * flops / 1e12, mem=mem, chunks=k))
+        rows.append(
+            dict(
+                lanes=n,
+                mode=r.stats["lane_mode"],
+                model=f"{spec.kind} p={spec.p}",
+                device_ms=1e3 * dev,
+                book_ms=1e3 * book,
+                host_ms=1e3 * host,
+                host_pct=100 * host / dev,
+                book_pct=100 * book / dev,
+                rate=rate,
+                tflops=rate * flops / 1e12,
+                mem=mem,
+                chunks=k,
+            )
+        )
     return rows
 
 
 def print_host_table(rows: list[dict]) -> None:
-    print("| lane mode | lanes | device ms/chunk | bookkeeping ms/chunk (device) "
-          "| host ms/chunk (Python) | host % of device | bookkeeping % of device "
-          "| lane-steps/s |")
+    print(
+        "| lane mode | lanes | device ms/chunk | bookkeeping ms/chunk (device) "
+        "| host ms/chunk (Python) | host % of device | bookkeeping % of device "
+        "| lane-steps/s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['mode']} | {r['lanes']} | {r['device_ms']:.1f} | {r['book_ms']:.2f} | "
-              f"{r['host_ms']:.2f} | {r['host_pct']:.2f} | {r['book_pct']:.2f} | "
-              f"{r['rate']:,.0f} |")
+        print(
+            f"| {r['mode']} | {r['lanes']} | {r['device_ms']:.1f} | {r['book_ms']:.2f} | "
+            f"{r['host_ms']:.2f} | {r['host_pct']:.2f} | {r['book_pct']:.2f} | "
+            f"{r['rate']:,.0f} |"
+        )
 
 
 def sweep_progress(out: str, log: str) -> str:
     """How far a (capped) experiment run got: finished phases and its last progress line."""
     import os
-    done = sorted(f[:-4] for f in os.listdir(os.path.join(out, "phases"))
-                  if f.endswith(".npz")) if os.path.isdir(os.path.join(out, "phases")) else []
+
+    done = (
+        sorted(f[:-4] for f in os.listdir(os.path.join(out, "phases")) if f.endswith(".npz"))
+        if os.path.isdir(os.path.join(out, "phases"))
+        else []
+    )
     lines = [l.strip() for l in open(log, errors="replace")] if os.path.exists(log) else []
     last = next((l for l in reversed(lines) if "] step" in l), "no progress line")
     finished = any(l.startswith("wrote ") for l in lines)
-    return (f"{'finished' if finished else 'stopped at the cap'}; {len(done)} phase(s) done "
-            f"({', '.join(done) or 'none'}); last: {last}")
+    return (
+        f"{'finished' if finished else 'stopped at the cap'}; {len(done)} phase(s) done "
+        f"({', '.join(done) or 'none'}); last: {last}"
+    )
 
 
 def gpu_check_summary(directory: str) -> str:
@@ -206,6 +254,7 @@ def gpu_check_summary(directory: str) -> str:
     ``directory`` (check.json, bench.json, sweep.out + sweep.log)."""
     import json
     import os
+
     get = lambda name: json.load(open(os.path.join(directory, name)))
     cell = lambda text: str(text).replace("|", "/")  # its own "|" would split the cell
     rows = ["| check | result |", "|---|---|"]
@@ -218,14 +267,19 @@ def gpu_check_summary(directory: str) -> str:
     try:
         for r in get("bench.json"):
             mem = "n/a" if r["mem"] is None else f"{r['mem'] / 2**20:.2f} MiB"
-            rows.append(f"| bench {r['model']}, {r['lanes']} lanes ({r['mode']}) | "
-                        f"{r['rate']:,.0f} lane-steps/s, {r['tflops']:.3f} TFLOP/s, "
-                        f"{mem}/lane, host {r['host_pct']:.2f} % + bookkeeping "
-                        f"{r['book_pct']:.2f} % of device time |")
+            rows.append(
+                f"| bench {r['model']}, {r['lanes']} lanes ({r['mode']}) | "
+                f"{r['rate']:,.0f} lane-steps/s, {r['tflops']:.3f} TFLOP/s, "
+                f"{mem}/lane, host {r['host_pct']:.2f} % + bookkeeping "
+                f"{r['book_pct']:.2f} % of device time |"
+            )
     except (OSError, ValueError, KeyError) as e:
         rows.append(f"| bench | not run ({type(e).__name__}) |")
-    sweep = open(os.path.join(directory, "sweep.txt")).read().strip() \
-        if os.path.exists(os.path.join(directory, "sweep.txt")) else "not run"
+    sweep = (
+        open(os.path.join(directory, "sweep.txt")).read().strip()
+        if os.path.exists(os.path.join(directory, "sweep.txt"))
+        else "not run"
+    )
     rows.append(f"| delay_sweep under a wall-clock cap | {cell(sweep)} |")
     return "\n".join(rows)
 
@@ -237,11 +291,12 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
     import jax
     import jax.numpy as jnp
     from grokjax import data, models
+
     spec = models.ModelSpec(kind="mlp", p=p)
     model = models.make_model(spec)
     params = model.init(jax.random.key(0))
     ab, y = data.make_table(p)
-    rows = np.random.default_rng(0).permutation(len(y))[:data.num_train(p, 0.4)]
+    rows = np.random.default_rng(0).permutation(len(y))[: data.num_train(p, 0.4)]
     n_tr = rows.size
     ab, y = jnp.asarray(ab[rows]), jnp.asarray(y[rows])
     gelu = lambda x: jax.nn.gelu(x, approximate=False)
@@ -256,9 +311,11 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
         def loss(P):
             logp = jax.nn.log_softmax(apply(P, ab))
             return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
         def step(P, _):
             g = jax.grad(loss)(P)
             return jax.tree.map(lambda w, d: w - 1e-3 * d, P, g), None
+
         return jax.jit(lambda P: jax.lax.scan(step, P, None, length=steps)[0])
 
     progs = {"direct": program(direct), "tables": program(model.apply)}
@@ -266,10 +323,14 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
     for call in calls.values():  # compile
         call()
     times = round_robin(calls, reps)
-    flops = {"direct": models.train_step_flops(spec, n_tr, reference=True),
-             "tables": models.train_step_flops(spec, n_tr)}
-    return {k: dict(rate=steps / np.median(v), gflops=steps / np.median(v) * flops[k] / 1e9)
-            for k, v in times.items()}
+    flops = {
+        "direct": models.train_step_flops(spec, n_tr, reference=True),
+        "tables": models.train_step_flops(spec, n_tr),
+    }
+    return {
+        k: dict(rate=steps / np.median(v), gflops=steps / np.median(v) * flops[k] / 1e9)
+        for k, v in times.items()
+    }
 
 
 def add_ceiling(table: list[dict], ceiling: float) -> None:
@@ -284,15 +345,18 @@ def waste_ratio() -> str:
     from grokjax.engine import Static, make_hparams
     from grokjax.models import ModelSpec
     from grokjax.runner import Engine
+
     engine = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))
     seeds = np.tile(np.arange(8), 3)
     target = np.repeat([0.0, 32.0, 39.0], 8)
     hp = make_hparams(3, seed=seeds, lr=1e-2, target_norm=target, t_int=50, budget=4000)
     r = engine.run(hp, chunk_steps=200, progress=None)
     s = r.stats
-    return (f"early stopping (24 lanes, tiny MLP, 3 held norms): executed / needed lane-steps = "
-            f"{s['lane_steps_executed']:,} / {s['lane_steps_needed']:,} = "
-            f"{s['lane_steps_executed'] / s['lane_steps_needed']:.2f}, programs {s['programs']}")
+    return (
+        f"early stopping (24 lanes, tiny MLP, 3 held norms): executed / needed lane-steps = "
+        f"{s['lane_steps_executed']:,} / {s['lane_steps_needed']:,} = "
+        f"{s['lane_steps_executed'] / s['lane_steps_needed']:.2f}, programs {s['programs']}"
+    )
 
 
 def check_against_cpu(tiny: bool = False) -> str:
@@ -302,26 +366,38 @@ def check_against_cpu(tiny: bool = False) -> str:
     import json
     import os
     import subprocess
+
     code = (
         "import json, numpy as np\n"
         "from grokjax.engine import Static, make_hparams\n"
         "from grokjax.models import ModelSpec\n"
         "from grokjax.runner import Engine\n"
-        + ("e = Engine(Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))\n"
-           "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
-           "                  target_norm=np.repeat([0.0, 9.0], 4), t_int=50, budget=200)\n"
-           if tiny else
-           "e = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))\n"
-           "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
-           "                  target_norm=np.repeat([0.0, 33.0], 4), t_int=50, budget=2000)\n")
+        + (
+            "e = Engine(Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))\n"
+            "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
+            "                  target_norm=np.repeat([0.0, 9.0], 4), t_int=50, budget=200)\n"
+            if tiny
+            else "e = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))\n"
+            "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
+            "                  target_norm=np.repeat([0.0, 33.0], 4), t_int=50, budget=2000)\n"
+        )
         + "r = e.run(hp, chunk_steps=200, progress=None)\n"
         "print(json.dumps({'t_grok': r.latches['t_grok'].tolist(),\n"
-        "                  'norm': r.latches['norm_at_grok'].tolist()}))\n")
+        "                  'norm': r.latches['norm_at_grok'].tolist()}))\n"
+    )
+
     def run(env_extra):
         env = dict(os.environ, **env_extra)
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True, timeout=900)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
+
     dev, cpu = run({}), run({"JAX_PLATFORMS": "cpu"})
     t_dev, t_cpu = np.array(dev["t_grok"], float), np.array(cpu["t_grok"], float)
     n_dev, n_cpu = np.array(dev["norm"], float), np.array(cpu["norm"], float)
@@ -329,9 +405,11 @@ def check_against_cpu(tiny: bool = False) -> str:
     ok = t_dev >= 0
     rel_t = np.max(np.abs(t_dev[ok] - t_cpu[ok]) / t_cpu[ok]) if ok.any() else 0.0
     rel_n = np.nanmax(np.abs(n_dev - n_cpu) / n_cpu) if ok.any() else 0.0
-    verdict = (f"device vs CPU on 8 lanes: same lanes grok: {same_grok}; "
-               f"max abs(dT_grok)/T_grok = "
-               f"{rel_t:.3f}; max relative norm difference at T_grok = {rel_n:.2e}")
+    verdict = (
+        f"device vs CPU on 8 lanes: same lanes grok: {same_grok}; "
+        f"max abs(dT_grok)/T_grok = "
+        f"{rel_t:.3f}; max relative norm difference at T_grok = {rel_n:.2e}"
+    )
     if not same_grok or rel_t > 0.05 or rel_n > 1e-2:
         raise SystemExit("MISMATCH: " + verdict)
     return verdict
@@ -343,9 +421,10 @@ def check_memory(args) -> None:
     from grokjax.engine import Static
     from grokjax.experiment import static_memory
     from grokjax.models import ModelSpec
+
     try:
         data.validate_task(args.p, "add", 0.4)
-        for kind in (("mlp", "attn") if args.model == "both" else (args.model,)):
+        for kind in ("mlp", "attn") if args.model == "both" else (args.model,):
             spec = ModelSpec(kind=kind, p=args.p, d=128, hidden=256 if kind == "mlp" else 512)
             mem = static_memory(Static(model=spec, frac=0.4), max(args.lanes))
             data.check_fits(mem["total"], f"one {kind} lane at p={args.p}")
@@ -358,6 +437,7 @@ def other_modes(args) -> int:
     """--summary, --sweep-progress, --check-only and --host."""
     import json
     import os
+
     if args.summary:
         table = gpu_check_summary(args.summary)
         print(table)
@@ -372,22 +452,28 @@ def other_modes(args) -> int:
     rows = None
     if args.check_only:
         import jax
+
         dev = jax.devices()[0]
         verdict = check_against_cpu(tiny=args.tiny)
         print(verdict, flush=True)
-        rows = dict(device=f"{dev.platform} {dev.device_kind} x{jax.device_count()}",
-                    verdict=verdict)
+        rows = dict(
+            device=f"{dev.platform} {dev.device_kind} x{jax.device_count()}", verdict=verdict
+        )
     else:
         lanes = args.lanes or [1, 64, 256, 1024, 4096]
         if min(lanes) < 1 or max(lanes) > 1_000_000:
             raise cli.UsageError("--lanes must be integers in [1, 1,000,000]")
         if args.lane_mode not in ("auto", "walk", "vmap"):
-            raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got "
-                                 f"{args.lane_mode!r}")
-        if args.chunks < 2 or not 10 <= args.steps <= 10 ** 6:
+            raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got {args.lane_mode!r}")
+        if args.chunks < 2 or not 10 <= args.steps <= 10**6:
             raise cli.UsageError("--chunks must be >= 2 and --steps in [10, 10^6] with --host")
-        rows = host_overhead(lanes, args.lane_mode, PAPER_MLP if args.paper_mlp else TINY_MLP,
-                             chunk_steps=args.steps // 10 * 10, chunks=args.chunks)
+        rows = host_overhead(
+            lanes,
+            args.lane_mode,
+            PAPER_MLP if args.paper_mlp else TINY_MLP,
+            chunk_steps=args.steps // 10 * 10,
+            chunks=args.chunks,
+        )
         print_host_table(rows)
     if args.json:
         with open(args.json, "w") as f:
@@ -399,31 +485,67 @@ def main(argv=None) -> int:
     ap = cli.Parser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="mlp", help="mlp, attn or both")
     ap.add_argument("--p", type=int, default=59)
-    ap.add_argument("--lanes", type=cli.ints,
-                    help="lane counts (default 1,8,32,128; with --host 1,64,256,1024,4096)")
+    ap.add_argument(
+        "--lanes",
+        type=cli.ints,
+        help="lane counts (default 1,8,32,128; with --host 1,64,256,1024,4096)",
+    )
     ap.add_argument("--steps", type=int, default=200, help="steps per timed chunk")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds (medians are reported)")
-    ap.add_argument("--check", action="store_true",
-                    help="first compare a small run on this device against the CPU")
-    ap.add_argument("--check-only", dest="check_only", action="store_true",
-                    help="only the device-vs-CPU comparison (8 lanes)")
-    ap.add_argument("--host", action="store_true",
-                    help="instead of the throughput table: device, bookkeeping and host time "
-                         "per chunk of Engine.run (tiny MLP, p=13) per lane count")
-    ap.add_argument("--paper-mlp", dest="paper_mlp", action="store_true",
-                    help="with --host: the paper MLP (p=59, d=128, H=256)")
-    ap.add_argument("--lane-mode", dest="lane_mode", default="vmap",
-                    help="with --host: vmap (default), walk or auto")
-    ap.add_argument("--chunks", type=int, default=4,
-                    help="with --host: chunks per lane count, the first not timed (default 4)")
-    ap.add_argument("--tiny", action="store_true",
-                    help="with --check-only: a tiny model (the CPU rehearsal of gpu_check.sh)")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="first compare a small run on this device against the CPU",
+    )
+    ap.add_argument(
+        "--check-only",
+        dest="check_only",
+        action="store_true",
+        help="only the device-vs-CPU comparison (8 lanes)",
+    )
+    ap.add_argument(
+        "--host",
+        action="store_true",
+        help="instead of the throughput table: device, bookkeeping and host time "
+        "per chunk of Engine.run (tiny MLP, p=13) per lane count",
+    )
+    ap.add_argument(
+        "--paper-mlp",
+        dest="paper_mlp",
+        action="store_true",
+        help="with --host: the paper MLP (p=59, d=128, H=256)",
+    )
+    ap.add_argument(
+        "--lane-mode",
+        dest="lane_mode",
+        default="vmap",
+        help="with --host: vmap (default), walk or auto",
+    )
+    ap.add_argument(
+        "--chunks",
+        type=int,
+        default=4,
+        help="with --host: chunks per lane count, the first not timed (default 4)",
+    )
+    ap.add_argument(
+        "--tiny",
+        action="store_true",
+        help="with --check-only: a tiny model (the CPU rehearsal of gpu_check.sh)",
+    )
     ap.add_argument("--json", help="with --host / --check-only: also write the rows as JSON")
-    ap.add_argument("--summary", metavar="DIR",
-                    help="print the table of experiments/gpu_check.sh from its files in DIR "
-                         "(also written to $OUT/gpu_check.md when OUT is set)")
-    ap.add_argument("--sweep-progress", dest="sweep_progress", nargs=2, metavar=("OUT", "LOG"),
-                    help="one line: how far the run in OUT (its output in LOG) got")
+    ap.add_argument(
+        "--summary",
+        metavar="DIR",
+        help="print the table of experiments/gpu_check.sh from its files in DIR "
+        "(also written to $OUT/gpu_check.md when OUT is set)",
+    )
+    ap.add_argument(
+        "--sweep-progress",
+        dest="sweep_progress",
+        nargs=2,
+        metavar=("OUT", "LOG"),
+        help="one line: how far the run in OUT (its output in LOG) got",
+    )
     args = ap.parse_args(argv)
     if args.summary or args.sweep_progress or args.check_only or args.host:
         return other_modes(args)
@@ -432,7 +554,7 @@ def main(argv=None) -> int:
         raise cli.UsageError(f"unknown --model {args.model!r}; choose mlp, attn or both")
     if not args.lanes or min(args.lanes) < 1:
         raise cli.UsageError("--lanes must be positive integers")
-    if not 10 <= args.steps <= 10 ** 9 or args.p < 2:
+    if not 10 <= args.steps <= 10**9 or args.p < 2:
         raise cli.UsageError("--steps must be in [10, 10^9] and --p >= 2")
     if args.reps < 1:
         raise cli.UsageError(f"--reps must be >= 1, got {args.reps}")
@@ -442,12 +564,16 @@ def main(argv=None) -> int:
     if args.check:
         print(check_against_cpu(), flush=True)
     import jax
+
     dev = jax.devices()[0]
     before = gemm_ceiling()
-    print(f"device: {dev.platform} {dev.device_kind} x{jax.device_count()}; "
-          f"float32 GEMM ceiling {before:,.0f} GFLOP/s", flush=True)
+    print(
+        f"device: {dev.platform} {dev.device_kind} x{jax.device_count()}; "
+        f"float32 GEMM ceiling {before:,.0f} GFLOP/s",
+        flush=True,
+    )
     table = []
-    for kind in (("mlp", "attn") if args.model == "both" else (args.model,)):
+    for kind in ("mlp", "attn") if args.model == "both" else (args.model,):
         table += bench_model(kind, args.p, args.lanes, args.steps, args.reps)
     # The ceiling is the better of two measurements, before and after the runs: a shared
     # machine that slowed down during one of them would otherwise inflate every percentage.
@@ -456,23 +582,31 @@ def main(argv=None) -> int:
     print(f"float32 GEMM ceiling after the runs {after:,.0f} GFLOP/s; using {ceiling:,.0f}")
     add_ceiling(table, ceiling)
     print()
-    print("| model | lanes | lane-steps/s | per lane vs first row | executed GFLOP/s | % of ceiling "
-          "| model FLOPs, % of ceiling | eval overhead % | spread % | compile+first s "
-          "| memory/lane |")
+    print(
+        "| model | lanes | lane-steps/s | per lane vs first row | executed GFLOP/s | % of ceiling "
+        "| model FLOPs, % of ceiling | eval overhead % | spread % | compile+first s "
+        "| memory/lane |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in table:
         mem = "n/a" if r["mem"] is None else f"{r['mem'] / 2**20:.2f} MiB"
-        print(f"| {r['model']} | {r['lanes']} | {r['rate']:,.0f} | {r['per_lane']:.0f} % | "
-              f"{r['gflops']:.1f} | {r['pct']:.0f} | {r['model_pct']:.0f} | "
-              f"{r['eval_pct']:.1f} | {r['spread']:.0f} | {r['compile_s']:.1f} | {mem} |")
+        print(
+            f"| {r['model']} | {r['lanes']} | {r['rate']:,.0f} | {r['per_lane']:.0f} % | "
+            f"{r['gflops']:.1f} | {r['pct']:.0f} | {r['model_pct']:.0f} | "
+            f"{r['eval_pct']:.1f} | {r['spread']:.0f} | {r['compile_s']:.1f} | {mem} |"
+        )
     if args.model in ("mlp", "both"):
         f = formulation_check(args.p)
         print()
-        print("one paper-MLP lane, gradient + SGD step only (no eval, no AdamW): "
-              + "; ".join(f"{k} {v['rate']:,.0f} steps/s, {v['gflops']:.0f} GFLOP/s executed "
-                          f"({100 * v['gflops'] / ceiling:.0f} % of the ceiling)"
-                          for k, v in f.items())
-              + f"; tables / direct = {f['tables']['rate'] / f['direct']['rate']:.2f}x")
+        print(
+            "one paper-MLP lane, gradient + SGD step only (no eval, no AdamW): "
+            + "; ".join(
+                f"{k} {v['rate']:,.0f} steps/s, {v['gflops']:.0f} GFLOP/s executed "
+                f"({100 * v['gflops'] / ceiling:.0f} % of the ceiling)"
+                for k, v in f.items()
+            )
+            + f"; tables / direct = {f['tables']['rate'] / f['direct']['rate']:.2f}x"
+        )
     print()
     print(waste_ratio())
     return 0

@@ -49,17 +49,60 @@ from grokjax.experiment import fmt
 CONFIG_FORMAT = 1
 
 PRESETS = {
-    "paper": dict(p=[29, 41, 59, 79, 97], frac=[0.30, 0.35, 0.40, 0.50, 0.65],
-                  low_frac=[0.15, 0.20, 0.25], low_frac_p=[59, 79, 97], seeds=20, lr=1e-3,
-                  wd=1.0, grid_p=59, grid_frac=0.5, grid_lr=[3e-4, 1e-3, 3e-3],
-                  grid_wd=[0.3, 1.0, 3.0], ref_frac=0.4, d=128, hidden=256, steps=60_000,
-                  low_frac_steps=100_000, seed_base=3000),
-    "quick": dict(p=[31, 43, 59], frac=[0.5, 0.7], low_frac=[], low_frac_p=[], seeds=4,
-                  lr=1e-2, wd=1.0, grid_p=31, grid_frac=0.7, grid_lr=[5e-3, 1e-2, 2e-2],
-                  grid_wd=[1.0, 3.0], ref_frac=0.7, d=64, hidden=128, steps=4000),
-    "tiny": dict(p=[23], frac=[0.7, 0.8], low_frac=[], low_frac_p=[], seeds=2, lr=1e-2,
-                 wd=1.0, grid_p=23, grid_frac=0.8, grid_lr=[1e-2], grid_wd=[1.0, 2.0],
-                 ref_frac=0.8, d=32, hidden=64, steps=1500, chunk_steps=250),
+    "paper": dict(
+        p=[29, 41, 59, 79, 97],
+        frac=[0.30, 0.35, 0.40, 0.50, 0.65],
+        low_frac=[0.15, 0.20, 0.25],
+        low_frac_p=[59, 79, 97],
+        seeds=20,
+        lr=1e-3,
+        wd=1.0,
+        grid_p=59,
+        grid_frac=0.5,
+        grid_lr=[3e-4, 1e-3, 3e-3],
+        grid_wd=[0.3, 1.0, 3.0],
+        ref_frac=0.4,
+        d=128,
+        hidden=256,
+        steps=60_000,
+        low_frac_steps=100_000,
+        seed_base=3000,
+    ),
+    "quick": dict(
+        p=[31, 43, 59],
+        frac=[0.5, 0.7],
+        low_frac=[],
+        low_frac_p=[],
+        seeds=4,
+        lr=1e-2,
+        wd=1.0,
+        grid_p=31,
+        grid_frac=0.7,
+        grid_lr=[5e-3, 1e-2, 2e-2],
+        grid_wd=[1.0, 3.0],
+        ref_frac=0.7,
+        d=64,
+        hidden=128,
+        steps=4000,
+    ),
+    "tiny": dict(
+        p=[23],
+        frac=[0.7, 0.8],
+        low_frac=[],
+        low_frac_p=[],
+        seeds=2,
+        lr=1e-2,
+        wd=1.0,
+        grid_p=23,
+        grid_frac=0.8,
+        grid_lr=[1e-2],
+        grid_wd=[1.0, 2.0],
+        ref_frac=0.8,
+        d=32,
+        hidden=64,
+        steps=1500,
+        chunk_steps=250,
+    ),
 }
 
 
@@ -88,6 +131,7 @@ class Config(experiment.BaseConfig):
 
     def validate(self) -> None:
         from grokjax.data import validate_task
+
         if not self.p or not self.frac:
             raise cli.UsageError("--p and --frac must not be empty")
         for p, f in self.cells_pf() + [(self.grid_p, self.grid_frac)]:
@@ -124,8 +168,7 @@ class Config(experiment.BaseConfig):
     def lanes(self) -> list:
         """(p, frac, lr, wd) per phase: the main grid, then the lr × wd grid."""
         main = [(p, f, self.lr, self.wd) for p, f in self.cells_pf()]
-        grid = [(self.grid_p, self.grid_frac, lr, wd) for lr in self.grid_lr
-                for wd in self.grid_wd]
+        grid = [(self.grid_p, self.grid_frac, lr, wd) for lr in self.grid_lr for wd in self.grid_wd]
         grid = [g for g in grid if not any(_same(g, m) for m in main)]
         return main, grid
 
@@ -139,19 +182,32 @@ def _cell(p, f, lr, wd) -> str:
 
 
 def phase_meta(cfg: Config, combos: list) -> dict:
-    rows = [dict(p=p, frac=f, lr=lr, wd=wd, seed=s, budget=cfg.budget(p, f, lr),
-                 cell=_cell(p, f, lr, wd)) for p, f, lr, wd in combos for s in cfg.seed_range()]
+    rows = [
+        dict(
+            p=p, frac=f, lr=lr, wd=wd, seed=s, budget=cfg.budget(p, f, lr), cell=_cell(p, f, lr, wd)
+        )
+        for p, f, lr, wd in combos
+        for s in cfg.seed_range()
+    ]
     return experiment.lane_table(cfg, rows)
 
 
 def plan(cfg: Config):
     main, grid = cfg.lanes()
     for p, f, lr, wd in main:
-        yield experiment.Phase(f"p{p}-f{f:g}", experiment.mlp_static(cfg, p, f),
-                               phase_meta(cfg, [(p, f, lr, wd)]), f"[p={p} frac={f:g}] ")
+        yield experiment.Phase(
+            f"p{p}-f{f:g}",
+            experiment.mlp_static(cfg, p, f),
+            phase_meta(cfg, [(p, f, lr, wd)]),
+            f"[p={p} frac={f:g}] ",
+        )
     if grid:
-        yield experiment.Phase("lr-wd", experiment.mlp_static(cfg, cfg.grid_p, cfg.grid_frac),
-                               phase_meta(cfg, grid), f"[p={cfg.grid_p} lr × wd] ")
+        yield experiment.Phase(
+            "lr-wd",
+            experiment.mlp_static(cfg, cfg.grid_p, cfg.grid_frac),
+            phase_meta(cfg, grid),
+            f"[p={cfg.grid_p} lr × wd] ",
+        )
 
 
 def _cv(vals) -> float | None:
@@ -163,6 +219,7 @@ def _cv(vals) -> float | None:
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     cells = []
     for key in dict.fromkeys(lanes["cell"]):
@@ -170,20 +227,39 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         i = np.flatnonzero(sel)[0]
         g = sel & ok & lanes["grokked"]
         t = experiment.cell_times(lanes, sel)
-        cells.append({
-            "cell": key, "p": int(lanes["p"][i]), "frac": float(lanes["frac"][i]),
-            "lr": float(lanes["lr"][i]), "wd": float(lanes["wd"][i]), "n": int(sel.sum()),
-            "n_grokked": int(g.sum()), "n_censored": t["n_censored"],
-            "n_diverged": t["n_diverged"], "T_grok": {"median": t["median"], "ci": t["ci"]},
-            "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
-            "Wc_thresholds": fit.critical_norm_thresholds({
-                thr: lanes[col][sel & ok & np.isfinite(lanes[col])] for thr, col in
-                ((0.8, "norm_at_grok_80"), (0.9, "norm_at_grok"), (0.95, "norm_at_grok_95"))}),
-        })
+        cells.append(
+            {
+                "cell": key,
+                "p": int(lanes["p"][i]),
+                "frac": float(lanes["frac"][i]),
+                "lr": float(lanes["lr"][i]),
+                "wd": float(lanes["wd"][i]),
+                "n": int(sel.sum()),
+                "n_grokked": int(g.sum()),
+                "n_censored": t["n_censored"],
+                "n_diverged": t["n_diverged"],
+                "T_grok": {"median": t["median"], "ci": t["ci"]},
+                "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
+                "Wc_thresholds": fit.critical_norm_thresholds(
+                    {
+                        thr: lanes[col][sel & ok & np.isfinite(lanes[col])]
+                        for thr, col in (
+                            (0.8, "norm_at_grok_80"),
+                            (0.9, "norm_at_grok"),
+                            (0.95, "norm_at_grok_95"),
+                        )
+                    }
+                ),
+            }
+        )
     at = lambda c, lr, wd: math.isclose(c["lr"], lr) and math.isclose(c["wd"], wd)  # noqa: E731
     base = [c for c in cells if at(c, cfg.lr, cfg.wd)]
-    out = {"cells": cells, "n_lanes": int(len(lanes["p"])),
-           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum())}
+    out = {
+        "cells": cells,
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+    }
     # W_c across train fractions, per p (reference lr and wd).
     out["across_frac"] = {}
     for p in sorted({c["p"] for c in base}):
@@ -191,8 +267,12 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         meds = [c["Wc"]["median"] for c in cs]
         tg = [c["T_grok"]["median"] for c in cs]
         out["across_frac"][str(p)] = {
-            "frac": [c["frac"] for c in cs], "Wc": meds, "cv": _cv(meds),
-            "T_grok": tg, "T_grok_fold": _fold(tg)}
+            "frac": [c["frac"] for c in cs],
+            "Wc": meds,
+            "cv": _cv(meds),
+            "T_grok": tg,
+            "T_grok_fold": _fold(tg),
+        }
     # W_c across lr, per wd (the lr × wd grid and the main grid's matching cell).
     out["across_lr"] = {}
     gp = [c for c in cells if c["p"] == cfg.grid_p and math.isclose(c["frac"], cfg.grid_frac)]
@@ -200,20 +280,29 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         cs = sorted((c for c in gp if math.isclose(c["wd"], wd)), key=lambda c: c["lr"])
         meds = [c["Wc"]["median"] for c in cs]
         tg = [c["T_grok"]["median"] for c in cs]
-        out["across_lr"][repr(wd)] = {"lr": [c["lr"] for c in cs], "Wc": meds, "cv": _cv(meds),
-                                      "T_grok": tg, "T_grok_fold": _fold(tg)}
+        out["across_lr"][repr(wd)] = {
+            "lr": [c["lr"] for c in cs],
+            "Wc": meds,
+            "cv": _cv(meds),
+            "T_grok": tg,
+            "T_grok_fold": _fold(tg),
+        }
     # Power law W_c ∝ p^b at the reference fraction, and on the per-p median over fractions.
-    ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)),
-                 key=lambda c: c["p"])
+    ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)), key=lambda c: c["p"])
     out["Wc_by_p"] = {str(c["p"]): c["Wc"]["median"] for c in ref}
-    out["power_law"] = (fit.power_law([c["p"] for c in ref], [c["Wc"]["median"] or np.nan
-                                                              for c in ref])
-                        if len(ref) >= 2 else None)
-    pooled = {p: [c["Wc"]["median"] for c in base if c["p"] == p and c["Wc"]["median"]]
-              for p in sorted({c["p"] for c in base})}
+    out["power_law"] = (
+        fit.power_law([c["p"] for c in ref], [c["Wc"]["median"] or np.nan for c in ref])
+        if len(ref) >= 2
+        else None
+    )
+    pooled = {
+        p: [c["Wc"]["median"] for c in base if c["p"] == p and c["Wc"]["median"]]
+        for p in sorted({c["p"] for c in base})
+    }
     pooled = {p: float(np.median(v)) for p, v in pooled.items() if v}
-    out["power_law_all_fracs"] = (fit.power_law(list(pooled), list(pooled.values()))
-                                  if len(pooled) >= 2 else None)
+    out["power_law_all_fracs"] = (
+        fit.power_law(list(pooled), list(pooled.values())) if len(pooled) >= 2 else None
+    )
     return out
 
 
@@ -228,22 +317,41 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
     ax = axes[0]
     fracs = sorted({c["frac"] for c in fitted["cells"]})
     for k, f in enumerate(fracs):
         m, ls, col = plots.STYLES[k % len(plots.STYLES)]
-        cs = sorted((c for c in fitted["cells"] if math.isclose(c["frac"], f)
-                     and c["Wc"]["median"] is not None and c["cell"].endswith(
-                         f"-lr{lanes['lr'][0]:g}-wd{lanes['wd'][0]:g}")), key=lambda c: c["p"])
+        cs = sorted(
+            (
+                c
+                for c in fitted["cells"]
+                if math.isclose(c["frac"], f)
+                and c["Wc"]["median"] is not None
+                and c["cell"].endswith(f"-lr{lanes['lr'][0]:g}-wd{lanes['wd'][0]:g}")
+            ),
+            key=lambda c: c["p"],
+        )
         if cs:
-            ax.plot([c["p"] for c in cs], [c["Wc"]["median"] for c in cs], marker=m, ls=ls,
-                    color=col, label=f"fraction {f:g}")
+            ax.plot(
+                [c["p"] for c in cs],
+                [c["Wc"]["median"] for c in cs],
+                marker=m,
+                ls=ls,
+                color=col,
+                label=f"fraction {f:g}",
+            )
     pl = fitted.get("power_law") or {}
     if pl.get("exponent") is not None:
         ps = np.array(sorted(int(p) for p in fitted["Wc_by_p"]), float)
-        ax.plot(ps, pl["prefactor"] * ps ** pl["exponent"], color="k", lw=1,
-                label=f"W_c ∝ p^{pl['exponent']:.2f}")
+        ax.plot(
+            ps,
+            pl["prefactor"] * ps ** pl["exponent"],
+            color="k",
+            lw=1,
+            label=f"W_c ∝ p^{pl['exponent']:.2f}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("modulus p")
@@ -255,11 +363,24 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     for k, (wd, e) in enumerate(sorted(fitted["across_lr"].items(), key=lambda kv: float(kv[0]))):
         m, ls, col = plots.STYLES[k % len(plots.STYLES)]
         ok = [i for i, w in enumerate(e["Wc"]) if w is not None]
-        ax.plot([e["lr"][i] for i in ok], [e["Wc"][i] for i in ok], marker=m, ls=ls, color=col,
-                label=f"W_c, wd={float(wd):g}")
+        ax.plot(
+            [e["lr"][i] for i in ok],
+            [e["Wc"][i] for i in ok],
+            marker=m,
+            ls=ls,
+            color=col,
+            label=f"W_c, wd={float(wd):g}",
+        )
         okt = [i for i, t in enumerate(e["T_grok"]) if t is not None]
-        ax2.plot([e["lr"][i] for i in okt], [e["T_grok"][i] for i in okt], marker=m, ls=":",
-                 color=col, mfc="white", alpha=0.7)
+        ax2.plot(
+            [e["lr"][i] for i in okt],
+            [e["T_grok"][i] for i in okt],
+            marker=m,
+            ls=":",
+            color=col,
+            mfc="white",
+            alpha=0.7,
+        )
     ax.set_xscale("log")
     ax2.set_yscale("log")
     ax.set_xlabel("learning rate")
@@ -278,11 +399,22 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     for j, i in enumerate(idx[:8]):
         s = curves["steps"][i]
         keep = (s >= 0) & np.isfinite(curves["norm"][i])
-        ax.plot(np.maximum(s[keep], 1), curves["norm"][i][keep], color="#1b3b6f", lw=0.8,
-                label="‖W‖" if j == 0 else None)
+        ax.plot(
+            np.maximum(s[keep], 1),
+            curves["norm"][i][keep],
+            color="#1b3b6f",
+            lw=0.8,
+            label="‖W‖" if j == 0 else None,
+        )
         if "fourier_gini" in curves:
-            ax3.plot(np.maximum(s[keep], 1), curves["fourier_gini"][i][keep], color="#c0392b",
-                     ls="--", lw=0.8, label="Fourier Gini" if j == 0 else None)
+            ax3.plot(
+                np.maximum(s[keep], 1),
+                curves["fourier_gini"][i][keep],
+                color="#c0392b",
+                ls="--",
+                lw=0.8,
+                label="Fourier Gini" if j == 0 else None,
+            )
     ax.set_xscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("‖W‖ (solid)")
@@ -293,43 +425,66 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 
 def summary(fitted: dict, cfg: Config) -> str:
-    lines = [f"{fitted['n_lanes']} lanes, {fitted['n_censored']} censored, "
-             f"{fitted['n_diverged']} diverged"]
+    lines = [
+        f"{fitted['n_lanes']} lanes, {fitted['n_censored']} censored, "
+        f"{fitted['n_diverged']} diverged"
+    ]
     for c in fitted["cells"]:
         w = c["Wc"]
         thr = c["Wc_thresholds"]["medians"]
-        lines.append(f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (mean "
-                     f"{fmt(w['mean'], '{:.2f}')}, CV "
-                     f"{fmt(w['cv'] and 100 * w['cv'], '{:.1f}')} %, {c['n_grokked']}/{c['n']} "
-                     f"grokked; at test acc 0.8/0.9/0.95: "
-                     f"{'/'.join(fmt(thr.get(k), '{:.1f}') for k in ('0.8', '0.9', '0.95'))}), "
-                     f"T_grok median {fmt(c['T_grok']['median'], '{:.0f}')}")
+        lines.append(
+            f"{c['cell']}: W_c = {fmt(w['median'], '{:.2f}')} (mean "
+            f"{fmt(w['mean'], '{:.2f}')}, CV "
+            f"{fmt(w['cv'] and 100 * w['cv'], '{:.1f}')} %, {c['n_grokked']}/{c['n']} "
+            f"grokked; at test acc 0.8/0.9/0.95: "
+            f"{'/'.join(fmt(thr.get(k), '{:.1f}') for k in ('0.8', '0.9', '0.95'))}), "
+            f"T_grok median {fmt(c['T_grok']['median'], '{:.0f}')}"
+        )
     for p, e in fitted["across_frac"].items():
-        lines.append(f"p={p}: CV of W_c across fractions {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')}"
-                     f" %, T_grok fold {fmt(e['T_grok_fold'], '{:.1f}')}×")
+        lines.append(
+            f"p={p}: CV of W_c across fractions {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')}"
+            f" %, T_grok fold {fmt(e['T_grok_fold'], '{:.1f}')}×"
+        )
     for wd, e in fitted["across_lr"].items():
-        lines.append(f"wd={float(wd):g}: W_c across lr {[fmt(w, '{:.1f}') for w in e['Wc']]} "
-                     f"(CV {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')} %), T_grok fold "
-                     f"{fmt(e['T_grok_fold'], '{:.1f}')}×")
+        lines.append(
+            f"wd={float(wd):g}: W_c across lr {[fmt(w, '{:.1f}') for w in e['Wc']]} "
+            f"(CV {fmt(e['cv'] and 100 * e['cv'], '{:.1f}')} %), T_grok fold "
+            f"{fmt(e['T_grok_fold'], '{:.1f}')}×"
+        )
     pl = fitted.get("power_law") or {}
-    lines.append(f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'))} "
-                 f"(R² {fmt(pl.get('r2'), '{:.3f}')})")
+    lines.append(
+        f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'))} "
+        f"(R² {fmt(pl.get('r2'), '{:.3f}')})"
+    )
     return "\n".join(lines)
 
 
 def cost(cfg: Config) -> str:
     from grokjax import estimate
+
     main, grid = cfg.lanes()
-    lanes = [(p, None, lr, wd, f, cfg.budget(p, f, lr)) for p, f, lr, wd in main + grid
-             for _ in cfg.seed_range()]
-    return estimate.cost_line(len(lanes), sum(b for *_, b in lanes),
-                              lanes if (cfg.d, cfg.hidden) == (128, 256) else None)
+    lanes = [
+        (p, None, lr, wd, f, cfg.budget(p, f, lr))
+        for p, f, lr, wd in main + grid
+        for _ in cfg.seed_range()
+    ]
+    return estimate.cost_line(
+        len(lanes), sum(b for *_, b in lanes), lanes if (cfg.d, cfg.hidden) == (128, 256) else None
+    )
 
 
 SPEC = experiment.Spec(
-    name="critical_norm", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, cost=cost)
+    name="critical_norm",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

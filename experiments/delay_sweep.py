@@ -49,20 +49,55 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment
-from grokjax.data import OPERATIONS, validate_task
+from grokjax.data import validate_task
 from grokjax.models import MODELS, ModelSpec
 
-CONFIG_FORMAT = 2   # bump when config.json or the run directory layout changes meaning
+CONFIG_FORMAT = 2  # bump when config.json or the run directory layout changes meaning
 PAPER_BUDGETS = {0.85: 15_000, 1.00: 25_000, 1.15: 80_000, 1.30: 160_000}  # at p <= 59
 
 PRESETS = {
-    "quick": dict(p=[59], rho=[0.85, 0.95, 1.05], seeds=4, lr=[1e-3], wd=1.0, frac=0.4,
-                  model="mlp", d=128, hidden=256, t_int=500, steps=None),
-    "paper": dict(p=[31, 41, 53, 59, 71], rho=[0.85, 1.00, 1.15], seeds=12, lr=[1e-3], wd=1.0,
-                  frac=0.4, model="mlp", d=128, hidden=256, t_int=500, steps=None,
-                  extra_rho=[1.30], extra_rho_p=[41, 59], seed_base=0),
-    "tiny": dict(p=[31], rho=[0.9, 1.0, 1.1], seeds=2, lr=[1e-2], wd=1.0, frac=0.7,
-                 model="mlp", d=64, hidden=128, t_int=50, steps=3000),
+    "quick": dict(
+        p=[59],
+        rho=[0.85, 0.95, 1.05],
+        seeds=4,
+        lr=[1e-3],
+        wd=1.0,
+        frac=0.4,
+        model="mlp",
+        d=128,
+        hidden=256,
+        t_int=500,
+        steps=None,
+    ),
+    "paper": dict(
+        p=[31, 41, 53, 59, 71],
+        rho=[0.85, 1.00, 1.15],
+        seeds=12,
+        lr=[1e-3],
+        wd=1.0,
+        frac=0.4,
+        model="mlp",
+        d=128,
+        hidden=256,
+        t_int=500,
+        steps=None,
+        extra_rho=[1.30],
+        extra_rho_p=[41, 59],
+        seed_base=0,
+    ),
+    "tiny": dict(
+        p=[31],
+        rho=[0.9, 1.0, 1.1],
+        seeds=2,
+        lr=[1e-2],
+        wd=1.0,
+        frac=0.7,
+        model="mlp",
+        d=64,
+        hidden=128,
+        t_int=50,
+        steps=3000,
+    ),
 }
 
 
@@ -78,7 +113,7 @@ class SweepConfig(experiment.BaseConfig):
     lr: list = dataclasses.field(default_factory=lambda: [1e-3])
     wd: float = 1.0
     seeds: int = 4
-    steps: int | None = None       # one budget for every lane; None = the rho-dependent default
+    steps: int | None = None  # one budget for every lane; None = the rho-dependent default
     frac: float = 0.4
     model: str = "mlp"
     d: int = 128
@@ -113,10 +148,12 @@ class SweepConfig(experiment.BaseConfig):
         # (a subset of the moduli is fine: the paper preset run at --p 59 alone keeps its
         # rho 1.30 cells there; extra cells at none of them would silently not run)
         if self.extra_rho and not any(p in self.p for p in self.extra_rho_p):
-            raise cli.UsageError(f"--extra-rho-p {','.join(map(str, self.extra_rho_p)) or '(none)'}"
-                                 f" is not among --p {','.join(map(str, self.p))}: the "
-                                 f"--extra-rho cells would not run (pass --extra-rho '' to drop "
-                                 f"them)")
+            raise cli.UsageError(
+                f"--extra-rho-p {','.join(map(str, self.extra_rho_p)) or '(none)'}"
+                f" is not among --p {','.join(map(str, self.p))}: the "
+                f"--extra-rho cells would not run (pass --extra-rho '' to drop "
+                f"them)"
+            )
         if any(not (lr > 0 and math.isfinite(lr)) for lr in self.lr):
             raise cli.UsageError(f"--lr values must be positive, got {self.lr}")
         if not (self.wd >= 0 and math.isfinite(self.wd)):
@@ -145,7 +182,8 @@ class SweepConfig(experiment.BaseConfig):
         logb = np.interp(r, xs, np.log([PAPER_BUDGETS[x] for x in xs]))
         if r > xs[-1]:  # extrapolate with the last segment's slope
             slope = (math.log(PAPER_BUDGETS[xs[-1]]) - math.log(PAPER_BUDGETS[xs[-2]])) / (
-                xs[-1] - xs[-2])
+                xs[-1] - xs[-2]
+            )
             logb = math.log(PAPER_BUDGETS[xs[-1]]) + slope * (r - xs[-1])
         # (a far extrapolation stays a finite, huge int: experiment.check_plan refuses budgets
         # beyond what the engine counts, naming the cell, instead of an OverflowError here)
@@ -164,11 +202,19 @@ def add_arguments(ap) -> None:
     ap.add_argument("--d", type=int, help="embedding width")
     ap.add_argument("--hidden", type=int, help="hidden (MLP) width")
     ap.add_argument("--t-int", dest="t_int", type=int, help="first clamped step")
-    ap.add_argument("--extra-rho", dest="extra_rho", type=cli.floats,
-                    help="held norms run only at the --extra-rho-p moduli, outside the fit "
-                         "(paper preset: 1.30)")
-    ap.add_argument("--extra-rho-p", dest="extra_rho_p", type=cli.ints,
-                    help="moduli that also run --extra-rho (paper preset: 41,59)")
+    ap.add_argument(
+        "--extra-rho",
+        dest="extra_rho",
+        type=cli.floats,
+        help="held norms run only at the --extra-rho-p moduli, outside the fit "
+        "(paper preset: 1.30)",
+    )
+    ap.add_argument(
+        "--extra-rho-p",
+        dest="extra_rho_p",
+        type=cli.ints,
+        help="moduli that also run --extra-rho (paper preset: 41,59)",
+    )
 
 
 def parse_args(argv) -> SweepConfig:
@@ -192,20 +238,29 @@ def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
     lr = np.array([r[1] for r in rows], float)
     rho = np.array([np.nan if r[2] is None else r[2] for r in rows], float)
     target = np.zeros(len(rows)) if arm == "free" else rho * wc
-    return dict(p=np.full(len(rows), p), seed=seed, arm=np.full(len(rows), arm, object),
-                rho=rho, target_norm=target, lr=lr, wd=np.full(len(rows), cfg.wd),
-                t_int=np.full(len(rows), cfg.t_int if arm == "clamp" else 0),
-                clamp_mode=np.full(len(rows), "continuous" if arm == "clamp" else "none", object),
-                init_scale=np.ones(len(rows)), frac=np.full(len(rows), cfg.frac),
-                model=np.full(len(rows), cfg.model, object),
-                dtype=np.full(len(rows), cfg.dtype, object),
-                budget=np.array([cfg.budget(None if np.isnan(r) else r, p) for r in rho]))
+    return dict(
+        p=np.full(len(rows), p),
+        seed=seed,
+        arm=np.full(len(rows), arm, object),
+        rho=rho,
+        target_norm=target,
+        lr=lr,
+        wd=np.full(len(rows), cfg.wd),
+        t_int=np.full(len(rows), cfg.t_int if arm == "clamp" else 0),
+        clamp_mode=np.full(len(rows), "continuous" if arm == "clamp" else "none", object),
+        init_scale=np.ones(len(rows)),
+        frac=np.full(len(rows), cfg.frac),
+        model=np.full(len(rows), cfg.model, object),
+        dtype=np.full(len(rows), cfg.dtype, object),
+        budget=np.array([cfg.budget(None if np.isnan(r) else r, p) for r in rho]),
+    )
 
 
 def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
     """Wc per p from the free controls at the first lr; the delay law per p over the --rho
     cells and shared; the --extra-rho cells against the law's extrapolation."""
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     out = {"per_p": {}, "n_diverged": int((~ok).sum()), "reference_lr": cfg.lr[0]}
     ref_lr = np.isclose(lanes["lr"], cfg.lr[0])
@@ -214,39 +269,66 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
         at_p = ok & (lanes["p"] == p)
         free = at_p & (lanes["arm"] == "free") & ref_lr
         clamp = at_p & (lanes["arm"] == "clamp") & ref_lr & in_law
-        entry = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free]),
-                 "Wc_thresholds": fit.critical_norm_thresholds({
-                     thr: lanes[col][free] for thr, col in
-                     ((0.8, "norm_at_grok_80"), (0.9, "norm_at_grok"), (0.95, "norm_at_grok_95"))}),
-                 "free_T_grok_median": fit.censored_median(*experiment.times(lanes, free)),
-                 "free_T_grok": experiment.cell_times(lanes, free),
-                 "n_free": int(free.sum()), "n_free_censored": int((~lanes["grokked"][free]).sum()),
-                 "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum())}
+        entry = {
+            "Wc": fit.critical_norm(lanes["norm_at_grok"][free]),
+            "Wc_thresholds": fit.critical_norm_thresholds(
+                {
+                    thr: lanes[col][free]
+                    for thr, col in (
+                        (0.8, "norm_at_grok_80"),
+                        (0.9, "norm_at_grok"),
+                        (0.95, "norm_at_grok_95"),
+                    )
+                }
+            ),
+            "free_T_grok_median": fit.censored_median(*experiment.times(lanes, free)),
+            "free_T_grok": experiment.cell_times(lanes, free),
+            "n_free": int(free.sum()),
+            "n_free_censored": int((~lanes["grokked"][free]).sum()),
+            "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum()),
+        }
         embed = free & lanes["grokked"]
         if "norm_at_grok_embed" in lanes and embed.any():
             entry["E_at_grok_median"] = float(np.median(lanes["norm_at_grok_embed"][embed]))
         if clamp.any():
             t, c = experiment.times(lanes, clamp)
             law = entry["delay_law"] = fit.delay_law(lanes["rho"][clamp], t, censored=c, seed=0)
-            entry["cells"] = [dict(rho=float(r), **experiment.cell_times(
-                lanes, at_p & (lanes["arm"] == "clamp") & ref_lr
-                & np.isclose(lanes["rho"], r))) for r in cfg.rho]
-            entry["beyond"] = [experiment.versus_law(experiment.cell_times(
-                lanes, at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r)),
-                law, r) for r in cfg.rhos_at(p)[len(cfg.rho):]]
+            entry["cells"] = [
+                dict(
+                    rho=float(r),
+                    **experiment.cell_times(
+                        lanes,
+                        at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
+                    ),
+                )
+                for r in cfg.rho
+            ]
+            entry["beyond"] = [
+                experiment.versus_law(
+                    experiment.cell_times(
+                        lanes,
+                        at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
+                    ),
+                    law,
+                    r,
+                )
+                for r in cfg.rhos_at(p)[len(cfg.rho) :]
+            ]
             if len(cfg.lr) > 1:
                 entry["delay_law_by_lr"] = {}
                 for lr in cfg.lr:
                     sel = at_p & (lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr) & in_law
                     t, c = experiment.times(lanes, sel)
                     entry["delay_law_by_lr"][repr(lr)] = fit.delay_law(
-                        lanes["rho"][sel], t, censored=c, seed=0)
+                        lanes["rho"][sel], t, censored=c, seed=0
+                    )
         out["per_p"][str(p)] = entry
     clamp = ok & (lanes["arm"] == "clamp") & ref_lr & in_law
     if len(cfg.p) > 1 and clamp.any():
         t, c = experiment.times(lanes, clamp)
-        out["shared"] = fit.delay_law(lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int),
-                                      censored=c, seed=0)
+        out["shared"] = fit.delay_law(
+            lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int), censored=c, seed=0
+        )
         # the absolute-norm collapse: T_grok against the held norm itself, pooled over p
         target = np.round(lanes["target_norm"][clamp], 6)
         out["absolute_norm"] = fit.delay_law(target, t, censored=c, seed=0)
@@ -262,26 +344,38 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
 def plan(cfg: SweepConfig):
     """Per p: free controls, then (when some grokked) clamps at rho·Wc on the same seeds."""
     from grokjax.engine import Static
+
     for p in cfg.p:
-        static = Static(model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden,
-                                        dtype=cfg.dtype), op=cfg.op, frac=cfg.frac,
-                        **cfg.static_kwargs())
+        static = Static(
+            model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
+            op=cfg.op,
+            frac=cfg.frac,
+            **cfg.static_kwargs(),
+        )
         meta = lane_table(cfg, p, "free", None)
         free = yield experiment.Phase(f"p{p}-free", static, meta, f"[p={p} free] ")
-        ref = [r["norm_at_grok"] for r in free.rows
-               if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])]
+        ref = [
+            r["norm_at_grok"]
+            for r in free.rows
+            if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])
+        ]
         if not ref:
-            print(f"[p={p}] no free control grokked within its budget: Wc unknown, "
-                  f"skipping the clamped lanes at this p", flush=True)
+            print(
+                f"[p={p}] no free control grokked within its budget: Wc unknown, "
+                f"skipping the clamped lanes at this p",
+                flush=True,
+            )
             continue
         wc = float(np.median(ref))
         print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
-        yield experiment.Phase(f"p{p}-clamp", static, lane_table(cfg, p, "clamp", wc),
-                               f"[p={p} clamp] ")
+        yield experiment.Phase(
+            f"p{p}-clamp", static, lane_table(cfg, p, "clamp", wc), f"[p={p} clamp] "
+        )
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str) -> list:
     from grokjax import plots
+
     return plots.delay_law(lanes, fitted, os.path.join(out, "delay_law.png"))
 
 
@@ -290,37 +384,57 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
     fmt = lambda v, f="{:.3g}": "n/a" if v is None else f.format(v)
     for p, e in fitted["per_p"].items():
         wc = e["Wc"]
-        line = (f"p={p}: Wc = {fmt(wc['median'], '{:.2f}')} (CV {fmt(wc['cv'] and 100 * wc['cv'], '{:.2f}')} %, "
-                f"n={wc['n']}), free T_grok median {fmt(e['free_T_grok_median'], '{:.0f}')}")
+        line = (
+            f"p={p}: Wc = {fmt(wc['median'], '{:.2f}')} (CV {fmt(wc['cv'] and 100 * wc['cv'], '{:.2f}')} %, "
+            f"n={wc['n']}), free T_grok median {fmt(e['free_T_grok_median'], '{:.0f}')}"
+        )
         law = e.get("delay_law")
         if law:
-            meds = ", ".join(f"rho {c['rho']:.2f}: {fmt(c['median'], '{:.0f}')}"
-                             f"{' (' + str(c['n_censored']) + ' censored)' if c['n_censored'] else ''}"
-                             for c in law["cells"])
-            line += (f"\n  median T_grok {meds}\n  alpha = {fmt(law['alpha'], '{:.2f}')} "
-                     f"CI {law['alpha_ci']}, R² = {fmt(law['r2'], '{:.4f}')}")
+            meds = ", ".join(
+                f"rho {c['rho']:.2f}: {fmt(c['median'], '{:.0f}')}"
+                f"{' (' + str(c['n_censored']) + ' censored)' if c['n_censored'] else ''}"
+                for c in law["cells"]
+            )
+            line += (
+                f"\n  median T_grok {meds}\n  alpha = {fmt(law['alpha'], '{:.2f}')} "
+                f"CI {law['alpha_ci']}, R² = {fmt(law['r2'], '{:.4f}')}"
+            )
         lines.append(line)
     if "shared" in fitted:
         s = fitted["shared"]
-        lines.append(f"shared alpha = {fmt(s['alpha'], '{:.2f}')} CI {s['alpha_ci']}, "
-                     f"R² = {fmt(s['r2'], '{:.4f}')}")
+        lines.append(
+            f"shared alpha = {fmt(s['alpha'], '{:.2f}')} CI {s['alpha_ci']}, "
+            f"R² = {fmt(s['r2'], '{:.4f}')}"
+        )
     return "\n".join(lines)
 
 
 def cost(cfg: SweepConfig) -> str:
     from grokjax import estimate
-    lanes = [(p, r, lr, cfg.wd, cfg.frac, cfg.budget(r, p)) for p in cfg.p for lr in cfg.lr
-             for r in [None] + cfg.rhos_at(p) for _ in cfg.seed_range()]
+
+    lanes = [
+        (p, r, lr, cfg.wd, cfg.frac, cfg.budget(r, p))
+        for p in cfg.p
+        for lr in cfg.lr
+        for r in [None] + cfg.rhos_at(p)
+        for _ in cfg.seed_range()
+    ]
     paper_mlp = (cfg.model, cfg.d, cfg.hidden) == ("mlp", 128, 256)
-    return estimate.cost_line(len(lanes), sum(b for *_, b in lanes),
-                              lanes if paper_mlp else None)
+    return estimate.cost_line(len(lanes), sum(b for *_, b in lanes), lanes if paper_mlp else None)
 
 
 SPEC = experiment.Spec(
-    name="delay_sweep", config_cls=SweepConfig, presets=PRESETS, plan=plan,
-    fit=lambda lanes, cfg: fit_sweep(lanes, cfg), figure=figure,
-    summary=lambda fitted, cfg: summary(fitted, cfg), add_arguments=add_arguments, doc=__doc__,
-    cost=cost)
+    name="delay_sweep",
+    config_cls=SweepConfig,
+    presets=PRESETS,
+    plan=plan,
+    fit=lambda lanes, cfg: fit_sweep(lanes, cfg),
+    figure=figure,
+    summary=lambda fitted, cfg: summary(fitted, cfg),
+    add_arguments=add_arguments,
+    doc=__doc__,
+    cost=cost,
+)
 
 # The shared machinery, under the names this module has always exported.
 RunOptions = experiment.RunOptions

@@ -46,16 +46,56 @@ CONFIG_FORMAT = 1
 RHOS = [round(0.85 + 0.05 * i, 2) for i in range(10)]
 
 PRESETS = {
-    "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
-                  rho=RHOS, fit_lo=0.85, fit_hi=1.25, steps=30_000,
-                  budget_rho=[0.85, 1.0, 1.15, 1.3],
-                  budget_steps=[15_000, 25_000, 80_000, 120_000], seed_base=1000),
-    "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
-                  rho=RHOS, fit_lo=0.85, fit_hi=1.25, steps=3000, budget_rho=[0.85, 1.3],
-                  budget_steps=[3000, 10_000]),
-    "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
-                 rho=[0.9, 1.0, 1.1, 1.2], fit_lo=0.9, fit_hi=1.1, steps=1500,
-                 budget_rho=[0.9, 1.2], budget_steps=[1500, 3000], chunk_steps=250),
+    "paper": dict(
+        p=59,
+        frac=0.4,
+        d=128,
+        hidden=256,
+        seeds=16,
+        lr=1e-3,
+        wd=1.0,
+        t_int=500,
+        rho=RHOS,
+        fit_lo=0.85,
+        fit_hi=1.25,
+        steps=30_000,
+        budget_rho=[0.85, 1.0, 1.15, 1.3],
+        budget_steps=[15_000, 25_000, 80_000, 120_000],
+        seed_base=1000,
+    ),
+    "quick": dict(
+        p=31,
+        frac=0.7,
+        d=64,
+        hidden=128,
+        seeds=4,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        rho=RHOS,
+        fit_lo=0.85,
+        fit_hi=1.25,
+        steps=3000,
+        budget_rho=[0.85, 1.3],
+        budget_steps=[3000, 10_000],
+    ),
+    "tiny": dict(
+        p=23,
+        frac=0.8,
+        d=32,
+        hidden=64,
+        seeds=2,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        rho=[0.9, 1.0, 1.1, 1.2],
+        fit_lo=0.9,
+        fit_hi=1.1,
+        steps=1500,
+        budget_rho=[0.9, 1.2],
+        budget_steps=[1500, 3000],
+        chunk_steps=250,
+    ),
 }
 
 
@@ -68,14 +108,16 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     fit_hi: float = 1.25
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
     budget_steps: list = dataclasses.field(
-        default_factory=lambda: [15_000, 25_000, 80_000, 120_000])
+        default_factory=lambda: [15_000, 25_000, 80_000, 120_000]
+    )
 
     def validate(self) -> None:
         experiment.positive("rho", self.rho)
         self.validate_budgets()
         if not self.fit_lo < self.fit_hi:
-            raise cli.UsageError(f"--fit-lo must be below --fit-hi, got {self.fit_lo}, "
-                                 f"{self.fit_hi}")
+            raise cli.UsageError(
+                f"--fit-lo must be below --fit-hi, got {self.fit_lo}, {self.fit_hi}"
+            )
         experiment.MLPConfig.validate(self)
         self.check_t_int(self.rho)
 
@@ -85,20 +127,38 @@ def plan(cfg: Config):
     free = [dict(seed=s, cell="free") for s in cfg.seed_range()]
 
     def clamp(wc):
-        return [dict(seed=s, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
-                     clamp_mode="continuous", budget=cfg.budget(r), cell=f"rho{r:g}")
-                for r in cfg.rho for s in cfg.seed_range()]
+        return [
+            dict(
+                seed=s,
+                rho=r,
+                target_norm=r * wc,
+                arm="clamp",
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                budget=cfg.budget(r),
+                cell=f"rho{r:g}",
+            )
+            for r in cfg.rho
+            for s in cfg.seed_range()
+        ]
+
     yield from experiment.free_then_clamp(cfg, static, free, clamp)
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", (lanes["arm"] == "clamp") & ok
-    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
-           "n_lanes": int(len(lanes["p"])), "n_censored": int((~lanes["grokked"] & ok).sum()),
-           "n_diverged": int((~ok).sum()), "fit_range": [cfg.fit_lo, cfg.fit_hi],
-           "delay_law": None, "beyond": []}
+    out = {
+        "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+        "fit_range": [cfg.fit_lo, cfg.fit_hi],
+        "delay_law": None,
+        "beyond": [],
+    }
     rho = np.round(lanes["rho"], 6)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
     if inside.any():
@@ -106,8 +166,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         law = fit.delay_law(rho[inside], t, censored=c, seed=0)
         out["delay_law"] = law
         for r in sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)])):
-            out["beyond"].append(experiment.versus_law(
-                experiment.cell_times(lanes, clamp & (rho == r)), law, r))
+            out["beyond"].append(
+                experiment.versus_law(experiment.cell_times(lanes, clamp & (rho == r)), law, r)
+            )
     return out
 
 
@@ -115,29 +176,55 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, ax = plt.subplots(figsize=(5.4, 4.0))
     clamp = (lanes["arm"] == "clamp") & ~lanes["diverged"]
     g = clamp & lanes["grokked"]
-    ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f",
-               label="lanes")
+    ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f", label="lanes")
     cens = clamp & ~lanes["grokked"]
     if cens.any():
-        ax.scatter(lanes["rho"][cens], lanes["steps_run"][cens], marker="^", s=20,
-                   facecolors="none", color="#c0392b", label="censored (at budget)")
+        ax.scatter(
+            lanes["rho"][cens],
+            lanes["steps_run"][cens],
+            marker="^",
+            s=20,
+            facecolors="none",
+            color="#c0392b",
+            label="censored (at budget)",
+        )
     law = fitted.get("delay_law")
     if law and law.get("alpha") is not None:
         cells = [c for c in law["cells"] if c["median"] is not None]
-        ax.plot([c["rho"] for c in cells], [c["median"] for c in cells], "o", mfc="white",
-                mec="#1b3b6f", ms=7, label="cell medians (fit range)")
+        ax.plot(
+            [c["rho"] for c in cells],
+            [c["median"] for c in cells],
+            "o",
+            mfc="white",
+            mec="#1b3b6f",
+            ms=7,
+            label="cell medians (fit range)",
+        )
         c0 = next(iter(law["intercepts"].values()))
         hi = max([fitted["fit_range"][1]] + [b["rho"] for b in fitted["beyond"]])
         r = np.linspace(fitted["fit_range"][0], hi, 50)
-        ax.plot(r, np.exp(law["alpha"] * r + c0), "-", color="k", lw=1,
-                label=f"α={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}")
+        ax.plot(
+            r,
+            np.exp(law["alpha"] * r + c0),
+            "-",
+            color="k",
+            lw=1,
+            label=f"α={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}",
+        )
         for b in fitted["beyond"]:
             if b["median"] is not None:
-                ax.plot([b["rho"]], [b["median"]], "s", color="#c0392b", ms=7,
-                        label=f"ρ={b['rho']:g}: {fmt(b['ratio'], '{:.2f}')}× extrapolation")
+                ax.plot(
+                    [b["rho"]],
+                    [b["median"]],
+                    "s",
+                    color="#c0392b",
+                    ms=7,
+                    label=f"ρ={b['rho']:g}: {fmt(b['ratio'], '{:.2f}')}× extrapolation",
+                )
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("T_grok (steps)")
@@ -148,30 +235,48 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 def summary(fitted: dict, cfg: Config) -> str:
     w, law = fitted["Wc"], fitted.get("delay_law") or {}
-    lines = [f"W_c = {fmt(w['median'], '{:.2f}')} ({w['n']} grokked controls); "
-             f"{fitted['n_censored']} lanes censored, {fitted['n_diverged']} diverged"]
+    lines = [
+        f"W_c = {fmt(w['median'], '{:.2f}')} ({w['n']} grokked controls); "
+        f"{fitted['n_censored']} lanes censored, {fitted['n_diverged']} diverged"
+    ]
     for c in law.get("cells", []):
-        lines.append(f"  rho {c['rho']:.2f}: median T_grok {fmt(c['median'], '{:.0f}')} "
-                     f"({c['n_censored']}/{c['n']} censored)")
+        lines.append(
+            f"  rho {c['rho']:.2f}: median T_grok {fmt(c['median'], '{:.0f}')} "
+            f"({c['n_censored']}/{c['n']} censored)"
+        )
     ci = law.get("alpha_ci") or [None, None]
-    lines.append(f"alpha over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = {fmt(law.get('alpha'), '{:.2f}')}"
-                 f" [{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], R² = "
-                 f"{fmt(law.get('r2'), '{:.4f}')}")
+    lines.append(
+        f"alpha over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = {fmt(law.get('alpha'), '{:.2f}')}"
+        f" [{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], R² = "
+        f"{fmt(law.get('r2'), '{:.4f}')}"
+    )
     for b in fitted["beyond"]:
-        lines.append(f"rho {b['rho']:.2f}: median {fmt(b['median'], '{:.0f}')} vs extrapolated "
-                     f"{fmt(b['extrapolated'], '{:.0f}')} (ratio {fmt(b['ratio'], '{:.2f}')})")
+        lines.append(
+            f"rho {b['rho']:.2f}: median {fmt(b['median'], '{:.0f}')} vs extrapolated "
+            f"{fmt(b['extrapolated'], '{:.0f}')} (ratio {fmt(b['ratio'], '{:.2f}')})"
+        )
     return "\n".join(lines)
 
 
 def cost(cfg: Config) -> str:
-    return estimate.mlp_cost(cfg, [(None, cfg.lr, cfg.wd, cfg.steps)] + [
-        (r, cfg.lr, cfg.wd, cfg.budget(r)) for r in cfg.rho])
+    return estimate.mlp_cost(
+        cfg,
+        [(None, cfg.lr, cfg.wd, cfg.steps)] + [(r, cfg.lr, cfg.wd, cfg.budget(r)) for r in cfg.rho],
+    )
 
 
 SPEC = experiment.Spec(
-    name="dense_rho", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, cost=cost)
+    name="dense_rho",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

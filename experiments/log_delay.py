@@ -47,23 +47,66 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import experiment
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
-FAIL_FACTOR = 1.5   # a cell whose median delay is off the law by more than this "fails"
+FAIL_FACTOR = 1.5  # a cell whose median delay is off the law by more than this "fails"
 
 PRESETS = {
-    "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
-                  lrs=[5e-4, 1e-3, 2e-3], wds=[0.5, 1.0, 2.0], init_scales=[1.0, 1.5],
-                  rho=[0.85, 1.0, 1.15], steps=30_000, budget_rho=[0.85, 1.0, 1.15],
-                  budget_steps=[15_000, 25_000, 80_000], seed_base=5000),
-    "quick": dict(p=59, frac=0.4, d=128, hidden=256, seeds=3, lr=1e-3, wd=1.0, t_int=500,
-                  lrs=[1e-3, 2e-3], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.85, 1.0],
-                  steps=12_000, budget_rho=[0.85, 1.0], budget_steps=[6000, 12_000]),
-    "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
-                 lrs=[1e-2], wds=[1.0, 2.0], init_scales=[1.0], rho=[0.9, 1.1], steps=1500,
-                 budget_rho=[0.9, 1.1], budget_steps=[1500, 2500], chunk_steps=250),
+    "paper": dict(
+        p=59,
+        frac=0.4,
+        d=128,
+        hidden=256,
+        seeds=16,
+        lr=1e-3,
+        wd=1.0,
+        t_int=500,
+        lrs=[5e-4, 1e-3, 2e-3],
+        wds=[0.5, 1.0, 2.0],
+        init_scales=[1.0, 1.5],
+        rho=[0.85, 1.0, 1.15],
+        steps=30_000,
+        budget_rho=[0.85, 1.0, 1.15],
+        budget_steps=[15_000, 25_000, 80_000],
+        seed_base=5000,
+    ),
+    "quick": dict(
+        p=59,
+        frac=0.4,
+        d=128,
+        hidden=256,
+        seeds=3,
+        lr=1e-3,
+        wd=1.0,
+        t_int=500,
+        lrs=[1e-3, 2e-3],
+        wds=[1.0, 2.0],
+        init_scales=[1.0],
+        rho=[0.85, 1.0],
+        steps=12_000,
+        budget_rho=[0.85, 1.0],
+        budget_steps=[6000, 12_000],
+    ),
+    "tiny": dict(
+        p=23,
+        frac=0.8,
+        d=32,
+        hidden=64,
+        seeds=2,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        lrs=[1e-2],
+        wds=[1.0, 2.0],
+        init_scales=[1.0],
+        rho=[0.9, 1.1],
+        steps=1500,
+        budget_rho=[0.9, 1.1],
+        budget_steps=[1500, 2500],
+        chunk_steps=250,
+    ),
 }
 
 
@@ -88,8 +131,11 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
         experiment.MLPConfig.validate(self)
 
     def is_reference(self, r: dict) -> bool:
-        return (math.isclose(r["lr"], self.lr) and math.isclose(r["wd"], self.wd)
-                and math.isclose(r["init_scale"], 1.0))
+        return (
+            math.isclose(r["lr"], self.lr)
+            and math.isclose(r["wd"], self.wd)
+            and math.isclose(r["init_scale"], 1.0)
+        )
 
 
 def _cell(lr, wd, k) -> str:
@@ -101,30 +147,56 @@ def plan(cfg: Config):
     combos = [(lr, wd, k) for lr in cfg.lrs for wd in cfg.wds for k in cfg.init_scales]
     if not any(cfg.is_reference(dict(lr=lr, wd=wd, init_scale=k)) for lr, wd, k in combos):
         combos.insert(0, (cfg.lr, cfg.wd, 1.0))  # the pinned arm's W_c needs this control
-    free = [dict(seed=s, lr=lr, wd=wd, init_scale=k, cell=_cell(lr, wd, k))
-            for lr, wd, k in combos for s in cfg.seed_range()]
+    free = [
+        dict(seed=s, lr=lr, wd=wd, init_scale=k, cell=_cell(lr, wd, k))
+        for lr, wd, k in combos
+        for s in cfg.seed_range()
+    ]
     if not cfg.rho:
         yield experiment.Phase("free", static, experiment.lane_table(cfg, free), "[free] ")
         return
 
     def clamp(wc):
-        return [dict(seed=s, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
-                     clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}")
-                for r in cfg.rho for s in cfg.seed_range()]
+        return [
+            dict(
+                seed=s,
+                rho=r,
+                target_norm=r * wc,
+                arm="clamp",
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                budget=cfg.budget(r),
+                cell=f"clamp-rho{r:g}",
+            )
+            for r in cfg.rho
+            for s in cfg.seed_range()
+        ]
+
     yield from experiment.free_then_clamp(cfg, static, free, clamp, ref=cfg.is_reference)
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     free = (lanes["arm"] == "free") & ok
     use = free & lanes["grokked"] & np.isfinite(lanes["T_mem"])
-    law = fit.free_contraction_law(lanes["T_mem"][use], lanes["T_grok"][use],
-                                   lanes["norm_at_mem"][use], lanes["norm_at_grok"][use],
-                                   lanes["lr"][use], lanes["wd"][use])
-    out = {"law": law, "n_lanes": int(len(lanes["p"])),
-           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum()),
-           "cells": [], "failures": []}
+    law = fit.free_contraction_law(
+        lanes["T_mem"][use],
+        lanes["T_grok"][use],
+        lanes["norm_at_mem"][use],
+        lanes["norm_at_grok"][use],
+        lanes["lr"][use],
+        lanes["wd"][use],
+    )
+    out = {
+        "law": law,
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+        "cells": [],
+        "failures": [],
+    }
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(lanes["norm_at_mem"] / lanes["norm_at_grok"]) / (lanes["lr"] * lanes["wd"])
     dt = lanes["T_grok"] - lanes["T_mem"]
@@ -134,16 +206,26 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         i = np.flatnonzero(lanes["cell"] == name)[0]
         u = sel & use
         c = experiment.cell_times(lanes, lanes["cell"] == name)
-        c.update(cell=str(name), lr=float(lanes["lr"][i]), wd=float(lanes["wd"][i]),
-                 init_scale=float(lanes["init_scale"][i]), n_used=int(u.sum()),
-                 delay=float(np.median(dt[u])) if u.any() else None,
-                 x=float(np.median(x[u])) if u.any() else None,
-                 norm_ratio=(float(np.median(lanes["norm_at_mem"][u] / lanes["norm_at_grok"][u]))
-                             if u.any() else None))
-        c["predicted"] = (slope * c["x"] + icpt if slope is not None and c["x"] is not None
-                          else None)
-        c["ratio"] = (c["delay"] / c["predicted"]
-                      if c["predicted"] and c["predicted"] > 0 and c["delay"] else None)
+        c.update(
+            cell=str(name),
+            lr=float(lanes["lr"][i]),
+            wd=float(lanes["wd"][i]),
+            init_scale=float(lanes["init_scale"][i]),
+            n_used=int(u.sum()),
+            delay=float(np.median(dt[u])) if u.any() else None,
+            x=float(np.median(x[u])) if u.any() else None,
+            norm_ratio=(
+                float(np.median(lanes["norm_at_mem"][u] / lanes["norm_at_grok"][u]))
+                if u.any()
+                else None
+            ),
+        )
+        c["predicted"] = slope * c["x"] + icpt if slope is not None and c["x"] is not None else None
+        c["ratio"] = (
+            c["delay"] / c["predicted"]
+            if c["predicted"] and c["predicted"] > 0 and c["delay"]
+            else None
+        )
         why = []
         if c["n_censored"]:
             why.append(f"{c['n_censored']} of {c['n']} lanes never grokked (censored)")
@@ -172,6 +254,7 @@ def _timescale(cells: list) -> dict | None:
     median delay T_grok − T_mem in lr·wd (exponent -1 if so; init scale 1 only) and the
     spread across cells of delay·lr·wd (constant if so)."""
     from grokjax import fit
+
     cs = [c for c in cells if c["delay"] and c["delay"] > 0 and c["init_scale"] == 1.0]
     if len({c["lr"] * c["wd"] for c in cs}) < 2:
         return None
@@ -179,9 +262,14 @@ def _timescale(cells: list) -> dict | None:
     delay = np.array([c["delay"] for c in cs])
     pl = fit.power_law(eta, delay, n_boot=200)
     prod = delay * eta
-    return {"exponent": pl["exponent"], "exponent_ci": pl["exponent_ci"], "r2": pl["r2"],
-            "n_cells": len(cs), "delay_x_lr_wd": float(np.median(prod)),
-            "cv": float(prod.std(ddof=1) / prod.mean()) if len(cs) > 1 else None}
+    return {
+        "exponent": pl["exponent"],
+        "exponent_ci": pl["exponent_ci"],
+        "r2": pl["r2"],
+        "n_cells": len(cs),
+        "delay_x_lr_wd": float(np.median(prod)),
+        "cv": float(prod.std(ddof=1) / prod.mean()) if len(cs) > 1 else None,
+    }
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
@@ -191,6 +279,7 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
     clamp = (lanes["arm"] == "clamp") & lanes["grokked"] & ~lanes["diverged"]
     ax.scatter(lanes["rho"][clamp], lanes["T_grok"][clamp], s=10, color="#1b3b6f", alpha=0.5)
@@ -198,8 +287,13 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     if law and law.get("alpha") is not None:
         c0 = next(iter(law["intercepts"].values()))
         r = np.linspace(np.nanmin(lanes["rho"]), np.nanmax(lanes["rho"]), 50)
-        ax.plot(r, np.exp(law["alpha"] * r + c0), color="k", lw=1,
-                label=f"T ∝ exp({law['alpha']:.2f} ρ)")
+        ax.plot(
+            r,
+            np.exp(law["alpha"] * r + c0),
+            color="k",
+            lw=1,
+            label=f"T ∝ exp({law['alpha']:.2f} ρ)",
+        )
         ax.legend(fontsize=7)
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
@@ -217,8 +311,13 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     fl = fitted.get("law") or {}
     if fl.get("slope") is not None:
         xs = np.array([np.nanmin(x[free]), np.nanmax(x[free])])
-        ax2.plot(xs, fl["slope"] * xs + fl["intercept"], color="k", lw=1,
-                 label=f"slope {fl['slope']:.2f}, R² {fmt(fl['r2'], '{:.3f}')}")
+        ax2.plot(
+            xs,
+            fl["slope"] * xs + fl["intercept"],
+            color="k",
+            lw=1,
+            label=f"slope {fl['slope']:.2f}, R² {fmt(fl['r2'], '{:.3f}')}",
+        )
     ax2.set_xlabel("ln(‖W‖ at T_mem / ‖W‖ at T_grok) / (lr·wd)")
     ax2.set_ylabel("T_grok − T_mem")
     ax2.set_title("(b) free contraction: logarithmic delay")
@@ -226,15 +325,21 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     for k, name in enumerate(cells):
         m, _, col = plots.STYLES[k % len(plots.STYLES)]
         sel = free & (lanes["cell"] == name)
-        ax3.scatter(1 / (lanes["lr"][sel] * lanes["wd"][sel]), dt[sel], s=14, marker=m,
-                    color=col, alpha=0.7)
+        ax3.scatter(
+            1 / (lanes["lr"][sel] * lanes["wd"][sel]), dt[sel], s=14, marker=m, color=col, alpha=0.7
+        )
     ts = fitted.get("timescale")
     if ts and ts.get("exponent") is not None:
         inv = 1 / (lanes["lr"][free] * lanes["wd"][free])
         xs = np.geomspace(inv.min(), inv.max(), 20)
-        ax3.plot(xs, ts["delay_x_lr_wd"] * xs, color="k", lw=1,
-                 label=f"delay = {ts['delay_x_lr_wd']:.2f} / (lr·wd); fitted: "
-                       f"∝ (lr·wd)^{ts['exponent']:.2f}")
+        ax3.plot(
+            xs,
+            ts["delay_x_lr_wd"] * xs,
+            color="k",
+            lw=1,
+            label=f"delay = {ts['delay_x_lr_wd']:.2f} / (lr·wd); fitted: "
+            f"∝ (lr·wd)^{ts['exponent']:.2f}",
+        )
         ax3.legend(fontsize=7)
     ax3.set_xscale("log")
     ax3.set_yscale("log")
@@ -247,26 +352,33 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 def summary(fitted: dict, cfg: Config) -> str:
     law = fitted["law"]
-    lines = [f"free contraction: T_grok − T_mem = {fmt(law['slope'], '{:.3f}')} · "
-             f"ln(ratio)/(lr·wd) + {fmt(law['intercept'], '{:.0f}')}, R² = "
-             f"{fmt(law['r2'], '{:.3f}')} (through 0: slope {fmt(law['slope0'], '{:.3f}')}, R² "
-             f"{fmt(law['r2_0'], '{:.3f}')}; n = {law['n']}); {fitted['n_censored']} lanes "
-             f"censored, {fitted['n_diverged']} diverged"]
+    lines = [
+        f"free contraction: T_grok − T_mem = {fmt(law['slope'], '{:.3f}')} · "
+        f"ln(ratio)/(lr·wd) + {fmt(law['intercept'], '{:.0f}')}, R² = "
+        f"{fmt(law['r2'], '{:.3f}')} (through 0: slope {fmt(law['slope0'], '{:.3f}')}, R² "
+        f"{fmt(law['r2_0'], '{:.3f}')}; n = {law['n']}); {fitted['n_censored']} lanes "
+        f"censored, {fitted['n_diverged']} diverged"
+    ]
     for c in fitted["cells"]:
-        lines.append(f"  {c['cell']}: median delay {fmt(c['delay'], '{:.0f}')}, norm ratio "
-                     f"{fmt(c['norm_ratio'], '{:.3f}')}, {fmt(c['ratio'], '{:.2f}')}× the law"
-                     + (f"  FAILS: {'; '.join(c['fails'])}" if c["fails"] else ""))
+        lines.append(
+            f"  {c['cell']}: median delay {fmt(c['delay'], '{:.0f}')}, norm ratio "
+            f"{fmt(c['norm_ratio'], '{:.3f}')}, {fmt(c['ratio'], '{:.2f}')}× the law"
+            + (f"  FAILS: {'; '.join(c['fails'])}" if c["fails"] else "")
+        )
     ts = fitted.get("timescale")
     if ts:
         ci = ts.get("exponent_ci") or [None, None]
-        lines.append(f"timescale: median delay ∝ (lr·wd)^{fmt(ts['exponent'], '{:.2f}')} "
-                     f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}] over {ts['n_cells']} "
-                     f"cells (R² {fmt(ts['r2'], '{:.3f}')}); delay·lr·wd = "
-                     f"{fmt(ts['delay_x_lr_wd'], '{:.2f}')} (CV "
-                     f"{fmt(ts['cv'] and 100 * ts['cv'], '{:.0f}')} % across cells)")
+        lines.append(
+            f"timescale: median delay ∝ (lr·wd)^{fmt(ts['exponent'], '{:.2f}')} "
+            f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}] over {ts['n_cells']} "
+            f"cells (R² {fmt(ts['r2'], '{:.3f}')}); delay·lr·wd = "
+            f"{fmt(ts['delay_x_lr_wd'], '{:.2f}')} (CV "
+            f"{fmt(ts['cv'] and 100 * ts['cv'], '{:.0f}')} % across cells)"
+        )
     p = fitted.get("pinned") or {}
-    lines.append(f"pinned norm: alpha = {fmt(p.get('alpha'), '{:.2f}')}, R² = "
-                 f"{fmt(p.get('r2'), '{:.4f}')}")
+    lines.append(
+        f"pinned norm: alpha = {fmt(p.get('alpha'), '{:.2f}')}, R² = {fmt(p.get('r2'), '{:.4f}')}"
+    )
     return "\n".join(lines)
 
 
@@ -278,9 +390,17 @@ def cost(cfg: Config) -> str:
 
 
 SPEC = experiment.Spec(
-    name="log_delay", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, cost=cost)
+    name="log_delay",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

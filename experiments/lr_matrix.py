@@ -46,17 +46,52 @@ from grokjax.experiment import fmt
 CONFIG_FORMAT = 1
 
 PRESETS = {
-    "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, wd=1.0, t_int=500,
-                  rho=[0.85, 1.0, 1.15, 1.3], lrs=[1e-3, 2e-3, 4e-3, 8e-3], steps=30_000,
-                  budget_rho=[0.85, 1.0, 1.15, 1.3],
-                  budget_steps=[15_000, 25_000, 80_000, 120_000],
-                  fixed_wc=54.6, view_steps=30_000, seed_base=1000),
-    "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, wd=1.0, t_int=50,
-                  rho=[0.85, 1.0, 1.15, 1.3], lrs=[5e-3, 1e-2, 2e-2], steps=3000,
-                  budget_rho=[0.85, 1.3], budget_steps=[3000, 10_000]),
-    "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, wd=1.0, t_int=50,
-                 rho=[0.9, 1.1], lrs=[1e-2, 2e-2], steps=1500, budget_rho=[0.9, 1.1],
-                 budget_steps=[1500, 2500], chunk_steps=250),
+    "paper": dict(
+        p=59,
+        frac=0.4,
+        d=128,
+        hidden=256,
+        seeds=16,
+        wd=1.0,
+        t_int=500,
+        rho=[0.85, 1.0, 1.15, 1.3],
+        lrs=[1e-3, 2e-3, 4e-3, 8e-3],
+        steps=30_000,
+        budget_rho=[0.85, 1.0, 1.15, 1.3],
+        budget_steps=[15_000, 25_000, 80_000, 120_000],
+        fixed_wc=54.6,
+        view_steps=30_000,
+        seed_base=1000,
+    ),
+    "quick": dict(
+        p=31,
+        frac=0.7,
+        d=64,
+        hidden=128,
+        seeds=4,
+        wd=1.0,
+        t_int=50,
+        rho=[0.85, 1.0, 1.15, 1.3],
+        lrs=[5e-3, 1e-2, 2e-2],
+        steps=3000,
+        budget_rho=[0.85, 1.3],
+        budget_steps=[3000, 10_000],
+    ),
+    "tiny": dict(
+        p=23,
+        frac=0.8,
+        d=32,
+        hidden=64,
+        seeds=2,
+        wd=1.0,
+        t_int=50,
+        rho=[0.9, 1.1],
+        lrs=[1e-2, 2e-2],
+        steps=1500,
+        budget_rho=[0.9, 1.1],
+        budget_steps=[1500, 2500],
+        chunk_steps=250,
+    ),
 }
 
 
@@ -68,7 +103,8 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     lrs: list = dataclasses.field(default_factory=lambda: [1e-3, 2e-3, 4e-3, 8e-3])
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
     budget_steps: list = dataclasses.field(
-        default_factory=lambda: [15_000, 25_000, 80_000, 120_000])
+        default_factory=lambda: [15_000, 25_000, 80_000, 120_000]
+    )
     # > 0: clamp to fixed_wc·rho (the paper's matrix used W_c = 54.6) instead of the W_c
     # measured by this run's reference controls (still run and reported)
     fixed_wc: float = 0.0
@@ -94,22 +130,46 @@ def plan(cfg: Config):
 
     def clamp(wc):
         wc = cfg.fixed_wc or wc
-        return [dict(seed=s, lr=lr, rho=r, target_norm=r * wc, arm="clamp", t_int=cfg.t_int,
-                     clamp_mode="continuous", budget=cfg.budget(r), cell=f"rho{r:g}-lr{lr:g}")
-                for lr in cfg.lrs for r in cfg.rho for s in cfg.seed_range()]
-    yield from experiment.free_then_clamp(cfg, static, free, clamp,
-                                          ref=lambda r: math.isclose(r["lr"], cfg.lr))
+        return [
+            dict(
+                seed=s,
+                lr=lr,
+                rho=r,
+                target_norm=r * wc,
+                arm="clamp",
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                budget=cfg.budget(r),
+                cell=f"rho{r:g}-lr{lr:g}",
+            )
+            for lr in cfg.lrs
+            for r in cfg.rho
+            for s in cfg.seed_range()
+        ]
+
+    yield from experiment.free_then_clamp(
+        cfg, static, free, clamp, ref=lambda r: math.isclose(r["lr"], cfg.lr)
+    )
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     clamp, free = lanes["arm"] == "clamp", lanes["arm"] == "free"
     ref = free & np.isclose(lanes["lr"], cfg.lr) & ok & lanes["grokked"]
-    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][ref]), "reference_lr": cfg.lr,
-           "n_lanes": int(len(lanes["p"])), "n_censored": int((~lanes["grokked"] & ok).sum()),
-           "n_diverged": int((~ok).sum()), "cells": [], "free": {}, "alpha_by_lr": {},
-           "norm_fold_by_lr": {}, "lr_fold_by_rho": {}}
+    out = {
+        "Wc": fit.critical_norm(lanes["norm_at_grok"][ref]),
+        "reference_lr": cfg.lr,
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+        "cells": [],
+        "free": {},
+        "alpha_by_lr": {},
+        "norm_fold_by_lr": {},
+        "lr_fold_by_rho": {},
+    }
     for lr in cfg.lrs:
         sel = free & np.isclose(lanes["lr"], lr)
         out["free"][repr(lr)] = experiment.cell_times(lanes, sel)
@@ -121,10 +181,16 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             c = experiment.cell_times(lanes, sel)
             g = sel & ok & lanes["grokked"]
             held = lanes["target_norm"][sel]
-            c.update(lr=lr, rho=r, held_norm=float(np.median(held)),
-                     norm_over_held=(float(np.median(lanes["norm_at_grok"][g] /
-                                                     lanes["target_norm"][g]))
-                                     if g.any() else None))
+            c.update(
+                lr=lr,
+                rho=r,
+                held_norm=float(np.median(held)),
+                norm_over_held=(
+                    float(np.median(lanes["norm_at_grok"][g] / lanes["target_norm"][g]))
+                    if g.any()
+                    else None
+                ),
+            )
             if cfg.view_steps and np.max(lanes["budget"][sel]) > cfg.view_steps:
                 c["view"] = experiment.cell_times(censored_at(lanes, cfg.view_steps), sel)
                 c["view"]["steps"] = cfg.view_steps
@@ -134,10 +200,12 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         if not sel.any():
             continue
         t, c = experiment.times(lanes, sel)
-        out["alpha_by_lr"][repr(lr)] = fit.delay_law(np.round(lanes["rho"][sel], 6), t,
-                                                     censored=c, seed=0)
+        out["alpha_by_lr"][repr(lr)] = fit.delay_law(
+            np.round(lanes["rho"][sel], 6), t, censored=c, seed=0
+        )
         out["norm_fold_by_lr"][repr(lr)] = fit.fold_change_across(
-            np.round(lanes["rho"][sel], 6), "rho", t, c)
+            np.round(lanes["rho"][sel], 6), "rho", t, c
+        )
     for r in cfg.rho:
         sel = clamp & ok & np.isclose(lanes["rho"], r)
         if not sel.any():
@@ -161,6 +229,7 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     lrs = sorted({c["lr"] for c in fitted["cells"]})
     for k, lr in enumerate(lrs):
@@ -173,16 +242,33 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         lo = np.array([c["ci"][0] if c["ci"][0] is not None else c["median"] for c in cs])
         hi = np.array([c["ci"][1] if c["ci"][1] is not None else c["median"] for c in cs])
         a = (fitted["alpha_by_lr"].get(repr(lr)) or {}).get("alpha")
-        ax.errorbar(x + 0.004 * k, y, yerr=[y - lo, hi - y], marker=m, ls=ls, color=col,
-                    capsize=2, label=f"lr {lr:g}" + (f": α={a:.2f}" if a is not None else ""))
+        ax.errorbar(
+            x + 0.004 * k,
+            y,
+            yerr=[y - lo, hi - y],
+            marker=m,
+            ls=ls,
+            color=col,
+            capsize=2,
+            label=f"lr {lr:g}" + (f": α={a:.2f}" if a is not None else ""),
+        )
         # Cells whose median lies beyond the budget: an open triangle at the budget.
         for c in fitted["cells"]:
             if c["lr"] == lr and c["median"] is None:
-                sel = ((lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr)
-                       & np.isclose(lanes["rho"], c["rho"]))
-                ax.plot([c["rho"] + 0.004 * k], [np.nanmax(lanes["steps_run"][sel])], "^",
-                        color=col, mfc="white", ms=8,
-                        label=f"lr {lr:g}, ρ={c['rho']:g}: median > budget")
+                sel = (
+                    (lanes["arm"] == "clamp")
+                    & np.isclose(lanes["lr"], lr)
+                    & np.isclose(lanes["rho"], c["rho"])
+                )
+                ax.plot(
+                    [c["rho"] + 0.004 * k],
+                    [np.nanmax(lanes["steps_run"][sel])],
+                    "^",
+                    color=col,
+                    mfc="white",
+                    ms=8,
+                    label=f"lr {lr:g}, ρ={c['rho']:g}: median > budget",
+                )
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("median T_grok (95 % CI)")
@@ -203,42 +289,63 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 def summary(fitted: dict, cfg: Config) -> str:
     w = fitted["Wc"]
-    lines = [f"W_c = {fmt(w['median'], '{:.2f}')} from the lr={cfg.lr:g} controls "
-             f"({w['n']} grokked); {fitted['n_censored']} lanes censored, "
-             f"{fitted['n_diverged']} diverged",
-             "median T_grok [95 % CI] (censored/n):"]
+    lines = [
+        f"W_c = {fmt(w['median'], '{:.2f}')} from the lr={cfg.lr:g} controls "
+        f"({w['n']} grokked); {fitted['n_censored']} lanes censored, "
+        f"{fitted['n_diverged']} diverged",
+        "median T_grok [95 % CI] (censored/n):",
+    ]
     for c in fitted["cells"]:
-        lines.append(f"  rho {c['rho']:.2f} lr {c['lr']:g}: {fmt(c['median'], '{:.0f}')} "
-                     f"[{fmt(c['ci'][0], '{:.0f}')}, {fmt(c['ci'][1], '{:.0f}')}] "
-                     f"({c['n_censored']}/{c['n']}); norm/held "
-                     f"{fmt(c['norm_over_held'], '{:.4f}')}"
-                     + (f"; stopped at {c['view']['steps']}: {fmt(c['view']['median'], '{:.0f}')}"
-                        f" ({c['view']['n_censored']}/{c['view']['n']} censored)"
-                        if "view" in c else ""))
+        lines.append(
+            f"  rho {c['rho']:.2f} lr {c['lr']:g}: {fmt(c['median'], '{:.0f}')} "
+            f"[{fmt(c['ci'][0], '{:.0f}')}, {fmt(c['ci'][1], '{:.0f}')}] "
+            f"({c['n_censored']}/{c['n']}); norm/held "
+            f"{fmt(c['norm_over_held'], '{:.4f}')}"
+            + (
+                f"; stopped at {c['view']['steps']}: {fmt(c['view']['median'], '{:.0f}')}"
+                f" ({c['view']['n_censored']}/{c['view']['n']} censored)"
+                if "view" in c
+                else ""
+            )
+        )
     if cfg.fixed_wc:
         lines.insert(1, f"clamped to rho × the fixed W_c = {cfg.fixed_wc:g}")
     for lr, law in fitted["alpha_by_lr"].items():
         nf = fitted["norm_fold_by_lr"][lr]
         ci = law.get("alpha_ci") or [None, None]
-        lines.append(f"lr {float(lr):g}: alpha = {fmt(law['alpha'], '{:.2f}')} "
-                     f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], norm effect "
-                     f"{fmt(nf['fold'], '{:.1f}')}×{' (lower bound)' if nf['lower_bound'] else ''}")
+        lines.append(
+            f"lr {float(lr):g}: alpha = {fmt(law['alpha'], '{:.2f}')} "
+            f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], norm effect "
+            f"{fmt(nf['fold'], '{:.1f}')}×{' (lower bound)' if nf['lower_bound'] else ''}"
+        )
     for r, f in fitted["lr_fold_by_rho"].items():
-        lines.append(f"rho {float(r):.2f}: lr effect {fmt(f['fold'], '{:.1f}')}×"
-                     f"{' (lower bound)' if f['lower_bound'] else ''}")
+        lines.append(
+            f"rho {float(r):.2f}: lr effect {fmt(f['fold'], '{:.1f}')}×"
+            f"{' (lower bound)' if f['lower_bound'] else ''}"
+        )
     return "\n".join(lines)
 
 
 def cost(cfg: Config) -> str:
-    return estimate.mlp_cost(cfg, [(None, lr, cfg.wd, cfg.steps) for lr in cfg.lrs] + [
-        (r, lr, cfg.wd, cfg.budget(r)) for lr in cfg.lrs for r in cfg.rho])
+    return estimate.mlp_cost(
+        cfg,
+        [(None, lr, cfg.wd, cfg.steps) for lr in cfg.lrs]
+        + [(r, lr, cfg.wd, cfg.budget(r)) for lr in cfg.lrs for r in cfg.rho],
+    )
 
 
 SPEC = experiment.Spec(
-    name="lr_matrix", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary,
+    name="lr_matrix",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
     add_arguments=experiment.field_arguments(Config, skip=("lr",)),  # lr = the first of --lrs
-    doc=__doc__, cost=cost)
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

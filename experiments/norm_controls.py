@@ -54,21 +54,67 @@ from grokjax.experiment import fmt
 CONFIG_FORMAT = 1
 
 PRESETS = {
-    "paper": dict(p=59, frac=0.4, d=128, hidden=256, seeds=16, lr=1e-3, wd=1.0, t_int=500,
-                  wds=[1.0, 2.0, 3.0, 5.0, 8.0], clamp_rho=[0.85, 0.90, 1.0, 1.15],
-                  one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
-                  groups=["embed", "hidden", "out"], init_scales=[], init_rho=[0.73, 0.90],
-                  steps=30_000, budget_rho=[0.85, 1.0, 1.15],
-                  budget_steps=[15_000, 25_000, 80_000], fixed_wc=54.6, seed_base=2000),
-    "quick": dict(p=31, frac=0.7, d=64, hidden=128, seeds=4, lr=1e-2, wd=1.0, t_int=50,
-                  wds=[1.0, 2.0, 4.0], clamp_rho=[0.85, 1.0, 1.15],
-                  one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30], group_factor=0.8,
-                  groups=["embed", "hidden", "out"], init_scales=[0.5], steps=3000,
-                  budget_rho=[0.85, 1.15], budget_steps=[3000, 6000]),
-    "tiny": dict(p=23, frac=0.8, d=32, hidden=64, seeds=2, lr=1e-2, wd=1.0, t_int=50,
-                 wds=[1.0, 2.0], clamp_rho=[1.0], one_shot_rho=[0.8, 1.2], group_factor=0.8,
-                 groups=["embed"], init_scales=[0.5], steps=1500, budget_rho=[1.0],
-                 budget_steps=[2000], chunk_steps=250),
+    "paper": dict(
+        p=59,
+        frac=0.4,
+        d=128,
+        hidden=256,
+        seeds=16,
+        lr=1e-3,
+        wd=1.0,
+        t_int=500,
+        wds=[1.0, 2.0, 3.0, 5.0, 8.0],
+        clamp_rho=[0.85, 0.90, 1.0, 1.15],
+        one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30],
+        group_factor=0.8,
+        groups=["embed", "hidden", "out"],
+        init_scales=[],
+        init_rho=[0.73, 0.90],
+        steps=30_000,
+        budget_rho=[0.85, 1.0, 1.15],
+        budget_steps=[15_000, 25_000, 80_000],
+        fixed_wc=54.6,
+        seed_base=2000,
+    ),
+    "quick": dict(
+        p=31,
+        frac=0.7,
+        d=64,
+        hidden=128,
+        seeds=4,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        wds=[1.0, 2.0, 4.0],
+        clamp_rho=[0.85, 1.0, 1.15],
+        one_shot_rho=[0.70, 0.85, 1.0, 1.15, 1.30],
+        group_factor=0.8,
+        groups=["embed", "hidden", "out"],
+        init_scales=[0.5],
+        steps=3000,
+        budget_rho=[0.85, 1.15],
+        budget_steps=[3000, 6000],
+    ),
+    "tiny": dict(
+        p=23,
+        frac=0.8,
+        d=32,
+        hidden=64,
+        seeds=2,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        wds=[1.0, 2.0],
+        clamp_rho=[1.0],
+        one_shot_rho=[0.8, 1.2],
+        group_factor=0.8,
+        groups=["embed"],
+        init_scales=[0.5],
+        steps=1500,
+        budget_rho=[1.0],
+        budget_steps=[2000],
+        chunk_steps=250,
+    ),
 }
 
 
@@ -102,8 +148,10 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
         self.validate_budgets()
         unknown = [g for g in self.groups if g not in ("embed", "hidden", "out")]
         if unknown:
-            raise cli.UsageError(f"--groups: unknown MLP group(s) {', '.join(unknown)}; "
-                                 f"choose from embed, hidden, out")
+            raise cli.UsageError(
+                f"--groups: unknown MLP group(s) {', '.join(unknown)}; "
+                f"choose from embed, hidden, out"
+            )
         if not any(math.isclose(w, self.wd) for w in self.wds):
             self.wds = [self.wd] + list(self.wds)  # the reference control is always run
         experiment.MLPConfig.validate(self)
@@ -112,76 +160,147 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 def plan(cfg: Config):
     static = experiment.mlp_static(cfg)
     seeds = cfg.seed_range()
-    free = yield experiment.Phase("free", static, experiment.lane_table(cfg, [
-        dict(seed=s, wd=wd, cell=f"free-wd{wd:g}") for wd in cfg.wds for s in seeds]),
-        "[free] ")
+    free = yield experiment.Phase(
+        "free",
+        static,
+        experiment.lane_table(
+            cfg, [dict(seed=s, wd=wd, cell=f"free-wd{wd:g}") for wd in cfg.wds for s in seeds]
+        ),
+        "[free] ",
+    )
     wc, n = experiment.reference_norm(free, lambda r: math.isclose(r["wd"], cfg.wd))
-    rows = [dict(seed=s, arm="low_init", init_scale=k, cell=f"low_init-{k:g}")
-            for k in cfg.init_scales for s in seeds]
+    rows = [
+        dict(seed=s, arm="low_init", init_scale=k, cell=f"low_init-{k:g}")
+        for k in cfg.init_scales
+        for s in seeds
+    ]
     fractions = {}
     if cfg.groups:
         # The groups' norms at t_int: the same lanes, run to t_int only (not recorded).
-        pre = yield experiment.Phase("to-t_int", static, experiment.lane_table(cfg, [
-            dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]),
-            "[to t_int] ", record=False)
+        pre = yield experiment.Phase(
+            "to-t_int",
+            static,
+            experiment.lane_table(
+                cfg, [dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]
+            ),
+            "[to t_int] ",
+            record=False,
+        )
         gn = pre.at_step("group_norms", cfg.t_int)  # [seeds, G]
         names = pre.result.groups
         # each group's share of ||W||² at t_int, per seed (lanes.csv: frac_<group>_t_int)
-        share = gn ** 2 / np.sum(gn ** 2, axis=1, keepdims=True)
-        fractions = {s: {f"frac_{g}_t_int": float(share[i, names.index(g)]) for g in names}
-                     for i, s in enumerate(seeds)}
-        rows += [dict(seed=s, arm="group_one_shot", clamp_group=g, clamp_steps=1,
-                      t_int=cfg.t_int, clamp_mode="one_shot", one_shot_factor=cfg.group_factor,
-                      target_norm=float(cfg.group_factor * gn[i, names.index(g)]),
-                      cell=f"group_one_shot-{g}")
-                 for g in cfg.groups for i, s in enumerate(seeds)]
+        share = gn**2 / np.sum(gn**2, axis=1, keepdims=True)
+        fractions = {
+            s: {f"frac_{g}_t_int": float(share[i, names.index(g)]) for g in names}
+            for i, s in enumerate(seeds)
+        }
+        rows += [
+            dict(
+                seed=s,
+                arm="group_one_shot",
+                clamp_group=g,
+                clamp_steps=1,
+                t_int=cfg.t_int,
+                clamp_mode="one_shot",
+                one_shot_factor=cfg.group_factor,
+                target_norm=float(cfg.group_factor * gn[i, names.index(g)]),
+                cell=f"group_one_shot-{g}",
+            )
+            for g in cfg.groups
+            for i, s in enumerate(seeds)
+        ]
     if wc is None:
-        print("[free] no reference control grokked within its budget: W_c unknown, skipping "
-              "the clamped and one-shot arms", flush=True)
+        print(
+            "[free] no reference control grokked within its budget: W_c unknown, skipping "
+            "the clamped and one-shot arms",
+            flush=True,
+        )
     else:
         print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
         if cfg.fixed_wc:
-            print(f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
-                  flush=True)
+            print(
+                f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
+                flush=True,
+            )
             wc = cfg.fixed_wc
-        norm0 = free.at_step("norm", 0)[:len(seeds)]  # the natural init norm per seed
-        rows += [dict(seed=s, arm="low_init", rho=r, init_scale=float(r * wc / norm0[i]),
-                      cell=f"low_init-rho{r:g}")
-                 for r in cfg.init_rho for i, s in enumerate(seeds)]
-        rows += [dict(seed=s, arm="clamp", rho=r, target_norm=r * wc, t_int=cfg.t_int,
-                      clamp_mode="continuous", budget=cfg.budget(r), cell=f"clamp-rho{r:g}",
-                      **fractions.get(s, {}))
-                 for r in cfg.clamp_rho for s in seeds]
-        rows += [dict(seed=s, arm="one_shot", rho=r, target_norm=r * wc, t_int=cfg.t_int,
-                      clamp_steps=1, clamp_mode="one_shot", one_shot_factor=r,
-                      cell=f"one_shot-rho{r:g}") for r in cfg.one_shot_rho for s in seeds]
+        norm0 = free.at_step("norm", 0)[: len(seeds)]  # the natural init norm per seed
+        rows += [
+            dict(
+                seed=s,
+                arm="low_init",
+                rho=r,
+                init_scale=float(r * wc / norm0[i]),
+                cell=f"low_init-rho{r:g}",
+            )
+            for r in cfg.init_rho
+            for i, s in enumerate(seeds)
+        ]
+        rows += [
+            dict(
+                seed=s,
+                arm="clamp",
+                rho=r,
+                target_norm=r * wc,
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                budget=cfg.budget(r),
+                cell=f"clamp-rho{r:g}",
+                **fractions.get(s, {}),
+            )
+            for r in cfg.clamp_rho
+            for s in seeds
+        ]
+        rows += [
+            dict(
+                seed=s,
+                arm="one_shot",
+                rho=r,
+                target_norm=r * wc,
+                t_int=cfg.t_int,
+                clamp_steps=1,
+                clamp_mode="one_shot",
+                one_shot_factor=r,
+                cell=f"one_shot-rho{r:g}",
+            )
+            for r in cfg.one_shot_rho
+            for s in seeds
+        ]
     if rows:
         cols = sorted({k for r in rows for k in r if k.startswith("frac_")})
         rows = [{**{k: math.nan for k in cols}, **r} for r in rows]
-        yield experiment.Phase("controls", static, experiment.lane_table(cfg, rows),
-                               "[controls] ")
+        yield experiment.Phase("controls", static, experiment.lane_table(cfg, rows), "[controls] ")
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     arm, cell = lanes["arm"], lanes["cell"]
     ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
     control = experiment.cell_times(lanes, ctrl_sel)
-    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
-           "control": control, "n_lanes": int(len(lanes["p"])),
-           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum())}
+    out = {
+        "Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
+        "control": control,
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+    }
 
     def ratio(c):
-        return (c["median"] / control["median"]
-                if c["median"] is not None and control["median"] else None)
+        return (
+            c["median"] / control["median"]
+            if c["median"] is not None and control["median"]
+            else None
+        )
 
     # ||W|| over every group at T_grok (the headline norm of a group_one_shot lane covers
     # its clamped group only).
-    gcols = [k for k in lanes if k.startswith("norm_at_grok_") and k[13:] in
-             ("embed", "hidden", "out")]
-    total = (np.sqrt(sum(lanes[k] ** 2 for k in gcols)) if gcols
-             else np.full(len(lanes["p"]), np.nan))
+    gcols = [
+        k for k in lanes if k.startswith("norm_at_grok_") and k[13:] in ("embed", "hidden", "out")
+    ]
+    total = (
+        np.sqrt(sum(lanes[k] ** 2 for k in gcols)) if gcols else np.full(len(lanes["p"]), np.nan)
+    )
 
     def cells_of(a, key):
         res = []
@@ -189,8 +308,12 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             sel = cell == name
             c = experiment.cell_times(lanes, sel)
             g = sel & ok & lanes["grokked"] & np.isfinite(total)
-            c.update(cell=str(name), key=key(np.flatnonzero(sel)[0]), ratio_to_control=ratio(c),
-                     norm_all_at_grok=float(np.median(total[g])) if g.any() else None)
+            c.update(
+                cell=str(name),
+                key=key(np.flatnonzero(sel)[0]),
+                ratio_to_control=ratio(c),
+                norm_all_at_grok=float(np.median(total[g])) if g.any() else None,
+            )
             res.append(c)
         return res
 
@@ -203,10 +326,13 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         # each group's share of ||W||² at t_int (before the clamp) and at T_grok (after)
         g = sel & ok & lanes["grokked"] & np.isfinite(total)
         if all(f"frac_{n}_t_int" in lanes for n in groups) and g.any():
-            c["norm_fractions"] = {n: {
-                "t_int": float(np.nanmedian(lanes[f"frac_{n}_t_int"][sel])),
-                "T_grok": float(np.median(lanes[f"norm_at_grok_{n}"][g] ** 2 / total[g] ** 2))}
-                for n in groups}
+            c["norm_fractions"] = {
+                n: {
+                    "t_int": float(np.nanmedian(lanes[f"frac_{n}_t_int"][sel])),
+                    "T_grok": float(np.median(lanes[f"norm_at_grok_{n}"][g] ** 2 / total[g] ** 2)),
+                }
+                for n in groups
+            }
     # The frontier line ln T = a·norm + b through the free cells; clamped cells against it.
     fr = [c for c in out["frontier"] if c["median"] and c["norm_at_grok"]]
     line = None
@@ -226,9 +352,14 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     meds = [c["median"] for c in out["one_shot"] if c["median"]]
     out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None
     out["group_one_shot"] = cells_of("group_one_shot", lambda i: str(lanes["clamp_group"][i]))
-    out["low_init"] = cells_of("low_init", lambda i: (
-        f"‖W‖={lanes['rho'][i]:g}·W_c" if np.isfinite(lanes["rho"][i])
-        else f"×{lanes['init_scale'][i]:g}"))
+    out["low_init"] = cells_of(
+        "low_init",
+        lambda i: (
+            f"‖W‖={lanes['rho'][i]:g}·W_c"
+            if np.isfinite(lanes["rho"][i])
+            else f"×{lanes['init_scale'][i]:g}"
+        ),
+    )
     return out
 
 
@@ -236,22 +367,35 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
     fr = [c for c in fitted["frontier"] if c["median"] and c["norm_at_grok"]]
-    ax.plot([c["norm_at_grok"] for c in fr], [c["median"] for c in fr], "o-", color="#1b3b6f",
-            label="free, wd = " + ", ".join(f"{c['key']:g}" for c in fr))
+    ax.plot(
+        [c["norm_at_grok"] for c in fr],
+        [c["median"] for c in fr],
+        "o-",
+        color="#1b3b6f",
+        label="free, wd = " + ", ".join(f"{c['key']:g}" for c in fr),
+    )
     cl = [c for c in fitted["clamped"] if c["median"]]
-    ax.plot([c["held_norm"] for c in cl], [c["median"] for c in cl], "s", color="#c0392b",
-            label="clamped (held norm)")
+    ax.plot(
+        [c["held_norm"] for c in cl],
+        [c["median"] for c in cl],
+        "s",
+        color="#c0392b",
+        label="clamped (held norm)",
+    )
     ax.set_yscale("log")
     ax.set_xlabel("‖W‖ at grokking (clamped: held norm)")
     ax.set_ylabel("median T_grok")
     ax.set_title("(a) free frontier and clamped cells")
     ax.legend(fontsize=7)
     labels, vals, cols = [], [], []
-    for key, name, col in (("one_shot", "one-shot ρ={}", "#2e7d32"),
-                           ("group_one_shot", "×0.8 {}", "#6a1b9a"),
-                           ("low_init", "init {}", "#e08e0b")):
+    for key, name, col in (
+        ("one_shot", "one-shot ρ={}", "#2e7d32"),
+        ("group_one_shot", "×0.8 {}", "#6a1b9a"),
+        ("low_init", "init {}", "#e08e0b"),
+    ):
         for c in fitted[key]:
             labels.append(name.format(c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"))
             vals.append(c["ratio_to_control"] if c["ratio_to_control"] is not None else np.nan)
@@ -268,21 +412,31 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 def summary(fitted: dict, cfg: Config) -> str:
     c0 = fitted["control"]
-    lines = [f"control (free, wd={cfg.wd:g}): median T_grok {fmt(c0['median'], '{:.0f}')}, "
-             f"W_c = {fmt(fitted['Wc']['median'], '{:.2f}')}; {fitted['n_censored']} lanes "
-             f"censored, {fitted['n_diverged']} diverged"]
-    for key, what in (("frontier", "free wd"), ("clamped", "clamp rho"),
-                      ("one_shot", "one-shot rho"), ("group_one_shot", "one-shot ×"
-                                                     f"{cfg.group_factor:g} of"),
-                      ("low_init", "init")):
+    lines = [
+        f"control (free, wd={cfg.wd:g}): median T_grok {fmt(c0['median'], '{:.0f}')}, "
+        f"W_c = {fmt(fitted['Wc']['median'], '{:.2f}')}; {fitted['n_censored']} lanes "
+        f"censored, {fitted['n_diverged']} diverged"
+    ]
+    for key, what in (
+        ("frontier", "free wd"),
+        ("clamped", "clamp rho"),
+        ("one_shot", "one-shot rho"),
+        ("group_one_shot", f"one-shot ×{cfg.group_factor:g} of"),
+        ("low_init", "init"),
+    ):
         for c in fitted[key]:
             k = c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"
-            extra = (f", {fmt(c.get('ratio_to_frontier'), '{:.2f}')}× the frontier"
-                     if key == "clamped" else "")
-            lines.append(f"  {what} {k}: median T_grok {fmt(c['median'], '{:.0f}')} "
-                         f"({c['n_censored']}/{c['n']} censored), ‖W‖ at grok "
-                         f"{fmt(c['norm_all_at_grok'], '{:.2f}')}, "
-                         f"{fmt(c['ratio_to_control'], '{:.3f}')}× control{extra}")
+            extra = (
+                f", {fmt(c.get('ratio_to_frontier'), '{:.2f}')}× the frontier"
+                if key == "clamped"
+                else ""
+            )
+            lines.append(
+                f"  {what} {k}: median T_grok {fmt(c['median'], '{:.0f}')} "
+                f"({c['n_censored']}/{c['n']} censored), ‖W‖ at grok "
+                f"{fmt(c['norm_all_at_grok'], '{:.2f}')}, "
+                f"{fmt(c['ratio_to_control'], '{:.3f}')}× control{extra}"
+            )
     lines.append(f"one-shot fold across rho: {fmt(fitted['one_shot_fold'], '{:.2f}')}×")
     return "\n".join(lines)
 
@@ -292,16 +446,25 @@ def cost(cfg: Config) -> str:
     # estimated as a free lane at its wd); then the continuous clamps
     free = [(None, cfg.lr, wd, cfg.steps) for wd in cfg.wds]
     free += [(None, cfg.lr, cfg.wd, cfg.steps)] * (
-        len(cfg.one_shot_rho) + len(cfg.groups) + len(cfg.init_scales) + len(cfg.init_rho))
+        len(cfg.one_shot_rho) + len(cfg.groups) + len(cfg.init_scales) + len(cfg.init_rho)
+    )
     clamp = [(r, cfg.lr, cfg.wd, cfg.budget(r)) for r in cfg.clamp_rho]
     # (+ the auxiliary run of every seed to t_int when --groups is set, not counted as lanes)
     return estimate.mlp_cost(cfg, free + clamp, extra=cfg.seeds * cfg.t_int * bool(cfg.groups))
 
 
 SPEC = experiment.Spec(
-    name="norm_controls", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, cost=cost)
+    name="norm_controls",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

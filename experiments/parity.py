@@ -68,30 +68,72 @@ from grokjax.experiment import fmt
 CONFIG_FORMAT = 1
 
 PRESETS = {
-    "paper": dict(n_bits=30, m=1000, k_bits=3, n_test=2000, hidden=512, seeds=16, lr=1e-3,
-                  wd=1.0, t_int=1000, steps=50_000, m_values=[600, 1000, 1500],
-                  n_values=[20, 40], lrs=[5e-4, 1e-3, 2e-3],
-                  wds=[0.3, 0.5, 1.0, 2.0, 3.0, 5.0], rho=[0.9, 1.3]),
-    "quick": dict(n_bits=20, m=500, k_bits=3, n_test=2000, hidden=128, seeds=8, lr=3e-3,
-                  wd=1.0, t_int=200, steps=8000, m_values=[350, 500, 800], n_values=[16, 24],
-                  lrs=[1.5e-3, 3e-3, 6e-3], wds=[0.3, 0.5, 1.0, 2.0, 5.0], rho=[0.9, 1.3]),
-    "tiny": dict(n_bits=12, m=300, k_bits=3, n_test=300, hidden=64, seeds=2, lr=1e-2,
-                 wd=1.0, t_int=50, steps=2000, m_values=[200, 300], n_values=[],
-                 lrs=[5e-3, 1e-2], wds=[0.5, 1.0, 2.0], rho=[0.9, 1.3], chunk_steps=250),
+    "paper": dict(
+        n_bits=30,
+        m=1000,
+        k_bits=3,
+        n_test=2000,
+        hidden=512,
+        seeds=16,
+        lr=1e-3,
+        wd=1.0,
+        t_int=1000,
+        steps=50_000,
+        m_values=[600, 1000, 1500],
+        n_values=[20, 40],
+        lrs=[5e-4, 1e-3, 2e-3],
+        wds=[0.3, 0.5, 1.0, 2.0, 3.0, 5.0],
+        rho=[0.9, 1.3],
+    ),
+    "quick": dict(
+        n_bits=20,
+        m=500,
+        k_bits=3,
+        n_test=2000,
+        hidden=128,
+        seeds=8,
+        lr=3e-3,
+        wd=1.0,
+        t_int=200,
+        steps=8000,
+        m_values=[350, 500, 800],
+        n_values=[16, 24],
+        lrs=[1.5e-3, 3e-3, 6e-3],
+        wds=[0.3, 0.5, 1.0, 2.0, 5.0],
+        rho=[0.9, 1.3],
+    ),
+    "tiny": dict(
+        n_bits=12,
+        m=300,
+        k_bits=3,
+        n_test=300,
+        hidden=64,
+        seeds=2,
+        lr=1e-2,
+        wd=1.0,
+        t_int=50,
+        steps=2000,
+        m_values=[200, 300],
+        n_values=[],
+        lrs=[5e-3, 1e-2],
+        wds=[0.5, 1.0, 2.0],
+        rho=[0.9, 1.3],
+        chunk_steps=250,
+    ),
 }
 
 # Table 2 criteria: what "transfers" means for each property, from the measured values.
-GROK_FRACTION = 0.5     # (a) grokking occurs: at least half of the free lanes grok ...
-MEMORISED_FIRST = 0.5   # ... and at least half of those fit the train set (T_mem) first
-WD_FOLD = 1.10          # (b) set by wd: W_c moves >= 10 % across the wd range (the seed CV of
-WD_RANK_CORR = 0.8      #     W_c is a few %), monotonically (|Spearman(wd, W_c)| >= 0.8)
-LR_CV = 0.05            # (c) invariant to lr: CV of W_c across lr <= 5 % (paper ~3 %)
-DATA_CV = 0.05          # (d) not invariant to data: CV of W_c across m > 5 %
-REACH_SLACK = 1.25      # (e) the clamped rho > 1 median T_grok is reachable by free training if
-                        #     it is <= 1.25 × the longest free median over wd (the spread of a
-                        #     median over a few seeds) ...
-OFF_FRONTIER = 2.0      # ... or lies within 2× of the free frontier (log T_grok linear in the
-                        #     norm between, or beyond, the free wd cells) at the held norm
+GROK_FRACTION = 0.5  # (a) grokking occurs: at least half of the free lanes grok ...
+MEMORISED_FIRST = 0.5  # ... and at least half of those fit the train set (T_mem) first
+WD_FOLD = 1.10  # (b) set by wd: W_c moves >= 10 % across the wd range (the seed CV of
+WD_RANK_CORR = 0.8  #     W_c is a few %), monotonically (|Spearman(wd, W_c)| >= 0.8)
+LR_CV = 0.05  # (c) invariant to lr: CV of W_c across lr <= 5 % (paper ~3 %)
+DATA_CV = 0.05  # (d) not invariant to data: CV of W_c across m > 5 %
+REACH_SLACK = 1.25  # (e) the clamped rho > 1 median T_grok is reachable by free training if
+#     it is <= 1.25 × the longest free median over wd (the spread of a
+#     median over a few seeds) ...
+OFF_FRONTIER = 2.0  # ... or lies within 2× of the free frontier (log T_grok linear in the
+#     norm between, or beyond, the free wd cells) at the held norm
 
 
 @dataclasses.dataclass
@@ -99,16 +141,16 @@ class Config(experiment.BaseConfig):
     experiment: str = "parity"
     config_format: int = CONFIG_FORMAT
     op: str = "parity"
-    n_bits: int = 30           # reference number of bits n
-    m: int = 1000              # reference number of training rows
+    n_bits: int = 30  # reference number of bits n
+    m: int = 1000  # reference number of training rows
     k_bits: int = 3
     n_test: int = 2000
     hidden: int = 512
     seeds: int = 16
-    lr: float = 1e-3           # reference lr and wd (W_c for the clamps comes from this cell)
+    lr: float = 1e-3  # reference lr and wd (W_c for the clamps comes from this cell)
     wd: float = 1.0
     t_int: int = 1000
-    steps: int = 50_000        # step budget of every lane
+    steps: int = 50_000  # step budget of every lane
     m_values: list = dataclasses.field(default_factory=lambda: [600, 1000, 1500])
     n_values: list = dataclasses.field(default_factory=lambda: [20, 40])
     lrs: list = dataclasses.field(default_factory=lambda: [5e-4, 1e-3, 2e-3])
@@ -117,6 +159,7 @@ class Config(experiment.BaseConfig):
 
     def validate(self) -> None:
         from grokjax.data import PARITY, validate_parity
+
         if self.op != PARITY:
             raise cli.UsageError(f"--op must be {PARITY} for this experiment, got {self.op!r}")
         for n, m in self.sizes():
@@ -142,8 +185,11 @@ class Config(experiment.BaseConfig):
     def sizes(self) -> list:
         """(n, m) of every free cell at the reference lr and wd, reference first (each is
         its own program)."""
-        out = [(self.n_bits, self.m)] + [(self.n_bits, m) for m in self.m_values] + [
-            (n, self.m) for n in self.n_values]
+        out = (
+            [(self.n_bits, self.m)]
+            + [(self.n_bits, m) for m in self.m_values]
+            + [(n, self.m) for n in self.n_values]
+        )
         return list(dict.fromkeys((int(n), int(m)) for n, m in out))
 
     def grid(self) -> list:
@@ -164,15 +210,31 @@ def static_of(cfg: Config, n: int, m: int):
     """The engine's Static for n bits and m training rows."""
     from grokjax.engine import Static
     from grokjax.models import ModelSpec
-    return Static(model=ModelSpec(kind="bits", p=int(n), hidden=cfg.hidden, dtype=cfg.dtype),
-                  op="parity", n_train=int(m), n_test=cfg.n_test, k_bits=cfg.k_bits,
-                  **cfg.static_kwargs())
+
+    return Static(
+        model=ModelSpec(kind="bits", p=int(n), hidden=cfg.hidden, dtype=cfg.dtype),
+        op="parity",
+        n_train=int(m),
+        n_test=cfg.n_test,
+        k_bits=cfg.k_bits,
+        **cfg.static_kwargs(),
+    )
 
 
 def _lane(cfg: Config, n: int, m: int, seed: int, **kw) -> dict:
-    return dict(seed=seed, p=n, n_bits=n, m=m, k_bits=cfg.k_bits, n_test=cfg.n_test,
-                frac=m / (m + cfg.n_test), model="bits", hidden=cfg.hidden, budget=cfg.steps,
-                **kw)
+    return dict(
+        seed=seed,
+        p=n,
+        n_bits=n,
+        m=m,
+        k_bits=cfg.k_bits,
+        n_test=cfg.n_test,
+        frac=m / (m + cfg.n_test),
+        model="bits",
+        hidden=cfg.hidden,
+        budget=cfg.steps,
+        **kw,
+    )
 
 
 def free_rows(cfg: Config, n: int, m: int) -> list:
@@ -185,8 +247,10 @@ def free_rows(cfg: Config, n: int, m: int) -> list:
     for lr, wd in combos:
         is_ref = math.isclose(lr, cfg.lr) and math.isclose(wd, cfg.wd)
         tags = "+".join(t for t, on in (("size", is_ref), ("lr_wd", ref)) if on)
-        rows += [_lane(cfg, n, m, s, lr=lr, wd=wd, cell=cell_name(n, m, lr, wd), grids=tags)
-                 for s in cfg.seed_range()]
+        rows += [
+            _lane(cfg, n, m, s, lr=lr, wd=wd, cell=cell_name(n, m, lr, wd), grids=tags)
+            for s in cfg.seed_range()
+        ]
     return rows
 
 
@@ -195,17 +259,41 @@ def plan(cfg: Config):
     ref_cell = cell_name(n0, m0, cfg.lr, cfg.wd)
 
     def clamp(wc):
-        return [_lane(cfg, n0, m0, s, lr=cfg.lr, wd=cfg.wd, rho=r, target_norm=r * wc,
-                      arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
-                      cell=f"clamp-rho{r:g}", grids="clamp")
-                for r in cfg.rho for s in cfg.seed_range()]
-    yield from experiment.free_then_clamp(cfg, static_of(cfg, n0, m0), free_rows(cfg, n0, m0),
-                                          clamp, prefix=f"n{n0}-m{m0}-",
-                                          ref=lambda r: r["cell"] == ref_cell)
+        return [
+            _lane(
+                cfg,
+                n0,
+                m0,
+                s,
+                lr=cfg.lr,
+                wd=cfg.wd,
+                rho=r,
+                target_norm=r * wc,
+                arm="clamp",
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                cell=f"clamp-rho{r:g}",
+                grids="clamp",
+            )
+            for r in cfg.rho
+            for s in cfg.seed_range()
+        ]
+
+    yield from experiment.free_then_clamp(
+        cfg,
+        static_of(cfg, n0, m0),
+        free_rows(cfg, n0, m0),
+        clamp,
+        prefix=f"n{n0}-m{m0}-",
+        ref=lambda r: r["cell"] == ref_cell,
+    )
     for n, m in cfg.sizes()[1:]:
-        yield experiment.Phase(f"n{n}-m{m}", static_of(cfg, n, m),
-                               experiment.lane_table(cfg, free_rows(cfg, n, m)),
-                               f"[n={n} m={m}] ")
+        yield experiment.Phase(
+            f"n{n}-m{m}",
+            static_of(cfg, n, m),
+            experiment.lane_table(cfg, free_rows(cfg, n, m)),
+            f"[n={n} m={m}] ",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,13 +331,13 @@ def _spearman(x, y) -> float | None:
 
 def _listing(keys, values, label: str, spec: str = "{:g}") -> str:
     """'12.30 (wd 0.5), 11.00 (wd 1)' from parallel lists."""
-    return ", ".join(f"{fmt(v, '{:.2f}')} ({label} {spec.format(k)})"
-                     for k, v in zip(keys, values))
+    return ", ".join(f"{fmt(v, '{:.2f}')} ({label} {spec.format(k)})" for k, v in zip(keys, values))
 
 
 def _cells(lanes: dict, sel: np.ndarray) -> list:
     """One summary per distinct cell among the selected lanes, in lanes.csv order."""
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     out = []
     for key in dict.fromkeys(lanes["cell"][sel]):
@@ -259,20 +347,31 @@ def _cells(lanes: dict, sel: np.ndarray) -> list:
         t = experiment.cell_times(lanes, s)
         mem = lanes["T_mem"][g]
         mem_first = g & np.isfinite(lanes["T_mem"]) & (lanes["T_mem"] < lanes["T_grok"])
-        out.append({
-            "cell": str(key), "n_bits": int(lanes["n_bits"][i]), "m": int(lanes["m"][i]),
-            "lr": float(lanes["lr"][i]), "wd": float(lanes["wd"][i]),
-            "rho": _num(lanes["rho"][i]), "grids": str(lanes["grids"][i]), "n": int(s.sum()),
-            "n_grokked": int(g.sum()), "n_memorised_first": int(mem_first.sum()),
-            "n_censored": t["n_censored"], "n_diverged": t["n_diverged"],
-            "T_grok": {"median": t["median"], "ci": t["ci"]},
-            "T_mem_median": _num(np.median(mem[np.isfinite(mem)])) if np.isfinite(mem).any()
-            else None,
-            "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
-            "held_norm": _num(np.median(lanes["target_norm"][s])) if lanes["arm"][i] == "clamp"
-            else None,
-            "max_steps_run": int(np.nanmax(lanes["steps_run"][s])),
-        })
+        out.append(
+            {
+                "cell": str(key),
+                "n_bits": int(lanes["n_bits"][i]),
+                "m": int(lanes["m"][i]),
+                "lr": float(lanes["lr"][i]),
+                "wd": float(lanes["wd"][i]),
+                "rho": _num(lanes["rho"][i]),
+                "grids": str(lanes["grids"][i]),
+                "n": int(s.sum()),
+                "n_grokked": int(g.sum()),
+                "n_memorised_first": int(mem_first.sum()),
+                "n_censored": t["n_censored"],
+                "n_diverged": t["n_diverged"],
+                "T_grok": {"median": t["median"], "ci": t["ci"]},
+                "T_mem_median": _num(np.median(mem[np.isfinite(mem)]))
+                if np.isfinite(mem).any()
+                else None,
+                "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
+                "held_norm": _num(np.median(lanes["target_norm"][s]))
+                if lanes["arm"][i] == "clamp"
+                else None,
+                "max_steps_run": int(np.nanmax(lanes["steps_run"][s])),
+            }
+        )
     return out
 
 
@@ -281,10 +380,18 @@ def _series(cells: list, key: str) -> dict:
     cs = sorted(cells, key=lambda c: c[key])
     wc = [c["Wc"]["median"] for c in cs]
     tg = [c["T_grok"]["median"] for c in cs]
-    return {key: [c[key] for c in cs], "Wc": wc, "Wc_ci": [c["Wc"]["ci"] for c in cs],
-            "Wc_seed_cv": [c["Wc"]["cv"] for c in cs], "T_grok": tg,
-            "n_censored": [c["n_censored"] for c in cs], "n": [c["n"] for c in cs],
-            "cv": _cv(wc), "fold": _fold(wc), "T_grok_fold": _fold(tg)}
+    return {
+        key: [c[key] for c in cs],
+        "Wc": wc,
+        "Wc_ci": [c["Wc"]["ci"] for c in cs],
+        "Wc_seed_cv": [c["Wc"]["cv"] for c in cs],
+        "T_grok": tg,
+        "n_censored": [c["n_censored"] for c in cs],
+        "n": [c["n"] for c in cs],
+        "cv": _cv(wc),
+        "fold": _fold(wc),
+        "T_grok_fold": _fold(tg),
+    }
 
 
 def frontier_at(points: list, norm: float) -> tuple[float | None, bool]:
@@ -310,17 +417,22 @@ def frontier_at(points: list, norm: float) -> tuple[float | None, bool]:
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", lanes["arm"] == "clamp"
     at_ref_nm = (lanes["n_bits"] == cfg.n_bits) & (lanes["m"] == cfg.m)
     ref_lr, ref_wd = np.isclose(lanes["lr"], cfg.lr), np.isclose(lanes["wd"], cfg.wd)
     ref = free & at_ref_nm & ref_lr & ref_wd
     cells = _cells(lanes, free)
-    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][ref & ok & lanes["grokked"]]),
-           "reference": {"n_bits": cfg.n_bits, "m": cfg.m, "lr": cfg.lr, "wd": cfg.wd},
-           "n_lanes": int(len(lanes["seed"])),
-           "n_censored": int((~lanes["grokked"] & ok).sum()), "n_diverged": int((~ok).sum()),
-           "cells": cells, "clamps": _cells(lanes, clamp) if clamp.any() else []}
+    out = {
+        "Wc": fit.critical_norm(lanes["norm_at_grok"][ref & ok & lanes["grokked"]]),
+        "reference": {"n_bits": cfg.n_bits, "m": cfg.m, "lr": cfg.lr, "wd": cfg.wd},
+        "n_lanes": int(len(lanes["seed"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+        "cells": cells,
+        "clamps": _cells(lanes, clamp) if clamp.any() else [],
+    }
     # Each sub-analysis takes the cells of its sub-grid (the ``grids`` tags of lanes.csv).
     grid = [c for c in cells if "lr_wd" in c["grids"].split("+")]
     size = [c for c in cells if "size" in c["grids"].split("+")]
@@ -334,16 +446,20 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     points = list(zip(aw["Wc"], aw["T_grok"]))
     free_t = [t for t in aw["T_grok"] if t is not None]
     for c in out["clamps"]:
-        t_front, extra = (frontier_at(points, c["held_norm"]) if c["held_norm"] is not None
-                          else (None, False))
+        t_front, extra = (
+            frontier_at(points, c["held_norm"]) if c["held_norm"] is not None else (None, False)
+        )
         t = c["T_grok"]["median"]
         c["frontier_T_grok"] = t_front
         c["frontier_extrapolated"] = extra
         c["over_frontier"] = (t / t_front) if (t is not None and t_front) else None
         c["over_longest_free"] = (t / max(free_t)) if (t is not None and free_t) else None
-        g = (clamp & np.isclose(lanes["rho"], c["rho"] or np.nan) & ok & lanes["grokked"])
-        c["norm_over_held"] = (float(np.median(lanes["norm_at_grok"][g] /
-                                               lanes["target_norm"][g])) if g.any() else None)
+        g = clamp & np.isclose(lanes["rho"], c["rho"] or np.nan) & ok & lanes["grokked"]
+        c["norm_over_held"] = (
+            float(np.median(lanes["norm_at_grok"][g] / lanes["target_norm"][g]))
+            if g.any()
+            else None
+        )
     out["table2"] = table2(out, lanes, cfg)
     return out
 
@@ -366,16 +482,27 @@ def table2(fitted: dict, lanes: dict, cfg: Config) -> list:
         verdict = "no"
     else:
         verdict = "inconclusive" if frac >= GROK_FRACTION else "no"
-    delay = (np.median(lanes["T_grok"][first] / np.maximum(lanes["T_mem"][first], 1))
-             if first.any() else None)
-    rows.append(dict(
-        property="grokking occurs", paper_parity="yes", paper_modular="yes",
-        measured={"fraction_grokked": _num(frac), "fraction_memorised_first": _num(mem_frac),
-                  "median_T_grok_over_T_mem": _num(delay)},
-        transfers=verdict,
-        evidence=f"{int(g.sum())}/{n_free} free lanes grok (test acc >= 0.9); "
-                 f"{int(first.sum())} of them fit the train set first (median T_grok/T_mem "
-                 f"{fmt(_num(delay), '{:.1f}')})"))
+    delay = (
+        np.median(lanes["T_grok"][first] / np.maximum(lanes["T_mem"][first], 1))
+        if first.any()
+        else None
+    )
+    rows.append(
+        dict(
+            property="grokking occurs",
+            paper_parity="yes",
+            paper_modular="yes",
+            measured={
+                "fraction_grokked": _num(frac),
+                "fraction_memorised_first": _num(mem_frac),
+                "median_T_grok_over_T_mem": _num(delay),
+            },
+            transfers=verdict,
+            evidence=f"{int(g.sum())}/{n_free} free lanes grok (test acc >= 0.9); "
+            f"{int(first.sum())} of them fit the train set first (median T_grok/T_mem "
+            f"{fmt(_num(delay), '{:.1f}')})",
+        )
+    )
 
     aw = fitted["across_wd"]
     fold, rs = aw["fold"], aw["spearman"]
@@ -384,46 +511,72 @@ def table2(fitted: dict, lanes: dict, cfg: Config) -> list:
         verdict = "inconclusive"
     else:
         verdict = "yes" if fold >= WD_FOLD and abs(rs) >= WD_RANK_CORR else "no"
-    rows.append(dict(
-        property="norm at grokking set by weight decay", paper_parity="yes",
-        paper_modular="yes (p=59: W_c ≈ 55 at wd 1, ≈ 49 at wd 3)",
-        measured={"wd": aw["wd"], "Wc": aw["Wc"], "fold": fold, "spearman": rs},
-        transfers=verdict,
-        evidence=f"W_c {_listing(aw['wd'], aw['Wc'], 'wd')}: fold {fmt(fold, '{:.2f}')}×, "
-                 f"Spearman(wd, W_c) {fmt(rs, '{:.2f}')}"))
+    rows.append(
+        dict(
+            property="norm at grokking set by weight decay",
+            paper_parity="yes",
+            paper_modular="yes (p=59: W_c ≈ 55 at wd 1, ≈ 49 at wd 3)",
+            measured={"wd": aw["wd"], "Wc": aw["Wc"], "fold": fold, "spearman": rs},
+            transfers=verdict,
+            evidence=f"W_c {_listing(aw['wd'], aw['Wc'], 'wd')}: fold {fmt(fold, '{:.2f}')}×, "
+            f"Spearman(wd, W_c) {fmt(rs, '{:.2f}')}",
+        )
+    )
 
     al = fitted["across_lr"]
     n_lr = sum(w is not None for w in al["Wc"])
     cv = al["cv"]
     verdict = "inconclusive" if n_lr < 2 or cv is None else ("yes" if cv <= LR_CV else "no")
-    rows.append(dict(
-        property="invariant to learning rate", paper_parity="yes (~3 % across lr)",
-        paper_modular="yes (W_c 48.9 / 48.7 / 49.1 across a 10× lr range at wd 3)",
-        measured={"lr": al["lr"], "Wc": al["Wc"], "cv": cv, "T_grok": al["T_grok"],
-                  "T_grok_fold": al["T_grok_fold"]},
-        transfers=verdict,
-        evidence=f"at wd {cfg.wd:g}: W_c {_listing(al['lr'], al['Wc'], 'lr')}: CV "
-                 f"{fmt(cv and 100 * cv, '{:.1f}')} % while T_grok moves "
-                 f"{fmt(al['T_grok_fold'], '{:.1f}')}×"))
+    rows.append(
+        dict(
+            property="invariant to learning rate",
+            paper_parity="yes (~3 % across lr)",
+            paper_modular="yes (W_c 48.9 / 48.7 / 49.1 across a 10× lr range at wd 3)",
+            measured={
+                "lr": al["lr"],
+                "Wc": al["Wc"],
+                "cv": cv,
+                "T_grok": al["T_grok"],
+                "T_grok_fold": al["T_grok_fold"],
+            },
+            transfers=verdict,
+            evidence=f"at wd {cfg.wd:g}: W_c {_listing(al['lr'], al['Wc'], 'lr')}: CV "
+            f"{fmt(cv and 100 * cv, '{:.1f}')} % while T_grok moves "
+            f"{fmt(al['T_grok_fold'], '{:.1f}')}×",
+        )
+    )
 
     am = fitted["across_m"]
     n_m = sum(w is not None for w in am["Wc"])
     cv = am["cv"]
     verdict = "inconclusive" if n_m < 2 or cv is None else ("yes" if cv > DATA_CV else "no")
-    rows.append(dict(
-        property="not invariant to the amount of data", paper_parity="yes (W_c changes with m)",
-        paper_modular="no: W_c nearly independent of the train fraction",
-        measured={"m": am["m"], "Wc": am["Wc"], "cv": cv, "fold": am["fold"],
-                  "n_bits": fitted["across_n"]["n_bits"], "Wc_by_n": fitted["across_n"]["Wc"]},
-        transfers=verdict,
-        evidence=f"at n={cfg.n_bits}: W_c {_listing(am['m'], am['Wc'], 'm', '{}')}: CV "
-                 f"{fmt(cv and 100 * cv, '{:.1f}')} %, fold {fmt(am['fold'], '{:.2f}')}×"))
+    rows.append(
+        dict(
+            property="not invariant to the amount of data",
+            paper_parity="yes (W_c changes with m)",
+            paper_modular="no: W_c nearly independent of the train fraction",
+            measured={
+                "m": am["m"],
+                "Wc": am["Wc"],
+                "cv": cv,
+                "fold": am["fold"],
+                "n_bits": fitted["across_n"]["n_bits"],
+                "Wc_by_n": fitted["across_n"]["Wc"],
+            },
+            transfers=verdict,
+            evidence=f"at n={cfg.n_bits}: W_c {_listing(am['m'], am['Wc'], 'm', '{}')}: CV "
+            f"{fmt(cv and 100 * cv, '{:.1f}')} %, fold {fmt(am['fold'], '{:.2f}')}×",
+        )
+    )
 
     above = [c for c in fitted["clamps"] if c["rho"] is not None and c["rho"] > 1]
     free_t = [t for t in aw["T_grok"] if t is not None]
     if not above or not free_t:
-        verdict, ev, measured = "inconclusive", "no clamped rho > 1 cell or no free wd cell " \
-                                                "with a median T_grok", {}
+        verdict, ev, measured = (
+            "inconclusive",
+            "no clamped rho > 1 cell or no free wd cell with a median T_grok",
+            {},
+        )
     else:
         c = max(above, key=lambda c: c["rho"])
         t, longest = c["T_grok"]["median"], max(free_t)
@@ -433,22 +586,33 @@ def table2(fitted: dict, lanes: dict, cfg: Config) -> list:
             verdict = "no"  # beyond the budget, which every free wd cell's median is within
         else:
             verdict = "yes" if within or on_front else "no"
-        measured = {"rho": c["rho"], "held_norm": c["held_norm"], "T_grok": t,
-                    "free_T_grok_range": [min(free_t), longest],
-                    "frontier_T_grok": c["frontier_T_grok"],
-                    "over_frontier": c["over_frontier"],
-                    "frontier_extrapolated": c["frontier_extrapolated"]}
-        ev = (f"held at rho {c['rho']:g} (norm {fmt(c['held_norm'], '{:.2f}')}): median "
-              f"T_grok {fmt(t, '{:.0f}')}"
-              f"{' (beyond the budget)' if t is None else ''}; free training over wd reaches "
-              f"{min(free_t):.0f}-{longest:.0f}; the free frontier at that norm"
-              f"{' (extrapolated)' if c['frontier_extrapolated'] else ''}: "
-              f"{fmt(c['frontier_T_grok'], '{:.0f}')} (ratio {fmt(c['over_frontier'], '{:.2f}')})")
-    rows.append(dict(
-        property="no regularization-unreachable above-norm delay",
-        paper_parity="yes (clamped delays lie within the free wd frontier)",
-        paper_modular="no: clamped cells lie off the free frontier", measured=measured,
-        transfers=verdict, evidence=ev))
+        measured = {
+            "rho": c["rho"],
+            "held_norm": c["held_norm"],
+            "T_grok": t,
+            "free_T_grok_range": [min(free_t), longest],
+            "frontier_T_grok": c["frontier_T_grok"],
+            "over_frontier": c["over_frontier"],
+            "frontier_extrapolated": c["frontier_extrapolated"],
+        }
+        ev = (
+            f"held at rho {c['rho']:g} (norm {fmt(c['held_norm'], '{:.2f}')}): median "
+            f"T_grok {fmt(t, '{:.0f}')}"
+            f"{' (beyond the budget)' if t is None else ''}; free training over wd reaches "
+            f"{min(free_t):.0f}-{longest:.0f}; the free frontier at that norm"
+            f"{' (extrapolated)' if c['frontier_extrapolated'] else ''}: "
+            f"{fmt(c['frontier_T_grok'], '{:.0f}')} (ratio {fmt(c['over_frontier'], '{:.2f}')})"
+        )
+    rows.append(
+        dict(
+            property="no regularization-unreachable above-norm delay",
+            paper_parity="yes (clamped delays lie within the free wd frontier)",
+            paper_modular="no: clamped cells lie off the free frontier",
+            measured=measured,
+            transfers=verdict,
+            evidence=ev,
+        )
+    )
     return rows
 
 
@@ -463,10 +627,14 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     aw = fitted["across_wd"]
-    pts = [(w, t, d, ci) for w, t, d, ci in zip(aw["Wc"], aw["T_grok"], aw["wd"], aw["Wc_ci"])
-           if w is not None and t is not None]
+    pts = [
+        (w, t, d, ci)
+        for w, t, d, ci in zip(aw["Wc"], aw["T_grok"], aw["wd"], aw["Wc_ci"])
+        if w is not None and t is not None
+    ]
     m0, ls0, c0 = plots.STYLES[0]
     if pts:
         pts.sort()
@@ -474,26 +642,56 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         y = np.array([p[1] for p in pts])
         lo = np.array([p[3][0] if p[3][0] is not None else p[0] for p in pts])
         hi = np.array([p[3][1] if p[3][1] is not None else p[0] for p in pts])
-        ax.errorbar(x, y, xerr=[x - lo, hi - x], marker=m0, ls=ls0, color=c0, capsize=2,
-                    label=f"free, wd varied (lr {fitted['reference']['lr']:g})")
+        ax.errorbar(
+            x,
+            y,
+            xerr=[x - lo, hi - x],
+            marker=m0,
+            ls=ls0,
+            color=c0,
+            capsize=2,
+            label=f"free, wd varied (lr {fitted['reference']['lr']:g})",
+        )
         for w, t, d, _ in pts:
-            ax.annotate(f"wd {d:g}", (w, t), textcoords="offset points", xytext=(4, 4),
-                        fontsize=7)
+            ax.annotate(f"wd {d:g}", (w, t), textcoords="offset points", xytext=(4, 4), fontsize=7)
     for k, c in enumerate(fitted["clamps"]):
         m, _, col = plots.STYLES[(k + 1) % len(plots.STYLES)]
         t = c["T_grok"]["median"]
         if t is None:  # median beyond the budget: an open triangle at the budget
-            ax.plot([c["held_norm"]], [c["max_steps_run"]], "^", color=col, mfc="white", ms=9,
-                    label=f"clamped ρ={c['rho']:g}: median > budget")
+            ax.plot(
+                [c["held_norm"]],
+                [c["max_steps_run"]],
+                "^",
+                color=col,
+                mfc="white",
+                ms=9,
+                label=f"clamped ρ={c['rho']:g}: median > budget",
+            )
             continue
         ci = [v if v is not None else t for v in c["T_grok"]["ci"]]
-        ax.errorbar([c["held_norm"]], [t], yerr=[[t - ci[0]], [ci[1] - t]], marker=m, ms=9,
-                    color=col, mfc="white", capsize=2, ls="none",
-                    label=f"clamped ρ={c['rho']:g} (norm held)")
+        ax.errorbar(
+            [c["held_norm"]],
+            [t],
+            yerr=[[t - ci[0]], [ci[1] - t]],
+            marker=m,
+            ms=9,
+            color=col,
+            mfc="white",
+            capsize=2,
+            ls="none",
+            label=f"clamped ρ={c['rho']:g} (norm held)",
+        )
     fronts = [c for c in fitted["clamps"] if c.get("frontier_T_grok") is not None]
     if fronts:  # where the free frontier is (log-linear between / beyond the wd cells)
-        ax.plot([c["held_norm"] for c in fronts], [c["frontier_T_grok"] for c in fronts], "x",
-                color="k", ms=6, ls="none", label="free frontier at the held norm")
+        ax.plot(
+            [c["held_norm"] for c in fronts],
+            [c["frontier_T_grok"] for c in fronts],
+            "x",
+            color="k",
+            ms=6,
+            ls="none",
+            label="free frontier at the held norm",
+        )
     ax.set_yscale("log")
     plain_log = getattr(plots, "_plain_log_ticks", lambda ax, which: None)
     plain_log(ax, "y")
@@ -511,16 +709,31 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         lo = np.array([c[0] if c[0] is not None else v for c, v in zip(ci, y)])
         hi = np.array([c[1] if c[1] is not None else v for c, v in zip(ci, y)])
         cv = al["cv"]
-        bx.errorbar(x, y, yerr=[y - lo, hi - y], marker=m0, ls=ls0, color=c0, capsize=2,
-                    label=f"W_c (CV {fmt(cv and 100 * cv, '{:.1f}')} %)")
+        bx.errorbar(
+            x,
+            y,
+            yerr=[y - lo, hi - y],
+            marker=m0,
+            ls=ls0,
+            color=c0,
+            capsize=2,
+            label=f"W_c (CV {fmt(cv and 100 * cv, '{:.1f}')} %)",
+        )
         mean = float(y.mean())
         bx.axhspan(0.97 * mean, 1.03 * mean, color="0.85", zorder=0, label="mean ± 3 %")
         bx.set_ylim(min(lo.min(), 0.9 * mean), max(hi.max(), 1.1 * mean))
     tx = bx.twinx()
     okt = [i for i, t in enumerate(al["T_grok"]) if t is not None]
     m1, _, c1 = plots.STYLES[1]
-    tx.plot([al["lr"][i] for i in okt], [al["T_grok"][i] for i in okt], marker=m1, ls=":",
-            color=c1, mfc="white", label="median T_grok")
+    tx.plot(
+        [al["lr"][i] for i in okt],
+        [al["T_grok"][i] for i in okt],
+        marker=m1,
+        ls=":",
+        color=c1,
+        mfc="white",
+        label="median T_grok",
+    )
     tx.set_yscale("log")
     plain_log(tx, "y")
     tx.set_ylabel("median T_grok (dotted, open)")
@@ -538,20 +751,27 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
 
 def summary(fitted: dict, cfg: Config) -> str:
     w = fitted["Wc"]
-    lines = [f"W_c = {fmt(w['median'], '{:.2f}')} (CV {fmt(w['cv'] and 100 * w['cv'], '{:.1f}')}"
-             f" %, {w['n']} grokked) at n={cfg.n_bits}, m={cfg.m}, lr {cfg.lr:g}, wd {cfg.wd:g};"
-             f" {fitted['n_lanes']} lanes, {fitted['n_censored']} censored, "
-             f"{fitted['n_diverged']} diverged",
-             "cell: W_c (seed CV), median T_grok [95 % CI] (censored/n):"]
+    lines = [
+        f"W_c = {fmt(w['median'], '{:.2f}')} (CV {fmt(w['cv'] and 100 * w['cv'], '{:.1f}')}"
+        f" %, {w['n']} grokked) at n={cfg.n_bits}, m={cfg.m}, lr {cfg.lr:g}, wd {cfg.wd:g};"
+        f" {fitted['n_lanes']} lanes, {fitted['n_censored']} censored, "
+        f"{fitted['n_diverged']} diverged",
+        "cell: W_c (seed CV), median T_grok [95 % CI] (censored/n):",
+    ]
     for c in fitted["cells"] + fitted["clamps"]:
         tg = c["T_grok"]
-        extra = (f"; held {fmt(c['held_norm'], '{:.2f}')}, over the free frontier "
-                 f"{fmt(c.get('over_frontier'), '{:.2f}')}×" if c["held_norm"] is not None
-                 else "")
-        lines.append(f"  {c['cell']}: W_c {fmt(c['Wc']['median'], '{:.2f}')} "
-                     f"({fmt(c['Wc']['cv'] and 100 * c['Wc']['cv'], '{:.1f}')} %), T_grok "
-                     f"{fmt(tg['median'], '{:.0f}')} [{fmt(tg['ci'][0], '{:.0f}')}, "
-                     f"{fmt(tg['ci'][1], '{:.0f}')}] ({c['n_censored']}/{c['n']}){extra}")
+        extra = (
+            f"; held {fmt(c['held_norm'], '{:.2f}')}, over the free frontier "
+            f"{fmt(c.get('over_frontier'), '{:.2f}')}×"
+            if c["held_norm"] is not None
+            else ""
+        )
+        lines.append(
+            f"  {c['cell']}: W_c {fmt(c['Wc']['median'], '{:.2f}')} "
+            f"({fmt(c['Wc']['cv'] and 100 * c['Wc']['cv'], '{:.1f}')} %), T_grok "
+            f"{fmt(tg['median'], '{:.0f}')} [{fmt(tg['ci'][0], '{:.0f}')}, "
+            f"{fmt(tg['ci'][1], '{:.0f}')}] ({c['n_censored']}/{c['n']}){extra}"
+        )
     lines.append("Table 2 (measured):")
     for r in fitted["table2"]:
         lines.append(f"  {r['property']}: {r['transfers']} -- {r['evidence']}")
@@ -560,14 +780,25 @@ def summary(fitted: dict, cfg: Config) -> str:
 
 def cost(cfg: Config) -> str:
     n = cfg.seeds * (len(cfg.grid()) + len(cfg.sizes()) - 1 + len(cfg.rho))
-    return (f"{n} lanes in {len(cfg.sizes())} programs, <= {n * cfg.steps / 1e6:.2f} M "
-            f"lane-steps (budget bound)")
+    return (
+        f"{n} lanes in {len(cfg.sizes())} programs, <= {n * cfg.steps / 1e6:.2f} M "
+        f"lane-steps (budget bound)"
+    )
 
 
 SPEC = experiment.Spec(
-    name="parity", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, figure_files=("parity.png",), cost=cost)
+    name="parity",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    figure_files=("parity.png",),
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

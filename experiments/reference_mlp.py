@@ -53,9 +53,13 @@ NAMES = ("E", "W1", "b1", "W2", "b2")
 def flat_params(params, dtype=None) -> dict:
     """{E, W1, b1, W2, b2} numpy arrays from a grokjax MLP params pytree or a flat dict."""
     if "embed" in params:
-        params = {"E": params["embed"]["E"], "W1": params["hidden"]["W1"],
-                  "b1": params["hidden"]["b1"], "W2": params["out"]["W2"],
-                  "b2": params["out"]["b2"]}
+        params = {
+            "E": params["embed"]["E"],
+            "W1": params["hidden"]["W1"],
+            "b1": params["hidden"]["b1"],
+            "W2": params["out"]["W2"],
+            "b2": params["out"]["b2"],
+        }
     out = {}
     for n in NAMES:
         x = np.asarray(params[n])
@@ -96,11 +100,11 @@ def _onehot_T(idx, n: int, dtype):
 
 def forward(P: dict, a, b):
     """Logits and the intermediates the backward pass needs."""
-    x = np.concatenate([P["E"][a], P["E"][b]], axis=1)     # [B, 2d]
-    h = x @ P["W1"] + P["b1"]                               # [B, H]
+    x = np.concatenate([P["E"][a], P["E"][b]], axis=1)  # [B, 2d]
+    h = x @ P["W1"] + P["b1"]  # [B, H]
     cdf = _gelu_cdf(h)
-    g = h * cdf                                             # erf GELU
-    logits = g @ P["W2"] + P["b2"]                          # [B, p]
+    g = h * cdf  # erf GELU
+    logits = g @ P["W2"] + P["b2"]  # [B, p]
     return logits, (x, h, cdf, g)
 
 
@@ -122,8 +126,11 @@ def evaluate(P: dict, a, b, y) -> dict:
     z, e, s = _softmax_parts(logits)
     rows = np.arange(len(y))
     logp_y = z[rows, y] - np.log(s[:, 0])
-    return {"loss": float(-logp_y.mean()), "acc": float(np.mean(logits.argmax(1) == y)),
-            "collapse": float(np.mean(np.exp(logp_y) == 1))}
+    return {
+        "loss": float(-logp_y.mean()),
+        "acc": float(np.mean(logits.argmax(1) == y)),
+        "collapse": float(np.mean(np.exp(logp_y) == 1)),
+    }
 
 
 def grads(P: dict, a, b, y, *, ce: str = "softmax", ftz: bool = False, denom: str = "pairwise"):
@@ -143,11 +150,11 @@ def grads(P: dict, a, b, y, *, ce: str = "softmax", ftz: bool = False, denom: st
         d[rows, y] -= dt(1)
         d *= dt(1.0 / B)
     elif ce == "logsoftmax":  # JAX's reverse mode of mean(-take(log_softmax(z), y))
-        ct = dt(-1.0 / B)                                   # cotangent of each logp_y
+        ct = dt(-1.0 / B)  # cotangent of each logp_y
         d = np.zeros_like(logits)
         d[rows, y] = ct
         # logp = z - log(s): d/dz += -sum(ct) * exp(z) / s; JAX forms (-sum ct) / s first
-        coef = (-ct) / s                                    # [B, 1]
+        coef = (-ct) / s  # [B, 1]
         d += _flush(coef * e, ftz)
     elif ce == "torch":  # PyTorch's log_softmax backward: ct - exp(logp) * sum(ct)
         logp = z - np.log(s)
@@ -166,12 +173,14 @@ def grads(P: dict, a, b, y, *, ce: str = "softmax", ftz: bool = False, denom: st
     dx = dh @ P["W1"].T
     D = P["E"].shape[1]
     n_tok = P["E"].shape[0]
-    G["E"] = (_onehot_T(a, n_tok, dx.dtype) @ dx[:, :D]
-              + _onehot_T(b, n_tok, dx.dtype) @ dx[:, D:])
+    G["E"] = _onehot_T(a, n_tok, dx.dtype) @ dx[:, :D] + _onehot_T(b, n_tok, dx.dtype) @ dx[:, D:]
     for k in G:
         _flush(G[k], ftz)
-    stats = {"loss": float(loss), "acc": float(np.mean(logits.argmax(1) == y)),
-             "collapse": float(np.mean(np.exp(logp_y) == 1))}
+    stats = {
+        "loss": float(loss),
+        "acc": float(np.mean(logits.argmax(1) == y)),
+        "collapse": float(np.mean(np.exp(logp_y) == 1)),
+    }
     return loss, G, stats
 
 
@@ -183,13 +192,33 @@ def global_norm(P: dict) -> float:
 def init_from(params, dtype=None) -> dict:
     """Optimizer state from initial parameters: {params, m, v, t (updates so far)}."""
     P = flat_params(params, dtype)
-    return {"params": P, "m": {n: np.zeros_like(x) for n, x in P.items()},
-            "v": {n: np.zeros_like(x) for n, x in P.items()}, "t": 0}
+    return {
+        "params": P,
+        "m": {n: np.zeros_like(x) for n, x in P.items()},
+        "v": {n: np.zeros_like(x) for n, x in P.items()},
+        "t": 0,
+    }
 
 
-def step(state: dict, a, b, y, *, lr=1e-3, wd=1.0, b1=0.9, b2=0.999, eps=1e-8,
-         target_norm=0.0, t_int=0, order: str = "torch", ce: str = "softmax",
-         ftz: bool = False, denom: str = "pairwise", G=None):
+def step(
+    state: dict,
+    a,
+    b,
+    y,
+    *,
+    lr=1e-3,
+    wd=1.0,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+    target_norm=0.0,
+    t_int=0,
+    order: str = "torch",
+    ce: str = "softmax",
+    ftz: bool = False,
+    denom: str = "pairwise",
+    G=None,
+):
     """One full-batch AdamW update (and the clamp when due). Returns (state, stats).
 
     ``G`` may pass precomputed gradients (e.g. the engine's) to isolate the optimizer."""
@@ -200,13 +229,13 @@ def step(state: dict, a, b, y, *, lr=1e-3, wd=1.0, b1=0.9, b2=0.999, eps=1e-8,
     else:
         stats = {}
     t = state["t"] + 1
-    bc1, bc2 = dt(1 - b1 ** t), dt(1 - b2 ** t)
+    bc1, bc2 = dt(1 - b1**t), dt(1 - b2**t)
     lr_, wd_, b1_, b2_, eps_ = dt(lr), dt(wd), dt(b1), dt(b2), dt(eps)
     newP, newM, newV = {}, {}, {}
     for n in NAMES:
         g, p = G[n].astype(P[n].dtype), P[n]
         if order == "torch":
-            m = M[n] + (dt(1) - b1_) * (g - M[n])            # lerp
+            m = M[n] + (dt(1) - b1_) * (g - M[n])  # lerp
             v = b2_ * V[n] + (dt(1) - b2_) * g * g
         else:
             m = (dt(1) - b1_) * g + b1_ * M[n]
@@ -228,9 +257,22 @@ def step(state: dict, a, b, y, *, lr=1e-3, wd=1.0, b1=0.9, b2=0.999, eps=1e-8,
     return {"params": newP, "m": newM, "v": newV, "t": t}, stats
 
 
-def run(params, data, steps: int, *, dtype=np.float32, target_norm=0.0, t_int=500,
-        eval_every=10, stop_at_grok=True, grok_threshold=0.9, margin_steps=0,
-        checkpoints=(), log_every=0, **step_kw) -> dict:
+def run(
+    params,
+    data,
+    steps: int,
+    *,
+    dtype=np.float32,
+    target_norm=0.0,
+    t_int=500,
+    eval_every=10,
+    stop_at_grok=True,
+    grok_threshold=0.9,
+    margin_steps=0,
+    checkpoints=(),
+    log_every=0,
+    **step_kw,
+) -> dict:
     """Trains from ``params`` on ``data`` = (x_train [T,2], y_train, x_test [V,2], y_test).
 
     Every ``eval_every`` steps (before that step's update, as the engine does) records step,
@@ -257,18 +299,26 @@ def run(params, data, steps: int, *, dtype=np.float32, target_norm=0.0, t_int=50
             norm = global_norm(state["params"])
         state, st = step(state, a, b, y, target_norm=target_norm, t_int=t_int, **step_kw)
         if do_eval:
-            for k, val in (("step", t), ("train_loss", st["loss"]), ("train_acc", st["acc"]),
-                           ("collapse", st["collapse"]), ("test_loss", ev["loss"]),
-                           ("test_acc", ev["acc"]), ("norm", norm)):
+            for k, val in (
+                ("step", t),
+                ("train_loss", st["loss"]),
+                ("train_acc", st["acc"]),
+                ("collapse", st["collapse"]),
+                ("test_loss", ev["loss"]),
+                ("test_acc", ev["acc"]),
+                ("norm", norm),
+            ):
                 traj[k].append(val)
             if t_grok < 0 and ev["acc"] >= grok_threshold:
                 t_grok = t
                 if stop_at_grok:
                     stop_at = t + margin_steps + 1
             if log_every and t % log_every == 0:
-                print(f"  t={t} loss={st['loss']:.3e} acc={st['acc']:.3f} "
-                      f"test={ev['acc']:.3f} norm={norm:.3f} collapse={st['collapse']:.3f}",
-                      flush=True)
+                print(
+                    f"  t={t} loss={st['loss']:.3e} acc={st['acc']:.3f} "
+                    f"test={ev['acc']:.3f} norm={norm:.3f} collapse={st['collapse']:.3f}",
+                    flush=True,
+                )
     out = {k: np.asarray(v) for k, v in traj.items()}
     out["t_grok"] = t_grok
     out["checkpoints"] = ckpt

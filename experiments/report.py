@@ -30,17 +30,22 @@ def default_out(out: str | None) -> str:
     if out is not None:
         return out
     if any(os.path.exists(os.path.join(DEFAULT_OUT, f)) for f in REPORT_FILES):
-        raise cli.UsageError(f"{DEFAULT_OUT}/ already holds a report; pass --out {DEFAULT_OUT} "
-                             f"to replace it or --out DIR to write elsewhere")
+        raise cli.UsageError(
+            f"{DEFAULT_OUT}/ already holds a report; pass --out {DEFAULT_OUT} "
+            f"to replace it or --out DIR to write elsewhere"
+        )
     return DEFAULT_OUT
 
 
 def parse_args(argv):
     ap = cli.Parser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories")
-    ap.add_argument("--out", default=None,
-                    help=f"output directory (default {DEFAULT_OUT}/, only while it holds no "
-                         f"report: an existing report is replaced only with an explicit --out)")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help=f"output directory (default {DEFAULT_OUT}/, only while it holds no "
+        f"report: an existing report is replaced only with an explicit --out)",
+    )
     args = ap.parse_args(argv)
     args.out = default_out(args.out)
     cli.check_writable(args.out, "--out")
@@ -50,6 +55,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from grokjax import report
+
     try:
         data = report.build(args.runs, args.out)
     except report.RunDirError as e:

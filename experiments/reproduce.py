@@ -27,8 +27,16 @@ import sys
 
 from grokjax import cli
 
-EXPERIMENTS = ("delay_sweep", "critical_norm", "lr_matrix", "dense_rho", "norm_controls",
-               "log_delay", "transformer", "parity")
+EXPERIMENTS = (
+    "delay_sweep",
+    "critical_norm",
+    "lr_matrix",
+    "dense_rho",
+    "norm_controls",
+    "log_delay",
+    "transformer",
+    "parity",
+)
 
 
 def spec_of(name: str):
@@ -41,6 +49,7 @@ def run_dir(runs: str, name: str, preset: str) -> str:
 
 def cost_line(name: str, preset: str) -> str:
     from grokjax import experiment
+
     spec = spec_of(name)
     cfg = experiment.config_for(spec, preset)
     return spec.cost(cfg) if spec.cost is not None else "unknown"
@@ -56,27 +65,39 @@ def measured_line(runs: str, name: str, preset: str) -> str:
         secs = sum(float(p.get("wall_s", 0.0)) for p in t.get("phases", {}).values())
     except (OSError, ValueError, AttributeError, TypeError):
         return "not run here yet"
-    return (f"ran here in {secs / 60:.1f} min of training ({t.get('backend', '?')}, "
-            f"{t.get('devices', '?')} device(s))")
+    return (
+        f"ran here in {secs / 60:.1f} min of training ({t.get('backend', '?')}, "
+        f"{t.get('devices', '?')} device(s))"
+    )
 
 
 def parse_args(argv):
     ap = cli.Parser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="quick", help="quick (default), paper or tiny")
     ap.add_argument("--runs", default="runs", help="parent directory of the run directories")
-    ap.add_argument("--out", default=None,
-                    help="report directory (default figures/, only while it holds no report: "
-                         "an existing report is replaced only with an explicit --out)")
-    ap.add_argument("--only", type=lambda s: [x for x in s.split(",") if x.strip()],
-                    help=f"comma-separated subset of {', '.join(EXPERIMENTS)}")
-    ap.add_argument("--list", action="store_true", help="print the experiments and their "
-                                                        "estimated cost, run nothing")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="report directory (default figures/, only while it holds no report: "
+        "an existing report is replaced only with an explicit --out)",
+    )
+    ap.add_argument(
+        "--only",
+        type=lambda s: [x for x in s.split(",") if x.strip()],
+        help=f"comma-separated subset of {', '.join(EXPERIMENTS)}",
+    )
+    ap.add_argument(
+        "--list",
+        action="store_true",
+        help="print the experiments and their estimated cost, run nothing",
+    )
     args = ap.parse_args(argv)
     names = args.only or list(EXPERIMENTS)
     bad = [n for n in names if n not in EXPERIMENTS]
     if bad:
-        raise cli.UsageError(f"unknown experiment(s) {', '.join(bad)}; choose from "
-                             f"{', '.join(EXPERIMENTS)}")
+        raise cli.UsageError(
+            f"unknown experiment(s) {', '.join(bad)}; choose from {', '.join(EXPERIMENTS)}"
+        )
     if args.preset not in ("quick", "paper", "tiny"):
         raise cli.UsageError(f"unknown preset {args.preset!r}; choose one of quick, paper, tiny")
     dup = cli.duplicates(names)
@@ -84,6 +105,7 @@ def parse_args(argv):
         raise cli.UsageError(f"--only: {', '.join(dup)} given twice")
     if not args.list:
         from experiments import report as report_cli
+
         args.out = report_cli.default_out(args.out)
         cli.check_writable(args.out, "--out")
         cli.check_writable(args.runs, "--runs")
@@ -95,18 +117,23 @@ def parse_args(argv):
 
 def restart_hint(out: str) -> str:
     """What reproduce advises about a run directory it cannot continue (it has no --fresh)."""
-    return (f"move {out} aside (or run python -m experiments.<name> with --fresh --out {out}), "
-            f"or pick another --runs")
+    return (
+        f"move {out} aside (or run python -m experiments.<name> with --fresh --out {out}), "
+        f"or pick another --runs"
+    )
 
 
 def main(argv=None) -> int:
     from grokjax import experiment
+
     args = parse_args(argv)
     if args.list:
         for name in args.names:
-            print(f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}; "
-                  f"{measured_line(args.runs, name, args.preset)}  "
-                  f"-> {run_dir(args.runs, name, args.preset)}")
+            print(
+                f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}; "
+                f"{measured_line(args.runs, name, args.preset)}  "
+                f"-> {run_dir(args.runs, name, args.preset)}"
+            )
         return 0
     # every run directory and every plan checked before the first experiment starts
     todo = []
@@ -125,13 +152,18 @@ def main(argv=None) -> int:
         else:
             print(f"reproduce: {name}: running the {args.preset} preset into {out}", flush=True)
             opts = experiment.RunOptions(restart_hint=restart_hint(out))
-            code = experiment.run(spec, cfg, opts,
-                                  command=f"python -m experiments.reproduce --preset "
-                                          f"{args.preset} --runs {args.runs}")
+            code = experiment.run(
+                spec,
+                cfg,
+                opts,
+                command=f"python -m experiments.reproduce --preset "
+                f"{args.preset} --runs {args.runs}",
+            )
             if code:
                 return code
         done.append(out)
     from experiments import report as report_cli
+
     return report_cli.main(done + ["--out", args.out])
 
 

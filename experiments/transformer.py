@@ -71,38 +71,120 @@ CONFIG_FORMAT = 1
 PARTS = ("noln", "ln_free", "ln_clamp")
 GROUPS = ("embed", "attn", "mlp", "unembed")
 LN_MODES = ("all", "final")  # LayerNorm of parts 2 and 3: before attention, MLP and unembedding
-                             # (the paper's placement), or before the unembedding only
+# (the paper's placement), or before the unembedding only
 
 PRESETS = {
     "paper": dict(
-        d=128, heads=4, hidden=512, frac=0.4, wd=1.0, seeds=16,
-        p=59, lr=5e-4, t_int=600, rho=[0.85, 1.0, 1.15, 1.2], fit_lo=0.85, fit_hi=1.15,
-        steps=30_000, budget_rho=[0.85, 1.0, 1.15, 1.2],
+        d=128,
+        heads=4,
+        hidden=512,
+        frac=0.4,
+        wd=1.0,
+        seeds=16,
+        p=59,
+        lr=5e-4,
+        t_int=600,
+        rho=[0.85, 1.0, 1.15, 1.2],
+        fit_lo=0.85,
+        fit_hi=1.15,
+        steps=30_000,
+        budget_rho=[0.85, 1.0, 1.15, 1.2],
         budget_steps=[10_000, 40_000, 300_000, 400_000],
-        ln_p=[53, 71, 97], ln_frac=[0.2, 0.25, 0.3, 0.4, 0.55], ln_seeds=12, ln_lr=1e-3,
-        ln_steps=50_000, grid_p=71, grid_frac=0.4, grid_lr=[3e-4, 1e-3, 3e-3],
-        grid_wd=[0.3, 1.0, 3.0], clamp_p=71, clamp_frac=0.4,
-        clamps=["unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3",
-                "mlp:0.85", "mlp:1.3"], clamp_steps=100_000, ln_mode="all",
-        scan_rho=[0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5], scan_steps=30_000,
-        seed_base=4000),
+        ln_p=[53, 71, 97],
+        ln_frac=[0.2, 0.25, 0.3, 0.4, 0.55],
+        ln_seeds=12,
+        ln_lr=1e-3,
+        ln_steps=50_000,
+        grid_p=71,
+        grid_frac=0.4,
+        grid_lr=[3e-4, 1e-3, 3e-3],
+        grid_wd=[0.3, 1.0, 3.0],
+        clamp_p=71,
+        clamp_frac=0.4,
+        clamps=[
+            "unembed:0.85",
+            "unembed:1.0",
+            "unembed:1.15",
+            "unembed:1.3",
+            "embed:1.3",
+            "mlp:0.85",
+            "mlp:1.3",
+        ],
+        clamp_steps=100_000,
+        ln_mode="all",
+        scan_rho=[0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5],
+        scan_steps=30_000,
+        seed_base=4000,
+    ),
     "quick": dict(
-        d=64, heads=4, hidden=128, frac=0.6, wd=1.0, seeds=4,
-        p=31, lr=2e-3, t_int=100, rho=[0.85, 0.95, 1.05], fit_lo=0.85, fit_hi=1.05,
-        steps=6000, budget_rho=[0.85, 1.05], budget_steps=[3000, 12_000],
-        ln_p=[23, 31], ln_frac=[0.5, 0.6, 0.7], ln_seeds=4, ln_lr=2e-3, ln_steps=6000,
-        grid_p=31, grid_frac=0.6, grid_lr=[1e-3, 2e-3, 4e-3], grid_wd=[0.5, 1.0, 2.0],
-        clamp_p=31, clamp_frac=0.6,
-        clamps=["unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3",
-                "mlp:0.85", "mlp:1.3"], clamp_steps=6000),
+        d=64,
+        heads=4,
+        hidden=128,
+        frac=0.6,
+        wd=1.0,
+        seeds=4,
+        p=31,
+        lr=2e-3,
+        t_int=100,
+        rho=[0.85, 0.95, 1.05],
+        fit_lo=0.85,
+        fit_hi=1.05,
+        steps=6000,
+        budget_rho=[0.85, 1.05],
+        budget_steps=[3000, 12_000],
+        ln_p=[23, 31],
+        ln_frac=[0.5, 0.6, 0.7],
+        ln_seeds=4,
+        ln_lr=2e-3,
+        ln_steps=6000,
+        grid_p=31,
+        grid_frac=0.6,
+        grid_lr=[1e-3, 2e-3, 4e-3],
+        grid_wd=[0.5, 1.0, 2.0],
+        clamp_p=31,
+        clamp_frac=0.6,
+        clamps=[
+            "unembed:0.85",
+            "unembed:1.0",
+            "unembed:1.15",
+            "unembed:1.3",
+            "embed:1.3",
+            "mlp:0.85",
+            "mlp:1.3",
+        ],
+        clamp_steps=6000,
+    ),
     "tiny": dict(
-        d=32, heads=4, hidden=64, frac=0.7, wd=1.0, seeds=2,
-        p=23, lr=5e-3, t_int=50, rho=[0.85, 1.0], fit_lo=0.85, fit_hi=1.0,
-        steps=2000, budget_rho=[0.85, 1.0], budget_steps=[1500, 2500],
-        ln_p=[11, 13], ln_frac=[0.7], ln_seeds=2, ln_lr=3e-3, ln_steps=1500,
-        grid_p=13, grid_frac=0.7, grid_lr=[3e-3], grid_wd=[1.0, 2.0], clamp_p=13,
-        clamp_frac=0.7, clamps=["unembed:1.0", "mlp:1.2"], clamp_steps=1500,
-        chunk_steps=250),
+        d=32,
+        heads=4,
+        hidden=64,
+        frac=0.7,
+        wd=1.0,
+        seeds=2,
+        p=23,
+        lr=5e-3,
+        t_int=50,
+        rho=[0.85, 1.0],
+        fit_lo=0.85,
+        fit_hi=1.0,
+        steps=2000,
+        budget_rho=[0.85, 1.0],
+        budget_steps=[1500, 2500],
+        ln_p=[11, 13],
+        ln_frac=[0.7],
+        ln_seeds=2,
+        ln_lr=3e-3,
+        ln_steps=1500,
+        grid_p=13,
+        grid_frac=0.7,
+        grid_lr=[3e-3],
+        grid_wd=[1.0, 2.0],
+        clamp_p=13,
+        clamp_frac=0.7,
+        clamps=["unembed:1.0", "mlp:1.2"],
+        clamp_steps=1500,
+        chunk_steps=250,
+    ),
 }
 
 
@@ -125,7 +207,8 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     fit_hi: float = 1.15
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.2])
     budget_steps: list = dataclasses.field(
-        default_factory=lambda: [10_000, 40_000, 300_000, 400_000])
+        default_factory=lambda: [10_000, 40_000, 300_000, 400_000]
+    )
     ln_p: list = dataclasses.field(default_factory=lambda: [53, 71, 97])
     ln_frac: list = dataclasses.field(default_factory=lambda: [0.2, 0.25, 0.3, 0.4, 0.55])
     ln_seeds: int = 12
@@ -137,9 +220,17 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
     grid_wd: list = dataclasses.field(default_factory=lambda: [0.3, 1.0, 3.0])
     clamp_p: int = 71
     clamp_frac: float = 0.4
-    clamps: list = dataclasses.field(default_factory=lambda: [
-        "unembed:0.85", "unembed:1.0", "unembed:1.15", "unembed:1.3", "embed:1.3", "mlp:0.85",
-        "mlp:1.3"])
+    clamps: list = dataclasses.field(
+        default_factory=lambda: [
+            "unembed:0.85",
+            "unembed:1.0",
+            "unembed:1.15",
+            "unembed:1.3",
+            "embed:1.3",
+            "mlp:0.85",
+            "mlp:1.3",
+        ]
+    )
     clamp_steps: int = 100_000
     ln_mode: str = "final"
     # the no-LayerNorm scan: clamped lanes at these rho with one budget (scan_steps), beside the
@@ -153,26 +244,33 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 
     def validate(self) -> None:
         from grokjax.data import validate_task
+
         if self.ln_mode not in LN_MODES:
-            raise cli.UsageError(f"--ln-mode must be one of {', '.join(LN_MODES)}, got "
-                                 f"{self.ln_mode!r}")
+            raise cli.UsageError(
+                f"--ln-mode must be one of {', '.join(LN_MODES)}, got {self.ln_mode!r}"
+            )
         if self.scan_rho:
             experiment.positive("scan-rho", self.scan_rho)
             if self.scan_steps <= self.t_int:
-                raise cli.UsageError(f"--scan-steps must exceed t_int ({self.t_int}), got "
-                                     f"{self.scan_steps}")
+                raise cli.UsageError(
+                    f"--scan-steps must exceed t_int ({self.t_int}), got {self.scan_steps}"
+                )
         unknown = [x for x in self.parts if x not in PARTS]
         if unknown or not self.parts:
-            raise cli.UsageError(f"--parts: unknown part(s) {', '.join(unknown) or '(none)'}; "
-                                 f"choose from {', '.join(PARTS)}")
+            raise cli.UsageError(
+                f"--parts: unknown part(s) {', '.join(unknown) or '(none)'}; "
+                f"choose from {', '.join(PARTS)}"
+            )
         if self.heads < 1 or self.d % self.heads:
-            raise cli.UsageError(f"--d ({self.d}) must be a positive multiple of --heads "
-                                 f"({self.heads})")
+            raise cli.UsageError(
+                f"--d ({self.d}) must be a positive multiple of --heads ({self.heads})"
+            )
         experiment.positive("rho", self.rho)
         self.validate_budgets()
         if not self.fit_lo < self.fit_hi:
-            raise cli.UsageError(f"--fit-lo must be below --fit-hi, got {self.fit_lo}, "
-                                 f"{self.fit_hi}")
+            raise cli.UsageError(
+                f"--fit-lo must be below --fit-hi, got {self.fit_lo}, {self.fit_hi}"
+            )
         experiment.positive("ln-lr", self.ln_lr)
         experiment.positive("grid-lr", self.grid_lr)
         experiment.positive("grid-wd", self.grid_wd, allow_zero=True)
@@ -180,8 +278,10 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
             raise cli.UsageError(f"--ln-seeds must be >= 1, got {self.ln_seeds}")
         for name in ("ln_steps", "clamp_steps"):
             if getattr(self, name) <= self.t_int:
-                raise cli.UsageError(f"--{name.replace('_', '-')} must exceed t_int "
-                                     f"({self.t_int}), got {getattr(self, name)}")
+                raise cli.UsageError(
+                    f"--{name.replace('_', '-')} must exceed t_int "
+                    f"({self.t_int}), got {getattr(self, name)}"
+                )
         tasks = [(p, f) for p in self.ln_p for f in self.ln_frac]
         tasks += [(self.grid_p, self.grid_frac), (self.clamp_p, self.clamp_frac)]
         for p, f in tasks:
@@ -203,8 +303,10 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
             except ValueError:
                 r = math.nan
             if group not in GROUPS or not (math.isfinite(r) and r > 0):
-                raise cli.UsageError(f"--clamps entries are GROUP:RHO with GROUP one of "
-                                     f"{', '.join(GROUPS)} and RHO > 0, got {item!r}")
+                raise cli.UsageError(
+                    f"--clamps entries are GROUP:RHO with GROUP one of "
+                    f"{', '.join(GROUPS)} and RHO > 0, got {item!r}"
+                )
             out.append((group, r))
         return out
 
@@ -212,27 +314,64 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 def attn_static(cfg: Config, p: int, frac: float, layernorm: str):
     from grokjax.engine import Static
     from grokjax.models import ModelSpec
-    return Static(model=ModelSpec(kind="attn", p=int(p), d=cfg.d, hidden=cfg.hidden,
-                                  heads=cfg.heads, layernorm=layernorm, dtype=cfg.dtype),
-                  op=cfg.op, frac=float(frac), **cfg.static_kwargs())
+
+    return Static(
+        model=ModelSpec(
+            kind="attn",
+            p=int(p),
+            d=cfg.d,
+            hidden=cfg.hidden,
+            heads=cfg.heads,
+            layernorm=layernorm,
+            dtype=cfg.dtype,
+        ),
+        op=cfg.op,
+        frac=float(frac),
+        **cfg.static_kwargs(),
+    )
 
 
 def plan(cfg: Config):
     lane = lambda **kw: dict(model="attn", **kw)  # noqa: E731
     if "noln" in cfg.parts:
         static = attn_static(cfg, cfg.p, cfg.frac, "none")
-        free = [lane(seed=s, layernorm="none", part="noln", cell="noln-free")
-                for s in cfg.seed_range()]
+        free = [
+            lane(seed=s, layernorm="none", part="noln", cell="noln-free") for s in cfg.seed_range()
+        ]
 
         def clamp(wc):
-            return [lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
-                         arm="clamp", t_int=cfg.t_int, clamp_mode="continuous",
-                         budget=cfg.budget(r), cell=f"noln-rho{r:g}")
-                    for r in cfg.rho for s in cfg.seed_range()] + [
-                lane(seed=s, layernorm="none", part="noln", rho=r, target_norm=r * wc,
-                     arm="scan", t_int=cfg.t_int, clamp_mode="continuous",
-                     budget=cfg.scan_steps, cell=f"noln-scan-rho{r:g}")
-                for r in cfg.scan_rho for s in cfg.seed_range()]
+            return [
+                lane(
+                    seed=s,
+                    layernorm="none",
+                    part="noln",
+                    rho=r,
+                    target_norm=r * wc,
+                    arm="clamp",
+                    t_int=cfg.t_int,
+                    clamp_mode="continuous",
+                    budget=cfg.budget(r),
+                    cell=f"noln-rho{r:g}",
+                )
+                for r in cfg.rho
+                for s in cfg.seed_range()
+            ] + [
+                lane(
+                    seed=s,
+                    layernorm="none",
+                    part="noln",
+                    rho=r,
+                    target_norm=r * wc,
+                    arm="scan",
+                    t_int=cfg.t_int,
+                    clamp_mode="continuous",
+                    budget=cfg.scan_steps,
+                    cell=f"noln-scan-rho{r:g}",
+                )
+                for r in cfg.scan_rho
+                for s in cfg.seed_range()
+            ]
+
         yield from experiment.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
 
     ln = dict(layernorm=cfg.ln_mode, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)
@@ -240,47 +379,98 @@ def plan(cfg: Config):
     if "ln_free" in cfg.parts:
         for p in cfg.ln_p:
             for f in cfg.ln_frac:
-                rows = [lane(seed=s, p=p, frac=f, part="ln_free", cell=f"ln-p{p}-f{f:g}", **ln)
-                        for s in cfg.ln_seed_range()]
+                rows = [
+                    lane(seed=s, p=p, frac=f, part="ln_free", cell=f"ln-p{p}-f{f:g}", **ln)
+                    for s in cfg.ln_seed_range()
+                ]
                 name = f"ln-free-p{p}-f{f:g}"
                 controls[(p, f)] = yield experiment.Phase(
-                    name, attn_static(cfg, p, f, cfg.ln_mode), experiment.lane_table(cfg, rows),
-                    f"[{name}] ")
+                    name,
+                    attn_static(cfg, p, f, cfg.ln_mode),
+                    experiment.lane_table(cfg, rows),
+                    f"[{name}] ",
+                )
         # lr × wd at one (p, fraction); the reference cell is not run twice
-        rows = [lane(seed=s, p=cfg.grid_p, frac=cfg.grid_frac, part="ln_free",
-                     cell=f"ln-p{cfg.grid_p}-lr{lr:g}-wd{wd:g}",
-                     **dict(ln, lr=lr, wd=wd))
-                for lr in cfg.grid_lr for wd in cfg.grid_wd for s in cfg.ln_seed_range()
-                if not ((cfg.grid_p, cfg.grid_frac) in controls
-                        and math.isclose(lr, cfg.ln_lr) and math.isclose(wd, cfg.wd))]
+        rows = [
+            lane(
+                seed=s,
+                p=cfg.grid_p,
+                frac=cfg.grid_frac,
+                part="ln_free",
+                cell=f"ln-p{cfg.grid_p}-lr{lr:g}-wd{wd:g}",
+                **dict(ln, lr=lr, wd=wd),
+            )
+            for lr in cfg.grid_lr
+            for wd in cfg.grid_wd
+            for s in cfg.ln_seed_range()
+            if not (
+                (cfg.grid_p, cfg.grid_frac) in controls
+                and math.isclose(lr, cfg.ln_lr)
+                and math.isclose(wd, cfg.wd)
+            )
+        ]
         if rows:
-            yield experiment.Phase("ln-lrwd", attn_static(cfg, cfg.grid_p, cfg.grid_frac, cfg.ln_mode),
-                                   experiment.lane_table(cfg, rows), "[ln-lrwd] ")
+            yield experiment.Phase(
+                "ln-lrwd",
+                attn_static(cfg, cfg.grid_p, cfg.grid_frac, cfg.ln_mode),
+                experiment.lane_table(cfg, rows),
+                "[ln-lrwd] ",
+            )
     if "ln_clamp" in cfg.parts:
         key = (cfg.clamp_p, cfg.clamp_frac)
         static = attn_static(cfg, *key, cfg.ln_mode)
         control = controls.get(key)
         if control is None:
-            rows = [lane(seed=s, p=key[0], frac=key[1], part="ln_clamp",
-                         cell=f"ln-p{key[0]}-f{key[1]:g}", **ln) for s in cfg.ln_seed_range()]
-            control = yield experiment.Phase("ln-control", static,
-                                             experiment.lane_table(cfg, rows), "[ln-control] ")
-        ref = {g: [r[f"norm_at_grok_{g}"] for r in control.rows
-                   if r["grokked"] and not r["diverged"]] for g in GROUPS}
+            rows = [
+                lane(
+                    seed=s,
+                    p=key[0],
+                    frac=key[1],
+                    part="ln_clamp",
+                    cell=f"ln-p{key[0]}-f{key[1]:g}",
+                    **ln,
+                )
+                for s in cfg.ln_seed_range()
+            ]
+            control = yield experiment.Phase(
+                "ln-control", static, experiment.lane_table(cfg, rows), "[ln-control] "
+            )
+        ref = {
+            g: [r[f"norm_at_grok_{g}"] for r in control.rows if r["grokked"] and not r["diverged"]]
+            for g in GROUPS
+        }
         if not ref["unembed"]:
-            print("[ln-clamp] no LayerNorm control grokked within its budget: group norms "
-                  "unknown, skipping the group clamps", flush=True)
+            print(
+                "[ln-clamp] no LayerNorm control grokked within its budget: group norms "
+                "unknown, skipping the group clamps",
+                flush=True,
+            )
             return
         wc = {g: float(np.median(v)) for g, v in ref.items()}
-        print("[ln-clamp] group norms at T_grok of the controls: "
-              + ", ".join(f"{g} {v:.3f}" for g, v in wc.items()), flush=True)
-        rows = [lane(seed=s, p=key[0], frac=key[1], part="ln_clamp", arm="group_clamp", rho=r,
-                     target_norm=r * wc[g], t_int=cfg.t_int, clamp_mode="continuous",
-                     clamp_group=g, cell=f"ln-clamp-{g}-rho{r:g}",
-                     **dict(ln, budget=cfg.clamp_steps))
-                for g, r in cfg.clamp_list() for s in cfg.ln_seed_range()]
-        yield experiment.Phase("ln-clamp", static, experiment.lane_table(cfg, rows),
-                               "[ln-clamp] ")
+        print(
+            "[ln-clamp] group norms at T_grok of the controls: "
+            + ", ".join(f"{g} {v:.3f}" for g, v in wc.items()),
+            flush=True,
+        )
+        rows = [
+            lane(
+                seed=s,
+                p=key[0],
+                frac=key[1],
+                part="ln_clamp",
+                arm="group_clamp",
+                rho=r,
+                target_norm=r * wc[g],
+                t_int=cfg.t_int,
+                clamp_mode="continuous",
+                clamp_group=g,
+                cell=f"ln-clamp-{g}-rho{r:g}",
+                **dict(ln, budget=cfg.clamp_steps),
+            )
+            for g, r in cfg.clamp_list()
+            for s in cfg.ln_seed_range()
+        ]
+        yield experiment.Phase("ln-clamp", static, experiment.lane_table(cfg, rows), "[ln-clamp] ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,17 +480,24 @@ def plan(cfg: Config):
 
 def _cv(x) -> float | None:
     from grokjax import fit
+
     return fit.critical_norm(np.asarray(x, float), n_boot=0)["cv"]
 
 
 def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     from grokjax import fit
+
     ok = ~lanes["diverged"]
     free = sel & (lanes["arm"] == "free")
     clamp = sel & (lanes["arm"] == "clamp") & ok
-    out = {"Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
-           "free": experiment.cell_times(lanes, free), "fit_range": [cfg.fit_lo, cfg.fit_hi],
-           "delay_law": None, "cells": [], "beyond": []}
+    out = {
+        "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
+        "free": experiment.cell_times(lanes, free),
+        "fit_range": [cfg.fit_lo, cfg.fit_hi],
+        "delay_law": None,
+        "cells": [],
+        "beyond": [],
+    }
     rho = np.round(lanes["rho"], 6)
     for r in sorted(set(rho[clamp])):
         c = experiment.cell_times(lanes, clamp & (rho == r))
@@ -311,8 +508,11 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         t, c = experiment.times(lanes, inside)
         law = fit.delay_law(rho[inside], t, censored=c, seed=0)
         out["delay_law"] = law
-        out["beyond"] = [experiment.versus_law(cell, law, cell["rho"]) for cell in out["cells"]
-                         if cell["rho"] > cfg.fit_hi + 1e-9]
+        out["beyond"] = [
+            experiment.versus_law(cell, law, cell["rho"])
+            for cell in out["cells"]
+            if cell["rho"] > cfg.fit_hi + 1e-9
+        ]
     scan = sel & (lanes["arm"] == "scan") & ok
     out["scan"] = []
     for r in sorted(set(rho[scan])):
@@ -335,44 +535,79 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
     the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
     from grokjax import fit
+
     free = sel & (lanes["arm"] == "free")
     good = free & ~lanes["diverged"] & lanes["grokked"]
     ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
     out = {"cells": [], "pooled_by_p": [], "grid": None, "power_law": {}}
-    keys = sorted({(float(p), float(f), float(lr), float(wd)) for p, f, lr, wd in zip(
-        lanes["p"][free], lanes["frac"][free], lanes["lr"][free], lanes["wd"][free])})
+    keys = sorted(
+        {
+            (float(p), float(f), float(lr), float(wd))
+            for p, f, lr, wd in zip(
+                lanes["p"][free], lanes["frac"][free], lanes["lr"][free], lanes["wd"][free]
+            )
+        }
+    )
     for p, f, lr, wd in keys:
-        cell = free & (lanes["p"] == p) & np.isclose(lanes["frac"], f) & np.isclose(
-            lanes["lr"], lr) & np.isclose(lanes["wd"], wd)
+        cell = (
+            free
+            & (lanes["p"] == p)
+            & np.isclose(lanes["frac"], f)
+            & np.isclose(lanes["lr"], lr)
+            & np.isclose(lanes["wd"], wd)
+        )
         idx = np.flatnonzero(cell & good)
         c = experiment.cell_times(lanes, cell)
-        out["cells"].append({"p": int(p), "frac": f, "lr": lr, "wd": wd, "n": int(cell.sum()),
-                             "n_grokked": int(idx.size), "median_T_grok": c["median"],
-                             "n_censored": c["n_censored"], "norms": _norm_stats(lanes, idx)})
+        out["cells"].append(
+            {
+                "p": int(p),
+                "frac": f,
+                "lr": lr,
+                "wd": wd,
+                "n": int(cell.sum()),
+                "n_grokked": int(idx.size),
+                "median_T_grok": c["median"],
+                "n_censored": c["n_censored"],
+                "norms": _norm_stats(lanes, idx),
+            }
+        )
     for p in sorted({int(p) for p in lanes["p"][free & ref_opt]}):
         idx = np.flatnonzero(good & ref_opt & (lanes["p"] == p))
         fr = sorted({float(f) for f in lanes["frac"][idx]})
-        out["pooled_by_p"].append({"p": p, "fracs": fr, "n": int(idx.size),
-                                   "norms": _norm_stats(lanes, idx)})
+        out["pooled_by_p"].append(
+            {"p": p, "fracs": fr, "n": int(idx.size), "norms": _norm_stats(lanes, idx)}
+        )
     grid = good & (lanes["p"] == cfg.grid_p) & np.isclose(lanes["frac"], cfg.grid_frac)
     combos = {(float(a), float(b)) for a, b in zip(lanes["lr"][grid], lanes["wd"][grid])}
     if len(combos) > 1:
         idx = np.flatnonzero(grid)
-        out["grid"] = {"p": cfg.grid_p, "frac": cfg.grid_frac, "n": int(idx.size),
-                       "n_settings": len(combos), "norms": _norm_stats(lanes, idx)}
+        out["grid"] = {
+            "p": cfg.grid_p,
+            "frac": cfg.grid_frac,
+            "n": int(idx.size),
+            "n_settings": len(combos),
+            "norms": _norm_stats(lanes, idx),
+        }
     pooled = [r for r in out["pooled_by_p"] if r["n"]]
     if len(pooled) >= 2:
         ps = [r["p"] for r in pooled]
         for g in ("unembed", "total"):
-            out["power_law"][g] = fit.power_law(ps, [r["norms"][g]["median"] for r in pooled],
-                                                n_boot=200)
+            out["power_law"][g] = fit.power_law(
+                ps, [r["norms"][g]["median"] for r in pooled], n_boot=200
+            )
     return out
 
 
 def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     from grokjax import fit
-    at = sel & (lanes["p"] == cfg.clamp_p) & np.isclose(lanes["frac"], cfg.clamp_frac) & \
-        np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+
+    at = (
+        sel
+        & (lanes["p"] == cfg.clamp_p)
+        & np.isclose(lanes["frac"], cfg.clamp_frac)
+        & np.isclose(lanes["lr"], cfg.ln_lr)
+        & np.isclose(lanes["wd"], cfg.wd)
+    )
     ok = ~lanes["diverged"]
     control = at & (lanes["arm"] == "free") & ok
     out = {"control": experiment.cell_times(lanes, control), "cells": [], "max_fold": None}
@@ -388,8 +623,9 @@ def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         c = experiment.cell_times(lanes, cell)
         t, cz = experiment.times(lanes, cell & ok)
         fc = fit.fold_change(tc, t, cc, cz)
-        c.update(group=g, rho=r, fold=fc["fold"],
-                 held_norm=float(np.median(lanes["target_norm"][cell])))
+        c.update(
+            group=g, rho=r, fold=fc["fold"], held_norm=float(np.median(lanes["target_norm"][cell]))
+        )
         out["cells"].append(c)
         if fc["fold"] is not None:
             folds.append(fc["fold"])
@@ -404,15 +640,22 @@ def _parts(lanes: dict) -> np.ndarray:
         return lanes["part"]
     n = len(lanes["p"])
     ln = lanes.get("layernorm", np.full(n, "none", dtype=object))
-    return np.where(ln == "none", "noln",
-                    np.where(lanes["arm"] == "group_clamp", "ln_clamp", "ln_free")).astype(object)
+    return np.where(
+        ln == "none", "noln", np.where(lanes["arm"] == "group_clamp", "ln_clamp", "ln_free")
+    ).astype(object)
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     ok = ~lanes["diverged"]
     part = _parts(lanes)
-    out = {"n_lanes": int(len(lanes["p"])), "n_censored": int((~lanes["grokked"] & ok).sum()),
-           "n_diverged": int((~ok).sum()), "noln": None, "ln_free": None, "ln_clamp": None}
+    out = {
+        "n_lanes": int(len(lanes["p"])),
+        "n_censored": int((~lanes["grokked"] & ok).sum()),
+        "n_diverged": int((~ok).sum()),
+        "noln": None,
+        "ln_free": None,
+        "ln_clamp": None,
+    }
     if (part == "noln").any():
         out["noln"] = _fit_noln(lanes, cfg, part == "noln")
     lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == cfg.ln_mode
@@ -434,6 +677,7 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     import matplotlib.pyplot as plt
 
     from grokjax import plots
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
     part = _parts(lanes)
@@ -441,21 +685,42 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     if nl:
         clamp = (part == "noln") & (lanes["arm"] == "clamp") & ~lanes["diverged"]
         g = clamp & lanes["grokked"]
-        ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f",
-                   label="lanes")
+        ax.scatter(
+            lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f", label="lanes"
+        )
         cens = clamp & ~lanes["grokked"]
         if cens.any():
-            ax.scatter(lanes["rho"][cens], lanes["steps_run"][cens], marker="^", s=20,
-                       facecolors="none", color="#c0392b", label="censored (at budget)")
+            ax.scatter(
+                lanes["rho"][cens],
+                lanes["steps_run"][cens],
+                marker="^",
+                s=20,
+                facecolors="none",
+                color="#c0392b",
+                label="censored (at budget)",
+            )
         cells = [c for c in nl["cells"] if c["median"] is not None]
-        ax.plot([c["rho"] for c in cells], [c["median"] for c in cells], "o", mfc="white",
-                mec="#1b3b6f", ms=7, label="cell medians")
+        ax.plot(
+            [c["rho"] for c in cells],
+            [c["median"] for c in cells],
+            "o",
+            mfc="white",
+            mec="#1b3b6f",
+            ms=7,
+            label="cell medians",
+        )
         law = nl.get("delay_law") or {}
         if law.get("alpha") is not None:
             c0 = next(iter(law["intercepts"].values()))
             r = np.linspace(nl["fit_range"][0], max(c["rho"] for c in nl["cells"]), 50)
-            ax.plot(r, np.exp(law["alpha"] * r + c0), "-", color="k", lw=1,
-                    label=f"α₂={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}")
+            ax.plot(
+                r,
+                np.exp(law["alpha"] * r + c0),
+                "-",
+                color="k",
+                lw=1,
+                label=f"α₂={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}",
+            )
         ax.set_yscale("log")
         ax.legend(fontsize=7)
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
@@ -470,11 +735,20 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         x = np.arange(len(names))
         for k, row in enumerate(lf["pooled_by_p"]):
             _, _, col = plots.STYLES[k % len(plots.STYLES)]
-            vals = [100 * (row["norms"][g]["cv"] if row["norms"][g]["cv"] is not None
-                           else np.nan) for g in names]
-            ax.bar(x + (k - (len(lf["pooled_by_p"]) - 1) / 2) * width, vals, width, color=col,
-                   alpha=0.75, hatch=plots.HATCHES[k % len(plots.HATCHES)], edgecolor="black",
-                   label=f"p={row['p']} ({row['n']} lanes, {len(row['fracs'])} fractions)")
+            vals = [
+                100 * (row["norms"][g]["cv"] if row["norms"][g]["cv"] is not None else np.nan)
+                for g in names
+            ]
+            ax.bar(
+                x + (k - (len(lf["pooled_by_p"]) - 1) / 2) * width,
+                vals,
+                width,
+                color=col,
+                alpha=0.75,
+                hatch=plots.HATCHES[k % len(plots.HATCHES)],
+                edgecolor="black",
+                label=f"p={row['p']} ({row['n']} lanes, {len(row['fracs'])} fractions)",
+            )
         ax.set_xticks(x, names)
         ax.legend(fontsize=7)
     ax.set_ylabel("CV of the norm at T_grok (%)")
@@ -500,51 +774,69 @@ def _pct(v) -> str:
 
 
 def summary(fitted: dict, cfg: Config) -> str:
-    lines = [f"{fitted['n_lanes']} lanes; {fitted['n_censored']} censored, "
-             f"{fitted['n_diverged']} diverged"]
+    lines = [
+        f"{fitted['n_lanes']} lanes; {fitted['n_censored']} censored, "
+        f"{fitted['n_diverged']} diverged"
+    ]
     nl = fitted.get("noln")
     if nl:
         w, law = nl["Wc"], nl.get("delay_law") or {}
         ci = law.get("alpha_ci") or [None, None]
-        lines.append(f"no LayerNorm (p={cfg.p}): W_c = {fmt(w['median'], '{:.2f}')} "
-                     f"(CV {_pct(w['cv'])} %, {w['n']} grokked), "
-                     f"free median T_grok {fmt(nl['free']['median'], '{:.0f}')}")
+        lines.append(
+            f"no LayerNorm (p={cfg.p}): W_c = {fmt(w['median'], '{:.2f}')} "
+            f"(CV {_pct(w['cv'])} %, {w['n']} grokked), "
+            f"free median T_grok {fmt(nl['free']['median'], '{:.0f}')}"
+        )
         for c in nl["cells"]:
-            lines.append(f"  rho {c['rho']:.2f}: median T_grok {fmt(c['median'], '{:.0f}')} "
-                         f"({c['n_censored']}/{c['n']} censored)"
-                         + (f", {fmt(c.get('ratio'), '{:.2f}')}× the extrapolation"
-                            if "ratio" in c else ""))
-        lines.append(f"  alpha_2 over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = "
-                     f"{fmt(law.get('alpha'), '{:.2f}')} [{fmt(ci[0], '{:.2f}')}, "
-                     f"{fmt(ci[1], '{:.2f}')}], R² = {fmt(law.get('r2'), '{:.4f}')}")
+            lines.append(
+                f"  rho {c['rho']:.2f}: median T_grok {fmt(c['median'], '{:.0f}')} "
+                f"({c['n_censored']}/{c['n']} censored)"
+                + (f", {fmt(c.get('ratio'), '{:.2f}')}× the extrapolation" if "ratio" in c else "")
+            )
+        lines.append(
+            f"  alpha_2 over [{cfg.fit_lo:g}, {cfg.fit_hi:g}] = "
+            f"{fmt(law.get('alpha'), '{:.2f}')} [{fmt(ci[0], '{:.2f}')}, "
+            f"{fmt(ci[1], '{:.2f}')}], R² = {fmt(law.get('r2'), '{:.4f}')}"
+        )
         for c in nl.get("scan", []):
-            lines.append(f"  scan rho {c['rho']:.2f} ({c['steps']} steps): median T_grok "
-                         f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored)")
+            lines.append(
+                f"  scan rho {c['rho']:.2f} ({c['steps']} steps): median T_grok "
+                f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored)"
+            )
     lf = fitted.get("ln_free")
     if lf:
-        lines.append(f"LayerNorm ({cfg.ln_mode}), free: CV of the norm at T_grok pooled over fractions "
-                     "(total / unembed / embed / attn / mlp):")
+        lines.append(
+            f"LayerNorm ({cfg.ln_mode}), free: CV of the norm at T_grok pooled over fractions "
+            "(total / unembed / embed / attn / mlp):"
+        )
         for r in lf["pooled_by_p"]:
             n = r["norms"]
-            lines.append(f"  p={r['p']} ({r['n']} lanes): "
-                         + " / ".join(_pct(n[g]["cv"])
-                                      for g in ("total", "unembed", "embed", "attn", "mlp"))
-                         + f" %; median ||U|| {fmt(n['unembed']['median'], '{:.2f}')}")
+            lines.append(
+                f"  p={r['p']} ({r['n']} lanes): "
+                + " / ".join(_pct(n[g]["cv"]) for g in ("total", "unembed", "embed", "attn", "mlp"))
+                + f" %; median ||U|| {fmt(n['unembed']['median'], '{:.2f}')}"
+            )
         if lf["grid"]:
             n = lf["grid"]["norms"]
-            lines.append(f"  lr × wd at p={lf['grid']['p']} ({lf['grid']['n_settings']} "
-                         f"settings): CV total {_pct(n['total']['cv'])} %, unembed "
-                         f"{_pct(n['unembed']['cv'])} %")
+            lines.append(
+                f"  lr × wd at p={lf['grid']['p']} ({lf['grid']['n_settings']} "
+                f"settings): CV total {_pct(n['total']['cv'])} %, unembed "
+                f"{_pct(n['unembed']['cv'])} %"
+            )
         for g, pl in lf["power_law"].items():
             lines.append(f"  {g} norm at T_grok ∝ p^{fmt(pl['exponent'], '{:.2f}')}")
     lc = fitted.get("ln_clamp")
     if lc:
-        lines.append(f"final LayerNorm, group clamps at p={cfg.clamp_p}: control median "
-                     f"{fmt(lc['control']['median'], '{:.0f}')}")
+        lines.append(
+            f"final LayerNorm, group clamps at p={cfg.clamp_p}: control median "
+            f"{fmt(lc['control']['median'], '{:.0f}')}"
+        )
         for c in lc["cells"]:
-            lines.append(f"  {c['group']} at rho {c['rho']:g}: median "
-                         f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored), "
-                         f"{fmt(c['fold'], '{:.2f}')}× the control")
+            lines.append(
+                f"  {c['group']} at rho {c['rho']:g}: median "
+                f"{fmt(c['median'], '{:.0f}')} ({c['n_censored']}/{c['n']} censored), "
+                f"{fmt(c['fold'], '{:.2f}')}× the control"
+            )
         lines.append(f"  largest effect {fmt(lc['max_fold'], '{:.2f}')}×")
     return "\n".join(lines)
 
@@ -553,13 +845,17 @@ def cost(cfg: Config) -> str:
     n = steps = 0
     if "noln" in cfg.parts:
         n += cfg.seeds * (1 + len(cfg.rho) + len(cfg.scan_rho))
-        steps += cfg.seeds * (cfg.steps + sum(cfg.budget(r) for r in cfg.rho)
-                              + cfg.scan_steps * len(cfg.scan_rho))
+        steps += cfg.seeds * (
+            cfg.steps + sum(cfg.budget(r) for r in cfg.rho) + cfg.scan_steps * len(cfg.scan_rho)
+        )
     if "ln_free" in cfg.parts:
         k = len(cfg.ln_p) * len(cfg.ln_frac) + len(cfg.grid_lr) * len(cfg.grid_wd)
-        if (cfg.grid_p in cfg.ln_p and any(math.isclose(f, cfg.grid_frac) for f in cfg.ln_frac)
-                and any(math.isclose(x, cfg.ln_lr) for x in cfg.grid_lr)
-                and any(math.isclose(x, cfg.wd) for x in cfg.grid_wd)):
+        if (
+            cfg.grid_p in cfg.ln_p
+            and any(math.isclose(f, cfg.grid_frac) for f in cfg.ln_frac)
+            and any(math.isclose(x, cfg.ln_lr) for x in cfg.grid_lr)
+            and any(math.isclose(x, cfg.wd) for x in cfg.grid_wd)
+        ):
             k -= 1  # the reference lr × wd cell is the fraction scan's
         n += cfg.ln_seeds * k
         steps += cfg.ln_seeds * k * cfg.ln_steps
@@ -570,9 +866,17 @@ def cost(cfg: Config) -> str:
 
 
 SPEC = experiment.Spec(
-    name="transformer", config_cls=Config, presets=PRESETS, plan=plan, fit=fit_lanes,
-    figure=figure, summary=summary, add_arguments=experiment.field_arguments(Config),
-    doc=__doc__, cost=cost)
+    name="transformer",
+    config_cls=Config,
+    presets=PRESETS,
+    plan=plan,
+    fit=fit_lanes,
+    figure=figure,
+    summary=summary,
+    add_arguments=experiment.field_arguments(Config),
+    doc=__doc__,
+    cost=cost,
+)
 
 main, main_cli = experiment.entry_points(SPEC)
 

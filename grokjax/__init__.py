@@ -17,5 +17,6 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name in __all__:
         from grokjax import optim
+
         return getattr(optim, name)
     raise AttributeError(f"module 'grokjax' has no attribute {name!r}")

@@ -31,230 +31,253 @@ FORMAT = 1
 
 
 class CheckpointMismatch(ValueError):
-  """A readable checkpoint that belongs to a different run (other lanes or settings)."""
+    """A readable checkpoint that belongs to a different run (other lanes or settings)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
-  """When to checkpoint: every ``every_chunks`` chunks or ``every_minutes`` minutes
-  (whichever comes first; 0 switches a criterion off), keeping the newest ``keep``."""
+    """When to checkpoint: every ``every_chunks`` chunks or ``every_minutes`` minutes
+    (whichever comes first; 0 switches a criterion off), keeping the newest ``keep``."""
 
-  every_chunks: int = 0
-  every_minutes: float = 5.0
-  keep: int = 3
+    every_chunks: int = 0
+    every_minutes: float = 5.0
+    keep: int = 3
 
-  def validate(self) -> None:
-    if self.every_chunks < 0:
-      raise ValueError(f"checkpoint interval in chunks must be >= 0, got {self.every_chunks}")
-    if not self.every_minutes >= 0:
-      raise ValueError(f"checkpoint interval in minutes must be >= 0, got {self.every_minutes}")
-    if self.keep < 1:
-      raise ValueError(f"must keep at least one checkpoint, got {self.keep}")
+    def validate(self) -> None:
+        if self.every_chunks < 0:
+            raise ValueError(f"checkpoint interval in chunks must be >= 0, got {self.every_chunks}")
+        if not self.every_minutes >= 0:
+            raise ValueError(
+                f"checkpoint interval in minutes must be >= 0, got {self.every_minutes}"
+            )
+        if self.keep < 1:
+            raise ValueError(f"must keep at least one checkpoint, got {self.keep}")
 
-  def due(self, chunks_since: int, seconds_since: float) -> bool:
-    by_count = self.every_chunks > 0 and chunks_since >= self.every_chunks
-    by_time = self.every_minutes > 0 and seconds_since >= 60 * self.every_minutes
-    return by_count or by_time
+    def due(self, chunks_since: int, seconds_since: float) -> bool:
+        by_count = self.every_chunks > 0 and chunks_since >= self.every_chunks
+        by_time = self.every_minutes > 0 and seconds_since >= 60 * self.every_minutes
+        return by_count or by_time
 
 
 def _name(path) -> str:
-  parts = []
-  for k in path:
-    for attr in ("name", "key", "idx"):
-      if hasattr(k, attr):
-        parts.append(str(getattr(k, attr)))
-        break
-    else:
-      parts.append(str(k))
-  return ".".join(parts)
+    parts = []
+    for k in path:
+        for attr in ("name", "key", "idx"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return ".".join(parts)
 
 
 def _is_key(x) -> bool:
-  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def flatten(tree) -> dict:
-  """``{path name: leaf}``; typed PRNG keys become their raw key data."""
-  flat = {}
-  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-    flat[_name(path)] = jax.random.key_data(leaf) if _is_key(leaf) else leaf
-  return flat
+    """``{path name: leaf}``; typed PRNG keys become their raw key data."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        flat[_name(path)] = jax.random.key_data(leaf) if _is_key(leaf) else leaf
+    return flat
 
 
 def unflatten(like, flat: dict):
-  """Inverse of ``flatten`` given a tree (or abstract tree) of the same structure."""
-  paths, treedef = jax.tree_util.tree_flatten_with_path(like)
-  leaves = []
-  for path, ref in paths:
-    v = flat[_name(path)]
-    if _is_key(ref):
-      v = jax.random.wrap_key_data(v, impl=jax.random.key_impl(ref))
-    leaves.append(v)
-  return jax.tree_util.tree_unflatten(treedef, leaves)
+    """Inverse of ``flatten`` given a tree (or abstract tree) of the same structure."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(like)
+    leaves = []
+    for path, ref in paths:
+        v = flat[_name(path)]
+        if _is_key(ref):
+            v = jax.random.wrap_key_data(v, impl=jax.random.key_impl(ref))
+        leaves.append(v)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def abstract(tree, sharding=None) -> dict:
-  """Restore target for ``flatten(tree)``: ShapeDtypeStructs, with ``sharding`` if given."""
-  def leaf(x):
-    if _is_key(x):
-      x = jax.eval_shape(jax.random.key_data, x)
-    return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
-  return {k: leaf(v) for k, v in flatten(tree).items()}
+    """Restore target for ``flatten(tree)``: ShapeDtypeStructs, with ``sharding`` if given."""
+
+    def leaf(x):
+        if _is_key(x):
+            x = jax.eval_shape(jax.random.key_data, x)
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+    return {k: leaf(v) for k, v in flatten(tree).items()}
 
 
 class LaneCheckpointer:
-  """Saves and restores the checkpoints of one lane program in ``directory``.
+    """Saves and restores the checkpoints of one lane program in ``directory``.
 
-  Only process 0 writes; every process can restore. With several processes the lane state
-  spans every process's devices: the runner gathers it to host arrays on every process before
-  saving (``host_local``), process 0 saves those, and on restore every process reads the host
-  arrays and puts its own shards back on its devices.
-  """
-
-  def __init__(self, directory: str, policy: Policy = Policy(), log: Callable | None = print):
-    policy.validate()
-    self.directory = os.path.abspath(directory)
-    self.policy = policy
-    self.log = log or (lambda s: None)
-    self.writer = jax.process_index() == 0
-    self.host_local = jax.process_count() > 1
-    self._mngr = None
-    self._last_save = time.monotonic()
-    self._chunks_since = 0
-    self.saved_steps: list[int] = []
-
-  # -- Orbax plumbing -------------------------------------------------------------------------
-  def _manager(self):
-    if self._mngr is None:
-      import orbax.checkpoint as ocp
-      from orbax.checkpoint.checkpoint_managers import preservation_policy
-      pid = jax.process_index()
-      if self.writer:
-        os.makedirs(self.directory, exist_ok=True)
-      options = ocp.CheckpointManagerOptions(
-          preservation_policy=preservation_policy.LatestN(self.policy.keep),
-          create=False, cleanup_tmp_directories=self.writer,
-          read_only=not self.writer, enable_async_checkpointing=True,
-          multiprocessing_options=ocp.options.MultiprocessingOptions(
-              primary_host=pid, active_processes={pid}))
-      self._mngr = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("state", "host", "meta"))
-    return self._mngr
-
-  def steps(self) -> list[int]:
-    if not os.path.isdir(self.directory):
-      return []
-    m = self._manager()
-    m.reload()
-    return sorted(m.all_steps())
-
-  # -- saving -----------------------------------------------------------------------------------
-  def tick(self) -> bool:
-    """Counts one finished chunk; True when the policy says a checkpoint is due."""
-    self._chunks_since += 1
-    return self.policy.due(self._chunks_since, time.monotonic() - self._last_save)
-
-  def save(self, step: int, state, host: dict, meta: dict) -> None:
-    """Starts an asynchronous save of ``state`` (device arrays), ``host`` and ``meta``."""
-    self._chunks_since, self._last_save = 0, time.monotonic()
-    if not self.writer:
-      return
-    import orbax.checkpoint as ocp
-    m = self._manager()
-    meta = dict(meta, format=FORMAT, step=int(step))
-    flat = flatten(state)
-    if self.host_local:
-      flat = jax.device_get(flat)
-    m.save(int(step), force=True, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(flat),
-        host=ocp.args.StandardSave(host),
-        meta=ocp.args.JsonSave(meta)))
-    self.saved_steps.append(int(step))
-
-  def wait(self) -> None:
-    if self._mngr is not None:
-      self._mngr.wait_until_finished()
-
-  def close(self) -> None:
-    if self._mngr is not None:
-      self._mngr.close()
-      self._mngr = None
-
-  def discard(self) -> None:
-    """Closes and deletes the checkpoints (once the caller has persisted the results)."""
-    self.close()
-    if self.writer and os.path.isdir(self.directory):
-      shutil.rmtree(self.directory)
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.close()
-
-  # -- restoring --------------------------------------------------------------------------------
-  def restore(self, fingerprint: str, target: Callable[[dict], dict]):
-    """Restores the newest readable checkpoint.
-
-    Args:
-      fingerprint: the run's fingerprint; a checkpoint with another one raises
-        ``CheckpointMismatch`` (it belongs to other lanes or settings).
-      target: ``meta -> {name: ShapeDtypeStruct}``, the restore target of the state (each
-        with the sharding to restore into).
-
-    Returns:
-      ``(meta, flat_state, host)``, or None when there is no readable checkpoint. The state
-      leaves are device arrays, or numpy arrays with several processes (``host_local``).
+    Only process 0 writes; every process can restore. With several processes the lane state
+    spans every process's devices: the runner gathers it to host arrays on every process before
+    saving (``host_local``), process 0 saves those, and on restore every process reads the host
+    arrays and puts its own shards back on its devices.
     """
-    with _quiet_restore():
-      return self._restore(fingerprint, target)
 
-  def _restore(self, fingerprint: str, target: Callable[[dict], dict]):
-    import orbax.checkpoint as ocp
-    steps = list(reversed(self.steps()))
-    for i, step in enumerate(steps):
-      m = self._manager()
-      earlier = i + 1 < len(steps)
-      try:
-        meta = m.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        if meta.get("format") != FORMAT or meta.get("step") != step:
-          raise ValueError(f"format {meta.get('format')} / step {meta.get('step')} in its "
-                           f"metadata")
-      except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint falls back
-        self._set_aside(step, e, earlier)
-        continue
-      if meta.get("fingerprint") != fingerprint:
-        raise CheckpointMismatch(
-            f"checkpoint {self.directory}/{step} was written for other lanes or settings "
-            f"(code or configuration changed)")
-      try:
-        abs_state = target(meta)
-        state_args = ocp.args.StandardRestore(None if self.host_local else abs_state)
-        r = m.restore(step, args=ocp.args.Composite(state=state_args,
-                                                    host=ocp.args.StandardRestore()))
-        flat, host = dict(r["state"]), _to_numpy(r["host"])
-        _check(meta, flat, host, abs_state)
-      except Exception as e:  # noqa: BLE001
-        self._set_aside(step, e, earlier)
-        continue
-      return meta, flat, host
-    return None
+    def __init__(self, directory: str, policy: Policy = Policy(), log: Callable | None = print):
+        policy.validate()
+        self.directory = os.path.abspath(directory)
+        self.policy = policy
+        self.log = log or (lambda s: None)
+        self.writer = jax.process_index() == 0
+        self.host_local = jax.process_count() > 1
+        self._mngr = None
+        self._last_save = time.monotonic()
+        self._chunks_since = 0
+        self.saved_steps: list[int] = []
 
-  def _set_aside(self, step: int, err: Exception, earlier: bool = True) -> None:
-    msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-    where = ""
-    if self.writer:
-      corrupt = self.directory + ".corrupt"
-      os.makedirs(corrupt, exist_ok=True)
-      stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-      dest = os.path.join(corrupt, f"{step}-{stamp}")
-      os.replace(os.path.join(self.directory, str(step)), dest)
-      where = f", moved to {dest}"
-    then = ("falling back to the previous one" if earlier else
-            "no readable checkpoint is left, so this phase starts again from step 0")
-    self.log(f"checkpoint {self.directory}/{step} is unreadable ({msg}){where}; {then}")
-    if self._mngr is not None:
-      self._mngr.reload()
+    # -- Orbax plumbing -------------------------------------------------------------------------
+    def _manager(self):
+        if self._mngr is None:
+            import orbax.checkpoint as ocp
+            from orbax.checkpoint.checkpoint_managers import preservation_policy
+
+            pid = jax.process_index()
+            if self.writer:
+                os.makedirs(self.directory, exist_ok=True)
+            options = ocp.CheckpointManagerOptions(
+                preservation_policy=preservation_policy.LatestN(self.policy.keep),
+                create=False,
+                cleanup_tmp_directories=self.writer,
+                read_only=not self.writer,
+                enable_async_checkpointing=True,
+                multiprocessing_options=ocp.options.MultiprocessingOptions(
+                    primary_host=pid, active_processes={pid}
+                ),
+            )
+            self._mngr = ocp.CheckpointManager(
+                self.directory, options=options, item_names=("state", "host", "meta")
+            )
+        return self._mngr
+
+    def steps(self) -> list[int]:
+        if not os.path.isdir(self.directory):
+            return []
+        m = self._manager()
+        m.reload()
+        return sorted(m.all_steps())
+
+    # -- saving -----------------------------------------------------------------------------------
+    def tick(self) -> bool:
+        """Counts one finished chunk; True when the policy says a checkpoint is due."""
+        self._chunks_since += 1
+        return self.policy.due(self._chunks_since, time.monotonic() - self._last_save)
+
+    def save(self, step: int, state, host: dict, meta: dict) -> None:
+        """Starts an asynchronous save of ``state`` (device arrays), ``host`` and ``meta``."""
+        self._chunks_since, self._last_save = 0, time.monotonic()
+        if not self.writer:
+            return
+        import orbax.checkpoint as ocp
+
+        m = self._manager()
+        meta = dict(meta, format=FORMAT, step=int(step))
+        flat = flatten(state)
+        if self.host_local:
+            flat = jax.device_get(flat)
+        m.save(
+            int(step),
+            force=True,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(flat),
+                host=ocp.args.StandardSave(host),
+                meta=ocp.args.JsonSave(meta),
+            ),
+        )
+        self.saved_steps.append(int(step))
+
+    def wait(self) -> None:
+        if self._mngr is not None:
+            self._mngr.wait_until_finished()
+
+    def close(self) -> None:
+        if self._mngr is not None:
+            self._mngr.close()
+            self._mngr = None
+
+    def discard(self) -> None:
+        """Closes and deletes the checkpoints (once the caller has persisted the results)."""
+        self.close()
+        if self.writer and os.path.isdir(self.directory):
+            shutil.rmtree(self.directory)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- restoring --------------------------------------------------------------------------------
+    def restore(self, fingerprint: str, target: Callable[[dict], dict]):
+        """Restores the newest readable checkpoint.
+
+        Args:
+          fingerprint: the run's fingerprint; a checkpoint with another one raises
+            ``CheckpointMismatch`` (it belongs to other lanes or settings).
+          target: ``meta -> {name: ShapeDtypeStruct}``, the restore target of the state (each
+            with the sharding to restore into).
+
+        Returns:
+          ``(meta, flat_state, host)``, or None when there is no readable checkpoint. The state
+          leaves are device arrays, or numpy arrays with several processes (``host_local``).
+        """
+        with _quiet_restore():
+            return self._restore(fingerprint, target)
+
+    def _restore(self, fingerprint: str, target: Callable[[dict], dict]):
+        import orbax.checkpoint as ocp
+
+        steps = list(reversed(self.steps()))
+        for i, step in enumerate(steps):
+            m = self._manager()
+            earlier = i + 1 < len(steps)
+            try:
+                meta = m.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+                if meta.get("format") != FORMAT or meta.get("step") != step:
+                    raise ValueError(
+                        f"format {meta.get('format')} / step {meta.get('step')} in its metadata"
+                    )
+            except Exception as e:  # noqa: BLE001 -- any unreadable checkpoint falls back
+                self._set_aside(step, e, earlier)
+                continue
+            if meta.get("fingerprint") != fingerprint:
+                raise CheckpointMismatch(
+                    f"checkpoint {self.directory}/{step} was written for other lanes or settings "
+                    f"(code or configuration changed)"
+                )
+            try:
+                abs_state = target(meta)
+                state_args = ocp.args.StandardRestore(None if self.host_local else abs_state)
+                r = m.restore(
+                    step, args=ocp.args.Composite(state=state_args, host=ocp.args.StandardRestore())
+                )
+                flat, host = dict(r["state"]), _to_numpy(r["host"])
+                _check(meta, flat, host, abs_state)
+            except Exception as e:  # noqa: BLE001
+                self._set_aside(step, e, earlier)
+                continue
+            return meta, flat, host
+        return None
+
+    def _set_aside(self, step: int, err: Exception, earlier: bool = True) -> None:
+        msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        where = ""
+        if self.writer:
+            corrupt = self.directory + ".corrupt"
+            os.makedirs(corrupt, exist_ok=True)
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+            dest = os.path.join(corrupt, f"{step}-{stamp}")
+            os.replace(os.path.join(self.directory, str(step)), dest)
+            where = f", moved to {dest}"
+        then = (
+            "falling back to the previous one"
+            if earlier
+            else "no readable checkpoint is left, so this phase starts again from step 0"
+        )
+        self.log(f"checkpoint {self.directory}/{step} is unreadable ({msg}){where}; {then}")
+        if self._mngr is not None:
+            self._mngr.reload()
 
 
 _LOOP_CLOSED = "Event loop is closed"
@@ -262,51 +285,58 @@ _hook_installed = False
 
 
 def _drop_closed_loop(previous):
-  """An unraisable hook that drops TensorStore's late callbacks into the event loop Orbax
-  closed after a failed read (one traceback per pending read, all noise) and passes on
-  everything else."""
-  def hook(u):
-    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == _LOOP_CLOSED:
-      return
-    previous(u)
-  return hook
+    """An unraisable hook that drops TensorStore's late callbacks into the event loop Orbax
+    closed after a failed read (one traceback per pending read, all noise) and passes on
+    everything else."""
+
+    def hook(u):
+        if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == _LOOP_CLOSED:
+            return
+        previous(u)
+
+    return hook
 
 
 class _quiet_restore:
-  """While restoring: absl's ERROR lines about unreadable files off (the restore reports each
-  unreadable checkpoint in one line itself), TensorStore's closed-loop callbacks dropped."""
+    """While restoring: absl's ERROR lines about unreadable files off (the restore reports each
+    unreadable checkpoint in one line itself), TensorStore's closed-loop callbacks dropped."""
 
-  def __enter__(self):
-    import logging
-    import sys
-    global _hook_installed
-    if not _hook_installed:  # (they arrive asynchronously, also after the restore returned)
-      sys.unraisablehook = _drop_closed_loop(sys.unraisablehook)
-      _hook_installed = True
-    self._logger = logging.getLogger("absl")
-    self._level = self._logger.level
-    self._logger.setLevel(logging.CRITICAL)
-    return self
+    def __enter__(self):
+        import logging
+        import sys
 
-  def __exit__(self, *exc):
-    self._logger.setLevel(self._level)
+        global _hook_installed
+        if not _hook_installed:  # (they arrive asynchronously, also after the restore returned)
+            sys.unraisablehook = _drop_closed_loop(sys.unraisablehook)
+            _hook_installed = True
+        self._logger = logging.getLogger("absl")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
 
 
 def _to_numpy(tree):
-  return jax.tree.map(np.asarray, tree)
+    return jax.tree.map(np.asarray, tree)
 
 
 def _check(meta: dict, flat: dict, host: dict, abs_state) -> None:
-  """Consistency checks that catch a checkpoint whose files do not belong together."""
-  size = int(meta["size"])
-  if np.shape(host["slots"]) != (size,) or np.shape(host["real"]) != (size,):
-    raise ValueError("slot map does not match the state size")
-  for k, v in flat.items():
-    if np.shape(v)[:1] != (size,):
-      raise ValueError(f"state leaf {k} has shape {np.shape(v)}, expected {size} lanes")
-  if set(abs_state) != set(flat):
-    raise ValueError("state leaves differ from the program's")
-  for k, a in abs_state.items():
-    if tuple(np.shape(flat[k])) != tuple(a.shape) or np.dtype(flat[k].dtype) != np.dtype(a.dtype):
-      raise ValueError(f"state leaf {k} is {flat[k].dtype}{list(np.shape(flat[k]))}, "
-                       f"expected {a.dtype}{list(a.shape)}")
+    """Consistency checks that catch a checkpoint whose files do not belong together."""
+    size = int(meta["size"])
+    if np.shape(host["slots"]) != (size,) or np.shape(host["real"]) != (size,):
+        raise ValueError("slot map does not match the state size")
+    for k, v in flat.items():
+        if np.shape(v)[:1] != (size,):
+            raise ValueError(f"state leaf {k} has shape {np.shape(v)}, expected {size} lanes")
+    if set(abs_state) != set(flat):
+        raise ValueError("state leaves differ from the program's")
+    for k, a in abs_state.items():
+        if tuple(np.shape(flat[k])) != tuple(a.shape) or np.dtype(flat[k].dtype) != np.dtype(
+            a.dtype
+        ):
+            raise ValueError(
+                f"state leaf {k} is {flat[k].dtype}{list(np.shape(flat[k]))}, "
+                f"expected {a.dtype}{list(a.shape)}"
+            )

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-INT32_MAX = 2 ** 31 - 1
+INT32_MAX = 2**31 - 1
 
 
 class UsageError(ValueError):
@@ -57,7 +57,8 @@ def _split(text: str, conv, what: str, unique: bool) -> list:
     dup = duplicates(vals) if unique else []
     if dup:
         raise argparse.ArgumentTypeError(
-            f"{', '.join(map(str, dup))} given twice in {text!r} (each value is one cell)")
+            f"{', '.join(map(str, dup))} given twice in {text!r} (each value is one cell)"
+        )
     return vals
 
 
@@ -119,8 +120,10 @@ def check_writable(path: str, flag: str = "--out") -> None:
         name_max = 255
     for part in missing:
         if len(os.fsencode(part)) > name_max:
-            raise UsageError(f"{flag} {path}: the name {part[:40]}... is longer than the "
-                             f"{name_max} characters this file system allows")
+            raise UsageError(
+                f"{flag} {path}: the name {part[:40]}... is longer than the "
+                f"{name_max} characters this file system allows"
+            )
     try:
         read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
     except OSError:
@@ -183,8 +186,10 @@ class StopSignals:
         self.signum = signum
         if signum in self._old:
             signal.signal(signum, self._old[signum])
-        msg = (f"{self.prog + ': ' if self.prog else ''}received {self.name}: finishing the "
-               f"current chunk, then writing a checkpoint (send it again to quit at once)\n")
+        msg = (
+            f"{self.prog + ': ' if self.prog else ''}received {self.name}: finishing the "
+            f"current chunk, then writing a checkpoint (send it again to quit at once)\n"
+        )
         try:
             os.write(sys.stderr.fileno(), msg.encode())
         except (OSError, ValueError):
@@ -217,6 +222,7 @@ def initialize_distributed(environ=None) -> bool:
     if not (on or environ.get("JAX_COORDINATOR_ADDRESS")):
         return False
     import jax
+
     if jax.distributed.is_initialized():
         return False
     kw = {}

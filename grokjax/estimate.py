@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import math
 
-FREE_T59 = 5100.0         # paper: median free T_grok at p = 59, lr 1e-3, wd 1, fraction 0.4
-CLAMP_T59 = 4077.0        # paper: median T_grok at rho 1.00
+FREE_T59 = 5100.0  # paper: median free T_grok at p = 59, lr 1e-3, wd 1, fraction 0.4
+CLAMP_T59 = 4077.0  # paper: median T_grok at rho 1.00
 ALPHA = 7.5
-P_EXPONENT = 2.2          # T_grok ∝ (59/p)^2.2 between the paper's p = 41 and 59 medians
+P_EXPONENT = 2.2  # T_grok ∝ (59/p)^2.2 between the paper's p = 41 and 59 medians
 SATURATION_RHO, SATURATION = 1.25, 0.7
-RATE = 400.0              # paper-MLP lane-steps/s on the 2-core CPU with other work running
+RATE = 400.0  # paper-MLP lane-steps/s on the 2-core CPU with other work running
 
 
-def t_grok(p: int, rho: float | None = None, lr: float = 1e-3, wd: float = 1.0,
-           frac: float = 0.4) -> float:
+def t_grok(
+    p: int, rho: float | None = None, lr: float = 1e-3, wd: float = 1.0, frac: float = 0.4
+) -> float:
     """Expected median T_grok of a free (rho None) or clamped lane of the paper MLP."""
     scale = (59.0 / p) ** P_EXPONENT * max(1.0, (0.4 / frac) ** 2)
     if rho is None or not math.isfinite(rho):
@@ -47,8 +48,10 @@ def cost_line(n_lanes: int, bound: float, lanes=None, rate: float = RATE) -> str
     line = f"{n_lanes} lanes, <= {bound / 1e6:.2f} M lane-steps (budget bound)"
     if lanes is not None:
         e = expected(lanes)
-        line += (f", expected ~{e / 1e6:.2f} M from the paper's medians (~{e / rate / 3600:.1f} h "
-                 f"at {rate:.0f} lane-steps/s)")
+        line += (
+            f", expected ~{e / 1e6:.2f} M from the paper's medians (~{e / rate / 3600:.1f} h "
+            f"at {rate:.0f} lane-steps/s)"
+        )
     return line
 
 
@@ -56,9 +59,7 @@ def mlp_cost(cfg, cells, extra: int = 0) -> str:
     """The cost line of an MLP experiment at one (p, fraction) with ``cfg.seeds`` lanes per
     cell; ``cells``: (rho or None, lr, wd, budget) tuples; ``extra``: lane-steps of auxiliary
     runs (in the bound, not counted as lanes)."""
-    lanes = [(cfg.p, r, lr, wd, cfg.frac, b) for r, lr, wd, b in cells
-             for _ in range(cfg.seeds)]
+    lanes = [(cfg.p, r, lr, wd, cfg.frac, b) for r, lr, wd, b in cells for _ in range(cfg.seeds)]
     paper_mlp = (cfg.d, cfg.hidden) == (128, 256)
-    line = cost_line(len(lanes), sum(b for *_, b in lanes) + extra,
-                     lanes if paper_mlp else None)
+    line = cost_line(len(lanes), sum(b for *_, b in lanes) + extra, lanes if paper_mlp else None)
     return line

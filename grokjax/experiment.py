@@ -40,13 +40,13 @@ import numpy as np
 from grokjax import cli
 
 GRID_POINTS = 120
-GEOMETRIC_POINTS = 360   # the paper's eval grid: 360 geometric points over a lane's budget
+GEOMETRIC_POINTS = 360  # the paper's eval grid: 360 geometric points over a lane's budget
 EVAL_SCHEDULES = ("every", "geometric")
 COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under another path
 # The engine counts steps in int32 and a grokked lane runs on for a 10 % margin: a budget,
 # t_int or chunk beyond MAX_STEPS would wrap. Seeds per cell and lanes per run are capped so
 # that a typo (--seeds 100000000) is refused at once instead of building tables for minutes.
-MAX_STEPS = 10 ** 9
+MAX_STEPS = 10**9
 MAX_SEEDS = 100_000
 MAX_LANES = 1_000_000
 RESTART_HINT = "pass --fresh to move it aside or pick another --out"
@@ -69,7 +69,7 @@ class BaseConfig:
     eval_every: int = 10
     chunk_steps: int = 500
     out: str = ""
-    seed_base: int = 0            # the lanes' seeds are seed_base, seed_base + 1, ...
+    seed_base: int = 0  # the lanes' seeds are seed_base, seed_base + 1, ...
     eval_schedule: str = "every"  # "every" eval point latches, or the paper's "geometric" grid
 
     def seed_range(self) -> range:
@@ -78,25 +78,34 @@ class BaseConfig:
 
     def static_kwargs(self) -> dict:
         """The ``Static`` fields of the eval cadence and schedule."""
-        return dict(eval_every=self.eval_every,
-                    eval_grid=GEOMETRIC_POINTS if self.eval_schedule == "geometric" else 0)
+        return dict(
+            eval_every=self.eval_every,
+            eval_grid=GEOMETRIC_POINTS if self.eval_schedule == "geometric" else 0,
+        )
 
     def validate(self) -> None:
         """The checks every experiment shares (call from a subclass's ``validate``)."""
         if self.eval_schedule not in EVAL_SCHEDULES:
-            raise cli.UsageError(f"--eval-schedule must be one of {', '.join(EVAL_SCHEDULES)}, "
-                                 f"got {self.eval_schedule!r}")
-        if not 0 <= self.seed_base < 2 ** 31 - 2 ** 24:
+            raise cli.UsageError(
+                f"--eval-schedule must be one of {', '.join(EVAL_SCHEDULES)}, "
+                f"got {self.eval_schedule!r}"
+            )
+        if not 0 <= self.seed_base < 2**31 - 2**24:
             raise cli.UsageError(f"--seed-base must be in [0, 2^31 - 2^24), got {self.seed_base}")
         if self.dtype not in ("float32", "float64"):
             raise cli.UsageError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if self.eval_every < 1:
             raise cli.UsageError(f"eval_every must be >= 1, got {self.eval_every}")
-        if (self.chunk_steps < 1 or self.chunk_steps % self.eval_every
-                or self.chunk_steps > MAX_STEPS):
-            raise cli.UsageError(f"--chunk-steps must be a positive multiple of eval_every "
-                                 f"({self.eval_every}) up to {MAX_STEPS:,}, got "
-                                 f"{self.chunk_steps}")
+        if (
+            self.chunk_steps < 1
+            or self.chunk_steps % self.eval_every
+            or self.chunk_steps > MAX_STEPS
+        ):
+            raise cli.UsageError(
+                f"--chunk-steps must be a positive multiple of eval_every "
+                f"({self.eval_every}) up to {MAX_STEPS:,}, got "
+                f"{self.chunk_steps}"
+            )
         if self.out:
             cli.check_writable(self.out, "--out")
 
@@ -112,26 +121,31 @@ class RunOptions:
     # what a message about a run directory that cannot be continued advises (an entry point
     # without --fresh, such as reproduce, says what it accepts instead)
     restart_hint: str = RESTART_HINT
-    lane_mode: str = "auto"       # runner.LANE_MODES: how a phase's lanes run (not results)
+    lane_mode: str = "auto"  # runner.LANE_MODES: how a phase's lanes run (not results)
 
     def policy(self):
         from grokjax.checkpoint import Policy
-        return Policy(self.checkpoint_every_chunks, self.checkpoint_minutes,
-                      self.keep_checkpoints)
+
+        return Policy(self.checkpoint_every_chunks, self.checkpoint_minutes, self.keep_checkpoints)
 
     def validate(self) -> None:
         if self.checkpoint_every_chunks < 0:
-            raise cli.UsageError(f"--checkpoint-every-chunks must be >= 0, got "
-                                 f"{self.checkpoint_every_chunks}")
+            raise cli.UsageError(
+                f"--checkpoint-every-chunks must be >= 0, got {self.checkpoint_every_chunks}"
+            )
         if not (self.checkpoint_minutes >= 0 and math.isfinite(self.checkpoint_minutes)):
-            raise cli.UsageError(f"--checkpoint-minutes must be >= 0, got "
-                                 f"{self.checkpoint_minutes}")
+            raise cli.UsageError(
+                f"--checkpoint-minutes must be >= 0, got {self.checkpoint_minutes}"
+            )
         if not 1 <= self.keep_checkpoints <= 1000:
-            raise cli.UsageError(f"--keep-checkpoints must be in [1, 1000], got "
-                                 f"{self.keep_checkpoints}")
+            raise cli.UsageError(
+                f"--keep-checkpoints must be in [1, 1000], got {self.keep_checkpoints}"
+            )
         if self.checkpoint_every_chunks > cli.INT32_MAX:
-            raise cli.UsageError(f"--checkpoint-every-chunks must be at most "
-                                 f"{cli.INT32_MAX}, got {self.checkpoint_every_chunks}")
+            raise cli.UsageError(
+                f"--checkpoint-every-chunks must be at most "
+                f"{cli.INT32_MAX}, got {self.checkpoint_every_chunks}"
+            )
         if self.lane_mode not in ("auto", "walk", "vmap"):
             raise cli.UsageError(f"--lane-mode must be auto, walk or vmap, got {self.lane_mode!r}")
 
@@ -144,8 +158,9 @@ def positive(name: str, values, allow_zero: bool = False) -> None:
     for v in vals:
         ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
         if not ok:
-            raise cli.UsageError(f"--{name} values must be {'>= 0' if allow_zero else 'positive'}"
-                                 f", got {values}")
+            raise cli.UsageError(
+                f"--{name} values must be {'>= 0' if allow_zero else 'positive'}, got {values}"
+            )
 
 
 @dataclasses.dataclass
@@ -155,13 +170,13 @@ class Spec:
     name: str
     config_cls: type
     presets: dict
-    plan: Callable[[Any], Generator]      # cfg -> generator of Phase, receives PhaseOutcome
-    fit: Callable[[dict, Any], dict]      # (lanes, cfg) -> fit.json
+    plan: Callable[[Any], Generator]  # cfg -> generator of Phase, receives PhaseOutcome
+    fit: Callable[[dict, Any], dict]  # (lanes, cfg) -> fit.json
     figure: Callable[[dict, dict, dict, str], list]  # (lanes, fitted, curves, out_dir) -> files
     summary: Callable[[dict, Any], str]
     add_arguments: Callable | None = None  # (parser) -> None; dest = config field, default None
     doc: str = ""
-    figure_files: tuple = ()               # names the figure writes (for the final message)
+    figure_files: tuple = ()  # names the figure writes (for the final message)
     cost: Callable[[Any], str] | None = None  # cfg -> estimated cost (for reproduce --list)
 
     @property
@@ -170,37 +185,74 @@ class Spec:
 
 
 def make_parser(spec: Spec) -> cli.Parser:
-    ap = cli.Parser(prog=f"python -m experiments.{spec.name}",
-                    description=(spec.doc or "").split("\n\n")[0])
+    ap = cli.Parser(
+        prog=f"python -m experiments.{spec.name}", description=(spec.doc or "").split("\n\n")[0]
+    )
     ap.add_argument("--preset", default="quick", help=f"one of {', '.join(spec.presets)}")
     if spec.add_arguments is not None:
         spec.add_arguments(ap)
     ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
     ap.add_argument("--op", help="operation (default add)")
-    ap.add_argument("--seed-base", dest="seed_base", type=int,
-                    help="first seed (default 0 or the preset's): seeds are seed_base, "
-                         "seed_base+1, ... so a run can draw a fresh seed set")
-    ap.add_argument("--eval-schedule", dest="eval_schedule",
-                    help="every (default: T_grok latched at every eval, every 10 steps) or "
-                         f"geometric (the paper's {GEOMETRIC_POINTS}-point geometric grid over "
-                         "each lane's budget)")
-    ap.add_argument("--chunk-steps", dest="chunk_steps", type=int,
-                    help="steps per jitted call between host checks (default 500; part of the "
-                         "configuration: it decides when lanes are re-packed)")
-    ap.add_argument("--out", help=f"run directory (default runs/{spec.name}-<preset>); an "
-                                  "existing one with the same configuration is resumed")
-    ap.add_argument("--fresh", action="store_true",
-                    help="move an existing run directory aside (to <out>.old-<time>) and start "
-                         "over instead of resuming it")
-    ap.add_argument("--checkpoint-every-chunks", dest="checkpoint_every_chunks", type=int,
-                    default=0, help="checkpoint every N chunks (default 0: by time only)")
-    ap.add_argument("--checkpoint-minutes", dest="checkpoint_minutes", type=float, default=5.0,
-                    help="checkpoint at least every M minutes of training (default 5; 0: off)")
-    ap.add_argument("--keep-checkpoints", dest="keep_checkpoints", type=int, default=3,
-                    help="checkpoints kept per phase (default 3)")
-    ap.add_argument("--lane-mode", dest="lane_mode", default="auto",
-                    help="auto (default: walk on one CPU device, else vmap), walk (the host "
-                         "runs one lane's program per lane) or vmap (all lanes in one program)")
+    ap.add_argument(
+        "--seed-base",
+        dest="seed_base",
+        type=int,
+        help="first seed (default 0 or the preset's): seeds are seed_base, "
+        "seed_base+1, ... so a run can draw a fresh seed set",
+    )
+    ap.add_argument(
+        "--eval-schedule",
+        dest="eval_schedule",
+        help="every (default: T_grok latched at every eval, every 10 steps) or "
+        f"geometric (the paper's {GEOMETRIC_POINTS}-point geometric grid over "
+        "each lane's budget)",
+    )
+    ap.add_argument(
+        "--chunk-steps",
+        dest="chunk_steps",
+        type=int,
+        help="steps per jitted call between host checks (default 500; part of the "
+        "configuration: it decides when lanes are re-packed)",
+    )
+    ap.add_argument(
+        "--out",
+        help=f"run directory (default runs/{spec.name}-<preset>); an "
+        "existing one with the same configuration is resumed",
+    )
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move an existing run directory aside (to <out>.old-<time>) and start "
+        "over instead of resuming it",
+    )
+    ap.add_argument(
+        "--checkpoint-every-chunks",
+        dest="checkpoint_every_chunks",
+        type=int,
+        default=0,
+        help="checkpoint every N chunks (default 0: by time only)",
+    )
+    ap.add_argument(
+        "--checkpoint-minutes",
+        dest="checkpoint_minutes",
+        type=float,
+        default=5.0,
+        help="checkpoint at least every M minutes of training (default 5; 0: off)",
+    )
+    ap.add_argument(
+        "--keep-checkpoints",
+        dest="keep_checkpoints",
+        type=int,
+        default=3,
+        help="checkpoints kept per phase (default 3)",
+    )
+    ap.add_argument(
+        "--lane-mode",
+        dest="lane_mode",
+        default="auto",
+        help="auto (default: walk on one CPU device, else vmap), walk (the host "
+        "runs one lane's program per lane) or vmap (all lanes in one program)",
+    )
     return ap
 
 
@@ -228,20 +280,26 @@ def check_fields(cfg) -> None:
                 continue
             if isinstance(x, (int, np.integer)):
                 if not -cli.INT32_MAX - 1 <= x <= cli.INT32_MAX:
-                    raise cli.UsageError(f"{flag(f.name)} {x} is beyond the engine's int32 "
-                                         f"range (at most {cli.INT32_MAX:,})")
+                    raise cli.UsageError(
+                        f"{flag(f.name)} {x} is beyond the engine's int32 "
+                        f"range (at most {cli.INT32_MAX:,})"
+                    )
             elif isinstance(x, (float, np.floating)):
                 if not math.isfinite(x):
                     raise cli.UsageError(f"{flag(f.name)} must be a finite number, got {x}")
         if isinstance(v, (list, tuple)) and f.name not in rep:
             dup = cli.duplicates(list(v))
             if dup:
-                raise cli.UsageError(f"{flag(f.name)}: {', '.join(map(str, dup))} given twice "
-                                     f"in {','.join(map(str, v))} (each value is one cell)")
-        if (f.name == "seeds" or f.name.endswith("_seeds")) and isinstance(v, int) \
-                and v > MAX_SEEDS:
-            raise cli.UsageError(f"{flag(f.name)} {v:,} is more than {MAX_SEEDS:,} seeds per "
-                                 f"cell")
+                raise cli.UsageError(
+                    f"{flag(f.name)}: {', '.join(map(str, dup))} given twice "
+                    f"in {','.join(map(str, v))} (each value is one cell)"
+                )
+        if (
+            (f.name == "seeds" or f.name.endswith("_seeds"))
+            and isinstance(v, int)
+            and v > MAX_SEEDS
+        ):
+            raise cli.UsageError(f"{flag(f.name)} {v:,} is more than {MAX_SEEDS:,} seeds per cell")
 
 
 def config_for(spec: Spec, preset: str, out: str = "", **overrides):
@@ -268,12 +326,20 @@ def parse_run_args(spec: Spec, argv) -> tuple[Any, RunOptions]:
     """The configuration and run options of a command line, validated (UsageError if not)."""
     args = make_parser(spec).parse_args(argv)
     fields = {f.name for f in dataclasses.fields(spec.config_cls)} - {
-        "experiment", "config_format", "preset", "out"}
+        "experiment",
+        "config_format",
+        "preset",
+        "out",
+    }
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     cfg = config_for(spec, args.preset, args.out or "", **overrides)
-    opts = RunOptions(fresh=args.fresh, checkpoint_every_chunks=args.checkpoint_every_chunks,
-                      checkpoint_minutes=args.checkpoint_minutes,
-                      keep_checkpoints=args.keep_checkpoints, lane_mode=args.lane_mode)
+    opts = RunOptions(
+        fresh=args.fresh,
+        checkpoint_every_chunks=args.checkpoint_every_chunks,
+        checkpoint_minutes=args.checkpoint_minutes,
+        keep_checkpoints=args.keep_checkpoints,
+        lane_mode=args.lane_mode,
+    )
     opts.validate()
     return cfg, opts
 
@@ -301,27 +367,35 @@ def check_run_dir(cfg, config_format: int | None = None, hint: str = RESTART_HIN
     except (OSError, ValueError):
         raise cli.UsageError(f"{path} is unreadable; {hint}") from None
     if old.get("experiment", cfg.experiment) != cfg.experiment:
-        raise cli.UsageError(f"{cfg.out} holds a run of experiment {old.get('experiment')!r}; "
-                             f"{hint}")
+        raise cli.UsageError(
+            f"{cfg.out} holds a run of experiment {old.get('experiment')!r}; {hint}"
+        )
     if old.get("config_format", 1) != config_format:
         raise cli.UsageError(
             f"{cfg.out} was written by config format {old.get('config_format', 1)}, this "
-            f"version writes format {config_format}; {hint}")
+            f"version writes format {config_format}; {hint}"
+        )
     new = dataclasses.asdict(cfg)
     # a field that a run directory predates counts as its default (seed_base 0, ...)
     defaults = {f.name: getattr(type(cfg)(), f.name) for f in dataclasses.fields(cfg)}
-    diff = sorted(k for k in set(old) | set(new)
-                  if k not in COMPARED_EXCEPT and old.get(k, defaults.get(k)) != new.get(k))
+    diff = sorted(
+        k
+        for k in set(old) | set(new)
+        if k not in COMPARED_EXCEPT and old.get(k, defaults.get(k)) != new.get(k)
+    )
     if diff:
-        raise cli.UsageError(f"{cfg.out} holds a run with a different config "
-                             f"(differs in: {', '.join(diff)}); {hint}")
+        raise cli.UsageError(
+            f"{cfg.out} holds a run with a different config (differs in: {', '.join(diff)}); {hint}"
+        )
 
 
 def is_complete(out: str) -> bool:
     """True when ``out`` holds the results of a finished run (fit.json is written last but
     one, before timing.json)."""
-    return all(os.path.exists(os.path.join(out, f))
-               for f in ("config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json"))
+    return all(
+        os.path.exists(os.path.join(out, f))
+        for f in ("config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json")
+    )
 
 
 def move_aside(out: str) -> str:
@@ -347,7 +421,7 @@ class Phase:
     static: Any
     meta: dict
     label: str = ""
-    record: bool = True   # False: an auxiliary phase, kept out of lanes.csv and curves.npz
+    record: bool = True  # False: an auxiliary phase, kept out of lanes.csv and curves.npz
 
 
 @dataclasses.dataclass
@@ -392,13 +466,25 @@ def _dry_outcome(phase, groups: tuple) -> _DryOutcome:
     n = len(meta["seed"])
     rows = []
     for i in range(n):
-        r = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v)
-             for k, v in meta.items()}
+        r = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in meta.items()}
         r = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
         t = max(1, int(r.get("budget") or 2) // 2)
-        r.update(lane=i, T_mem=max(1, t // 2), T_grok=t, T_grok_80=t, T_grok_95=t, grokked=True,
-                 norm_at_mem=1.0, norm_at_grok=1.0, norm_at_grok_80=1.0, norm_at_grok_95=1.0,
-                 collapse_at_grok=0.0, diverged=False, diverged_step=None, steps_run=t)
+        r.update(
+            lane=i,
+            T_mem=max(1, t // 2),
+            T_grok=t,
+            T_grok_80=t,
+            T_grok_95=t,
+            grokked=True,
+            norm_at_mem=1.0,
+            norm_at_grok=1.0,
+            norm_at_grok_80=1.0,
+            norm_at_grok_95=1.0,
+            collapse_at_grok=0.0,
+            diverged=False,
+            diverged_step=None,
+            steps_run=t,
+        )
         r.update({f"norm_at_grok_{g}": 1.0 for g in groups})
         rows.append(r)
     return _DryOutcome(rows, _DryResult(groups, n))
@@ -424,10 +510,15 @@ def _check_column(name: str, meta: dict, key: str, lo: int, hi: int, what: str) 
     bad = np.flatnonzero(~((col >= lo) & (col <= hi)))
     if bad.size:
         i = int(bad[0])
-        raise cli.UsageError(f"phase {name}: a lane's {what} is {col[i]:.6g} "
-                             f"({_lane_where(meta, i)}); it must lie in [{lo:,}, {hi:,}]"
-                             + (" (the engine counts steps in int32): lower --rho, --steps or "
-                                "the step budgets" if hi == MAX_STEPS and col[i] > hi else ""))
+        raise cli.UsageError(
+            f"phase {name}: a lane's {what} is {col[i]:.6g} "
+            f"({_lane_where(meta, i)}); it must lie in [{lo:,}, {hi:,}]"
+            + (
+                " (the engine counts steps in int32): lower --rho, --steps or the step budgets"
+                if hi == MAX_STEPS and col[i] > hi
+                else ""
+            )
+        )
 
 
 FLOAT_LIMIT = 1e30  # a lane's float hyperparameters are float32 on device (max 3.4e38)
@@ -440,9 +531,11 @@ def _check_float_column(name: str, meta: dict, key: str, what: str) -> None:
     bad = np.flatnonzero(~(np.isfinite(col) & (np.abs(col) <= FLOAT_LIMIT)))
     if bad.size:
         i = int(bad[0])
-        raise cli.UsageError(f"phase {name}: a lane's {what} is {col[i]:.6g} "
-                             f"({_lane_where(meta, i)}); it must be finite and at most "
-                             f"{FLOAT_LIMIT:g} in size (lanes compute in float32)")
+        raise cli.UsageError(
+            f"phase {name}: a lane's {what} is {col[i]:.6g} "
+            f"({_lane_where(meta, i)}); it must be finite and at most "
+            f"{FLOAT_LIMIT:g} in size (lanes compute in float32)"
+        )
 
 
 def static_memory(static, lanes: int = 1) -> dict:
@@ -451,20 +544,33 @@ def static_memory(static, lanes: int = 1) -> dict:
     import jax
     from grokjax import data
     from grokjax.models import GROUPS, make_model
+
     spec, op = static.model, static.op
     itemsize = 8 if spec.dtype == "float64" else 4
     shapes = jax.eval_shape(make_model(spec).init, jax.random.key(0))
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
     width = max(spec.d, spec.hidden) * (3 if spec.kind == "attn" else 1)
     if op == data.PARITY:
-        est = data.lane_bytes(n_rows=static.n_train + static.n_test, n_train=static.n_train,
-                              n_inputs=spec.p, n_classes=2, width=width, n_params=n_params,
-                              itemsize=itemsize)
+        est = data.lane_bytes(
+            n_rows=static.n_train + static.n_test,
+            n_train=static.n_train,
+            n_inputs=spec.p,
+            n_classes=2,
+            width=width,
+            n_params=n_params,
+            itemsize=itemsize,
+        )
     else:
-        est = data.lane_bytes(n_rows=data.num_examples(spec.p, op),
-                              n_train=data.num_train(spec.p, static.frac, op), n_inputs=2,
-                              n_classes=spec.p + 1, width=width, n_params=n_params,
-                              itemsize=itemsize, table=data.table_bytes(spec.p, op))
+        est = data.lane_bytes(
+            n_rows=data.num_examples(spec.p, op),
+            n_train=data.num_train(spec.p, static.frac, op),
+            n_inputs=2,
+            n_classes=spec.p + 1,
+            width=width,
+            n_params=n_params,
+            itemsize=itemsize,
+            table=data.table_bytes(spec.p, op),
+        )
     est["host"] = lanes * GRID_POINTS * (12 + len(GROUPS.get(spec.kind, ()))) * 8
     return est
 
@@ -480,6 +586,7 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
     from grokjax import data
     from grokjax.engine import FOREVER
     from grokjax.models import GROUPS
+
     phases, lanes, seen = [], 0, set()
     gen = spec.plan(cfg)
     sent = None
@@ -494,7 +601,7 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
             except (ValueError, TypeError, ArithmeticError) as e:
                 raise cli.UsageError(f"invalid configuration: {e}") from None
             except Exception:  # noqa: BLE001 -- the made-up outcome lacks what the plan reads:
-                break          # what was checked so far stands, the run checks the rest
+                break  # what was checked so far stands, the run checks the rest
             name, static, meta = phase.name, phase.static, phase.meta
             try:
                 static.validate()
@@ -503,14 +610,20 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
             n = len(meta["seed"])
             lanes += n
             if lanes > MAX_LANES:
-                raise cli.UsageError(f"the run would have more than {MAX_LANES:,} lanes "
-                                     f"({lanes:,} by phase {name}); lower --seeds or the grid")
+                raise cli.UsageError(
+                    f"the run would have more than {MAX_LANES:,} lanes "
+                    f"({lanes:,} by phase {name}); lower --seeds or the grid"
+                )
             _check_column(name, meta, "seed", 0, cli.INT32_MAX, "seed")
             _check_column(name, meta, "budget", 1, MAX_STEPS, "step budget")
             _check_column(name, meta, "t_int", 0, MAX_STEPS, "t_int")
             _check_column(name, meta, "clamp_steps", 0, FOREVER, "clamp duration")
-            for key, what in (("lr", "learning rate"), ("wd", "weight decay"),
-                              ("target_norm", "held norm"), ("init_scale", "initial scale")):
+            for key, what in (
+                ("lr", "learning rate"),
+                ("wd", "weight decay"),
+                ("target_norm", "held norm"),
+                ("init_scale", "initial scale"),
+            ):
                 _check_float_column(name, meta, key, what)
             groups = GROUPS.get(static.model.kind, ())
             if "clamp_group" in meta:
@@ -519,9 +632,12 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
                 seen.add(static)
                 try:
                     mem = static_memory(static, n)
-                    data.check_fits(mem["total"], f"one lane of phase {name} (model "
-                                    f"{static.model.kind}, p={static.model.p}; its data table "
-                                    f"{data.fmt_bytes(mem['table'])})")
+                    data.check_fits(
+                        mem["total"],
+                        f"one lane of phase {name} (model "
+                        f"{static.model.kind}, p={static.model.p}; its data table "
+                        f"{data.fmt_bytes(mem['table'])})",
+                    )
                     data.check_fits(mem["host"], f"the curves of the {n:,} lanes of phase {name}")
                 except ValueError as e:
                     raise cli.UsageError(str(e)) from None
@@ -539,8 +655,9 @@ def group_mask(groups: tuple, names) -> np.ndarray:
         if g in (None, "", "all"):
             continue
         if g not in groups:
-            raise cli.UsageError(f"unknown parameter group {g!r}; choose all or one of "
-                                 f"{', '.join(groups)}")
+            raise cli.UsageError(
+                f"unknown parameter group {g!r}; choose all or one of {', '.join(groups)}"
+            )
         out[i] = [x == g for x in groups]
     return out
 
@@ -548,6 +665,7 @@ def group_mask(groups: tuple, names) -> np.ndarray:
 def phase_hparams(engine, meta: dict, cfg):
     """``LaneHParams`` of a phase's metadata table (see the module docstring)."""
     from grokjax.engine import FOREVER, make_hparams
+
     n = len(meta["seed"])
     kw = {}
     if "clamp_steps" in meta:
@@ -555,22 +673,46 @@ def phase_hparams(engine, meta: dict, cfg):
     if "clamp_group" in meta:
         kw["groups"] = group_mask(engine.fns.groups, meta["clamp_group"])
     kw.setdefault("clamp_steps", np.full(n, FOREVER))
-    return make_hparams(len(engine.fns.groups), seed=meta["seed"], lr=meta["lr"], wd=meta["wd"],
-                        target_norm=meta["target_norm"], t_int=meta["t_int"],
-                        budget=meta["budget"], init_scale=meta["init_scale"],
-                        dtype=np.float64 if cfg.dtype == "float64" else np.float32, **kw)
+    return make_hparams(
+        len(engine.fns.groups),
+        seed=meta["seed"],
+        lr=meta["lr"],
+        wd=meta["wd"],
+        target_norm=meta["target_norm"],
+        t_int=meta["t_int"],
+        budget=meta["budget"],
+        init_scale=meta["init_scale"],
+        dtype=np.float64 if cfg.dtype == "float64" else np.float32,
+        **kw,
+    )
 
 
-def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
-              opts: RunOptions | None = None, should_stop=None, writer: bool = True):
+def run_phase(
+    engine,
+    meta: dict,
+    cfg,
+    label: str,
+    *,
+    name: str | None = None,
+    opts: RunOptions | None = None,
+    should_stop=None,
+    writer: bool = True,
+):
     """Runs one phase; with ``name`` it is resumable: a finished phase is loaded from
     ``<out>/phases/<name>.npz`` and an unfinished one continues from its newest checkpoint."""
     from grokjax import checkpoint, results, runner
+
     hp = phase_hparams(engine, meta, cfg)
     progress = lambda line: print(line, flush=True)  # noqa: E731
     if name is None:
-        return engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS,
-                          label=label, progress=progress, should_stop=should_stop)
+        return engine.run(
+            hp,
+            chunk_steps=cfg.chunk_steps,
+            grid_points=GRID_POINTS,
+            label=label,
+            progress=progress,
+            should_stop=should_stop,
+        )
     opts = opts or RunOptions()
     path = os.path.join(cfg.out, "phases", f"{name}.npz")
     fingerprint = runner.run_fingerprint(engine.static, hp, cfg.chunk_steps, GRID_POINTS, True)
@@ -578,23 +720,35 @@ def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
         try:
             res = results.load_run_result(path)
         except Exception as e:  # noqa: BLE001 -- a damaged phase file is recomputed
-            print(f"{label}{path} is unreadable ({type(e).__name__}: {e}); running the phase "
-                  f"again", flush=True)
+            print(
+                f"{label}{path} is unreadable ({type(e).__name__}: {e}); running the phase again",
+                flush=True,
+            )
         else:
             if res.stats.get("fingerprint") != fingerprint:
-                raise cli.UsageError(f"{path} was written for other lanes (code or config "
-                                     f"changed); {opts.restart_hint}")
+                raise cli.UsageError(
+                    f"{path} was written for other lanes (code or config "
+                    f"changed); {opts.restart_hint}"
+                )
             print(f"{label}finished earlier: loaded {path}", flush=True)
             res.stats["loaded"] = True
             stale = os.path.join(cfg.out, "checkpoints", name)
             if writer and os.path.isdir(stale):  # killed between saving the phase and cleanup
                 checkpoint.LaneCheckpointer(stale, log=None).discard()
             return res
-    ck = checkpoint.LaneCheckpointer(os.path.join(cfg.out, "checkpoints", name), opts.policy(),
-                                     log=progress)
+    ck = checkpoint.LaneCheckpointer(
+        os.path.join(cfg.out, "checkpoints", name), opts.policy(), log=progress
+    )
     try:
-        res = engine.run(hp, chunk_steps=cfg.chunk_steps, grid_points=GRID_POINTS, label=label,
-                         progress=progress, checkpointer=ck, should_stop=should_stop)
+        res = engine.run(
+            hp,
+            chunk_steps=cfg.chunk_steps,
+            grid_points=GRID_POINTS,
+            label=label,
+            progress=progress,
+            checkpointer=ck,
+            should_stop=should_stop,
+        )
     except checkpoint.CheckpointMismatch as e:
         raise cli.UsageError(f"{e}; {opts.restart_hint}") from None
     finally:
@@ -608,17 +762,27 @@ def run_phase(engine, meta: dict, cfg, label: str, *, name: str | None = None,
 def timing_report(phases: dict, wall_s: float, resumed: bool) -> dict:
     """The non-deterministic facts of a run (kept out of fit.json so that it is comparable)."""
     import jax
-    out = {"wall_s": round(wall_s, 1), "resumed": bool(resumed), "jax": jax.__version__,
-           "backend": jax.default_backend(), "devices": jax.local_device_count(),
-           "processes": jax.process_count(), "phases": {}}
+
+    out = {
+        "wall_s": round(wall_s, 1),
+        "resumed": bool(resumed),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": jax.local_device_count(),
+        "processes": jax.process_count(),
+        "phases": {},
+    }
     for name, st in phases.items():
         out["phases"][name] = {
             "wall_s": round(float(st.get("wall_s", 0.0)), 2),
             "loaded_from_phase_file": bool(st.get("loaded", False)),
             "resumed_from_step": st.get("resumed_from_step"),
-            "programs": st.get("programs"), "shards": st.get("shards"),
-            "devices": st.get("devices"), "param_dtype": st.get("param_dtype"),
-            "lane_mode": st.get("lane_mode")}
+            "programs": st.get("programs"),
+            "shards": st.get("shards"),
+            "devices": st.get("devices"),
+            "param_dtype": st.get("param_dtype"),
+            "lane_mode": st.get("lane_mode"),
+        }
     return out
 
 
@@ -646,6 +810,7 @@ def _start_dir(cfg, fresh: bool) -> list:
     Returns the directories it created (deepest last), for ``_undo_start``. A directory that
     cannot be created or written is a one-line UsageError and leaves nothing behind."""
     from grokjax import results
+
     created = []
     try:
         if fresh and os.path.exists(cfg.out):
@@ -697,12 +862,10 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
         check_run_dir(cfg, spec.config_format, hint=opts.restart_hint)
     check_plan(spec, cfg)
     import jax
+
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     cli.initialize_distributed()
-    from grokjax import results
-
-    name = spec.name
     writer = jax.process_index() == 0
     resuming = os.path.exists(os.path.join(cfg.out, "config.json")) and not opts.fresh
     created = _start_dir(cfg, opts.fresh) if writer else []
@@ -716,10 +879,12 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
         raise
 
 
-def _run_phases(spec: Spec, cfg, opts: RunOptions, command: str, writer: bool,
-                resuming: bool) -> int:
+def _run_phases(
+    spec: Spec, cfg, opts: RunOptions, command: str, writer: bool, resuming: bool
+) -> int:
     from grokjax import results
     from grokjax.runner import Engine, Interrupted
+
     name = spec.name
     t0 = time.time()
     rows, runs, phases, engines = [], [], {}, {}
@@ -738,24 +903,37 @@ def _run_phases(spec: Spec, cfg, opts: RunOptions, command: str, writer: bool,
                     raise Interrupted(0, None, label)
                 engine = engines.get(phase.static)
                 if engine is None:
-                    engine = engines[phase.static] = Engine(phase.static,
-                                                            lane_mode=opts.lane_mode)
-                res = run_phase(engine, phase.meta, cfg, label=label, name=phase.name,
-                                opts=opts, should_stop=stop, writer=writer)
+                    engine = engines[phase.static] = Engine(phase.static, lane_mode=opts.lane_mode)
+                res = run_phase(
+                    engine,
+                    phase.meta,
+                    cfg,
+                    label=label,
+                    name=phase.name,
+                    opts=opts,
+                    should_stop=stop,
+                    writer=writer,
+                )
                 phases[phase.name] = res.stats
-                new_rows = results.lane_rows(phase.meta, res,
-                                             lane_offset=len(rows) if phase.record else 0)
+                new_rows = results.lane_rows(
+                    phase.meta, res, lane_offset=len(rows) if phase.record else 0
+                )
                 if phase.record:
                     rows += new_rows
                     runs.append(res)
                 sent = PhaseOutcome(new_rows, res)
         except Interrupted as e:
-            where = (f"after step {e.step} of {e.label.strip()}; checkpoint written"
-                     if e.checkpoint_step is not None else
-                     f"before {e.label.strip()}; finished phases are saved")
-            print(f"{name}: stopped by {stop.name or 'request'} {where} in {cfg.out}\n"
-                  f"{name}: to resume, run the same command: {command}",
-                  file=sys.stderr, flush=True)
+            where = (
+                f"after step {e.step} of {e.label.strip()}; checkpoint written"
+                if e.checkpoint_step is not None
+                else f"before {e.label.strip()}; finished phases are saved"
+            )
+            print(
+                f"{name}: stopped by {stop.name or 'request'} {where} in {cfg.out}\n"
+                f"{name}: to resume, run the same command: {command}",
+                file=sys.stderr,
+                flush=True,
+            )
             return stop.exit_code
     if not writer:
         return 0
@@ -782,11 +960,15 @@ def _write_results(spec, cfg, rows, runs, phases, t0, resuming) -> int:
     results.write_json(os.path.join(cfg.out, "timing.json"), timing)
     print(spec.summary(fitted, cfg), flush=True)
     names = ["config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json"] + [
-        os.path.basename(f) for f in figs]
+        os.path.basename(f) for f in figs
+    ]
     print(f"wrote {cfg.out}/{{{', '.join(names)}}} in {timing['wall_s']:.0f}s", flush=True)
     for d in corrupt_dirs(cfg.out):
-        print(f"note: unreadable checkpoints were set aside in {d} (not used; delete it when "
-              f"no longer needed)", flush=True)
+        print(
+            f"note: unreadable checkpoints were set aside in {d} (not used; delete it when "
+            f"no longer needed)",
+            flush=True,
+        )
     return 0
 
 
@@ -799,11 +981,13 @@ def entry_points(spec: Spec) -> tuple[Callable, Callable]:
     """An experiment module's ``main`` (configuration errors raise UsageError) and
     ``main_cli`` (they become one line on stderr and exit status 2), bound to ``spec``:
     ``main, main_cli = experiment.entry_points(SPEC)``."""
+
     def spec_main(argv=None) -> int:
         return main(spec, argv)
 
     def spec_main_cli(argv=None) -> int:
         return main_cli(spec, argv)
+
     spec_main.__doc__ = f"Runs python -m experiments.{spec.name} with ``argv``."
     spec_main_cli.__doc__ = f"``main`` of {spec.name} with one-line errors and exit status 2."
     return spec_main, spec_main_cli
@@ -845,8 +1029,13 @@ def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Cal
                 typ = float
             else:
                 typ = str
-            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=typ,
-                            help=helps.get(f.name, "overrides the preset's value"))
+            ap.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f.name,
+                type=typ,
+                help=helps.get(f.name, "overrides the preset's value"),
+            )
+
     return add
 
 
@@ -862,10 +1051,11 @@ class MLPConfig(BaseConfig):
     lr: float = 1e-3
     wd: float = 1.0
     t_int: int = 500
-    steps: int = 30_000   # step budget of a free lane
+    steps: int = 30_000  # step budget of a free lane
 
     def validate(self) -> None:
         from grokjax.data import validate_task
+
         try:
             validate_task(self.p, self.op, self.frac)
         except ValueError as e:
@@ -908,37 +1098,56 @@ def mlp_static(cfg, p: int | None = None, frac: float | None = None):
     """The engine's Static for the MLP of ``cfg`` at modulus ``p`` and train fraction ``frac``."""
     from grokjax.engine import Static
     from grokjax.models import ModelSpec
+
     p = cfg.p if p is None else p
     frac = cfg.frac if frac is None else frac
-    return Static(model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden,
-                                  dtype=cfg.dtype), op=cfg.op, frac=float(frac),
-                  **cfg.static_kwargs())
+    return Static(
+        model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
+        op=cfg.op,
+        frac=float(frac),
+        **cfg.static_kwargs(),
+    )
 
 
 def lane_table(cfg, lanes: list[dict]) -> dict:
     """Per-lane columns from one dict per lane, with the standard columns filled in:
     free (target 0) unless said otherwise, continuous clamps over all groups."""
     from grokjax.engine import FOREVER
-    defaults = dict(p=getattr(cfg, "p", None), arm="free", rho=math.nan, target_norm=0.0,
-                    lr=getattr(cfg, "lr", None), wd=getattr(cfg, "wd", None), t_int=0,
-                    clamp_mode="none", clamp_steps=FOREVER, clamp_group="all", init_scale=1.0,
-                    one_shot_factor=math.nan, frac=getattr(cfg, "frac", None), model="mlp",
-                    dtype=cfg.dtype, budget=getattr(cfg, "steps", None), cell="")
+
+    defaults = dict(
+        p=getattr(cfg, "p", None),
+        arm="free",
+        rho=math.nan,
+        target_norm=0.0,
+        lr=getattr(cfg, "lr", None),
+        wd=getattr(cfg, "wd", None),
+        t_int=0,
+        clamp_mode="none",
+        clamp_steps=FOREVER,
+        clamp_group="all",
+        init_scale=1.0,
+        one_shot_factor=math.nan,
+        frac=getattr(cfg, "frac", None),
+        model="mlp",
+        dtype=cfg.dtype,
+        budget=getattr(cfg, "steps", None),
+        cell="",
+    )
     rows = [{**defaults, **r} for r in lanes]
     out = {}
     for k in rows[0]:
         vals = [r[k] for r in rows]
         if any(v is None for v in vals):
             raise ValueError(f"lane column {k!r} has no value for some lanes")
-        out[k] = (np.array(vals, dtype=object) if isinstance(vals[0], str)
-                  else np.array(vals))
+        out[k] = np.array(vals, dtype=object) if isinstance(vals[0], str) else np.array(vals)
     return out
 
 
 def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | None, int]:
     """(median norm_at_grok over the grokked, not diverged rows that ``keep``, count)."""
-    ref = [r["norm_at_grok"] for r in outcome.rows
-           if r["grokked"] and not r["diverged"] and keep(r)]
+    ref = [
+        r["norm_at_grok"] for r in outcome.rows if r["grokked"] and not r["diverged"] and keep(r)
+    ]
     return (float(np.median(ref)) if ref else None), len(ref)
 
 
@@ -946,11 +1155,15 @@ def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
     """Median T_grok (Kaplan-Meier, bootstrap CI) of the selected lanes that did not diverge,
     with the censored and diverged counts and the median norm at grokking of the grokked."""
     from grokjax.report import median_ci
+
     n_div = int((sel & lanes["diverged"]).sum())
     sel = sel & ~lanes["diverged"]
     t, c = times(lanes, sel)
-    out = median_ci(t, c, n_boot=n_boot) if sel.any() else {
-        "median": None, "ci": [None, None], "n": 0, "n_censored": 0}
+    out = (
+        median_ci(t, c, n_boot=n_boot)
+        if sel.any()
+        else {"median": None, "ci": [None, None], "n": 0, "n_censored": 0}
+    )
     g = sel & lanes["grokked"]
     out["norm_at_grok"] = float(np.median(lanes["norm_at_grok"][g])) if g.any() else None
     out["n_diverged"] = n_div
@@ -961,10 +1174,14 @@ def versus_law(cell: dict, law: dict, rho: float) -> dict:
     """``cell`` (a :func:`cell_times` dict) with ``rho``, the delay law's extrapolation to it
     (one group's intercept) and the ratio of its median to that; returns the cell."""
     c0 = next(iter(law["intercepts"].values()), None)
-    pred = (math.exp(law["alpha"] * rho + c0)
-            if law["alpha"] is not None and c0 is not None else None)
-    cell.update(rho=float(rho), extrapolated=pred,
-                ratio=(cell["median"] / pred if pred and cell["median"] else None))
+    pred = (
+        math.exp(law["alpha"] * rho + c0) if law["alpha"] is not None and c0 is not None else None
+    )
+    cell.update(
+        rho=float(rho),
+        extrapolated=pred,
+        ratio=(cell["median"] / pred if pred and cell["median"] else None),
+    )
     return cell
 
 
@@ -982,18 +1199,23 @@ def interp_budget(rho: float, rhos, steps) -> int:
     return int(math.ceil(math.exp(float(np.interp(rho, x, y))) / 100 - 1e-9) * 100)
 
 
-def free_then_clamp(cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "",
-                    ref=lambda r: True):
+def free_then_clamp(
+    cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "", ref=lambda r: True
+):
     """The usual pair of phases (use with ``yield from``): free controls, then the lanes that
     ``clamp_rows(wc)`` builds from W_c = median norm at T_grok of the grokked free rows that
     ``ref`` selects. Returns (free outcome, clamp outcome or None, wc)."""
     free = yield Phase(f"{prefix}free", static, lane_table(cfg, free_rows), f"[{prefix}free] ")
     wc, n = reference_norm(free, ref)
     if wc is None:
-        print(f"[{prefix}free] no reference control grokked within its budget: W_c unknown, "
-              f"skipping the clamped lanes", flush=True)
+        print(
+            f"[{prefix}free] no reference control grokked within its budget: W_c unknown, "
+            f"skipping the clamped lanes",
+            flush=True,
+        )
         return free, None, None
     print(f"[{prefix}free] W_c = {wc:.3f} from {n} free controls", flush=True)
-    clamp = yield Phase(f"{prefix}clamp", static, lane_table(cfg, clamp_rows(wc)),
-                        f"[{prefix}clamp] ")
+    clamp = yield Phase(
+        f"{prefix}clamp", static, lane_table(cfg, clamp_rows(wc)), f"[{prefix}clamp] "
+    )
     return free, clamp, wc

@@ -214,14 +214,25 @@ def critical_norm(norms, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) ->
     x = np.asarray(norms, dtype=float).ravel()
     good = x[np.isfinite(x)]
     n = int(good.size)
-    out = {"median": None, "mean": None, "std": None, "cv": None,
-           "ci": [None, None], "n": n, "n_missing": int(x.size - n)}
+    out = {
+        "median": None,
+        "mean": None,
+        "std": None,
+        "cv": None,
+        "ci": [None, None],
+        "n": n,
+        "n_missing": int(x.size - n),
+    }
     if n == 0:
         return out
     mean = float(good.mean())
     std = float(good.std(ddof=1)) if n > 1 else math.nan
-    out.update(median=_f(np.median(good)), mean=_f(mean), std=_f(std),
-               cv=_f(std / mean) if mean != 0 else None)
+    out.update(
+        median=_f(np.median(good)),
+        mean=_f(mean),
+        std=_f(std),
+        cv=_f(std / mean) if mean != 0 else None,
+    )
     if n_boot > 0:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
@@ -229,8 +240,9 @@ def critical_norm(norms, n_boot: int = 2000, seed: int = 0, ci: float = 0.95) ->
     return out
 
 
-def critical_norm_thresholds(norms_by_threshold: Mapping, n_boot: int = 2000,
-                             seed: int = 0, ci: float = 0.95) -> dict:
+def critical_norm_thresholds(
+    norms_by_threshold: Mapping, n_boot: int = 2000, seed: int = 0, ci: float = 0.95
+) -> dict:
     """Critical norm for several grokking-accuracy thresholds (robustness).
 
     Args:
@@ -256,8 +268,7 @@ def critical_norm_thresholds(norms_by_threshold: Mapping, n_boot: int = 2000,
     else:
         spread = float(vals.max() - vals.min())
         rel = _f(spread / vals.mean()) if vals.mean() != 0 else None
-    return {"per_threshold": per, "medians": meds,
-            "max_abs_spread": spread, "max_rel_spread": rel}
+    return {"per_threshold": per, "medians": meds, "max_abs_spread": spread, "max_rel_spread": rel}
 
 
 # ---------------------------------------------------------------------------
@@ -300,7 +311,7 @@ def _shared_fit(rho: np.ndarray, y: np.ndarray, gidx: np.ndarray, n_groups: int)
 
 def _tobit_nll(theta, y, rho, gidx, cens, n_groups):
     """Negative log-likelihood, gradient and Hessian of the censored model."""
-    alpha, c, log_s = theta[0], theta[1:1 + n_groups], theta[-1]
+    alpha, c, log_s = theta[0], theta[1 : 1 + n_groups], theta[-1]
     s = math.exp(log_s)
     z = (y - alpha * rho - c[gidx]) / s
     obs = ~cens
@@ -315,31 +326,32 @@ def _tobit_nll(theta, y, rho, gidx, cens, n_groups):
     h_ll = np.empty_like(z)
     zo = z[obs]
     g_mu[obs] = zo / s
-    g_ls[obs] = zo ** 2 - 1.0
-    h_mm[obs] = -1.0 / s ** 2
+    g_ls[obs] = zo**2 - 1.0
+    h_mm[obs] = -1.0 / s**2
     h_ml[obs] = -2.0 * zo / s
-    h_ll[obs] = -2.0 * zo ** 2
+    h_ll[obs] = -2.0 * zo**2
     zc = z[cens]
     lam = np.exp(stats.norm.logpdf(zc) - stats.norm.logsf(zc))  # inverse Mills ratio
     dlam = lam * (lam - zc)
     g_mu[cens] = lam / s
     g_ls[cens] = lam * zc
-    h_mm[cens] = -dlam / s ** 2
+    h_mm[cens] = -dlam / s**2
     h_ml[cens] = -(dlam * zc + lam) / s
-    h_ll[cens] = -(dlam * zc ** 2 + lam * zc)
+    h_ll[cens] = -(dlam * zc**2 + lam * zc)
     k = n_groups + 2
     # d mu / d theta: alpha -> rho, c_g -> indicator
     grad = np.zeros(k)
     grad[0] = np.dot(g_mu, rho)
-    grad[1:1 + n_groups] = np.bincount(gidx, weights=g_mu, minlength=n_groups)
+    grad[1 : 1 + n_groups] = np.bincount(gidx, weights=g_mu, minlength=n_groups)
     grad[-1] = g_ls.sum()
     hess = np.zeros((k, k))
     hess[0, 0] = np.dot(h_mm, rho * rho)
-    hess[0, 1:1 + n_groups] = np.bincount(gidx, weights=h_mm * rho, minlength=n_groups)
-    hess[1:1 + n_groups, 1:1 + n_groups] = np.diag(
-        np.bincount(gidx, weights=h_mm, minlength=n_groups))
+    hess[0, 1 : 1 + n_groups] = np.bincount(gidx, weights=h_mm * rho, minlength=n_groups)
+    hess[1 : 1 + n_groups, 1 : 1 + n_groups] = np.diag(
+        np.bincount(gidx, weights=h_mm, minlength=n_groups)
+    )
     hess[0, -1] = np.dot(h_ml, rho)
-    hess[1:1 + n_groups, -1] = np.bincount(gidx, weights=h_ml, minlength=n_groups)
+    hess[1 : 1 + n_groups, -1] = np.bincount(gidx, weights=h_ml, minlength=n_groups)
     hess[-1, -1] = h_ll.sum()
     hess = np.triu(hess) + np.triu(hess, 1).T
     return -float(ll.sum()), -grad, -hess
@@ -348,11 +360,20 @@ def _tobit_nll(theta, y, rho, gidx, cens, n_groups):
 def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     """Censored log-normal (Tobit) regression with shared alpha."""
     n_groups = len(group_keys)
-    out = {"alpha": None, "alpha_se": None, "alpha_ci": [None, None],
-           "intercepts": {k: None for k in group_keys}, "intercepts_se": {k: None for k in group_keys},
-           "sigma": None, "sigma_floored": False, "loglik": None, "converged": False,
-           "n_lanes": int(t.size),
-           "n_censored": int(cens.sum()), "excluded_groups": []}
+    out = {
+        "alpha": None,
+        "alpha_se": None,
+        "alpha_ci": [None, None],
+        "intercepts": {k: None for k in group_keys},
+        "intercepts_se": {k: None for k in group_keys},
+        "sigma": None,
+        "sigma_floored": False,
+        "loglik": None,
+        "converged": False,
+        "n_lanes": int(t.size),
+        "n_censored": int(cens.sum()),
+        "excluded_groups": [],
+    }
     # groups without a single observed lane have an unbounded intercept
     has_obs = np.bincount(gidx[~cens], minlength=n_groups) > 0
     out["excluded_groups"] = [group_keys[g] for g in range(n_groups) if not has_obs[g]]
@@ -381,18 +402,25 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     args = (y, rho, gi, cens, G)
     bounds = [(None, None)] * (1 + G) + [(lo, hi)]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        res = optimize.minimize(lambda th: _tobit_nll(th, *args)[:2], theta0, jac=True,
-                                method="L-BFGS-B", bounds=bounds,
-                                options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
+        res = optimize.minimize(
+            lambda th: _tobit_nll(th, *args)[:2],
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000},
+        )
         interior = lo + 1e-6 < res.x[-1] < hi - 1e-6
         if not res.success and interior:  # second attempt with a trust-region Newton method
             try:
-                res2 = optimize.minimize(lambda th: _tobit_nll(th, *args)[0], res.x,
-                                         jac=lambda th: _tobit_nll(th, *args)[1],
-                                         hess=lambda th: _tobit_nll(th, *args)[2],
-                                         method="trust-exact")
-                if (np.all(np.isfinite(res2.x)) and lo <= res2.x[-1] <= hi
-                        and res2.fun <= res.fun):
+                res2 = optimize.minimize(
+                    lambda th: _tobit_nll(th, *args)[0],
+                    res.x,
+                    jac=lambda th: _tobit_nll(th, *args)[1],
+                    hess=lambda th: _tobit_nll(th, *args)[2],
+                    method="trust-exact",
+                )
+                if np.all(np.isfinite(res2.x)) and lo <= res2.x[-1] <= hi and res2.fun <= res.fun:
                     res = res2
             except (ArithmeticError, ValueError, np.linalg.LinAlgError):
                 pass
@@ -409,20 +437,28 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
             se = np.full(theta.shape, np.nan)
     zq = stats.norm.ppf(0.5 + ci / 2.0)
     alpha = float(theta[0])
-    ci_alpha = ([_f(alpha - zq * se[0]), _f(alpha + zq * se[0])] if math.isfinite(se[0])
-                else [None, None])
+    ci_alpha = (
+        [_f(alpha - zq * se[0]), _f(alpha + zq * se[0])] if math.isfinite(se[0]) else [None, None]
+    )
     free_grad = grad[:-1] if floored else grad
-    out.update(alpha=_f(alpha), alpha_se=_f(se[0]), alpha_ci=ci_alpha,
-               sigma=_f(math.exp(theta[-1])), loglik=_f(-nll), sigma_floored=floored,
-               converged=bool(res.success or np.max(np.abs(free_grad)) < 1e-5))
+    out.update(
+        alpha=_f(alpha),
+        alpha_se=_f(se[0]),
+        alpha_ci=ci_alpha,
+        sigma=_f(math.exp(theta[-1])),
+        loglik=_f(-nll),
+        sigma_floored=floored,
+        converged=bool(res.success or np.max(np.abs(free_grad)) < 1e-5),
+    )
     for j, g in enumerate(used):
         out["intercepts"][group_keys[g]] = _f(theta[1 + j])
         out["intercepts_se"][group_keys[g]] = _f(se[1 + j])
     return out
 
 
-def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
-              seed: int = 0, ci: float = 0.95) -> dict:
+def delay_law(
+    rho, t_grok, group=None, censored=None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95
+) -> dict:
     """Fit the delay law log T_grok = alpha * rho + c_group.
 
     Inputs are per-lane (one entry per seed-run).  Lanes are pooled into cells
@@ -501,8 +537,7 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     n_all = t.size
     if rho.shape != t.shape:
         raise ValueError("rho and t_grok must have the same length")
-    cens = (np.zeros(n_all, bool) if censored is None
-            else np.asarray(censored, dtype=bool).ravel())
+    cens = np.zeros(n_all, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
     if cens.shape != t.shape:
         raise ValueError("censored must have the same length as t_grok")
     if group is None:
@@ -534,8 +569,11 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     cell_g = np.array(cell_g, dtype=int)
     cell_rho = np.array(cell_rho, dtype=float)
     n_cells = len(cell_members)
-    med = np.array([_km_median_rows(t[m][None, :], cens[m][None, :])[0]
-                    for m in cell_members]) if n_cells else np.zeros(0)
+    med = (
+        np.array([_km_median_rows(t[m][None, :], cens[m][None, :])[0] for m in cell_members])
+        if n_cells
+        else np.zeros(0)
+    )
     ident = np.isfinite(med)
     ylog = np.where(ident, np.log(np.where(ident, med, 1.0)), np.nan)
 
@@ -543,8 +581,11 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     def fits(y_cells: np.ndarray, use: np.ndarray):
         """Shared alpha and per-group slopes from log cell medians."""
         r, y, g = cell_rho[use], y_cells[use], cell_g[use]
-        a, c, yhat, ok_a = _shared_fit(r, y, g, G) if use.any() else (
-            math.nan, np.full(G, np.nan), np.zeros(0), False)
+        a, c, yhat, ok_a = (
+            _shared_fit(r, y, g, G)
+            if use.any()
+            else (math.nan, np.full(G, np.nan), np.zeros(0), False)
+        )
         per = []
         for gg in range(G):
             m = g == gg
@@ -557,7 +598,9 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
 
     # fitted values for every cell (shared and per-group)
     fitted_log = alpha * cell_rho + cvec[cell_g] if n_cells else np.zeros(0)
-    fitted_group = np.array([per_lines[g][0] * r + per_lines[g][1] for g, r in zip(cell_g, cell_rho)])
+    fitted_group = np.array(
+        [per_lines[g][0] * r + per_lines[g][1] for g, r in zip(cell_g, cell_rho)]
+    )
 
     rss_shared = float(np.sum((y_use - yhat_use) ** 2)) if math.isfinite(alpha) else math.nan
     yhat_sep = np.empty(N)
@@ -585,8 +628,10 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     alpha_se = math.nan
     dof = N - (k_shared - 1)
     if math.isfinite(alpha) and dof > 0:
-        sxx = sum(float(np.sum((r_use[g_use == gg] - r_use[g_use == gg].mean()) ** 2))
-                  for gg in groups_used)
+        sxx = sum(
+            float(np.sum((r_use[g_use == gg] - r_use[g_use == gg].mean()) ** 2))
+            for gg in groups_used
+        )
         alpha_se = math.sqrt(rss_shared / dof / sxx)
 
     # ---- model comparison ----------------------------------------------------
@@ -614,16 +659,26 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
         return "shared" if a_s <= a_p else "separate"
 
     comparison = {
-        "rss_shared": _f(rss_shared), "rss_separate": _f(rss_separate),
-        "k_shared": int(k_shared), "k_separate": int(k_separate), "n_cells": N,
-        "aic_shared": _f(aic_s), "aic_separate": _f(aic_p),
-        "aicc_shared": _f(aicc_s), "aicc_separate": _f(aicc_p),
-        "bic_shared": _f(bic_s), "bic_separate": _f(bic_p),
-        "delta_aic": _f(aic_p - aic_s), "delta_aicc": _f(aicc_p - aicc_s),
+        "rss_shared": _f(rss_shared),
+        "rss_separate": _f(rss_separate),
+        "k_shared": int(k_shared),
+        "k_separate": int(k_separate),
+        "n_cells": N,
+        "aic_shared": _f(aic_s),
+        "aic_separate": _f(aic_p),
+        "aicc_shared": _f(aicc_s),
+        "aicc_separate": _f(aicc_p),
+        "bic_shared": _f(bic_s),
+        "bic_separate": _f(bic_p),
+        "delta_aic": _f(aic_p - aic_s),
+        "delta_aicc": _f(aicc_p - aicc_s),
         "delta_bic": _f(bic_p - bic_s),
-        "preferred_aic": pref(aic_s, aic_p), "preferred_aicc": pref(aicc_s, aicc_p),
+        "preferred_aic": pref(aic_s, aic_p),
+        "preferred_aicc": pref(aicc_s, aicc_p),
         "preferred_bic": pref(bic_s, bic_p),
-        "f_stat": _f(f_stat), "f_pvalue": _f(f_p), "f_df": [int(df1), int(df2)],
+        "f_stat": _f(f_stat),
+        "f_pvalue": _f(f_p),
+        "f_df": [int(df1), int(df2)],
     }
 
     # ---- bootstrap ---------------------------------------------------------------
@@ -651,11 +706,15 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
     for gg in range(G):
         m = g_use == gg
         sl, icp = per_lines[gg]
-        r2g = _r2(y_use[m], sl * r_use[m] + icp) if (m.sum() >= 2 and math.isfinite(sl)) else math.nan
+        r2g = (
+            _r2(y_use[m], sl * r_use[m] + icp) if (m.sum() >= 2 and math.isfinite(sl)) else math.nan
+        )
         per_group[gkeys[gg]] = {
             "alpha": _f(sl),
             "alpha_ci": _percentile_ci(boot_group[:, gg], ci) if boot_ok else [None, None],
-            "intercept": _f(icp), "r2": _f(r2g), "n_cells": int(m.sum()),
+            "intercept": _f(icp),
+            "r2": _f(r2g),
+            "n_cells": int(m.sum()),
         }
 
     cells, excluded = [], []
@@ -663,9 +722,14 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
         m = cell_members[j]
         cm = cens[m]
         cell = {
-            "group": gkeys[cell_g[j]], "rho": float(cell_rho[j]), "n": int(m.size),
-            "n_censored": int(cm.sum()), "median": _f(med[j]), "identifiable": bool(ident[j]),
-            "log_median": _f(ylog[j]), "fitted_log": _f(fitted_log[j]),
+            "group": gkeys[cell_g[j]],
+            "rho": float(cell_rho[j]),
+            "n": int(m.size),
+            "n_censored": int(cm.sum()),
+            "median": _f(med[j]),
+            "identifiable": bool(ident[j]),
+            "log_median": _f(ylog[j]),
+            "fitted_log": _f(fitted_log[j]),
             "fitted": _f(math.exp(fitted_log[j])) if math.isfinite(fitted_log[j]) else None,
             "fitted_group_log": _f(fitted_group[j]),
             "residual_log": _f(ylog[j] - fitted_log[j]) if ident[j] else None,
@@ -676,15 +740,22 @@ def delay_law(rho, t_grok, group=None, censored=None, n_boot: int = 1000,
             excluded.append({"group": cell["group"], "rho": cell["rho"]})
 
     return {
-        "alpha": _f(alpha), "alpha_se": _f(alpha_se),
+        "alpha": _f(alpha),
+        "alpha_se": _f(alpha_se),
         "alpha_ci": _percentile_ci(boot_alpha, ci) if boot_ok else [None, None],
         "n_boot_valid": int(np.isfinite(boot_alpha).sum()),
         "intercepts": {gkeys[g]: _f(cvec[g]) for g in range(G)},
-        "r2": _f(r2), "r2_within": _f(r2_within),
-        "per_group": per_group, "cells": cells, "excluded_cells": excluded,
-        "n_lanes": int(t.size), "n_censored": int(cens.sum()), "n_missing": n_missing,
+        "r2": _f(r2),
+        "r2_within": _f(r2_within),
+        "per_group": per_group,
+        "cells": cells,
+        "excluded_cells": excluded,
+        "n_lanes": int(t.size),
+        "n_censored": int(cens.sum()),
+        "n_missing": n_missing,
         "n_cells_fit": N,
-        "rss_shared": comparison["rss_shared"], "rss_separate": comparison["rss_separate"],
+        "rss_shared": comparison["rss_shared"],
+        "rss_separate": comparison["rss_separate"],
         "model_comparison": comparison,
         "mle": _tobit_fit(rho, t, gidx, cens, gkeys, ci),
     }
@@ -722,9 +793,16 @@ def power_law(x, y, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     lx, ly = np.log(x[ok]), np.log(y[ok])
     n = int(lx.size)
-    out = {"exponent": None, "exponent_se": None, "exponent_ci": [None, None],
-           "exponent_ci_t": [None, None], "prefactor": None, "log_prefactor": None,
-           "r2": None, "n": n}
+    out = {
+        "exponent": None,
+        "exponent_se": None,
+        "exponent_ci": [None, None],
+        "exponent_ci_t": [None, None],
+        "prefactor": None,
+        "log_prefactor": None,
+        "r2": None,
+        "n": n,
+    }
     if n < 2:
         return out
     b, la = _ols_line(lx, ly)
@@ -736,8 +814,13 @@ def power_law(x, y, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> dict
         se = math.sqrt(float(resid @ resid) / (n - 2) / float(np.sum((lx - lx.mean()) ** 2)))
         tq = stats.t.ppf(0.5 + ci / 2.0, n - 2)
         out["exponent_ci_t"] = [_f(b - tq * se), _f(b + tq * se)]
-    out.update(exponent=_f(b), exponent_se=_f(se), prefactor=_f(math.exp(la)),
-               log_prefactor=_f(la), r2=_f(_r2(ly, b * lx + la)))
+    out.update(
+        exponent=_f(b),
+        exponent_se=_f(se),
+        prefactor=_f(math.exp(la)),
+        log_prefactor=_f(la),
+        r2=_f(_r2(ly, b * lx + la)),
+    )
     if n_boot > 0 and n >= 3:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n, size=(n_boot, n))
@@ -769,8 +852,9 @@ def free_contraction_law(t_mem, t_grok, norm_at_mem, norm_at_grok, lr, wd) -> di
         ``slope0`` (least squares through the origin, sum(x*dt)/sum(x^2)),
         ``r2_0`` (1 - RSS0/sum(dt^2), uncentred), ``n`` and ``n_dropped``.
     """
-    arrs = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in
-                                 (t_mem, t_grok, norm_at_mem, norm_at_grok, lr, wd)])
+    arrs = np.broadcast_arrays(
+        *[np.asarray(a, dtype=float) for a in (t_mem, t_grok, norm_at_mem, norm_at_grok, lr, wd)]
+    )
     tm, tg, nm, ng, lr_, wd_ = (a.ravel() for a in arrs)
     with np.errstate(invalid="ignore", divide="ignore"):
         x = np.log(nm / ng) / (lr_ * wd_)
@@ -778,8 +862,15 @@ def free_contraction_law(t_mem, t_grok, norm_at_mem, norm_at_grok, lr, wd) -> di
     ok = np.isfinite(x) & np.isfinite(dt) & (nm > 0) & (ng > 0)
     x, dt = x[ok], dt[ok]
     n = int(x.size)
-    out = {"slope": None, "intercept": None, "r2": None, "slope0": None,
-           "r2_0": None, "n": n, "n_dropped": int(ok.size - n)}
+    out = {
+        "slope": None,
+        "intercept": None,
+        "r2": None,
+        "slope0": None,
+        "r2_0": None,
+        "n": n,
+        "n_dropped": int(ok.size - n),
+    }
     if n == 0:
         return out
     sxx0 = float(x @ x)
@@ -855,12 +946,19 @@ def fold_change_across(values, key, t_grok, censored=None) -> dict:
     def lab(v):
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else _key(v)
 
-    out = {"key": None if key is None else str(key), "fold": None, "argmax": None,
-           "argmin": None, "medians": {_key(lv): m for lv, m in meds.items()},
-           "n_unidentifiable": int(n_unid), "lower_bound": bool(n_unid > 0)}
+    out = {
+        "key": None if key is None else str(key),
+        "fold": None,
+        "argmax": None,
+        "argmin": None,
+        "medians": {_key(lv): m for lv, m in meds.items()},
+        "n_unidentifiable": int(n_unid),
+        "lower_bound": bool(n_unid > 0),
+    }
     if good:
         hi = max(good, key=good.get)
         lo = min(good, key=good.get)
-        out.update(fold=_f(good[hi] / good[lo]) if good[lo] > 0 else None,
-                   argmax=lab(hi), argmin=lab(lo))
+        out.update(
+            fold=_f(good[hi] / good[lo]) if good[lo] > 0 else None, argmax=lab(hi), argmin=lab(lo)
+        )
     return out

@@ -293,8 +293,7 @@ def clamp_norm(
     if mode == "one_shot":
         if num_steps is not None:
             raise ValueError(
-                "clamp_norm: mode='one_shot' means num_steps=1; do not pass "
-                "num_steps as well."
+                "clamp_norm: mode='one_shot' means num_steps=1; do not pass num_steps as well."
             )
         num_steps = 1
     if _is_python_number(target_norm) and target_norm < 0:
@@ -331,8 +330,7 @@ def clamp_norm(
 
         # (params + updates) exactly as optax.apply_updates forms it.
         new_leaves = [
-            None if m is False
-            else jnp.asarray(p + u).astype(jnp.result_type(p))
+            None if m is False else jnp.asarray(p + u).astype(jnp.result_type(p))
             for p, u, m in zip(p_leaves, u_leaves, m_leaves)
         ]
         norm = _norm_of_leaves(new_leaves, m_leaves)

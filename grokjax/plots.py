@@ -13,8 +13,14 @@ import numpy as np  # noqa: E402
 from grokjax.results import atomic_path  # noqa: E402
 
 # Distinguishable in greyscale: markers and line styles differ as well as colours.
-STYLES = [("o", "-", "#1b3b6f"), ("s", "--", "#c0392b"), ("^", "-.", "#2e7d32"),
-          ("D", ":", "#6a1b9a"), ("v", (0, (5, 1)), "#e08e0b"), ("P", (0, (3, 1, 1, 1)), "#555555")]
+STYLES = [
+    ("o", "-", "#1b3b6f"),
+    ("s", "--", "#c0392b"),
+    ("^", "-.", "#2e7d32"),
+    ("D", ":", "#6a1b9a"),
+    ("v", (0, (5, 1)), "#e08e0b"),
+    ("P", (0, (3, 1, 1, 1)), "#555555"),
+]
 
 
 def save(fig, path: str, formats=("png",)) -> list[str]:
@@ -45,18 +51,34 @@ def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
         t = lanes["T_grok"][sel]
         ok = np.isfinite(t)
         jitter = rng.uniform(-0.006, 0.006, rho.size)
-        ax.scatter(rho[ok] + jitter[ok], t[ok], s=10, color=color, alpha=0.45, marker=marker,
-                   linewidths=0)
+        ax.scatter(
+            rho[ok] + jitter[ok], t[ok], s=10, color=color, alpha=0.45, marker=marker, linewidths=0
+        )
         cens = ~ok & ~lanes["diverged"][sel]
         if cens.any():
-            ax.scatter(rho[cens] + jitter[cens], lanes["steps_run"][sel][cens], s=22, color=color,
-                       marker="^", facecolors="none", label=f"p={p} censored")
+            ax.scatter(
+                rho[cens] + jitter[cens],
+                lanes["steps_run"][sel][cens],
+                s=22,
+                color=color,
+                marker="^",
+                facecolors="none",
+                label=f"p={p} censored",
+            )
         law = fit.get("per_p", {}).get(str(p), {}).get("delay_law")
         label = f"p={p}"
         if law and law.get("alpha") is not None:
             cells = [c for c in law["cells"] if c.get("median") is not None]
-            ax.plot([c["rho"] for c in cells], [c["median"] for c in cells], marker=marker,
-                    ls="none", mfc="white", mec=color, ms=7, mew=1.5)
+            ax.plot(
+                [c["rho"] for c in cells],
+                [c["median"] for c in cells],
+                marker=marker,
+                ls="none",
+                mfc="white",
+                mec=color,
+                ms=7,
+                mew=1.5,
+            )
             r = np.linspace(min(rho), max(rho), 50)
             c0 = next(iter(law["intercepts"].values()))
             label += f": α={law['alpha']:.2f}, R²={law['r2']:.3f}"
@@ -90,6 +112,7 @@ def _plain_log_ticks(ax, which: str = "y") -> None:
     less than a decade, only the 2s and 5s up to ~2.5 decades, and not at all beyond, so labels
     never crowd."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
+
     axis = ax.yaxis if which == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -97,17 +120,20 @@ def _plain_log_ticks(ax, which: str = "y") -> None:
     if span < 10:
         axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     elif span < 300:
+
         def two_five(v, _):
             m = v / 10 ** np.floor(np.log10(v) + 1e-9)
             return f"{v:g}" if np.isclose(m, 2) or np.isclose(m, 5) else ""
+
         axis.set_minor_formatter(FuncFormatter(two_five))
     else:
         axis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis=which, which="both", labelsize=8)
 
 
-def trajectories(panels: list[dict], path: str, formats=FORMATS,
-                 title: str | None = None) -> list[str]:
+def trajectories(
+    panels: list[dict], path: str, formats=FORMATS, title: str | None = None
+) -> list[str]:
     """Accuracy (top row) and weight norm (bottom row) against step on a log axis, one column
     per lane. Each panel dict: ``label``, ``steps``, ``train_acc``, ``test_acc``, ``norm``
     (1-D, NaN where not recorded), ``t_mem``, ``t_grok`` (steps or None), ``wc`` (the critical
@@ -115,8 +141,9 @@ def trajectories(panels: list[dict], path: str, formats=FORMATS,
     if not panels:
         raise ValueError("trajectories: no lanes to draw")
     n = len(panels)
-    fig, axes = plt.subplots(2, n, figsize=(2.9 * n + 0.8, 5.6), sharex=True, sharey="row",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, n, figsize=(2.9 * n + 0.8, 5.6), sharex=True, sharey="row", squeeze=False
+    )
     handles = {}
 
     def keep_handle(h):
@@ -127,43 +154,110 @@ def trajectories(panels: list[dict], path: str, formats=FORMATS,
         keep = (s > 0) & np.isfinite(np.asarray(pnl["test_acc"], float))
         s = s[keep]
         top, bot = axes[0, j], axes[1, j]
-        keep_handle(top.plot(s, np.asarray(pnl["train_acc"], float)[keep], ls="--",
-                             color="#7f8fa6", lw=1.6, label="train accuracy")[0])
-        keep_handle(top.plot(s, np.asarray(pnl["test_acc"], float)[keep], ls="-",
-                             color="#1b3b6f", lw=1.8, label="test accuracy")[0])
-        keep_handle(top.axhline(0.9, color="0.6", lw=0.8, ls=(0, (1, 2)),
-                                label="test accuracy = 0.9"))
-        keep_handle(bot.plot(s, np.asarray(pnl["norm"], float)[keep], ls="-", color="#1b3b6f",
-                             lw=1.8, label="‖W‖")[0])
+        keep_handle(
+            top.plot(
+                s,
+                np.asarray(pnl["train_acc"], float)[keep],
+                ls="--",
+                color="#7f8fa6",
+                lw=1.6,
+                label="train accuracy",
+            )[0]
+        )
+        keep_handle(
+            top.plot(
+                s,
+                np.asarray(pnl["test_acc"], float)[keep],
+                ls="-",
+                color="#1b3b6f",
+                lw=1.8,
+                label="test accuracy",
+            )[0]
+        )
+        keep_handle(
+            top.axhline(0.9, color="0.6", lw=0.8, ls=(0, (1, 2)), label="test accuracy = 0.9")
+        )
+        keep_handle(
+            bot.plot(
+                s,
+                np.asarray(pnl["norm"], float)[keep],
+                ls="-",
+                color="#1b3b6f",
+                lw=1.8,
+                label="‖W‖",
+            )[0]
+        )
         text = []
         if pnl.get("wc") is not None:
-            keep_handle(bot.axhline(pnl["wc"], color="#c0392b", ls="-.", lw=1.3,
-                                    label="W_c (median ‖W‖ at T_grok, free lanes)"))
+            keep_handle(
+                bot.axhline(
+                    pnl["wc"],
+                    color="#c0392b",
+                    ls="-.",
+                    lw=1.3,
+                    label="W_c (median ‖W‖ at T_grok, free lanes)",
+                )
+            )
             text.append(f"W_c = {pnl['wc']:.4g}")
         if pnl.get("target") is not None:
-            keep_handle(bot.axhline(pnl["target"], color="#2e7d32", ls=":", lw=1.8,
-                                    label="held norm (clamp target)"))
+            keep_handle(
+                bot.axhline(
+                    pnl["target"], color="#2e7d32", ls=":", lw=1.8, label="held norm (clamp target)"
+                )
+            )
             text.append(f"held = {pnl['target']:.4g}")
         ttext = []
         for ax in (top, bot):
             if pnl.get("t_mem") is not None:
-                keep_handle(ax.axvline(pnl["t_mem"], color="0.35", ls=":", lw=1.3,
-                                       label="T_mem (train accuracy ≥ 0.99)"))
+                keep_handle(
+                    ax.axvline(
+                        pnl["t_mem"],
+                        color="0.35",
+                        ls=":",
+                        lw=1.3,
+                        label="T_mem (train accuracy ≥ 0.99)",
+                    )
+                )
             if pnl.get("t_grok") is not None:
-                keep_handle(ax.axvline(pnl["t_grok"], color="#6a1b9a", ls="--", lw=1.3,
-                                       label="T_grok (test accuracy ≥ 0.9)"))
+                keep_handle(
+                    ax.axvline(
+                        pnl["t_grok"],
+                        color="#6a1b9a",
+                        ls="--",
+                        lw=1.3,
+                        label="T_grok (test accuracy ≥ 0.9)",
+                    )
+                )
             ax.set_xscale("log")
             ax.grid(True, which="major", alpha=0.3)
         if pnl.get("t_mem") is not None:
             ttext.append(f"T_mem = {pnl['t_mem']:.0f}")
-        ttext.append(f"T_grok = {pnl['t_grok']:.0f}" if pnl.get("t_grok") is not None
-                     else "T_grok: not reached")
+        ttext.append(
+            f"T_grok = {pnl['t_grok']:.0f}"
+            if pnl.get("t_grok") is not None
+            else "T_grok: not reached"
+        )
         box = dict(boxstyle="round,pad=0.25", fc="white", ec="0.7", alpha=0.9)
-        top.text(0.03, 0.55, "\n".join(ttext), transform=top.transAxes, fontsize=7.5,
-                 va="center", bbox=box)
+        top.text(
+            0.03,
+            0.55,
+            "\n".join(ttext),
+            transform=top.transAxes,
+            fontsize=7.5,
+            va="center",
+            bbox=box,
+        )
         if text:
-            bot.text(0.97, 0.05, "\n".join(text), transform=bot.transAxes, fontsize=7.5,
-                     ha="right", va="bottom", bbox=box)
+            bot.text(
+                0.97,
+                0.05,
+                "\n".join(text),
+                transform=bot.transAxes,
+                fontsize=7.5,
+                ha="right",
+                va="bottom",
+                bbox=box,
+            )
         top.set_title(pnl["label"], fontsize=10)
         bot.set_xlabel("training step (log scale)")
     axes[0, 0].set_ylabel("accuracy")
@@ -171,8 +265,14 @@ def trajectories(panels: list[dict], path: str, formats=FORMATS,
     axes[1, 0].set_ylabel("‖W‖ (weight-matrix L2 norm)")
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.legend(list(handles.values()), list(handles), loc="lower center",
-               ncol=min(4, len(handles)), fontsize=8, frameon=False)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        ncol=min(4, len(handles)),
+        fontsize=8,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return save(fig, path, formats)
 
@@ -181,12 +281,24 @@ def _powerline(ax, x, fitres, style, label):
     if not fitres or fitres.get("exponent") is None:
         return
     xs = np.geomspace(min(x), max(x), 50)
-    ax.plot(xs, fitres["prefactor"] * xs ** fitres["exponent"], ls=style[1], color=style[2],
-            lw=1.4, label=label)
+    ax.plot(
+        xs,
+        fitres["prefactor"] * xs ** fitres["exponent"],
+        ls=style[1],
+        color=style[2],
+        lw=1.4,
+        label=label,
+    )
 
 
-def wc_scaling(by_p: list[dict], by_frac: list[dict], path: str, formats=FORMATS,
-               paper_points: dict | None = None, title: str | None = None) -> list[str]:
+def wc_scaling(
+    by_p: list[dict],
+    by_frac: list[dict],
+    path: str,
+    formats=FORMATS,
+    paper_points: dict | None = None,
+    title: str | None = None,
+) -> list[str]:
     """W_c against p and/or against the train fraction on log-log axes with power-law lines.
 
     Each series dict: ``label``, ``x``, ``median``, ``lo``, ``hi`` (per x), ``seeds_x``,
@@ -196,9 +308,11 @@ def wc_scaling(by_p: list[dict], by_frac: list[dict], path: str, formats=FORMATS
     if not panels:
         raise ValueError("wc_scaling: nothing to draw")
     nrows = max(len(s) for s, _ in panels) + (1 if paper_points else 0)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.3 + 0.2 * nrows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.0 * len(panels), 4.3 + 0.2 * nrows), squeeze=False
+    )
     from matplotlib.lines import Line2D
+
     for ax, (series, name) in zip(axes[0], panels):
         handles = []
         for k, s in enumerate(series):
@@ -209,10 +323,12 @@ def wc_scaling(by_p: list[dict], by_frac: list[dict], path: str, formats=FORMATS
             hi = np.asarray(s["hi"], float)
             sx = np.asarray(s["seeds_x"], float)
             jit = np.exp(np.random.default_rng(k).uniform(-0.012, 0.012, sx.size))
-            ax.scatter(sx * jit, s["seeds_y"], s=10, marker=st[0], color=st[2], alpha=0.45,
-                       linewidths=0)
-            yerr = np.vstack([np.where(np.isfinite(lo), y - lo, 0),
-                              np.where(np.isfinite(hi), hi - y, 0)])
+            ax.scatter(
+                sx * jit, s["seeds_y"], s=10, marker=st[0], color=st[2], alpha=0.45, linewidths=0
+            )
+            yerr = np.vstack(
+                [np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)]
+            )
             label = s["label"]
             f = s.get("fit")
             if f and f.get("exponent") is not None:
@@ -222,23 +338,62 @@ def wc_scaling(by_p: list[dict], by_frac: list[dict], path: str, formats=FORMATS
                     label += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
                 xs = np.geomspace(x.min(), x.max(), 50)
                 ax.plot(xs, f["prefactor"] * xs ** f["exponent"], ls=st[1], color=st[2], lw=1.4)
-            ax.errorbar(x, y, yerr=yerr, fmt=st[0], mfc="white", mec=st[2], ecolor=st[2], ms=7,
-                        mew=1.5, capsize=3, elinewidth=1.2, ls="none")
-            handles.append(Line2D([], [], marker=st[0], mfc="white", mec=st[2], mew=1.5,
-                                  ls=st[1], color=st[2], label=label))
+            ax.errorbar(
+                x,
+                y,
+                yerr=yerr,
+                fmt=st[0],
+                mfc="white",
+                mec=st[2],
+                ecolor=st[2],
+                ms=7,
+                mew=1.5,
+                capsize=3,
+                elinewidth=1.2,
+                ls="none",
+            )
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=st[0],
+                    mfc="white",
+                    mec=st[2],
+                    mew=1.5,
+                    ls=st[1],
+                    color=st[2],
+                    label=label,
+                )
+            )
         if name == "p" and paper_points:
             px = sorted(paper_points)
-            handles.append(ax.plot(px, [paper_points[q] for q in px], ls="none", marker="x",
-                                   ms=9, mew=1.6, color="0.15", zorder=5, label="paper's W_c")[0])
+            handles.append(
+                ax.plot(
+                    px,
+                    [paper_points[q] for q in px],
+                    ls="none",
+                    marker="x",
+                    ms=9,
+                    mew=1.6,
+                    color="0.15",
+                    zorder=5,
+                    label="paper's W_c",
+                )[0]
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("modulus p (log scale)" if name == "p" else "train fraction (log scale)")
         ax.set_ylabel("W_c = ‖W‖ at T_grok (log scale)")
-        ax.set_title("open: median with 95 % CI; small: seeds; lines: power-law fits",
-                     fontsize=8)
+        ax.set_title("open: median with 95 % CI; small: seeds; lines: power-law fits", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
-                  frameon=False, handlelength=3)
+        ax.legend(
+            handles=handles,
+            fontsize=7,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            frameon=False,
+            handlelength=3,
+        )
         _plain_log_ticks(ax, "x")
         _plain_log_ticks(ax, "y")
     if title:
@@ -247,8 +402,13 @@ def wc_scaling(by_p: list[dict], by_frac: list[dict], path: str, formats=FORMATS
     return save(fig, path, formats)
 
 
-def delay_law_groups(series: list[dict], path: str, formats=FORMATS, collapse: dict | None = None,
-                     title: str | None = None) -> list[str]:
+def delay_law_groups(
+    series: list[dict],
+    path: str,
+    formats=FORMATS,
+    collapse: dict | None = None,
+    title: str | None = None,
+) -> list[str]:
     """T_grok against rho (log y), one series per group (p or lr), and optionally the
     shared-alpha collapse.
 
@@ -272,25 +432,54 @@ def delay_law_groups(series: list[dict], path: str, formats=FORMATS, collapse: d
         t = np.asarray(s["t"], float)
         c = np.asarray(s["censored"], bool)
         j = rng.uniform(-jit, jit, rho.size)
-        ax.scatter(rho[~c] + j[~c], t[~c], s=10, marker=marker, color=color, alpha=0.4,
-                   linewidths=0)
+        ax.scatter(
+            rho[~c] + j[~c], t[~c], s=10, marker=marker, color=color, alpha=0.4, linewidths=0
+        )
         if c.any():
-            ax.scatter(rho[c] + j[c], t[c], s=26, marker="^", facecolors="none", edgecolors=color,
-                       label=f"{s['label']}: censored at budget")
-        ax.plot(s["cells_rho"], s["cells_median"], marker=marker, ls="none", mfc="white",
-                mec=color, ms=8, mew=1.6)
+            ax.scatter(
+                rho[c] + j[c],
+                t[c],
+                s=26,
+                marker="^",
+                facecolors="none",
+                edgecolors=color,
+                label=f"{s['label']}: censored at budget",
+            )
+        ax.plot(
+            s["cells_rho"],
+            s["cells_median"],
+            marker=marker,
+            ls="none",
+            mfc="white",
+            mec=color,
+            ms=8,
+            mew=1.6,
+        )
         if s.get("line") is not None and all(v is not None for v in s["line"]):
             a, c0 = s["line"]
             fr = np.asarray(s["cells_rho"], float)
             r = np.linspace(fr.min(), fr.max(), 50)
-            ax.plot(r, np.exp(a * r + c0), ls=ls, color=color, lw=1.5,
-                    label=s.get("line_label") or s["label"])
+            ax.plot(
+                r,
+                np.exp(a * r + c0),
+                ls=ls,
+                color=color,
+                lw=1.5,
+                label=s.get("line_label") or s["label"],
+            )
             if rho.max() > fr.max() or rho.min() < fr.min():  # extrapolation, thin and faint
                 r = np.linspace(rho.min(), rho.max(), 50)
                 ax.plot(r, np.exp(a * r + c0), ls=":", color=color, lw=0.9, alpha=0.6)
         else:
-            ax.plot([], [], marker=marker, ls="none", mfc="white", mec=color,
-                    label=f"{s['label']} (no fit)")
+            ax.plot(
+                [],
+                [],
+                marker=marker,
+                ls="none",
+                mfc="white",
+                mec=color,
+                label=f"{s['label']} (no fit)",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("T_grok (steps to test acc ≥ 0.9, log scale)")
@@ -302,11 +491,27 @@ def delay_law_groups(series: list[dict], path: str, formats=FORMATS, collapse: d
         ax2 = axes[0, 1]
         for k, pts in enumerate(collapse["points"]):
             marker, _, color = _style(k)
-            ax2.plot(pts["rho"], pts["y"], marker=marker, ls="none", mfc="white", mec=color, ms=8,
-                     mew=1.6, label=pts["label"])
+            ax2.plot(
+                pts["rho"],
+                pts["y"],
+                marker=marker,
+                ls="none",
+                mfc="white",
+                mec=color,
+                ms=8,
+                mew=1.6,
+                label=pts["label"],
+            )
             if pts.get("seeds_rho") is not None:
-                ax2.scatter(pts["seeds_rho"], pts["seeds_y"], s=9, marker=marker, color=color,
-                            alpha=0.3, linewidths=0)
+                ax2.scatter(
+                    pts["seeds_rho"],
+                    pts["seeds_y"],
+                    s=9,
+                    marker=marker,
+                    color=color,
+                    alpha=0.3,
+                    linewidths=0,
+                )
         r = np.linspace(all_rho.min(), all_rho.max(), 50)
         ax2.plot(r, collapse["alpha"] * r, color="black", lw=1.5, label=collapse["label"])
         ax2.set_xlabel("held norm ρ = ‖W‖ / W_c")
@@ -320,8 +525,9 @@ def delay_law_groups(series: list[dict], path: str, formats=FORMATS, collapse: d
     return save(fig, path, formats)
 
 
-def norm_identity(series: list[dict], path: str, formats=FORMATS,
-                  title: str | None = None) -> list[str]:
+def norm_identity(
+    series: list[dict], path: str, formats=FORMATS, title: str | None = None
+) -> list[str]:
     """‖W‖ at T_grok against the held norm, with the identity line, and the relative deviation.
     Each series dict: ``label``, ``target``, ``norm`` (per grokked clamped lane)."""
     if not series:
@@ -330,16 +536,30 @@ def norm_identity(series: list[dict], path: str, formats=FORMATS,
     lo = min(float(np.min(s["target"])) for s in series)
     hi = max(float(np.max(s["target"])) for s in series)
     pad = 0.04 * (hi - lo if hi > lo else hi)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.4", ls="--", lw=1.2,
-            label="identity y = x")
+    ax.plot(
+        [lo - pad, hi + pad],
+        [lo - pad, hi + pad],
+        color="0.4",
+        ls="--",
+        lw=1.2,
+        label="identity y = x",
+    )
     for k, s in enumerate(series):
         marker, _, color = _style(k)
         tgt = np.asarray(s["target"], float)
         nrm = np.asarray(s["norm"], float)
-        ax.scatter(tgt, nrm, marker=marker, s=30, facecolors="none", edgecolors=color,
-                   label=s["label"])
-        ax2.scatter(tgt, 1e6 * (nrm / tgt - 1.0), marker=marker, s=30, facecolors="none",
-                    edgecolors=color, label=s["label"])
+        ax.scatter(
+            tgt, nrm, marker=marker, s=30, facecolors="none", edgecolors=color, label=s["label"]
+        )
+        ax2.scatter(
+            tgt,
+            1e6 * (nrm / tgt - 1.0),
+            marker=marker,
+            s=30,
+            facecolors="none",
+            edgecolors=color,
+            label=s["label"],
+        )
     ax.set_xlabel("held norm (target ‖W‖)")
     ax.set_ylabel("‖W‖ at T_grok")
     ax.set_title("each grokked clamped lane", fontsize=9)
@@ -359,8 +579,9 @@ def norm_identity(series: list[dict], path: str, formats=FORMATS,
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 
 
-def layernorm_cv(rows: list[dict], groups: list[str], path: str, formats=FORMATS,
-                 title: str | None = None) -> list[str]:
+def layernorm_cv(
+    rows: list[dict], groups: list[str], path: str, formats=FORMATS, title: str | None = None
+) -> list[str]:
     """Grouped bars: per parameter group, the CV across seeds of its norm at T_grok, one bar
     per LayerNorm setting. Each row dict: ``label`` and ``cv`` {group: CV as a fraction}."""
     if not rows or not groups:
@@ -370,10 +591,19 @@ def layernorm_cv(rows: list[dict], groups: list[str], path: str, formats=FORMATS
     x = np.arange(len(groups))
     for k, r in enumerate(rows):
         _, _, color = _style(k)
-        vals = [100 * r["cv"].get(g, np.nan) if r["cv"].get(g) is not None else np.nan
-                for g in groups]
-        ax.bar(x + (k - (len(rows) - 1) / 2) * width, vals, width, color=color, alpha=0.75,
-               hatch=HATCHES[k % len(HATCHES)], edgecolor="black", label=r["label"])
+        vals = [
+            100 * r["cv"].get(g, np.nan) if r["cv"].get(g) is not None else np.nan for g in groups
+        ]
+        ax.bar(
+            x + (k - (len(rows) - 1) / 2) * width,
+            vals,
+            width,
+            color=color,
+            alpha=0.75,
+            hatch=HATCHES[k % len(HATCHES)],
+            edgecolor="black",
+            label=r["label"],
+        )
     ax.set_xticks(x, groups)
     ax.set_xlabel("parameter group")
     ax.set_ylabel("CV across seeds of the norm at T_grok (%)")

@@ -37,10 +37,29 @@ import numpy as np
 
 from grokjax import fit, paper
 
-__all__ = ["KNOWN_EXPERIMENTS", "REQUIRED_FILES", "REQUIRED_COLUMNS", "RunDirError", "Run",
-           "load_run", "load_runs", "mismatches", "median_ci", "wc_table", "alpha_table",
-           "tgrok_matrix", "layernorm_table", "compare", "make_figures", "render", "build",
-           "fmt", "summary_lines", "run_counts", "experiment_sections"]
+__all__ = [
+    "KNOWN_EXPERIMENTS",
+    "REQUIRED_FILES",
+    "REQUIRED_COLUMNS",
+    "RunDirError",
+    "Run",
+    "load_run",
+    "load_runs",
+    "mismatches",
+    "median_ci",
+    "wc_table",
+    "alpha_table",
+    "tgrok_matrix",
+    "layernorm_table",
+    "compare",
+    "make_figures",
+    "render",
+    "build",
+    "fmt",
+    "summary_lines",
+    "run_counts",
+    "experiment_sections",
+]
 
 KNOWN_EXPERIMENTS = {
     "delay_sweep": "clamped held-norm sweep: W_c, alpha per p and shared",
@@ -55,14 +74,29 @@ KNOWN_EXPERIMENTS = {
 REQUIRED_FILES = ("config.json", "lanes.csv")
 # curves.npz is optional: the run results committed under results/ keep only the small files
 # (config.json, lanes.csv, fit.json, timing.json); their trajectory figures are skipped
-REQUIRED_COLUMNS = ("p", "seed", "arm", "rho", "target_norm", "lr", "wd", "frac", "model",
-                    "T_mem", "T_grok", "grokked", "norm_at_grok", "diverged", "steps_run")
+REQUIRED_COLUMNS = (
+    "p",
+    "seed",
+    "arm",
+    "rho",
+    "target_norm",
+    "lr",
+    "wd",
+    "frac",
+    "model",
+    "T_mem",
+    "T_grok",
+    "grokked",
+    "norm_at_grok",
+    "diverged",
+    "steps_run",
+)
 # Settings stored once in config.json but needed per lane (filled in when not a lane column).
 CONFIG_FIELDS = ("d", "hidden", "heads", "layernorm")
 FREE_KEYS = ("model", "layernorm", "d", "hidden", "frac", "lr", "wd", "p")
 CLAMP_KEYS = FREE_KEYS + ("t_int", "clamp_mode")
-N_BOOT = 1000          # bootstrap replicates of the fits (grokjax.fit default)
-N_BOOT_MEDIAN = 500    # bootstrap replicates of a cell median's CI
+N_BOOT = 1000  # bootstrap replicates of the fits (grokjax.fit default)
+N_BOOT_MEDIAN = 500  # bootstrap replicates of a cell median's CI
 SEED = 0
 
 
@@ -114,6 +148,7 @@ class Run:
 
 def _read_lanes(path: str) -> dict:
     from grokjax.results import read_lanes_csv
+
     return read_lanes_csv(path)
 
 
@@ -152,16 +187,18 @@ def load_run(path: str, name: str | None = None) -> Run:
         if k not in curves:
             raise RunDirError(f"{path}: curves.npz lacks {k}")
         if curves[k].shape[0] != n:
-            raise RunDirError(f"{path}: curves.npz has {curves[k].shape[0]} lanes, "
-                              f"lanes.csv has {n}")
+            raise RunDirError(
+                f"{path}: curves.npz has {curves[k].shape[0]} lanes, lanes.csv has {n}"
+            )
     for k in CONFIG_FIELDS:
         if k in lanes:
             continue
         v = config.get(k)
         if v is None and k == "layernorm":
             # the MLP has no LayerNorm; for other models an unrecorded setting stays unknown
-            lanes[k] = np.array(["none" if m == "mlp" else None for m in lanes["model"]],
-                                dtype=object)
+            lanes[k] = np.array(
+                ["none" if m == "mlp" else None for m in lanes["model"]], dtype=object
+            )
             continue
         if isinstance(v, (list, dict)):
             v = None  # swept but not recorded per lane: unknown per lane
@@ -170,8 +207,13 @@ def load_run(path: str, name: str | None = None) -> Run:
         if k not in lanes:
             lanes[k] = np.array([None] * n, dtype=object)
     base = name or os.path.basename(os.path.normpath(os.path.abspath(path))) or "run"
-    return Run(path=path, name=re.sub(r"[^A-Za-z0-9._-]+", "_", base), config=config,
-               lanes=lanes, curves=curves)
+    return Run(
+        path=path,
+        name=re.sub(r"[^A-Za-z0-9._-]+", "_", base),
+        config=config,
+        lanes=lanes,
+        curves=curves,
+    )
 
 
 def _check_config(path: str, config: dict) -> None:
@@ -179,6 +221,7 @@ def _check_config(path: str, config: dict) -> None:
     one fit.json recorded (``config_sha256``, written since issue 15; a run directory from
     before it is only checked against lanes.csv, see ``_check_lanes_match``)."""
     from grokjax.results import config_digest
+
     fit_path = os.path.join(path, "fit.json")
     digest = None
     if os.path.isfile(fit_path):
@@ -194,9 +237,11 @@ def _check_config(path: str, config: dict) -> None:
         except (TypeError, ValueError):
             same = False
         if not same:
-            raise RunDirError(f"{path}: config.json was changed after the run (it does not "
-                              f"match the configuration fit.json recorded); restore it or "
-                              f"rerun the experiment")
+            raise RunDirError(
+                f"{path}: config.json was changed after the run (it does not "
+                f"match the configuration fit.json recorded); restore it or "
+                f"rerun the experiment"
+            )
         return
 
 
@@ -207,8 +252,10 @@ def _check_lanes_match(path: str, config: dict, lanes: dict) -> None:
         if isinstance(v, str) and key in lanes:
             found = sorted({str(x) for x in lanes[key]} - {v})
             if found:
-                raise RunDirError(f"{path}: config.json says {key} {v!r} but lanes.csv holds "
-                                  f"{', '.join(found)}; one of them was edited")
+                raise RunDirError(
+                    f"{path}: config.json says {key} {v!r} but lanes.csv holds "
+                    f"{', '.join(found)}; one of them was edited"
+                )
 
 
 def load_runs(paths: list[str]) -> list[Run]:
@@ -218,8 +265,10 @@ def load_runs(paths: list[str]) -> list[Run]:
     for p in paths:
         r = os.path.realpath(p)
         if r in real:
-            raise RunDirError(f"{p}: the same run directory is given twice (also as "
-                              f"{real[r]}); it would be counted as two runs")
+            raise RunDirError(
+                f"{p}: the same run directory is given twice (also as "
+                f"{real[r]}); it would be counted as two runs"
+            )
         real[r] = p
     runs, seen = [], {}
     for p in paths:
@@ -343,8 +392,9 @@ def mismatches(cond: dict, protocol: dict) -> list[tuple[str, str]]:
     return out
 
 
-def median_ci(times, censored=None, n_boot: int = N_BOOT_MEDIAN, seed: int = SEED,
-              ci: float = 0.95) -> dict:
+def median_ci(
+    times, censored=None, n_boot: int = N_BOOT_MEDIAN, seed: int = SEED, ci: float = 0.95
+) -> dict:
     """Kaplan-Meier median (:func:`grokjax.fit.censored_median`) with a percentile-bootstrap
     interval over lanes. Replicates whose median is not identifiable count as +inf, so an
     upper bound beyond the budget is reported as None (unbounded).
@@ -374,8 +424,9 @@ def _delay(run: Run, idx: np.ndarray, group: str | None = None, n_boot: int = N_
         if group is not None:
             col = run.lanes[group][idx]
             g = col.astype(int) if group == "p" else np.array([_py(v) for v in col], dtype=object)
-        run.cache[key] = fit.delay_law(run.lanes["rho"][idx], t[idx], group=g,
-                                       censored=c[idx], n_boot=n_boot, seed=SEED)
+        run.cache[key] = fit.delay_law(
+            run.lanes["rho"][idx], t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
+        )
     return run.cache[key]
 
 
@@ -412,8 +463,9 @@ def _wc_of(run: Run, cond: dict) -> float | None:
     free = run.arm("free") & run.ok()
     for k in FREE_KEYS:
         if k in cond and cond[k] is not None and not isinstance(cond[k], tuple):
-            free &= np.array([_same(_py(v), cond[k]) if _py(v) is not None else False
-                              for v in run.lanes[k]])
+            free &= np.array(
+                [_same(_py(v), cond[k]) if _py(v) is not None else False for v in run.lanes[k]]
+            )
     if free.any():
         return _wc(run, np.nonzero(free)[0])["median"]
     m = run.arm("clamp") & (run.lanes["p"] == cond.get("p", np.nan))
@@ -431,13 +483,19 @@ def run_counts(run: Run) -> dict:
     """Lane counts of one run: free, clamped, grokked, censored (not grokked, not diverged),
     diverged."""
     L = run.lanes
-    return {"run": run.name, "experiment": run.experiment, "preset": run.preset,
-            "path": run.path, "lanes": run.n, "free": int(run.arm("free").sum()),
-            "clamped": int(run.arm("clamp").sum()),
-            "other": int((~run.arm("free") & ~run.arm("clamp")).sum()),
-            "grokked": int(L["grokked"].sum()),
-            "censored": int((~L["grokked"] & ~L["diverged"]).sum()),
-            "diverged": int(L["diverged"].sum())}
+    return {
+        "run": run.name,
+        "experiment": run.experiment,
+        "preset": run.preset,
+        "path": run.path,
+        "lanes": run.n,
+        "free": int(run.arm("free").sum()),
+        "clamped": int(run.arm("clamp").sum()),
+        "other": int((~run.arm("free") & ~run.arm("clamp")).sum()),
+        "grokked": int(L["grokked"].sum()),
+        "censored": int((~L["grokked"] & ~L["diverged"]).sum()),
+        "diverged": int(L["diverged"].sum()),
+    }
 
 
 def wc_table(runs: list[Run]) -> list[dict]:
@@ -449,11 +507,21 @@ def wc_table(runs: list[Run]) -> list[dict]:
         for cond, idx in _free_groups(run):
             w = _wc(run, idx)
             m = median_ci(t[idx], c[idx], n_boot=0)
-            rows.append({"run": run.name, "experiment": run.experiment, **cond,
-                         "n_lanes": int(idx.size), "n_grokked": int(w["n"]),
-                         "Wc_median": w["median"], "Wc_cv": w["cv"], "Wc_ci_lo": w["ci"][0],
-                         "Wc_ci_hi": w["ci"][1], "Wc_n": w["n"],
-                         "free_T_grok_median": m["median"]})
+            rows.append(
+                {
+                    "run": run.name,
+                    "experiment": run.experiment,
+                    **cond,
+                    "n_lanes": int(idx.size),
+                    "n_grokked": int(w["n"]),
+                    "Wc_median": w["median"],
+                    "Wc_cv": w["cv"],
+                    "Wc_ci_lo": w["ci"][0],
+                    "Wc_ci_hi": w["ci"][1],
+                    "Wc_n": w["n"],
+                    "free_T_grok_median": m["median"],
+                }
+            )
     return rows
 
 
@@ -477,21 +545,32 @@ def alpha_table(runs: list[Run]) -> list[dict]:
             law = _delay(run, idx, group="p")
             if law["alpha"] is None:
                 continue
-            rows.append(_alpha_row(run, dict(cond, p="shared"), idx, law, _uniq(run, idx, "rho"),
-                                   ps=ps))
+            rows.append(
+                _alpha_row(run, dict(cond, p="shared"), idx, law, _uniq(run, idx, "rho"), ps=ps)
+            )
     return rows
 
 
 def _alpha_row(run, cond, idx, law, rhos, ps=None) -> dict:
     mle = law.get("mle") or {}
-    return {"run": run.name, "experiment": run.experiment, **cond,
-            "p_set": "" if ps is None else " ".join(str(p) for p in ps),
-            "rho_min": min(rhos), "rho_max": max(rhos), "n_rho": len(rhos),
-            "alpha": law["alpha"], "alpha_ci_lo": law["alpha_ci"][0],
-            "alpha_ci_hi": law["alpha_ci"][1], "r2": law["r2"],
-            "alpha_mle": mle.get("alpha"), "n_lanes": law["n_lanes"],
-            "n_censored": law["n_censored"], "n_cells_fit": law["n_cells_fit"],
-            "n_cells_excluded": len(law["excluded_cells"])}
+    return {
+        "run": run.name,
+        "experiment": run.experiment,
+        **cond,
+        "p_set": "" if ps is None else " ".join(str(p) for p in ps),
+        "rho_min": min(rhos),
+        "rho_max": max(rhos),
+        "n_rho": len(rhos),
+        "alpha": law["alpha"],
+        "alpha_ci_lo": law["alpha_ci"][0],
+        "alpha_ci_hi": law["alpha_ci"][1],
+        "r2": law["r2"],
+        "alpha_mle": mle.get("alpha"),
+        "n_lanes": law["n_lanes"],
+        "n_censored": law["n_censored"],
+        "n_cells_fit": law["n_cells_fit"],
+        "n_cells_excluded": len(law["excluded_cells"]),
+    }
 
 
 def tgrok_matrix(runs: list[Run], n_boot: int = N_BOOT_MEDIAN) -> list[dict]:
@@ -503,21 +582,33 @@ def tgrok_matrix(runs: list[Run], n_boot: int = N_BOOT_MEDIAN) -> list[dict]:
     for run in runs:
         t, c = run.times()
         for cond, idx in _groups(run, run.arm("free") | run.arm("clamp"), keys):
-            for cell_key, lanes in _groups(run, np.isin(np.arange(run.n), idx),
-                                           ("arm", "clamp_mode", "t_int", "rho", "lr")):
+            for cell_key, lanes in _groups(
+                run, np.isin(np.arange(run.n), idx), ("arm", "clamp_mode", "t_int", "rho", "lr")
+            ):
                 div = run.lanes["diverged"][lanes]
                 ok = lanes[~div & np.isfinite(t[lanes]) & (t[lanes] > 0)]
                 m = median_ci(t[ok], c[ok], n_boot=n_boot)
                 budget = float(np.max(t[ok][c[ok]])) if c[ok].any() else None
                 rho = cell_key["rho"]
-                rows.append({"run": run.name, "experiment": run.experiment, **cond,
-                             "arm": cell_key["arm"], "clamp_mode": cell_key["clamp_mode"],
-                             "t_int": cell_key["t_int"],
-                             "rho": "free" if cell_key["arm"] == "free" else rho,
-                             "lr": cell_key["lr"], "n": int(lanes.size),
-                             "n_censored": m["n_censored"], "n_diverged": int(div.sum()),
-                             "median": m["median"], "ci_lo": m["ci"][0], "ci_hi": m["ci"][1],
-                             "censored_at": budget})
+                rows.append(
+                    {
+                        "run": run.name,
+                        "experiment": run.experiment,
+                        **cond,
+                        "arm": cell_key["arm"],
+                        "clamp_mode": cell_key["clamp_mode"],
+                        "t_int": cell_key["t_int"],
+                        "rho": "free" if cell_key["arm"] == "free" else rho,
+                        "lr": cell_key["lr"],
+                        "n": int(lanes.size),
+                        "n_censored": m["n_censored"],
+                        "n_diverged": int(div.sum()),
+                        "median": m["median"],
+                        "ci_lo": m["ci"][0],
+                        "ci_hi": m["ci"][1],
+                        "censored_at": budget,
+                    }
+                )
     return rows
 
 
@@ -529,16 +620,27 @@ def layernorm_table(runs: list[Run]) -> list[dict]:
         attn = run.lanes["model"] == "attn"
         if not attn.any():
             continue
-        groups = [k[len("norm_at_grok_"):] for k in run.lanes
-                  if k.startswith("norm_at_grok_") and k not in ("norm_at_grok_80",
-                                                                 "norm_at_grok_95")]
-        for cond, idx in _groups(run, attn & run.arm("free") & run.ok() & run.lanes["grokked"],
-                                 FREE_KEYS):
-            cv = {g: fit.critical_norm(run.lanes[f"norm_at_grok_{g}"][idx], n_boot=0)["cv"]
-                  for g in groups}
+        groups = [
+            k[len("norm_at_grok_") :]
+            for k in run.lanes
+            if k.startswith("norm_at_grok_") and k not in ("norm_at_grok_80", "norm_at_grok_95")
+        ]
+        for cond, idx in _groups(
+            run, attn & run.arm("free") & run.ok() & run.lanes["grokked"], FREE_KEYS
+        ):
+            cv = {
+                g: fit.critical_norm(run.lanes[f"norm_at_grok_{g}"][idx], n_boot=0)["cv"]
+                for g in groups
+            }
             cv["global"] = fit.critical_norm(run.lanes["norm_at_grok"][idx], n_boot=0)["cv"]
-            rows.append({"run": run.name, **cond, "n": int(idx.size),
-                         **{f"cv_{g}": v for g, v in cv.items()}})
+            rows.append(
+                {
+                    "run": run.name,
+                    **cond,
+                    "n": int(idx.size),
+                    **{f"cv_{g}": v for g, v in cv.items()},
+                }
+            )
     return rows
 
 
@@ -610,8 +712,15 @@ def _cands_exponent(ref, runs):
             if len(ps) < need:
                 continue
             pl = fit.power_law(np.array(ps, float), np.array(wcs), seed=SEED)
-            out.append(_Cand(run, dict(cond, p=tuple(ps)), pl["exponent"], pl["exponent_ci"],
-                             f"{len(ps)} values of p, R²={fmt(pl['r2'])}"))
+            out.append(
+                _Cand(
+                    run,
+                    dict(cond, p=tuple(ps)),
+                    pl["exponent"],
+                    pl["exponent_ci"],
+                    f"{len(ps)} values of p, R²={fmt(pl['r2'])}",
+                )
+            )
     return out
 
 
@@ -631,8 +740,11 @@ def _cands_alpha(ref, runs, shared):
                     inside = np.isin(run.lanes["p"][idx], want)
                     if len(_uniq(run, idx[inside], "p")) >= sel.get("min_p", 2):
                         idx = idx[inside]
-                ps = [p for p in _uniq(run, idx, "p")
-                      if len(_uniq(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2]
+                ps = [
+                    p
+                    for p in _uniq(run, idx, "p")
+                    if len(_uniq(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
+                ]
                 if len(ps) < sel.get("min_p", 2):
                     continue
                 idx = idx[np.isin(run.lanes["p"][idx], ps)]
@@ -642,11 +754,20 @@ def _cands_alpha(ref, runs, shared):
                 continue
             law = _delay(run, idx, group="p" if shared else None)
             if law["alpha"] is None and metric == "alpha":
-                out.append(_Cand(run, cond, None, None, "alpha not identifiable "
-                                 f"({len(law['excluded_cells'])} cells censored)"))
+                out.append(
+                    _Cand(
+                        run,
+                        cond,
+                        None,
+                        None,
+                        f"alpha not identifiable ({len(law['excluded_cells'])} cells censored)",
+                    )
+                )
                 continue
-            note = (f"rho {fmt(min(rhos))}–{fmt(max(rhos))} ({len(rhos)} values), "
-                    f"{law['n_lanes']} lanes, {law['n_censored']} censored")
+            note = (
+                f"rho {fmt(min(rhos))}–{fmt(max(rhos))} ({len(rhos)} values), "
+                f"{law['n_lanes']} lanes, {law['n_censored']} censored"
+            )
             if law["excluded_cells"]:
                 note += f", {len(law['excluded_cells'])} cells beyond the budget left out"
             if metric == "alpha":
@@ -706,8 +827,9 @@ def _cands_lr_fold(ref, runs):
                 if len(have) < len(lrs):
                     continue
                 cell = cell[np.isin(np.round(run.lanes["lr"][cell], 12), np.round(lrs, 12))]
-                f = fit.fold_change_across(np.round(run.lanes["lr"][cell], 12), "lr", t[cell],
-                                           c[cell])
+                f = fit.fold_change_across(
+                    np.round(run.lanes["lr"][cell], 12), "lr", t[cell], c[cell]
+                )
                 rhos.append(rho)
                 folds.append(f["fold"])
             if not rhos:
@@ -737,9 +859,16 @@ def _cands_saturation(ref, runs):
                 out.append(_Cand(run, cond, None, None, "law or rho=1.30 median not identifiable"))
                 continue
             pred = math.exp(law["alpha"] * r_hi + next(iter(law["intercepts"].values())))
-            out.append(_Cand(run, cond, med / pred, None,
-                             f"median {fmt(med)} vs extrapolated {fmt(pred)} "
-                             f"(alpha={fmt(law['alpha'])} on rho ≤ {r_max:g})"))
+            out.append(
+                _Cand(
+                    run,
+                    cond,
+                    med / pred,
+                    None,
+                    f"median {fmt(med)} vs extrapolated {fmt(pred)} "
+                    f"(alpha={fmt(law['alpha'])} on rho ≤ {r_max:g})",
+                )
+            )
     return out
 
 
@@ -757,13 +886,20 @@ def _cands_wc_lr(ref, runs):
                 sel = idx[np.isclose(run.lanes["lr"][idx], lr)]
                 wcs.append(_wc(run, sel)["median"] if sel.size else None)
             if sum(w is not None for w in wcs) < 2 or not all(
-                    np.isclose(run.lanes["lr"][idx], lr).any() for lr in lrs):
+                np.isclose(run.lanes["lr"][idx], lr).any() for lr in lrs
+            ):
                 continue
             good = np.array([w for w in wcs if w is not None])
             cv = float(good.std(ddof=1) / good.mean()) if len(good) == len(lrs) else None
-            out.append(_Cand(run, dict(cond, lr=tuple(lrs)), cv, None,
-                             "W_c per lr: " + ", ".join(f"{lr:g}: {fmt(w)}"
-                                                       for lr, w in zip(lrs, wcs))))
+            out.append(
+                _Cand(
+                    run,
+                    dict(cond, lr=tuple(lrs)),
+                    cv,
+                    None,
+                    "W_c per lr: " + ", ".join(f"{lr:g}: {fmt(w)}" for lr, w in zip(lrs, wcs)),
+                )
+            )
     return out
 
 
@@ -789,8 +925,15 @@ def _cands_one_shot(ref, runs):
                 continue
             f = fit.fold_change_across(np.round(run.lanes["rho"][idx], 6), "rho", t[idx], c[idx])
             note = "medians: " + ", ".join(f"rho {k}: {fmt(v)}" for k, v in f["medians"].items())
-            out.append(_Cand(run, cond, f["fold"], None, note + (" (lower bound)" if
-                                                                  f["lower_bound"] else "")))
+            out.append(
+                _Cand(
+                    run,
+                    cond,
+                    f["fold"],
+                    None,
+                    note + (" (lower bound)" if f["lower_bound"] else ""),
+                )
+            )
     return out
 
 
@@ -807,10 +950,19 @@ def _cands_group(ref, runs):
                 sel = idx[run.lanes["clamp_group"][idx] == g]
                 m = fit.censored_median(t[sel], c[sel])
                 devs[g] = abs(m / mc - 1.0) if m is not None and mc else None
-            measured = (max(devs.values()) if devs and all(v is not None for v in devs.values())
-                        else None)
-            out.append(_Cand(run, cond, measured, None, f"control median {fmt(mc)}; " + ", ".join(
-                f"{g}: {fmt(v and 100 * v)} %" for g, v in devs.items())))
+            measured = (
+                max(devs.values()) if devs and all(v is not None for v in devs.values()) else None
+            )
+            out.append(
+                _Cand(
+                    run,
+                    cond,
+                    measured,
+                    None,
+                    f"control median {fmt(mc)}; "
+                    + ", ".join(f"{g}: {fmt(v and 100 * v)} %" for g, v in devs.items()),
+                )
+            )
     return out
 
 
@@ -823,9 +975,15 @@ def _cands_ln_cv(ref, runs, column):
         if len(fracs) < 2 or idx.size < 3:
             continue
         w = fit.critical_norm(run.lanes[column][idx], n_boot=0)
-        out.append(_Cand(run, dict(cond, frac=tuple(fracs)), w["cv"], None,
-                         f"n={idx.size} over {len(fracs)} fractions, median "
-                         f"{fmt(w['median'])}"))
+        out.append(
+            _Cand(
+                run,
+                dict(cond, frac=tuple(fracs)),
+                w["cv"],
+                None,
+                f"n={idx.size} over {len(fracs)} fractions, median {fmt(w['median'])}",
+            )
+        )
     return out
 
 
@@ -852,10 +1010,15 @@ def _cands_ln_exponent(ref, runs):
             continue
         med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
         pl = fit.power_law(np.array(ps, float), np.array(med), seed=SEED)
-        out.append(_Cand(run, dict(cond, p=tuple(ps), frac=_span(run, idx, "frac")),
-                         pl["exponent"], pl["exponent_ci"],
-                         "median ‖U‖ per p: " + ", ".join(
-                             f"{p}: {fmt(m)}" for p, m in zip(ps, med))))
+        out.append(
+            _Cand(
+                run,
+                dict(cond, p=tuple(ps), frac=_span(run, idx, "frac")),
+                pl["exponent"],
+                pl["exponent_ci"],
+                "median ‖U‖ per p: " + ", ".join(f"{p}: {fmt(m)}" for p, m in zip(ps, med)),
+            )
+        )
     return out
 
 
@@ -874,15 +1037,23 @@ def _cands_group_clamp(ref, runs):
             folds = {}
             for g in _uniq(run, idx, "clamp_group"):
                 for r in _uniq(run, idx[run.lanes["clamp_group"][idx] == g], "rho"):
-                    sel = idx[(run.lanes["clamp_group"][idx] == g)
-                              & np.isclose(run.lanes["rho"][idx], r)]
+                    sel = idx[
+                        (run.lanes["clamp_group"][idx] == g) & np.isclose(run.lanes["rho"][idx], r)
+                    ]
                     m = fit.censored_median(t[sel], c[sel])
                     folds[f"{g} ρ={r:g}"] = m / mc if (m is not None and mc) else None
             good = [f for f in folds.values() if f is not None]
-            measured = (max(max(good), 1 / min(good))
-                        if good and len(good) == len(folds) else None)
-            out.append(_Cand(run, cond, measured, None, f"control median {fmt(mc)}; " + ", ".join(
-                f"{k}: {fmt(v)}×" for k, v in folds.items())))
+            measured = max(max(good), 1 / min(good)) if good and len(good) == len(folds) else None
+            out.append(
+                _Cand(
+                    run,
+                    cond,
+                    measured,
+                    None,
+                    f"control median {fmt(mc)}; "
+                    + ", ".join(f"{k}: {fmt(v)}×" for k, v in folds.items()),
+                )
+            )
     return out
 
 
@@ -933,8 +1104,11 @@ def _seeds(run) -> int | None:
 
 def _schedule(run) -> str:
     """The eval schedule a run latched T_grok on (older runs: every eval point)."""
-    return "" if run.config.get("eval_schedule", "every") == "every" else (
-        f"; eval {run.config['eval_schedule']}")
+    return (
+        ""
+        if run.config.get("eval_schedule", "every") == "every"
+        else (f"; eval {run.config['eval_schedule']}")
+    )
 
 
 def _row(ref, status, cand=None, note="") -> dict:
@@ -943,15 +1117,23 @@ def _row(ref, status, cand=None, note="") -> dict:
     seeds = None if cand is None else _seeds(cand.run)
     if judged and m is not None:
         status = "pass" if ref.passes(m, seeds) else "FAIL"
-    return {"key": ref.key, "quantity": ref.quantity,
-            "run": "" if cand is None else cand.run.name,
-            "condition": "" if cand is None else _cond_text(cand.cond) + _schedule(cand.run),
-            "seeds": seeds,
-            "measured": m, "measured_ci": None if cand is None else cand.ci,
-            "scale": ref.scale, "unit": ref.unit,
-            "paper": ref.value, "paper_text": ref.text(),
-            "rel_diff": ref.rel_diff(m) if (judged and m is not None) else None,
-            "tolerance": ref.tolerance_at(seeds).describe(ref), "status": status, "note": note}
+    return {
+        "key": ref.key,
+        "quantity": ref.quantity,
+        "run": "" if cand is None else cand.run.name,
+        "condition": "" if cand is None else _cond_text(cand.cond) + _schedule(cand.run),
+        "seeds": seeds,
+        "measured": m,
+        "measured_ci": None if cand is None else cand.ci,
+        "scale": ref.scale,
+        "unit": ref.unit,
+        "paper": ref.value,
+        "paper_text": ref.text(),
+        "rel_diff": ref.rel_diff(m) if (judged and m is not None) else None,
+        "tolerance": ref.tolerance_at(seeds).describe(ref),
+        "status": status,
+        "note": note,
+    }
 
 
 def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[dict]:
@@ -961,8 +1143,14 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
     for ref in refs or paper.references():
         cands = _candidates(ref, runs)
         if not cands:
-            rows.append(_row(ref, "not run", note=f"needs {ref.needs or 'runs at this setting'}"
-                             f" (experiment: {', '.join(ref.experiments)})"))
+            rows.append(
+                _row(
+                    ref,
+                    "not run",
+                    note=f"needs {ref.needs or 'runs at this setting'}"
+                    f" (experiment: {', '.join(ref.experiments)})",
+                )
+            )
             continue
         scored = [(c, mismatches(c.cond, ref.protocol)) for c in cands]
         match = [c for c, mm in scored if not mm]
@@ -976,12 +1164,25 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
         best, mm = min(scored, key=lambda cm: len(cm[1]))
         want_p = ref.protocol.get("p")
         if all(k == "p" for k, _ in mm) and not isinstance(want_p, tuple):
-            rows.append(_row(ref, "not run", note=f"no run at p={want_p} (closest: {mm[0][1]}; "
-                             f"experiment: {', '.join(ref.experiments)})"))
+            rows.append(
+                _row(
+                    ref,
+                    "not run",
+                    note=f"no run at p={want_p} (closest: {mm[0][1]}; "
+                    f"experiment: {', '.join(ref.experiments)})",
+                )
+            )
             continue
-        rows.append(_row(ref, "not comparable", best,
-                         "not the paper's protocol: " + "; ".join(t for _, t in mm)
-                         + (f" [{best.note}]" if best.note else "")))
+        rows.append(
+            _row(
+                ref,
+                "not comparable",
+                best,
+                "not the paper's protocol: "
+                + "; ".join(t for _, t in mm)
+                + (f" [{best.note}]" if best.note else ""),
+            )
+        )
     return rows
 
 
@@ -1017,6 +1218,7 @@ def _main_setting(run: Run, mask: np.ndarray, keys) -> np.ndarray:
 
 def _fig_trajectories(run: Run, path: str):
     from grokjax import plots
+
     if not run.curves:
         return None, "no curves.npz in the run directory (results/ keeps only lanes.csv)"
     L = run.lanes
@@ -1046,24 +1248,41 @@ def _fig_trajectories(run: Run, path: str):
             chosen.append((i[0], f"clamped, ρ = {r:g}"))
     if not chosen:
         return None, "no lane to draw"
-    wc = _wc_of(run, {"p": p, "lr": lr, "model": _py(L["model"][idx[0]]),
-                      "frac": _py(L["frac"][idx[0]]), "wd": _py(L["wd"][idx[0]])})
+    wc = _wc_of(
+        run,
+        {
+            "p": p,
+            "lr": lr,
+            "model": _py(L["model"][idx[0]]),
+            "frac": _py(L["frac"][idx[0]]),
+            "wd": _py(L["wd"][idx[0]]),
+        },
+    )
     panels = []
     for i, label in chosen:
         st = run.curves["steps"][i]
         keep = st >= 0
         tgt = _py(L["target_norm"][i]) if L["arm"][i] == "clamp" else None
-        panels.append({"label": f"{label} (seed {int(L['seed'][i])})", "steps": st[keep],
-                       "train_acc": run.curves["train_acc"][i][keep],
-                       "test_acc": run.curves["test_acc"][i][keep],
-                       "norm": run.curves["norm"][i][keep], "t_mem": _py(L["T_mem"][i]),
-                       "t_grok": _py(L["T_grok"][i]), "wc": wc, "target": tgt})
+        panels.append(
+            {
+                "label": f"{label} (seed {int(L['seed'][i])})",
+                "steps": st[keep],
+                "train_acc": run.curves["train_acc"][i][keep],
+                "test_acc": run.curves["test_acc"][i][keep],
+                "norm": run.curves["norm"][i][keep],
+                "t_mem": _py(L["T_mem"][i]),
+                "t_grok": _py(L["T_grok"][i]),
+                "wc": wc,
+                "target": tgt,
+            }
+        )
     title = f"{run.name}: accuracy and weight norm (p={p}, lr={lr:g}, {_py(L['model'][idx[0]])})"
     return plots.trajectories(panels, path, title=title), None
 
 
 def _fig_wc(run: Run, path: str):
     from grokjax import plots
+
     L = run.lanes
     base = run.arm("free") & run.ok()
     idx = _main_setting(run, base, ("model", "layernorm", "lr", "wd", "d", "hidden"))
@@ -1092,22 +1311,35 @@ def _fig_wc(run: Run, path: str):
                 sy += list(L["norm_at_grok"][g])
             pl = fit.power_law(np.array(xs, float), np.array(med), seed=SEED)
             lab = f"frac {ov:g}" if other == "frac" else f"p = {ov}"
-            out.append({"label": lab, "x": xs, "median": med, "lo": lo, "hi": hi,
-                        "seeds_x": sx, "seeds_y": sy, "fit": pl})
+            out.append(
+                {
+                    "label": lab,
+                    "x": xs,
+                    "median": med,
+                    "lo": lo,
+                    "hi": hi,
+                    "seeds_x": sx,
+                    "seeds_y": sy,
+                    "fit": pl,
+                }
+            )
         return out
 
     by_p = series("p", "frac", fracs)
     by_frac = series("frac", "p", ps)
     if not by_p and not by_frac:
         return None, "no setting with two or more p or fractions"
-    cond = {"model": _py(L["model"][idx[0]]), "lr": _py(L["lr"][idx[0]]),
-            "wd": _py(L["wd"][idx[0]]), "d": _py(L["d"][idx[0]]),
-            "hidden": _py(L["hidden"][idx[0]]),
-            "frac": fracs[0] if len(fracs) == 1 else tuple(fracs)}
+    cond = {
+        "model": _py(L["model"][idx[0]]),
+        "lr": _py(L["lr"][idx[0]]),
+        "wd": _py(L["wd"][idx[0]]),
+        "d": _py(L["d"][idx[0]]),
+        "hidden": _py(L["hidden"][idx[0]]),
+        "frac": fracs[0] if len(fracs) == 1 else tuple(fracs),
+    }
     proto = {k: v for k, v in paper.MLP_PROTOCOL.items()}
     overlay = paper.WC_BY_P if not mismatches(cond, proto) else None
-    title = (f"{run.name}: critical norm W_c ({cond['model']}, lr={cond['lr']:g}, "
-             f"wd={cond['wd']:g})")
+    title = f"{run.name}: critical norm W_c ({cond['model']}, lr={cond['lr']:g}, wd={cond['wd']:g})"
     return plots.wc_scaling(by_p, by_frac, path, paper_points=overlay, title=title), None
 
 
@@ -1128,10 +1360,18 @@ def _delay_series(run: Run, idx: np.ndarray, law: dict, group: str, label) -> li
                 ll += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
             if pg.get("r2") is not None:
                 ll += f", R² = {pg['r2']:.3f}"
-        out.append({"label": lab, "rho": L["rho"][sel], "t": t[sel], "censored": c[sel],
-                    "cells_rho": [cl["rho"] for cl in cells],
-                    "cells_median": [cl["median"] for cl in cells], "line": line,
-                    "line_label": ll})
+        out.append(
+            {
+                "label": lab,
+                "rho": L["rho"][sel],
+                "t": t[sel],
+                "censored": c[sel],
+                "cells_rho": [cl["rho"] for cl in cells],
+                "cells_median": [cl["median"] for cl in cells],
+                "line": line,
+                "line_label": ll,
+            }
+        )
     return out
 
 
@@ -1140,11 +1380,13 @@ LAW_RHO_MAX = 1.25  # the paper's law holds up to here and saturates above (rho 
 
 def _fig_delay(run: Run, path_p: str, path_lr: str):
     from grokjax import plots
+
     L = run.lanes
     made, skipped = [], []
     base = run.arm("clamp") & run.ok() & np.isfinite(L["rho"])
-    idx = _main_setting(run, base, ("model", "layernorm", "frac", "wd", "d", "hidden", "t_int",
-                                    "clamp_mode"))
+    idx = _main_setting(
+        run, base, ("model", "layernorm", "frac", "wd", "d", "hidden", "t_int", "clamp_mode")
+    )
     if not idx.size or len(_uniq(run, idx, "rho")) < 2:
         return [], [("delay law", "no clamped lanes at two or more rho")]
     model = _py(L["model"][idx[0]])
@@ -1164,25 +1406,35 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
                 continue
             cells = [cl for cl in law["cells"] if cl["group"] == gk and cl["median"] is not None]
             sel = at_lr[(L["p"][at_lr] == int(gk)) & L["grokked"][at_lr]]
-            pts.append({"label": f"p = {gk}", "rho": [cl["rho"] for cl in cells],
-                        "y": [math.log(cl["median"]) - c0 for cl in cells],
-                        "seeds_rho": L["rho"][sel], "seeds_y": np.log(t[sel]) - c0})
+            pts.append(
+                {
+                    "label": f"p = {gk}",
+                    "rho": [cl["rho"] for cl in cells],
+                    "y": [math.log(cl["median"]) - c0 for cl in cells],
+                    "seeds_rho": L["rho"][sel],
+                    "seeds_y": np.log(t[sel]) - c0,
+                }
+            )
         ci = law["alpha_ci"]
         lab = f"shared α = {law['alpha']:.2f}"
         if ci[0] is not None:
             lab += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
         lab += f", R² = {law['r2']:.3f}"
         collapse = {"alpha": law["alpha"], "label": lab, "points": pts}
-    made += plots.delay_law_groups(series, path_p, collapse=collapse,
-                                   title=f"{run.name}: delay law per p (lr={lr:g}, {model}; "
-                                         f"fit over ρ ≤ {LAW_RHO_MAX:g})")
+    made += plots.delay_law_groups(
+        series,
+        path_p,
+        collapse=collapse,
+        title=f"{run.name}: delay law per p (lr={lr:g}, {model}; fit over ρ ≤ {LAW_RHO_MAX:g})",
+    )
     if len(_uniq(run, idx, "lr")) >= 2:
         p = _ref_p(run, idx)
         at_p = idx[L["p"][idx] == p]
         law_lr = _delay(run, at_p, group="lr")
         s = _delay_series(run, at_p, law_lr, "lr", lambda g: f"lr = {float(g):g}")
-        made += plots.delay_law_groups(s, path_lr,
-                                       title=f"{run.name}: delay law per lr (p={p}, {model})")
+        made += plots.delay_law_groups(
+            s, path_lr, title=f"{run.name}: delay law per lr (p={p}, {model})"
+        )
     else:
         skipped.append(("delay law per lr", "one learning rate"))
     return made, skipped
@@ -1190,6 +1442,7 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
 
 def _fig_identity(run: Run, path: str):
     from grokjax import plots
+
     L = run.lanes
     m = run.arm("clamp") & run.ok() & L["grokked"] & (L["target_norm"] > 0)
     if not m.any():
@@ -1201,8 +1454,9 @@ def _fig_identity(run: Run, path: str):
             lab += f", {cond['clamp_mode']}"
         if len(_uniq(run, np.nonzero(m)[0], "model")) > 1:
             lab += f", {cond['model']}"
-        series.append({"label": lab, "target": L["target_norm"][idx],
-                       "norm": L["norm_at_grok"][idx]})
+        series.append(
+            {"label": lab, "target": L["target_norm"][idx], "norm": L["norm_at_grok"][idx]}
+        )
     return plots.norm_identity(series, path, title=f"{run.name}: ‖W‖ at T_grok vs held norm"), None
 
 
@@ -1211,9 +1465,12 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
     free grokked attention lanes pooled over the train fractions at the most common lr and
     wd (the per-cell CVs are in the table)."""
     from grokjax import plots
+
     if not rows:
-        return None, "not run (needs the transformer experiment: attention runs with and " \
-                     "without LayerNorm)"
+        return (
+            None,
+            "not run (needs the transformer experiment: attention runs with and without LayerNorm)",
+        )
     groups = [k[3:] for k in rows[0] if k.startswith("cv_")]
     bars = []
     for run in runs:
@@ -1227,21 +1484,33 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
         for cond, idx in _groups(run, at, ("layernorm", "p")):
             if idx.size < 2:  # a CV needs two lanes
                 continue
-            cv = {g: fit.critical_norm(run.lanes["norm_at_grok" if g == "global" else
-                                                 f"norm_at_grok_{g}"][idx], n_boot=0)["cv"]
-                  for g in groups}
+            cv = {
+                g: fit.critical_norm(
+                    run.lanes["norm_at_grok" if g == "global" else f"norm_at_grok_{g}"][idx],
+                    n_boot=0,
+                )["cv"]
+                for g in groups
+            }
             nf = len(_uniq(run, idx, "frac"))
-            bars.append({"label": f"LayerNorm {cond['layernorm'] or 'unknown'}, p={cond['p']} "
-                                  f"(n={idx.size}, {nf} fraction{'s' if nf > 1 else ''}"
-                                  + (f", {run.name}" if len(runs) > 1 else "") + ")",
-                         "cv": cv})
+            bars.append(
+                {
+                    "label": f"LayerNorm {cond['layernorm'] or 'unknown'}, p={cond['p']} "
+                    f"(n={idx.size}, {nf} fraction{'s' if nf > 1 else ''}"
+                    + (f", {run.name}" if len(runs) > 1 else "")
+                    + ")",
+                    "cv": cv,
+                }
+            )
     if not bars:
         return None, "no setting with two or more grokked free attention lanes"
-    note = None if len({r.get("layernorm") for r in rows}) > 1 else \
-        "only one LayerNorm setting present"
-    return plots.layernorm_cv(bars[:8], groups, path,
-                              title="Per-group CV of the norm at T_grok (attention model)"
-                              ), note
+    note = (
+        None
+        if len({r.get("layernorm") for r in rows}) > 1
+        else "only one LayerNorm setting present"
+    )
+    return plots.layernorm_cv(
+        bars[:8], groups, path, title="Per-group CV of the norm at T_grok (attention model)"
+    ), note
 
 
 def _fig_models(runs: list[Run], path: str):
@@ -1249,29 +1518,35 @@ def _fig_models(runs: list[Run], path: str):
     clamped lanes of the single setting (run, p, lr, ...) with the most values of rho (then
     the most lanes), with its fitted line."""
     from grokjax import plots
+
     keys = ("model", "layernorm", "p", "lr", "frac", "wd", "d", "hidden", "t_int", "clamp_mode")
     best = {}
     for run in runs:
         L = run.lanes
         ln = L.get("layernorm")
-        plain = (np.ones(run.n, bool) if ln is None
-                 else np.array([_py(v) in (None, "none") for v in ln]))
+        plain = (
+            np.ones(run.n, bool) if ln is None else np.array([_py(v) in (None, "none") for v in ln])
+        )
         base = run.arm("clamp") & run.ok() & np.isfinite(L["rho"]) & plain
         for cond, idx in _groups(run, base, keys):
             score = (len(_uniq(run, idx, "rho")), idx.size)
             if score[0] >= 2 and score > best.get(cond["model"], ((0, 0),))[0]:
                 best[cond["model"]] = (score, run, cond, idx)
     if len(best) < 2:
-        return None, ("needs clamped runs of two model kinds without LayerNorm, e.g. "
-                      "delay_sweep (MLP) and transformer (attention)")
+        return None, (
+            "needs clamped runs of two model kinds without LayerNorm, e.g. "
+            "delay_sweep (MLP) and transformer (attention)"
+        )
     series = []
     for model in sorted(best):
         _, run, cond, idx = best[model]
         law = _delay(run, idx, group="model")
-        series += _delay_series(run, idx, law, "model", lambda g: (
-            f"{g} ({run.name}, p={cond['p']}, lr={cond['lr']:g})"))
-    return plots.delay_law_groups(series, path, title="The delay law per model (no LayerNorm)"
-                                  ), None
+        series += _delay_series(
+            run, idx, law, "model", lambda g: f"{g} ({run.name}, p={cond['p']}, lr={cond['lr']:g})"
+        )
+    return plots.delay_law_groups(
+        series, path, title="The delay law per model (no LayerNorm)"
+    ), None
 
 
 def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -> list[dict]:
@@ -1287,40 +1562,80 @@ def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -
         except ValueError as e:
             files, why = None, f"could not draw: {e}"
         if files:
-            figs.append({"name": name, "files": [os.path.basename(f) for f in files],
-                         "caption": caption + (f" ({why})" if why else "")})
+            figs.append(
+                {
+                    "name": name,
+                    "files": [os.path.basename(f) for f in files],
+                    "caption": caption + (f" ({why})" if why else ""),
+                }
+            )
         else:
             figs.append({"name": name, "skipped": why})
 
     for run in runs:
         stem = os.path.join(out, run.name)
-        add(f"{run.name}_trajectories", "train/test accuracy and ‖W‖ against step (log x) for a "
+        add(
+            f"{run.name}_trajectories",
+            "train/test accuracy and ‖W‖ against step (log x) for a "
             "free lane and clamped lanes of one seed; T_mem, T_grok and W_c marked",
-            _fig_trajectories, run, f"{stem}_trajectories.png")
-        add(f"{run.name}_wc_scaling", "W_c against p and/or train fraction with power-law fits",
-            _fig_wc, run, f"{stem}_wc_scaling.png")
+            _fig_trajectories,
+            run,
+            f"{stem}_trajectories.png",
+        )
+        add(
+            f"{run.name}_wc_scaling",
+            "W_c against p and/or train fraction with power-law fits",
+            _fig_wc,
+            run,
+            f"{stem}_wc_scaling.png",
+        )
         made, skipped = _fig_delay(run, f"{stem}_delay_law.png", f"{stem}_delay_law_lr.png")
-        for stemname, cap in ((f"{run.name}_delay_law", "T_grok against ρ per p with fitted "
-                               "lines; with several p also the shared-α collapse "
-                               "(ln T_grok − c_p against ρ)"),
-                              (f"{run.name}_delay_law_lr", "T_grok against ρ per lr with "
-                               "fitted lines")):
-            files = [os.path.basename(f) for f in made
-                     if os.path.basename(f).startswith(stemname + ".")]
+        for stemname, cap in (
+            (
+                f"{run.name}_delay_law",
+                "T_grok against ρ per p with fitted "
+                "lines; with several p also the shared-α collapse "
+                "(ln T_grok − c_p against ρ)",
+            ),
+            (f"{run.name}_delay_law_lr", "T_grok against ρ per lr with fitted lines"),
+        ):
+            files = [
+                os.path.basename(f) for f in made if os.path.basename(f).startswith(stemname + ".")
+            ]
             if files:
                 figs.append({"name": stemname, "files": files, "caption": cap})
         for what, why in skipped:
-            figs.append({"name": f"{run.name}_{'delay_law_lr' if 'lr' in what else 'delay_law'}",
-                         "skipped": why})
-        add(f"{run.name}_norm_at_grok", "‖W‖ at T_grok against the held norm with the identity "
-            "line, and the relative deviation", _fig_identity, run, f"{stem}_norm_at_grok.png")
-    add("layernorm_cv", "per-group CV across seeds of the norm at T_grok with and without "
-        "LayerNorm (attention model)", _fig_layernorm, runs,
+            figs.append(
+                {
+                    "name": f"{run.name}_{'delay_law_lr' if 'lr' in what else 'delay_law'}",
+                    "skipped": why,
+                }
+            )
+        add(
+            f"{run.name}_norm_at_grok",
+            "‖W‖ at T_grok against the held norm with the identity "
+            "line, and the relative deviation",
+            _fig_identity,
+            run,
+            f"{stem}_norm_at_grok.png",
+        )
+    add(
+        "layernorm_cv",
+        "per-group CV across seeds of the norm at T_grok with and without "
+        "LayerNorm (attention model)",
+        _fig_layernorm,
+        runs,
         ln_rows if ln_rows is not None else layernorm_table(runs),
-        os.path.join(out, "layernorm_cv.png"))
-    add("delay_law_models", "T_grok against ρ for the MLP and the attention model (no "
-        "LayerNorm), each with its own fitted α", _fig_models, runs,
-        os.path.join(out, "delay_law_models.png"))
+        os.path.join(out, "layernorm_cv.png"),
+    )
+    add(
+        "delay_law_models",
+        "T_grok against ρ for the MLP and the attention model (no "
+        "LayerNorm), each with its own fitted α",
+        _fig_models,
+        runs,
+        os.path.join(out, "delay_law_models.png"),
+    )
     return figs
 
 
@@ -1376,8 +1691,16 @@ def _tgrok_md(rows: list[dict]) -> str:
     if not rows:
         return "_no lanes_"
     parts = []
-    keyf = lambda r: (r["run"], r.get("model"), r.get("layernorm"), r.get("d"), r.get("hidden"),
-                      r.get("frac"), r.get("wd"), r.get("p"))
+    keyf = lambda r: (
+        r["run"],
+        r.get("model"),
+        r.get("layernorm"),
+        r.get("d"),
+        r.get("hidden"),
+        r.get("frac"),
+        r.get("wd"),
+        r.get("p"),
+    )
     blocks: dict = {}
     for r in rows:
         blocks.setdefault(keyf(r), []).append(r)
@@ -1392,8 +1715,12 @@ def _tgrok_md(rows: list[dict]) -> str:
                 txt += f" ({r['clamp_mode']}, t_int={r['t_int']})"
             return txt
 
-        order = lambda r: (r["arm"] != "free", str(r["clamp_mode"]), _sortable(r["t_int"]),
-                           _sortable(None if r["rho"] == "free" else r["rho"]))
+        order = lambda r: (
+            r["arm"] != "free",
+            str(r["clamp_mode"]),
+            _sortable(r["t_int"]),
+            _sortable(None if r["rho"] == "free" else r["rho"]),
+        )
         lrs = sorted({r["lr"] for r in rs}, key=_sortable)
         labels = list(dict.fromkeys(label(r) for r in sorted(rs, key=order)))
         cell = {(label(r), r["lr"]): r for r in rs}
@@ -1416,8 +1743,10 @@ def _tgrok_md(rows: list[dict]) -> str:
                 line.append(txt)
             body.append(line)
         r0 = rs[0]
-        head = (f"**{r0['run']}** — p={r0.get('p')}, {r0.get('model')}, "
-                f"frac={_fmt_val(r0.get('frac'))}, wd={_fmt_val(r0.get('wd'))}")
+        head = (
+            f"**{r0['run']}** — p={r0.get('p')}, {r0.get('model')}, "
+            f"frac={_fmt_val(r0.get('frac'))}, wd={_fmt_val(r0.get('wd'))}"
+        )
         parts.append(head + "\n\n" + _md(["ρ \\ lr"] + [f"{lr:g}" for lr in lrs], body))
     return "\n\n".join(parts)
 
@@ -1425,32 +1754,86 @@ def _tgrok_md(rows: list[dict]) -> str:
 def _alpha_md(rows: list[dict]) -> str:
     if not rows:
         return "_no clamped lanes at two or more rho_"
-    body = [[r["run"], r.get("model"), r["p"] if r["p"] != "shared" else f"shared ({r['p_set']})",
-             _fmt_val(r.get("lr")), f"{fmt(r['rho_min'])}–{fmt(r['rho_max'])} ({r['n_rho']})",
-             fmt(r["alpha"]), _fmt_ci([r["alpha_ci_lo"], r["alpha_ci_hi"]]), fmt(r["r2"]),
-             fmt(r["alpha_mle"]), r["n_lanes"], r["n_censored"], r["n_cells_excluded"]]
-            for r in rows]
-    return _md(["run", "model", "p", "lr", "ρ range (values)", "α", "95% CI", "R²",
-                "α (censored MLE)", "lanes", "censored", "cells left out"], body)
+    body = [
+        [
+            r["run"],
+            r.get("model"),
+            r["p"] if r["p"] != "shared" else f"shared ({r['p_set']})",
+            _fmt_val(r.get("lr")),
+            f"{fmt(r['rho_min'])}–{fmt(r['rho_max'])} ({r['n_rho']})",
+            fmt(r["alpha"]),
+            _fmt_ci([r["alpha_ci_lo"], r["alpha_ci_hi"]]),
+            fmt(r["r2"]),
+            fmt(r["alpha_mle"]),
+            r["n_lanes"],
+            r["n_censored"],
+            r["n_cells_excluded"],
+        ]
+        for r in rows
+    ]
+    return _md(
+        [
+            "run",
+            "model",
+            "p",
+            "lr",
+            "ρ range (values)",
+            "α",
+            "95% CI",
+            "R²",
+            "α (censored MLE)",
+            "lanes",
+            "censored",
+            "cells left out",
+        ],
+        body,
+    )
 
 
 def _wc_md(rows: list[dict]) -> str:
     if not rows:
         return "_no free lanes_"
-    body = [[r["run"], r.get("model"), r["p"], _fmt_val(r.get("frac")), _fmt_val(r.get("lr")),
-             _fmt_val(r.get("wd")), fmt(r["Wc_median"]),
-             fmt(None if r["Wc_cv"] is None else 100 * r["Wc_cv"]),
-             _fmt_ci([r["Wc_ci_lo"], r["Wc_ci_hi"]]), f"{r['Wc_n']}/{r['n_lanes']}",
-             fmt(r["free_T_grok_median"])] for r in rows]
-    return _md(["run", "model", "p", "frac", "lr", "wd", "W_c (median)", "CV (%)", "95% CI",
-                "n grokked / lanes", "free T_grok median"], body)
+    body = [
+        [
+            r["run"],
+            r.get("model"),
+            r["p"],
+            _fmt_val(r.get("frac")),
+            _fmt_val(r.get("lr")),
+            _fmt_val(r.get("wd")),
+            fmt(r["Wc_median"]),
+            fmt(None if r["Wc_cv"] is None else 100 * r["Wc_cv"]),
+            _fmt_ci([r["Wc_ci_lo"], r["Wc_ci_hi"]]),
+            f"{r['Wc_n']}/{r['n_lanes']}",
+            fmt(r["free_T_grok_median"]),
+        ]
+        for r in rows
+    ]
+    return _md(
+        [
+            "run",
+            "model",
+            "p",
+            "frac",
+            "lr",
+            "wd",
+            "W_c (median)",
+            "CV (%)",
+            "95% CI",
+            "n grokked / lanes",
+            "free T_grok median",
+        ],
+        body,
+    )
 
 
 def _ln_md(rows: list[dict]) -> str:
     groups = [k[3:] for k in rows[0] if k.startswith("cv_")]
-    body = [[r["run"], r.get("layernorm"), r["p"], r["n"]]
-            + [fmt(None if r[f"cv_{g}"] is None else 100 * r[f"cv_{g}"]) for g in groups]
-            for r in rows]
+    body = [
+        [r["run"], r.get("layernorm"), r["p"], r["n"]]
+        + [fmt(None if r[f"cv_{g}"] is None else 100 * r[f"cv_{g}"]) for g in groups]
+        for r in rows
+    ]
     return _md(["run", "LayerNorm", "p", "n"] + [f"CV {g} (%)" for g in groups], body)
 
 
@@ -1458,8 +1841,11 @@ STATUS_ORDER = ("pass", "FAIL", "inconclusive", "not comparable", "not run")
 
 
 def summary_lines(counts: list[dict], comparison: list[dict]) -> list[str]:
-    lines = [f"{c['run']} ({c['experiment']}, {c['lanes']} lanes): {c['censored']} censored, "
-             f"{c['diverged']} diverged" for c in counts]
+    lines = [
+        f"{c['run']} ({c['experiment']}, {c['lanes']} lanes): {c['censored']} censored, "
+        f"{c['diverged']} diverged"
+        for c in counts
+    ]
     tally = {s: sum(r["status"] == s for r in comparison) for s in STATUS_ORDER}
     lines.append("paper comparison: " + ", ".join(f"{v} {k}" for k, v in tally.items()))
     return lines
@@ -1467,68 +1853,165 @@ def summary_lines(counts: list[dict], comparison: list[dict]) -> list[str]:
 
 def render(data: dict) -> str:
     """report.md from the dict that :func:`build` assembles."""
-    out = ["# grokjax report",
-           "",
-           "Every number below is recomputed from the runs' `lanes.csv` with `grokjax.fit` "
-           "(diverged lanes left out, lanes that did not grok right-censored at their steps "
-           "run); the paper's values come from `grokjax/paper.py` (arXiv 2606.13753).",
-           "", "## Runs", ""]
-    out.append(_md(["run", "experiment", "preset", "directory", "lanes", "free", "clamped",
-                    "other arms", "grokked", "censored", "diverged"],
-                   [[c["run"], c["experiment"], c["preset"], f"`{c['path']}`", c["lanes"],
-                     c["free"], c["clamped"], c["other"], c["grokked"], c["censored"],
-                     c["diverged"]] for c in data["runs"]]))
-    out += ["", "Censored: did not reach test accuracy 0.9 within the step budget (counted as "
-            "right-censored at the steps run); diverged lanes are left out of every fit."]
+    out = [
+        "# grokjax report",
+        "",
+        "Every number below is recomputed from the runs' `lanes.csv` with `grokjax.fit` "
+        "(diverged lanes left out, lanes that did not grok right-censored at their steps "
+        "run); the paper's values come from `grokjax/paper.py` (arXiv 2606.13753).",
+        "",
+        "## Runs",
+        "",
+    ]
+    out.append(
+        _md(
+            [
+                "run",
+                "experiment",
+                "preset",
+                "directory",
+                "lanes",
+                "free",
+                "clamped",
+                "other arms",
+                "grokked",
+                "censored",
+                "diverged",
+            ],
+            [
+                [
+                    c["run"],
+                    c["experiment"],
+                    c["preset"],
+                    f"`{c['path']}`",
+                    c["lanes"],
+                    c["free"],
+                    c["clamped"],
+                    c["other"],
+                    c["grokked"],
+                    c["censored"],
+                    c["diverged"],
+                ]
+                for c in data["runs"]
+            ],
+        )
+    )
+    out += [
+        "",
+        "Censored: did not reach test accuracy 0.9 within the step budget (counted as "
+        "right-censored at the steps run); diverged lanes are left out of every fit.",
+    ]
     out += ["", "## Experiments", ""]
-    out.append(_md(["experiment", "status", "runs", "what it measures"],
-                   [[e["experiment"], e["status"], ", ".join(e["runs"]), e["about"]]
-                    for e in data["experiments"]]))
-    out += ["", "## Headline numbers against the paper", "",
-            "Status: **pass** / **FAIL** — the run follows the paper's protocol and the number "
-            "is / is not within the tolerance; **inconclusive** — it follows the protocol but "
-            "the number is not identifiable (e.g. a median beyond the step budget); **not "
-            "comparable** — the closest run differs from the paper's protocol (differences "
-            "listed; its number is shown, not judged); **not run** — no run has the design the "
-            "number needs. Tolerances (ours; the paper gives point values): W_c within 5 %, "
-            "alpha within 15 %, R² ≥ 0.98, median T_grok within 25 %, fold changes within a "
-            "factor 1.5, W_c exponent within the paper's range ± 0.03, seed CV of W_c ≤ 3 %; "
-            "a run on the paper's seed counts (≥ 12 seeds per cell) is held to W_c within 2 %, "
-            "alpha within ±0.5 and median T_grok within 10 %. "
-            "Relative difference = (measured − paper) / paper.", ""]
-    out.append(_md(["quantity", "run", "condition", "seeds", "measured", "paper", "rel. diff",
-                    "tolerance", "status", "note"],
-                   [[r["quantity"], r["run"], r["condition"],
-                     "" if r.get("seeds") is None else str(r["seeds"]), _measured_text(r),
-                     r["paper_text"],
-                     "—" if r["rel_diff"] is None else f"{100 * r['rel_diff']:+.1f} %",
-                     r["tolerance"], f"**{r['status']}**", r["note"]]
-                    for r in data["comparison"]]))
+    out.append(
+        _md(
+            ["experiment", "status", "runs", "what it measures"],
+            [
+                [e["experiment"], e["status"], ", ".join(e["runs"]), e["about"]]
+                for e in data["experiments"]
+            ],
+        )
+    )
+    out += [
+        "",
+        "## Headline numbers against the paper",
+        "",
+        "Status: **pass** / **FAIL** — the run follows the paper's protocol and the number "
+        "is / is not within the tolerance; **inconclusive** — it follows the protocol but "
+        "the number is not identifiable (e.g. a median beyond the step budget); **not "
+        "comparable** — the closest run differs from the paper's protocol (differences "
+        "listed; its number is shown, not judged); **not run** — no run has the design the "
+        "number needs. Tolerances (ours; the paper gives point values): W_c within 5 %, "
+        "alpha within 15 %, R² ≥ 0.98, median T_grok within 25 %, fold changes within a "
+        "factor 1.5, W_c exponent within the paper's range ± 0.03, seed CV of W_c ≤ 3 %; "
+        "a run on the paper's seed counts (≥ 12 seeds per cell) is held to W_c within 2 %, "
+        "alpha within ±0.5 and median T_grok within 10 %. "
+        "Relative difference = (measured − paper) / paper.",
+        "",
+    ]
+    out.append(
+        _md(
+            [
+                "quantity",
+                "run",
+                "condition",
+                "seeds",
+                "measured",
+                "paper",
+                "rel. diff",
+                "tolerance",
+                "status",
+                "note",
+            ],
+            [
+                [
+                    r["quantity"],
+                    r["run"],
+                    r["condition"],
+                    "" if r.get("seeds") is None else str(r["seeds"]),
+                    _measured_text(r),
+                    r["paper_text"],
+                    "—" if r["rel_diff"] is None else f"{100 * r['rel_diff']:+.1f} %",
+                    r["tolerance"],
+                    f"**{r['status']}**",
+                    r["note"],
+                ]
+                for r in data["comparison"]
+            ],
+        )
+    )
     out += ["", "Summary: " + summary_lines(data["runs"], data["comparison"])[-1], ""]
-    out += ["## Tables", "", "### Median T_grok (ρ × lr)", "",
-            "Kaplan-Meier median (steps to test accuracy ≥ 0.9) with a 95 % bootstrap CI over "
-            "lanes, and the censored (never grokked within the budget) / total lanes per cell. "
-            "Files: `tgrok_matrix.md`, `tgrok_matrix.csv`.", "",
-            data["tables_md"]["tgrok_matrix"], "", "### Delay-law slope α per p", "",
-            "ln T_grok = α·ρ + c fitted to log cell medians per (p, lr); `shared` rows fit one α "
-            "with an intercept per p. CIs: percentile bootstrap over lanes within cells. "
-            "Files: `alpha.md`, `alpha.csv`.", "", data["tables_md"]["alpha"], "",
-            "### Critical norm W_c per p", "",
-            "W_c = median ‖W‖ at T_grok over the grokked free lanes; CV = std/mean across seeds; "
-            "95 % bootstrap CI of the median. Files: `wc.md`, `wc.csv`.", "",
-            data["tables_md"]["wc"], ""]
+    out += [
+        "## Tables",
+        "",
+        "### Median T_grok (ρ × lr)",
+        "",
+        "Kaplan-Meier median (steps to test accuracy ≥ 0.9) with a 95 % bootstrap CI over "
+        "lanes, and the censored (never grokked within the budget) / total lanes per cell. "
+        "Files: `tgrok_matrix.md`, `tgrok_matrix.csv`.",
+        "",
+        data["tables_md"]["tgrok_matrix"],
+        "",
+        "### Delay-law slope α per p",
+        "",
+        "ln T_grok = α·ρ + c fitted to log cell medians per (p, lr); `shared` rows fit one α "
+        "with an intercept per p. CIs: percentile bootstrap over lanes within cells. "
+        "Files: `alpha.md`, `alpha.csv`.",
+        "",
+        data["tables_md"]["alpha"],
+        "",
+        "### Critical norm W_c per p",
+        "",
+        "W_c = median ‖W‖ at T_grok over the grokked free lanes; CV = std/mean across seeds; "
+        "95 % bootstrap CI of the median. Files: `wc.md`, `wc.csv`.",
+        "",
+        data["tables_md"]["wc"],
+        "",
+    ]
     if data["tables_md"].get("layernorm_cv"):
-        out += ["### LayerNorm: per-group CV of the norm at T_grok", "",
-                data["tables_md"]["layernorm_cv"], ""]
+        out += [
+            "### LayerNorm: per-group CV of the norm at T_grok",
+            "",
+            data["tables_md"]["layernorm_cv"],
+            "",
+        ]
     if data["tables_md"].get("table2"):
-        out += ["### Table 2: which properties of the norm at grokking transfer to sparse parity",
-                "", "Generated from the parity runs' lanes (thresholds in experiments/parity.py; "
-                "the modular column summarises the paper's MLP results). Files: `table2.md`, "
-                "`table2.csv`.", "",
-                data["tables_md"]["table2"], ""]
-    out += ["## Experiment results", "",
-            "Each experiment's own summary (experiments/<name>.py), recomputed from its "
-            "lanes.csv; medians are Kaplan-Meier medians with censored lanes counted.", ""]
+        out += [
+            "### Table 2: which properties of the norm at grokking transfer to sparse parity",
+            "",
+            "Generated from the parity runs' lanes (thresholds in experiments/parity.py; "
+            "the modular column summarises the paper's MLP results). Files: `table2.md`, "
+            "`table2.csv`.",
+            "",
+            data["tables_md"]["table2"],
+            "",
+        ]
+    out += [
+        "## Experiment results",
+        "",
+        "Each experiment's own summary (experiments/<name>.py), recomputed from its "
+        "lanes.csv; medians are Kaplan-Meier medians with censored lanes counted.",
+        "",
+    ]
     for s in data.get("sections", []):
         title = f"### {s['experiment']}" + (f": {s['run']}" if s["run"] else "")
         out += [title, ""]
@@ -1550,8 +2033,15 @@ def render(data: dict) -> str:
 
 # Experiments whose own fit / summary / figure (experiments/<name>.py) the report reruns on
 # the lanes read back from lanes.csv.
-SECTION_EXPERIMENTS = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay",
-                       "transformer", "parity")
+SECTION_EXPERIMENTS = (
+    "critical_norm",
+    "lr_matrix",
+    "dense_rho",
+    "norm_controls",
+    "log_delay",
+    "transformer",
+    "parity",
+)
 
 
 def experiment_sections(runs: list[Run], out: str) -> list[dict]:
@@ -1559,13 +2049,21 @@ def experiment_sections(runs: list[Run], out: str) -> list[dict]:
     with the experiment's own fit function, its summary text and its figure (file names
     prefixed with the run name). Experiments without a run get a "not run" entry."""
     import importlib
+
     out_rows = []
     for name in SECTION_EXPERIMENTS:
         rs = [r for r in runs if r.experiment == name]
         if not rs:
-            out_rows.append({"experiment": name, "run": None, "status": "not run",
-                             "text": f"not run (python -m experiments.{name})", "fit": None,
-                             "figures": []})
+            out_rows.append(
+                {
+                    "experiment": name,
+                    "run": None,
+                    "status": "not run",
+                    "text": f"not run (python -m experiments.{name})",
+                    "fit": None,
+                    "figures": [],
+                }
+            )
             continue
         spec = importlib.import_module(f"experiments.{name}").SPEC
         fields = {f.name for f in dataclasses.fields(spec.config_cls)}
@@ -1582,13 +2080,28 @@ def experiment_sections(runs: list[Run], out: str) -> list[dict]:
             except (KeyError, ValueError, TypeError, IndexError) as e:
                 # e.g. a run directory written before the experiment recorded its cell columns:
                 # the generic tables above still use it; its own section says why it is absent
-                out_rows.append({"experiment": name, "run": run.name, "status": "unreadable",
-                                 "text": f"cannot recompute {name} from {run.path}/lanes.csv "
-                                         f"({type(e).__name__}: {e})".replace("\n", " "),
-                                 "fit": None, "figures": []})
+                out_rows.append(
+                    {
+                        "experiment": name,
+                        "run": run.name,
+                        "status": "unreadable",
+                        "text": f"cannot recompute {name} from {run.path}/lanes.csv "
+                        f"({type(e).__name__}: {e})".replace("\n", " "),
+                        "fit": None,
+                        "figures": [],
+                    }
+                )
                 continue
-            out_rows.append({"experiment": name, "run": run.name, "status": "run", "text": text,
-                             "fit": fitted, "figures": [os.path.relpath(f, out) for f in figs]})
+            out_rows.append(
+                {
+                    "experiment": name,
+                    "run": run.name,
+                    "status": "run",
+                    "text": text,
+                    "fit": fitted,
+                    "figures": [os.path.relpath(f, out) for f in figs],
+                }
+            )
     return out_rows
 
 
@@ -1601,18 +2114,41 @@ def table2_rows(sections: list[dict]) -> list[dict]:
         if s["experiment"] != "parity" or not s.get("fit"):
             continue
         for r in s["fit"].get("table2", []):
-            rows.append({"run": s["run"], "property": r["property"],
-                         "paper_modular": r.get("paper_modular"),
-                         "paper_parity": r.get("paper_parity"), "measured": r.get("evidence"),
-                         "transfers": r.get("transfers")})
+            rows.append(
+                {
+                    "run": s["run"],
+                    "property": r["property"],
+                    "paper_modular": r.get("paper_modular"),
+                    "paper_parity": r.get("paper_parity"),
+                    "measured": r.get("evidence"),
+                    "transfers": r.get("transfers"),
+                }
+            )
     return rows
 
 
 def _table2_md(rows: list[dict]) -> str:
-    return _md(["property", "paper: modular MLP", "paper: parity", "measured (parity run)",
-                "holds for parity here", "run"],
-               [[r["property"], r["paper_modular"], r["paper_parity"], r["measured"],
-                 f"**{r['transfers']}**", r["run"]] for r in rows])
+    return _md(
+        [
+            "property",
+            "paper: modular MLP",
+            "paper: parity",
+            "measured (parity run)",
+            "holds for parity here",
+            "run",
+        ],
+        [
+            [
+                r["property"],
+                r["paper_modular"],
+                r["paper_parity"],
+                r["measured"],
+                f"**{r['transfers']}**",
+                r["run"],
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _experiments(runs: list[Run]) -> list[dict]:
@@ -1621,8 +2157,9 @@ def _experiments(runs: list[Run]) -> list[dict]:
     for e in names:
         rs = [r.name for r in runs if r.experiment == e]
         about = KNOWN_EXPERIMENTS.get(e, "not known to the report: only generic tables/figures")
-        rows.append({"experiment": e, "status": "run" if rs else "not run", "runs": rs,
-                     "about": about})
+        rows.append(
+            {"experiment": e, "status": "run" if rs else "not run", "runs": rs, "about": about}
+        )
     return rows
 
 
@@ -1630,23 +2167,31 @@ def build(run_dirs: list[str], out: str) -> dict:
     """Loads the runs, writes report.md, report.json, the tables and the figures into ``out``;
     returns the report data (``text`` holds report.md)."""
     from grokjax.results import write_text
+
     runs = load_runs(run_dirs)
     os.makedirs(out, exist_ok=True)
     counts = [run_counts(r) for r in runs]
-    tables = {"tgrok_matrix": tgrok_matrix(runs), "alpha": alpha_table(runs),
-              "wc": wc_table(runs)}
+    tables = {"tgrok_matrix": tgrok_matrix(runs), "alpha": alpha_table(runs), "wc": wc_table(runs)}
     ln_rows = layernorm_table(runs)
     if ln_rows:
         tables["layernorm_cv"] = ln_rows
-    tables_md = {"tgrok_matrix": _tgrok_md(tables["tgrok_matrix"]),
-                 "alpha": _alpha_md(tables["alpha"]), "wc": _wc_md(tables["wc"])}
+    tables_md = {
+        "tgrok_matrix": _tgrok_md(tables["tgrok_matrix"]),
+        "alpha": _alpha_md(tables["alpha"]),
+        "wc": _wc_md(tables["wc"]),
+    }
     if ln_rows:
         tables_md["layernorm_cv"] = _ln_md(ln_rows)
     for k, rows in tables.items():
         write_text(os.path.join(out, f"{k}.csv"), _csv(rows))
         write_text(os.path.join(out, f"{k}.md"), tables_md[k] + "\n")
-    data = {"runs": counts, "experiments": _experiments(runs), "comparison": compare(runs),
-            "tables": tables, "tables_md": tables_md}
+    data = {
+        "runs": counts,
+        "experiments": _experiments(runs),
+        "comparison": compare(runs),
+        "tables": tables,
+        "tables_md": tables_md,
+    }
     data["figures"] = make_figures(runs, out, ln_rows)
     data["sections"] = experiment_sections(runs, out)
     t2 = table2_rows(data["sections"])
@@ -1658,8 +2203,10 @@ def build(run_dirs: list[str], out: str) -> dict:
     text = render(data)
     write_text(os.path.join(out, "report.md"), text)
     js = {k: v for k, v in data.items() if k != "tables_md"}
-    write_text(os.path.join(out, "report.json"),
-               json.dumps(_jsonable(js), indent=1, allow_nan=False) + "\n")
+    write_text(
+        os.path.join(out, "report.json"),
+        json.dumps(_jsonable(js), indent=1, allow_nan=False) + "\n",
+    )
     data["text"] = text
     return data
 

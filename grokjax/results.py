@@ -34,11 +34,34 @@ from grokjax.engine import HEADLINE, THRESHOLDS
 from grokjax.runner import RunResult
 
 LANE_COLUMNS = (
-    "lane", "p", "seed", "arm", "rho", "target_norm", "lr", "wd", "t_int", "clamp_mode",
-    "init_scale", "frac", "model", "dtype", "budget",
-    "T_mem", "T_grok", "T_grok_80", "T_grok_95", "grokked",
-    "norm_at_mem", "norm_at_grok", "norm_at_grok_80", "norm_at_grok_95",
-    "collapse_at_grok", "diverged", "diverged_step", "steps_run",
+    "lane",
+    "p",
+    "seed",
+    "arm",
+    "rho",
+    "target_norm",
+    "lr",
+    "wd",
+    "t_int",
+    "clamp_mode",
+    "init_scale",
+    "frac",
+    "model",
+    "dtype",
+    "budget",
+    "T_mem",
+    "T_grok",
+    "T_grok_80",
+    "T_grok_95",
+    "grokked",
+    "norm_at_mem",
+    "norm_at_grok",
+    "norm_at_grok_80",
+    "norm_at_grok_95",
+    "collapse_at_grok",
+    "diverged",
+    "diverged_step",
+    "steps_run",
 )
 
 
@@ -47,8 +70,9 @@ def atomic_path(path: str):
     """Yields a temporary path next to ``path``; renames it over ``path`` on success."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+    )
     os.close(fd)
     try:
         yield tmp
@@ -107,8 +131,9 @@ def lane_rows(meta: dict, result: RunResult, lane_offset: int = 0) -> list[dict]
     event = lambda t: int(t) if t >= 0 else None
     for i in range(n):
         tg = lat["t_grok"][i]
-        row = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v)
-               for k, v in meta.items()}
+        row = {
+            k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in meta.items()
+        }
         row.update(
             lane=lane_offset + i,
             T_mem=event(lat["t_mem"][i]),
@@ -142,8 +167,19 @@ def write_lanes_csv(path: str, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
-_INT_COLUMNS = {"lane", "p", "seed", "t_int", "budget", "T_mem", "T_grok", "T_grok_80",
-                "T_grok_95", "diverged_step", "steps_run"}
+_INT_COLUMNS = {
+    "lane",
+    "p",
+    "seed",
+    "t_int",
+    "budget",
+    "T_mem",
+    "T_grok",
+    "T_grok_80",
+    "T_grok_95",
+    "diverged_step",
+    "steps_run",
+}
 _BOOL_COLUMNS = {"grokked", "diverged"}
 _STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype", "cell", "clamp_group", "layernorm"}
 
@@ -174,8 +210,10 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
     for i, r in enumerate(rows):
         if None in r or any(v is None for v in r.values()):
             n = len(header) - sum(v is None for v in r.values()) + len(r.get(None) or [])
-            raise ValueError(f"{path}: row {i + 2} has {n} cells, the header {len(header)} "
-                             f"(a truncated or damaged file)")
+            raise ValueError(
+                f"{path}: row {i + 2} has {n} cells, the header {len(header)} "
+                f"(a truncated or damaged file)"
+            )
     out = {}
     for k in header:
         vals = [r[k] for r in rows]
@@ -191,8 +229,9 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
                 out[k] = np.array([_number(v) for v in vals])
             except ValueError:
                 if k in LANE_COLUMNS:
-                    raise ValueError(f"{path}: column {k} holds text where numbers belong") \
-                        from None
+                    raise ValueError(
+                        f"{path}: column {k} holds text where numbers belong"
+                    ) from None
                 out[k] = np.array(vals, dtype=object)  # an extra column of labels
     return out
 
@@ -201,7 +240,8 @@ def write_curves(path: str, results: list[RunResult]) -> None:
     """Concatenates the curves of several runs (same grid length padded with NaN)."""
     S = max(r.grid.size for r in results)
     pad = lambda a, fill=np.nan: np.concatenate(
-        [a, np.full(a.shape[:1] + (S - a.shape[1],) + a.shape[2:], fill, a.dtype)], axis=1)
+        [a, np.full(a.shape[:1] + (S - a.shape[1],) + a.shape[2:], fill, a.dtype)], axis=1
+    )
     arrays = {}
     steps = []
     for r in results:
@@ -220,9 +260,12 @@ def write_curves(path: str, results: list[RunResult]) -> None:
 
 def save_run_result(path: str, result: RunResult) -> None:
     """Stores a ``RunResult`` losslessly (atomically) so a resumed job can skip its phase."""
-    arrays = {"steps_run": result.steps_run, "grid": result.grid,
-              "groups": np.array(result.groups, dtype=str),
-              "stats": np.array(json.dumps(result.stats, sort_keys=True))}
+    arrays = {
+        "steps_run": result.steps_run,
+        "grid": result.grid,
+        "groups": np.array(result.groups, dtype=str),
+        "stats": np.array(json.dumps(result.stats, sort_keys=True)),
+    }
     arrays.update({f"latch.{k}": v for k, v in result.latches.items()})
     arrays.update({f"curve.{k}": v for k, v in result.curves.items()})
     with atomic_path(path) as tmp:
@@ -240,5 +283,11 @@ def load_run_result(path: str) -> RunResult:
             raise ValueError(f"{path} is not a phase result")
         latches = {k[6:]: z[k] for k in z.files if k.startswith("latch.")}
         curves = {k[6:]: z[k] for k in z.files if k.startswith("curve.")}
-        return RunResult(latches, z["steps_run"], z["grid"], curves,
-                         tuple(str(g) for g in z["groups"]), json.loads(str(z["stats"])))
+        return RunResult(
+            latches,
+            z["steps_run"],
+            z["grid"],
+            curves,
+            tuple(str(g) for g in z["groups"]),
+            json.loads(str(z["stats"])),
+        )

@@ -41,33 +41,43 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from grokjax.engine import (HEADLINE, Latches, LaneHParams, LaneState, Metrics, Static,
-                            empty_latches, lane_end, make_hparams, make_lane_fns)
+from grokjax.engine import (
+    HEADLINE,
+    Latches,
+    LaneHParams,
+    LaneState,
+    Metrics,
+    Static,
+    empty_latches,
+    lane_end,
+    make_hparams,
+    make_lane_fns,
+)
 
 
 @dataclasses.dataclass
 class RunResult:
-  """Host copies of every lane's outcome, indexed by the caller's lane order."""
+    """Host copies of every lane's outcome, indexed by the caller's lane order."""
 
-  latches: dict          # name -> np.ndarray [lanes, ...]
-  steps_run: np.ndarray  # steps each lane was trained when it left the program
-  grid: np.ndarray       # [S] steps at which curves are recorded
-  curves: dict           # name -> np.ndarray [lanes, S] (NaN where not recorded)
-  groups: tuple
-  stats: dict            # wall time, lane-steps executed/needed, compiles, ...
+    latches: dict  # name -> np.ndarray [lanes, ...]
+    steps_run: np.ndarray  # steps each lane was trained when it left the program
+    grid: np.ndarray  # [S] steps at which curves are recorded
+    curves: dict  # name -> np.ndarray [lanes, S] (NaN where not recorded)
+    groups: tuple
+    stats: dict  # wall time, lane-steps executed/needed, compiles, ...
 
 
 def step_grid(max_steps: int, eval_every: int, points: int = 120) -> np.ndarray:
-  """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
-  g = np.geomspace(eval_every, max(max_steps, eval_every), points)
-  g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
-  return np.concatenate([[0], g])
+    """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
+    g = np.geomspace(eval_every, max(max_steps, eval_every), points)
+    g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
+    return np.concatenate([[0], g])
 
 
 def _bucket(n: int, multiple: int) -> int:
-  """Smallest power of two >= n, rounded up to a multiple of the device count."""
-  b = 1 << max(0, math.ceil(math.log2(max(n, 1))))
-  return int(math.ceil(b / multiple) * multiple)
+    """Smallest power of two >= n, rounded up to a multiple of the device count."""
+    b = 1 << max(0, math.ceil(math.log2(max(n, 1))))
+    return int(math.ceil(b / multiple) * multiple)
 
 
 # How an Engine runs the lanes of a phase: "vmap", all of them in one vmapped program (sharded
@@ -77,653 +87,780 @@ LANE_MODES = ("auto", "walk", "vmap")
 
 
 def memory_budget() -> float | None:
-  """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None."""
-  import os
-  import re
-  v = os.environ.get("GROKJAX_MEMORY_BUDGET", "").strip()
-  if not v:
-    return None
-  m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?)?", v)
-  units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-  try:
-    x = float(m.group(1))
-  except (AttributeError, ValueError):
-    raise ValueError(f"GROKJAX_MEMORY_BUDGET must be bytes such as 2e9 or 512MiB, got {v!r}") \
-        from None
-  if m.group(2):
-    u = m.group(2)[0]
-    x *= 2 ** (10 * "KMGT".index(u) + 10) if "i" in m.group(2) else units[u]
-  return x
+    """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None."""
+    import os
+    import re
+
+    v = os.environ.get("GROKJAX_MEMORY_BUDGET", "").strip()
+    if not v:
+        return None
+    m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?)?", v)
+    units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    try:
+        x = float(m.group(1))
+    except (AttributeError, ValueError):
+        raise ValueError(
+            f"GROKJAX_MEMORY_BUDGET must be bytes such as 2e9 or 512MiB, got {v!r}"
+        ) from None
+    if m.group(2):
+        u = m.group(2)[0]
+        x *= 2 ** (10 * "KMGT".index(u) + 10) if "i" in m.group(2) else units[u]
+    return x
 
 
 class Interrupted(Exception):
-  """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
+    """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
 
-  Attributes:
-    step: steps the program had run when it stopped.
-    checkpoint_step: the step of the checkpoint written before stopping (None without a
-      checkpointer).
-    label: the run's label.
-  """
+    Attributes:
+      step: steps the program had run when it stopped.
+      checkpoint_step: the step of the checkpoint written before stopping (None without a
+        checkpointer).
+      label: the run's label.
+    """
 
-  def __init__(self, step: int, checkpoint_step: int | None, label: str = ""):
-    super().__init__(f"{label}stopped at step {step}")
-    self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
+    def __init__(self, step: int, checkpoint_step: int | None, label: str = ""):
+        super().__init__(f"{label}stopped at step {step}")
+        self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
 
 
 def _lane_groups(n: int, group: int) -> tuple:
-  """(start, stop) of consecutive groups of ``group`` lanes covering ``n`` lanes."""
-  return tuple((i, min(i + group, n)) for i in range(0, n, group))
+    """(start, stop) of consecutive groups of ``group`` lanes covering ``n`` lanes."""
+    return tuple((i, min(i + group, n)) for i in range(0, n, group))
 
 
 @functools.partial(jax.jit, static_argnums=2)
 def _take_lanes(tree, start, size: int):
-  """Lanes [start, start + size) of ``tree`` (one compile per size, any start)."""
-  return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size, axis=0), tree)
+    """Lanes [start, start + size) of ``tree`` (one compile per size, any start)."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size, axis=0), tree)
 
 
 @functools.partial(jax.jit, donate_argnums=0)
 def _put_lanes(whole, part, start):
-  """Writes ``part`` (state [g, ...], metrics [blocks, g, ...]) over lanes [start, start+g)
-  of ``whole`` = (state [L, ...], metrics [blocks, L, ...]), in place."""
-  state, metrics = whole
-  s, m = part
-  return (jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0),
-                       state, s),
-          jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 1),
-                       metrics, m))
+    """Writes ``part`` (state [g, ...], metrics [blocks, g, ...]) over lanes [start, start+g)
+    of ``whole`` = (state [L, ...], metrics [blocks, L, ...]), in place."""
+    state, metrics = whole
+    s, m = part
+    return (
+        jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0), state, s),
+        jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 1), metrics, m),
+    )
 
 
 def _smaller_bucket_max(size: int, ndev: int) -> int:
-  """The most lanes that fit a smaller bucket than ``size`` (0 if none does)."""
-  m = size - 1
-  while m > 0 and _bucket(m, ndev) >= size:
-    m -= 1
-  return m
+    """The most lanes that fit a smaller bucket than ``size`` (0 if none does)."""
+    m = size - 1
+    while m > 0 and _bucket(m, ndev) >= size:
+        m -= 1
+    return m
 
 
 class _Book(NamedTuple):
-  """What the host loop records per lane, kept on the device in the caller's lane order."""
+    """What the host loop records per lane, kept on the device in the caller's lane order."""
 
-  curves: dict           # name -> [lanes, S] (group_norms [lanes, S, G]); NaN = not recorded
-  latches: Latches       # [lanes, ...]: each lane's latches when it last ran
-  lane_step: jax.Array   # int32 [lanes]: steps each lane has trained
-  end: jax.Array         # int32 [lanes]: last step at which the lane may latch
-  active: jax.Array      # bool [lanes]: still to run (waiting lanes too)
+    curves: dict  # name -> [lanes, S] (group_norms [lanes, S, G]); NaN = not recorded
+    latches: Latches  # [lanes, ...]: each lane's latches when it last ran
+    lane_step: jax.Array  # int32 [lanes]: steps each lane has trained
+    end: jax.Array  # int32 [lanes]: last step at which the lane may latch
+    active: jax.Array  # bool [lanes]: still to run (waiting lanes too)
 
 
-def run_fingerprint(static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int,
-                    repack: bool) -> str:
-  """A short hash of everything that determines a run's results (config, lanes, chunking)."""
-  h = hashlib.sha256()
-  h.update(repr((static, chunk_steps, grid_points, repack)).encode())
-  for name, x in zip(LaneHParams._fields, hp):
-    a = np.ascontiguousarray(np.asarray(x))
-    h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-    h.update(a.tobytes())
-  return h.hexdigest()[:20]
+def run_fingerprint(
+    static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int, repack: bool
+) -> str:
+    """A short hash of everything that determines a run's results (config, lanes, chunking)."""
+    h = hashlib.sha256()
+    h.update(repr((static, chunk_steps, grid_points, repack)).encode())
+    for name, x in zip(LaneHParams._fields, hp):
+        a = np.ascontiguousarray(np.asarray(x))
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:20]
 
 
 class Engine:
-  """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket, or
-  once per group size when the host walks the lanes).
+    """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket, or
+    once per group size when the host walks the lanes).
 
-  With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
-  ``devices`` (default: ``jax.devices()``, every device of every process); every program's
-  inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
-  device count.
+    With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
+    ``devices`` (default: ``jax.devices()``, every device of every process); every program's
+    inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
+    device count.
 
-  ``lane_mode``: "vmap" (all lanes in one program), "walk" (the host walks them, one device
-  only) or "auto" (walk on a single CPU device, else vmap); see the module docstring.
-  ``lanes_per_group``: 0 runs all lanes as one vmap (the default on accelerators and with
-  several devices); g >= 1 makes the host walk the lanes g at a time, one call of the same
-  compiled g-lane program per group (the default, g = 1, on a single CPU device, where it is
-  the fastest per lane); one device only.
-  """
-
-  def __init__(self, static: Static, devices=None, lanes_per_group: int | None = None,
-               lane_mode: str = "auto"):
-    self.static = static
-    self.fns = make_lane_fns(static)
-    self.devices = list(devices if devices is not None else jax.devices())
-    # Several processes: the lane arrays span devices this process cannot read directly.
-    self.multiprocess = any(d.process_index != jax.process_index() for d in self.devices)
-    chunk = self.fns.chunk
-    if len(self.devices) > 1:
-      mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
-      P = jax.sharding.PartitionSpec
-      self._sharding = jax.sharding.NamedSharding(mesh, P("lanes"))
-      metrics_sharding = jax.sharding.NamedSharding(mesh, P(None, "lanes"))
-      init_kw = dict(out_shardings=self._sharding)
-      chunk_kw = dict(out_shardings=(self._sharding, metrics_sharding))
-    else:
-      self._sharding = None
-      init_kw, chunk_kw = {}, {}
-    self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
-    self._build_book_programs(mesh if len(self.devices) > 1 else None)
-    # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
-    # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
-    vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
-        lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1))(state, hp)
-    # On one CPU device a batched (vmapped) dot_general runs ~25-35 % slower per lane than
-    # one lane's plain matmuls, and a lax.map over the lanes inside the program still costs
-    # 8-16 % per lane; so there the host dispatches one lane's program per lane (the same
-    # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
-    # all lanes are one vmap, sharded over the devices.
-    if lane_mode not in LANE_MODES:
-      raise ValueError(f"lane_mode must be one of {', '.join(LANE_MODES)}, got {lane_mode!r}")
-    if lane_mode == "vmap":
-      if lanes_per_group:
-        raise ValueError(f"lane_mode 'vmap' runs every lane in one program; "
-                         f"lanes_per_group={lanes_per_group} walks them")
-      lanes_per_group = 0
-    elif lane_mode == "walk" and lanes_per_group is None:
-      lanes_per_group = 1
-    if lanes_per_group is None:
-      lanes_per_group = 1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) \
-          else 0
-    if lanes_per_group < 0:
-      raise ValueError(f"lanes_per_group must be >= 0, got {lanes_per_group}")
-    if lanes_per_group and len(self.devices) > 1:
-      raise ValueError(f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
-                       f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)")
-    if lane_mode == "walk" and lanes_per_group == 0:
-      raise ValueError("lane_mode 'walk' needs lanes_per_group >= 1 (0 is one vmap)")
-    self.lanes_per_group = lanes_per_group
-    self._blanks_memo = {}  # memory estimates per chunk length
-    self.lane_mode = "walk" if lanes_per_group else "vmap"  # the mode in use ("auto" resolved)
-    if lanes_per_group:
-      self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
-      self._blanks = {}
-    else:
-      self._chunk_all = jax.jit(
-          lambda state, hp, n_blocks, run, max_blocks: vchunk(state, hp, n_blocks, max_blocks),
-          static_argnums=4, donate_argnums=0, **chunk_kw)
-
-  def _chunk_upto(self, state, hp, n_blocks, run, max_blocks: int):
-    """Advances the lanes up to ``max_blocks`` (static) blocks, of which ``n_blocks`` run.
-
-    With ``lanes_per_group`` the host walks groups of that many lanes, one program call per
-    group, and a group none of whose lanes ``run`` passes through untouched (its metrics
-    blank: step -1, NaN). Returns (state [L, ...], metrics [max_blocks, L, ...]).
+    ``lane_mode``: "vmap" (all lanes in one program), "walk" (the host walks them, one device
+    only) or "auto" (walk on a single CPU device, else vmap); see the module docstring.
+    ``lanes_per_group``: 0 runs all lanes as one vmap (the default on accelerators and with
+    several devices); g >= 1 makes the host walk the lanes g at a time, one call of the same
+    compiled g-lane program per group (the default, g = 1, on a single CPU device, where it is
+    the fastest per lane); one device only.
     """
-    if not self.lanes_per_group:
-      return self._chunk_all(state, hp, n_blocks, run, max_blocks)
-    n = hp.seed.shape[0]
-    # Metrics start blank; each group that runs writes its own lanes (state and metrics
-    # in place, so memory stays one lane state per lane plus one group's temporaries).
-    out = (state, self._blank_metrics(state, hp, n, max_blocks))
-    for a, b in _lane_groups(n, self.lanes_per_group):
-      if np.any(run[a:b]):
-        s, h = _take_lanes(out[0], a, b - a), _take_lanes(hp, a, b - a)
-        out = _put_lanes(out, self._chunk_group(s, h, n_blocks, max_blocks), a)
-    return out
 
-  def _blank_metrics(self, state, hp, n: int, max_blocks: int):
-    """What lanes that do not run report: step -1 and NaN metrics, [max_blocks, n, ...]."""
-    key = (n, max_blocks)
-    if key not in self._blanks:
-      g = min(self.lanes_per_group, n)
-      one = jax.eval_shape(self._chunk_group, _take_lanes(state, 0, g), _take_lanes(hp, 0, g),
-                           np.int32(1), max_blocks)[1]
-      self._blanks[key] = jax.tree.map(
-          lambda x: np.full((x.shape[0], n) + x.shape[2:],
-                            -1 if np.issubdtype(x.dtype, np.integer) else np.nan, x.dtype), one)
-    # A fresh device copy each chunk: the walk writes into it in place (donated).
-    return jax.device_put(self._blanks[key], self.devices[0])
+    def __init__(
+        self,
+        static: Static,
+        devices=None,
+        lanes_per_group: int | None = None,
+        lane_mode: str = "auto",
+    ):
+        self.static = static
+        self.fns = make_lane_fns(static)
+        self.devices = list(devices if devices is not None else jax.devices())
+        # Several processes: the lane arrays span devices this process cannot read directly.
+        self.multiprocess = any(d.process_index != jax.process_index() for d in self.devices)
+        chunk = self.fns.chunk
+        if len(self.devices) > 1:
+            mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
+            P = jax.sharding.PartitionSpec
+            self._sharding = jax.sharding.NamedSharding(mesh, P("lanes"))
+            metrics_sharding = jax.sharding.NamedSharding(mesh, P(None, "lanes"))
+            init_kw = dict(out_shardings=self._sharding)
+            chunk_kw = dict(out_shardings=(self._sharding, metrics_sharding))
+        else:
+            self._sharding = None
+            init_kw, chunk_kw = {}, {}
+        self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
+        self._build_book_programs(mesh if len(self.devices) > 1 else None)
+        # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
+        # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
+        vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
+            lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1)
+        )(state, hp)
+        # On one CPU device a batched (vmapped) dot_general runs ~25-35 % slower per lane than
+        # one lane's plain matmuls, and a lax.map over the lanes inside the program still costs
+        # 8-16 % per lane; so there the host dispatches one lane's program per lane (the same
+        # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
+        # all lanes are one vmap, sharded over the devices.
+        if lane_mode not in LANE_MODES:
+            raise ValueError(f"lane_mode must be one of {', '.join(LANE_MODES)}, got {lane_mode!r}")
+        if lane_mode == "vmap":
+            if lanes_per_group:
+                raise ValueError(
+                    f"lane_mode 'vmap' runs every lane in one program; "
+                    f"lanes_per_group={lanes_per_group} walks them"
+                )
+            lanes_per_group = 0
+        elif lane_mode == "walk" and lanes_per_group is None:
+            lanes_per_group = 1
+        if lanes_per_group is None:
+            lanes_per_group = (
+                1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) else 0
+            )
+        if lanes_per_group < 0:
+            raise ValueError(f"lanes_per_group must be >= 0, got {lanes_per_group}")
+        if lanes_per_group and len(self.devices) > 1:
+            raise ValueError(
+                f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
+                f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)"
+            )
+        if lane_mode == "walk" and lanes_per_group == 0:
+            raise ValueError("lane_mode 'walk' needs lanes_per_group >= 1 (0 is one vmap)")
+        self.lanes_per_group = lanes_per_group
+        self._blanks_memo = {}  # memory estimates per chunk length
+        self.lane_mode = "walk" if lanes_per_group else "vmap"  # the mode in use ("auto" resolved)
+        if lanes_per_group:
+            self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
+            self._blanks = {}
+        else:
+            self._chunk_all = jax.jit(
+                lambda state, hp, n_blocks, run, max_blocks: vchunk(
+                    state, hp, n_blocks, max_blocks
+                ),
+                static_argnums=4,
+                donate_argnums=0,
+                **chunk_kw,
+            )
 
-  def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
-    """(fixed, per-lane) bytes per device of the chunk program, from XLA's memory analysis.
+    def _chunk_upto(self, state, hp, n_blocks, run, max_blocks: int):
+        """Advances the lanes up to ``max_blocks`` (static) blocks, of which ``n_blocks`` run.
 
-    One vmap: the program at one and two lanes per device. Lanes walked in groups: one
-    group's program (its temporaries serve every group in turn) plus, per lane, its state and
-    metrics.
-    """
-    ndev = len(self.devices)
-    n_blocks = max(1, chunk_steps // self.static.eval_every)
-    lane_state = lambda k: jax.eval_shape(
-        jax.vmap(self.fns.init), make_hparams(len(self.fns.groups), seed=np.arange(k)))
-    if self.lanes_per_group:
-      g = self.lanes_per_group
-      hp = make_hparams(len(self.fns.groups), seed=np.arange(g))
-      m = self._chunk_group.lower(lane_state(g), hp, np.int32(1), n_blocks).compile() \
-          .memory_analysis()
-      state_b = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(lane_state(1)))
-      metrics_b = (m.output_size_in_bytes - m.alias_size_in_bytes) / g
-      fixed = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-      return float(fixed), float(state_b + metrics_b)
-    usage = []
-    for per_dev in (1, 2):
-      k = per_dev * ndev
-      hp = make_hparams(len(self.fns.groups), seed=np.arange(k))
-      m = self._chunk_all.lower(lane_state(k), hp, np.int32(1), np.ones(k, bool), n_blocks) \
-          .compile().memory_analysis()
-      usage.append(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-                   - m.alias_size_in_bytes)
-    per_lane = max(usage[1] - usage[0], 1)
-    # plus what the host loop's bookkeeping keeps per lane on the device (curves, latches)
-    book = (len(Metrics._fields) + len(self.fns.groups)) * 121 * np.dtype(
-        self.static.model.dtype).itemsize + 64
-    return max(usage[0] - per_lane, 0), per_lane + book
+        With ``lanes_per_group`` the host walks groups of that many lanes, one program call per
+        group, and a group none of whose lanes ``run`` passes through untouched (its metrics
+        blank: step -1, NaN). Returns (state [L, ...], metrics [max_blocks, L, ...]).
+        """
+        if not self.lanes_per_group:
+            return self._chunk_all(state, hp, n_blocks, run, max_blocks)
+        n = hp.seed.shape[0]
+        # Metrics start blank; each group that runs writes its own lanes (state and metrics
+        # in place, so memory stays one lane state per lane plus one group's temporaries).
+        out = (state, self._blank_metrics(state, hp, n, max_blocks))
+        for a, b in _lane_groups(n, self.lanes_per_group):
+            if np.any(run[a:b]):
+                s, h = _take_lanes(out[0], a, b - a), _take_lanes(hp, a, b - a)
+                out = _put_lanes(out, self._chunk_group(s, h, n_blocks, max_blocks), a)
+        return out
 
-  def lanes_that_fit(self, memory_bytes: float | None = None, chunk_steps: int = 500,
-                     fraction: float = 0.8) -> int:
-    """The most lanes (over all devices) whose program fits in memory.
+    def _blank_metrics(self, state, hp, n: int, max_blocks: int):
+        """What lanes that do not run report: step -1 and NaN metrics, [max_blocks, n, ...]."""
+        key = (n, max_blocks)
+        if key not in self._blanks:
+            g = min(self.lanes_per_group, n)
+            one = jax.eval_shape(
+                self._chunk_group,
+                _take_lanes(state, 0, g),
+                _take_lanes(hp, 0, g),
+                np.int32(1),
+                max_blocks,
+            )[1]
+            self._blanks[key] = jax.tree.map(
+                lambda x: np.full(
+                    (x.shape[0], n) + x.shape[2:],
+                    -1 if np.issubdtype(x.dtype, np.integer) else np.nan,
+                    x.dtype,
+                ),
+                one,
+            )
+        # A fresh device copy each chunk: the walk writes into it in place (donated).
+        return jax.device_put(self._blanks[key], self.devices[0])
 
-    ``memory_bytes`` is per device; by default the environment variable
-    ``GROKJAX_MEMORY_BUDGET`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
-    budget, used as it is) or else the accelerator's ``bytes_limit`` (or half the host's RAM
-    on CPU), times ``fraction``; the program's needs come from ``memory_bytes()`` (XLA's
-    memory analysis of the compiled chunk program).
-    """
-    import os
-    ndev = len(self.devices)
-    if memory_bytes is None and memory_budget() is not None:
-      memory_bytes, fraction = memory_budget(), 1.0
-    if memory_bytes is None:
-      stats = jax.local_devices()[0].memory_stats() or {}
-      if "bytes_limit" in stats:
-        memory_bytes = stats["bytes_limit"]
-      else:
-        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / ndev
-    key = ("memory", chunk_steps)
-    if key not in self._blanks_memo:
-      self._blanks_memo[key] = self.memory_bytes(chunk_steps)
-    fixed, per_lane = self._blanks_memo[key]
-    return max(1, int((fraction * memory_bytes - fixed) // per_lane)) * ndev
+    def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
+        """(fixed, per-lane) bytes per device of the chunk program, from XLA's memory analysis.
 
-  @property
-  def state_sharding(self):
-    """Sharding of every lane-state leaf (lane axis over the mesh, or the one device)."""
-    return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
+        One vmap: the program at one and two lanes per device. Lanes walked in groups: one
+        group's program (its temporaries serve every group in turn) plus, per lane, its state and
+        metrics.
+        """
+        ndev = len(self.devices)
+        n_blocks = max(1, chunk_steps // self.static.eval_every)
+        lane_state = lambda k: jax.eval_shape(
+            jax.vmap(self.fns.init), make_hparams(len(self.fns.groups), seed=np.arange(k))
+        )
+        if self.lanes_per_group:
+            g = self.lanes_per_group
+            hp = make_hparams(len(self.fns.groups), seed=np.arange(g))
+            m = (
+                self._chunk_group.lower(lane_state(g), hp, np.int32(1), n_blocks)
+                .compile()
+                .memory_analysis()
+            )
+            state_b = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(lane_state(1)))
+            metrics_b = (m.output_size_in_bytes - m.alias_size_in_bytes) / g
+            fixed = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+            return float(fixed), float(state_b + metrics_b)
+        usage = []
+        for per_dev in (1, 2):
+            k = per_dev * ndev
+            hp = make_hparams(len(self.fns.groups), seed=np.arange(k))
+            m = (
+                self._chunk_all.lower(lane_state(k), hp, np.int32(1), np.ones(k, bool), n_blocks)
+                .compile()
+                .memory_analysis()
+            )
+            usage.append(
+                m.argument_size_in_bytes
+                + m.output_size_in_bytes
+                + m.temp_size_in_bytes
+                - m.alias_size_in_bytes
+            )
+        per_lane = max(usage[1] - usage[0], 1)
+        # plus what the host loop's bookkeeping keeps per lane on the device (curves, latches)
+        book = (len(Metrics._fields) + len(self.fns.groups)) * 121 * np.dtype(
+            self.static.model.dtype
+        ).itemsize + 64
+        return max(usage[0] - per_lane, 0), per_lane + book
 
-  def _put_on(self, tree, sharding):
-    """Host arrays (the same on every process) onto ``sharding``, or the one device."""
-    if sharding is None:
-      return jax.device_put(tree, self.devices[0])
-    if self.multiprocess:
-      # Each process supplies the shards of its own devices. (jax.device_put would first
-      # check that every process passed equal values, and NaN != NaN fails that check.)
-      def put(x):
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-      return jax.tree.map(put, tree)
-    return jax.device_put(tree, sharding)
+    def lanes_that_fit(
+        self, memory_bytes: float | None = None, chunk_steps: int = 500, fraction: float = 0.8
+    ) -> int:
+        """The most lanes (over all devices) whose program fits in memory.
 
-  def _put(self, tree):
-    """Host arrays onto the lane sharding."""
-    return self._put_on(tree, self._sharding)
+        ``memory_bytes`` is per device; by default the environment variable
+        ``GROKJAX_MEMORY_BUDGET`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
+        budget, used as it is) or else the accelerator's ``bytes_limit`` (or half the host's RAM
+        on CPU), times ``fraction``; the program's needs come from ``memory_bytes()`` (XLA's
+        memory analysis of the compiled chunk program).
+        """
+        import os
 
-  def _put_rep(self, tree):
-    """Host arrays onto every device (replicated), or the one."""
-    return self._put_on(tree, self._rep)
+        ndev = len(self.devices)
+        if memory_bytes is None and memory_budget() is not None:
+            memory_bytes, fraction = memory_budget(), 1.0
+        if memory_bytes is None:
+            stats = jax.local_devices()[0].memory_stats() or {}
+            if "bytes_limit" in stats:
+                memory_bytes = stats["bytes_limit"]
+            else:
+                memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / ndev
+        key = ("memory", chunk_steps)
+        if key not in self._blanks_memo:
+            self._blanks_memo[key] = self.memory_bytes(chunk_steps)
+        fixed, per_lane = self._blanks_memo[key]
+        return max(1, int((fraction * memory_bytes - fixed) // per_lane)) * ndev
 
-  def _build_book_programs(self, mesh) -> None:
-    """The device programs of the host loop's bookkeeping, so that between chunks the host
-    reads a few scalars whatever the lane count: ``_plan`` (how far the next chunk may run),
-    ``_update`` (records, latches, end steps, finished lanes), ``_refill`` (waiting lanes take
-    freed slots) and ``_repack`` (the running lanes into a smaller program: a gather)."""
-    static, G = self.static, len(self.fns.groups)
-    if mesh is None:
-      self._rep = None
-      jit = lambda f, out, **kw: jax.jit(f, **kw)
-    else:
-      self._rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-      jit = lambda f, out, **kw: jax.jit(f, out_shardings=out, **kw)
-    lanes, rep = self._sharding, self._rep
-    take = lambda tree, idx: jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
-    self._gather_hp = jit(take, lanes)
+    @property
+    def state_sharding(self):
+        """Sharding of every lane-state leaf (lane axis over the mesh, or the one device)."""
+        return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
 
-    def plan(book, slots, real, m_max):
-      """[smallest steps left of a running slot, the k-th smallest (k: finishing lanes for a
-      smaller bucket), running slots], and which slots run."""
-      running = real & book.active[slots]
-      left = jnp.where(running, book.end[slots] - book.lane_step[slots], 2 ** 30)
-      n_run = running.sum().astype(jnp.int32)
-      k = n_run - jnp.clip(jnp.minimum(n_run - 1, m_max), 0)
-      kth = jnp.sort(left)[jnp.clip(k - 1, 0, left.shape[0] - 1)]
-      return jnp.stack([left.min(), kth, n_run]), running
+    def _put_on(self, tree, sharding):
+        """Host arrays (the same on every process) onto ``sharding``, or the one device."""
+        if sharding is None:
+            return jax.device_put(tree, self.devices[0])
+        if self.multiprocess:
+            # Each process supplies the shards of its own devices. (jax.device_put would first
+            # check that every process passed equal values, and NaN != NaN fails that check.)
+            def put(x):
+                x = np.asarray(x)
+                return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
-    self._plan = jit(plan, rep)
+            return jax.tree.map(put, tree)
+        return jax.device_put(tree, sharding)
 
-    def update(book, lat, m, slot_step, slots, real, budget, grid):
-      n = book.lane_step.shape[0]
-      lane = jnp.where(real, slots, n)  # padding slots write nowhere (dropped)
-      put = lambda whole, part: whole.at[lane].set(part, mode="drop")
-      latches = jax.tree.map(put, book.latches, lat)
-      lane_step = put(book.lane_step, slot_step)
-      end_slot = lane_end(static, lat.t_grok[:, HEADLINE], budget[slots], jnp).astype(jnp.int32)
-      end = put(book.end, end_slot)
-      finished = (slot_step > end_slot) | (lat.diverged_step >= 0)
-      active = book.active.at[jnp.where(real & finished, slots, n)].set(False, mode="drop")
-      # Curves: eval points on the grid up to each lane's last step (its final end step, or
-      # the step it diverged), so they do not depend on where chunks end.
-      s = m.step
-      gi = jnp.clip(jnp.searchsorted(grid, s), 0, grid.shape[0] - 1)
-      last = jnp.where(lat.diverged_step >= 0, lat.diverged_step, end_slot)
-      rec = real[None] & (s >= 0) & (grid[gi] == s) & (s <= last[None])
-      row = jnp.where(rec, slots[None], n)
-      curves = {k: v.at[row, gi].set(getattr(m, k), mode="drop")
-                for k, v in book.curves.items()}
-      new = _Book(curves, latches, lane_step, end, active)
-      left = jnp.where(active, jnp.maximum(end - lane_step, 0), 0).astype(jnp.float32).sum()
-      summary = jnp.stack([active.sum().astype(jnp.float32),
-                           (latches.t_grok[:, HEADLINE] >= 0).sum().astype(jnp.float32),
-                           (real & active[slots]).sum().astype(jnp.float32), left])
-      return new, summary
+    def _put(self, tree):
+        """Host arrays onto the lane sharding."""
+        return self._put_on(tree, self._sharding)
 
-    self._update = jit(update, (rep, rep), donate_argnums=0)
+    def _put_rep(self, tree):
+        """Host arrays onto every device (replicated), or the one."""
+        return self._put_on(tree, self._rep)
 
-    def refill(state, book, slots, real, hp_all, queued, k, width):
-      free = ~(real & book.active[slots])
-      j = jnp.arange(width)
-      idx = jnp.nonzero(free, size=width, fill_value=0)[0]
-      into = jnp.where(j < k, idx, idx[k - 1])      # padding repeats the last pair
-      new_lanes = queued + jnp.minimum(j, k - 1)
-      new = jax.vmap(self.fns.init)(take(hp_all, new_lanes))
-      state = jax.tree.map(lambda x, y: x.at[into].set(y), state, new)
-      slots, real = slots.at[into].set(new_lanes), real.at[into].set(True)
-      return state, slots, real, take(hp_all, slots)
+    def _build_book_programs(self, mesh) -> None:
+        """The device programs of the host loop's bookkeeping, so that between chunks the host
+        reads a few scalars whatever the lane count: ``_plan`` (how far the next chunk may run),
+        ``_update`` (records, latches, end steps, finished lanes), ``_refill`` (waiting lanes take
+        freed slots) and ``_repack`` (the running lanes into a smaller program: a gather)."""
+        static = self.static
+        if mesh is None:
+            self._rep = None
+            jit = lambda f, out, **kw: jax.jit(f, **kw)
+        else:
+            self._rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+            jit = lambda f, out, **kw: jax.jit(f, out_shardings=out, **kw)
+        lanes, rep = self._sharding, self._rep
+        take = lambda tree, idx: jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
+        self._gather_hp = jit(take, lanes)
 
-    self._refill = jit(refill, (lanes, rep, rep, lanes), static_argnums=7, donate_argnums=0)
+        def plan(book, slots, real, m_max):
+            """[smallest steps left of a running slot, the k-th smallest (k: finishing lanes for a
+            smaller bucket), running slots], and which slots run."""
+            running = real & book.active[slots]
+            left = jnp.where(running, book.end[slots] - book.lane_step[slots], 2**30)
+            n_run = running.sum().astype(jnp.int32)
+            k = n_run - jnp.clip(jnp.minimum(n_run - 1, m_max), 0)
+            kth = jnp.sort(left)[jnp.clip(k - 1, 0, left.shape[0] - 1)]
+            return jnp.stack([left.min(), kth, n_run]), running
 
-    def repack(state, book, slots, real, hp_all, size):
-      keep = real & book.active[slots]
-      n_keep = keep.sum()
-      idx = jnp.nonzero(keep, size=size, fill_value=0)[0]
-      sel = jnp.where(jnp.arange(size) < n_keep, idx, idx[0])
-      slots = slots[sel]
-      return take(state, sel), slots, jnp.arange(size) < n_keep, take(hp_all, slots)
+        self._plan = jit(plan, rep)
 
-    self._repack = jit(repack, (lanes, rep, rep, lanes), static_argnums=5)
+        def update(book, lat, m, slot_step, slots, real, budget, grid):
+            n = book.lane_step.shape[0]
+            lane = jnp.where(real, slots, n)  # padding slots write nowhere (dropped)
+            put = lambda whole, part: whole.at[lane].set(part, mode="drop")
+            latches = jax.tree.map(put, book.latches, lat)
+            lane_step = put(book.lane_step, slot_step)
+            end_slot = lane_end(static, lat.t_grok[:, HEADLINE], budget[slots], jnp).astype(
+                jnp.int32
+            )
+            end = put(book.end, end_slot)
+            finished = (slot_step > end_slot) | (lat.diverged_step >= 0)
+            active = book.active.at[jnp.where(real & finished, slots, n)].set(False, mode="drop")
+            # Curves: eval points on the grid up to each lane's last step (its final end step, or
+            # the step it diverged), so they do not depend on where chunks end.
+            s = m.step
+            gi = jnp.clip(jnp.searchsorted(grid, s), 0, grid.shape[0] - 1)
+            last = jnp.where(lat.diverged_step >= 0, lat.diverged_step, end_slot)
+            rec = real[None] & (s >= 0) & (grid[gi] == s) & (s <= last[None])
+            row = jnp.where(rec, slots[None], n)
+            curves = {
+                k: v.at[row, gi].set(getattr(m, k), mode="drop") for k, v in book.curves.items()
+            }
+            new = _Book(curves, latches, lane_step, end, active)
+            left = jnp.where(active, jnp.maximum(end - lane_step, 0), 0).astype(jnp.float32).sum()
+            summary = jnp.stack(
+                [
+                    active.sum().astype(jnp.float32),
+                    (latches.t_grok[:, HEADLINE] >= 0).sum().astype(jnp.float32),
+                    (real & active[slots]).sum().astype(jnp.float32),
+                    left,
+                ]
+            )
+            return new, summary
 
-  def _host_book(self, book, slots, real) -> dict:
-    """The book and slot map as host arrays, in the checkpoint's ``host`` layout."""
-    b, slots, real = self._fetch((book, slots, real))
-    return dict(slots=np.asarray(slots, np.int64), real=np.asarray(real, bool),
-                end=np.asarray(b.end, np.int64), active=np.asarray(b.active, bool),
-                curves={k: np.array(v) for k, v in b.curves.items()},
-                latches={k: np.array(v) for k, v in b.latches._asdict().items()},
-                lane_step=np.asarray(b.lane_step, np.int64))
+        self._update = jit(update, (rep, rep), donate_argnums=0)
 
-  def _fetch(self, tree):
-    """Device arrays to host numpy arrays, whole on every process (a collective with several
-    processes: every process must call it at the same point)."""
-    if self.multiprocess:
-      from jax.experimental import multihost_utils
-      return multihost_utils.process_allgather(tree, tiled=True)
-    return jax.device_get(tree)
+        def refill(state, book, slots, real, hp_all, queued, k, width):
+            free = ~(real & book.active[slots])
+            j = jnp.arange(width)
+            idx = jnp.nonzero(free, size=width, fill_value=0)[0]
+            into = jnp.where(j < k, idx, idx[k - 1])  # padding repeats the last pair
+            new_lanes = queued + jnp.minimum(j, k - 1)
+            new = jax.vmap(self.fns.init)(take(hp_all, new_lanes))
+            state = jax.tree.map(lambda x, y: x.at[into].set(y), state, new)
+            slots, real = slots.at[into].set(new_lanes), real.at[into].set(True)
+            return state, slots, real, take(hp_all, slots)
 
-  def _agree(self, *values: int) -> tuple:
-    """Host decisions that must be the same on every process (a checkpoint is due, a stop
-    was requested, which checkpoint to restore): process 0's values, broadcast to all."""
-    if not self.multiprocess:
-      return values
-    from jax.experimental import multihost_utils
-    got = multihost_utils.broadcast_one_to_all(np.array(values, np.int64))
-    return tuple(int(v) for v in np.asarray(got))
+        self._refill = jit(refill, (lanes, rep, rep, lanes), static_argnums=7, donate_argnums=0)
 
-  def init(self, hp: LaneHParams) -> LaneState:
-    """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
-    return self._init(self._put(hp))
+        def repack(state, book, slots, real, hp_all, size):
+            keep = real & book.active[slots]
+            n_keep = keep.sum()
+            idx = jnp.nonzero(keep, size=size, fill_value=0)[0]
+            sel = jnp.where(jnp.arange(size) < n_keep, idx, idx[0])
+            slots = slots[sel]
+            return take(state, sel), slots, jnp.arange(size) < n_keep, take(hp_all, slots)
 
-  def chunk(self, state: LaneState, hp, n_blocks: int):
-    """Advances every lane ``n_blocks`` eval blocks (the program the host loop runs)."""
-    run = np.ones(hp.seed.shape[0], bool)
-    return self._chunk_upto(state, hp, np.int32(n_blocks), run, n_blocks)
+        self._repack = jit(repack, (lanes, rep, rep, lanes), static_argnums=5)
 
-  def _restore(self, checkpointer, fingerprint: str, hp: LaneHParams, repack: bool):
-    """The newest readable checkpoint as (state on device, host dict, meta), or None."""
-    from grokjax import checkpoint as ckpt
-    ndev = len(self.devices)
-    shapes = {}
+    def _host_book(self, book, slots, real) -> dict:
+        """The book and slot map as host arrays, in the checkpoint's ``host`` layout."""
+        b, slots, real = self._fetch((book, slots, real))
+        return dict(
+            slots=np.asarray(slots, np.int64),
+            real=np.asarray(real, bool),
+            end=np.asarray(b.end, np.int64),
+            active=np.asarray(b.active, bool),
+            curves={k: np.array(v) for k, v in b.curves.items()},
+            latches={k: np.array(v) for k, v in b.latches._asdict().items()},
+            lane_step=np.asarray(b.lane_step, np.int64),
+        )
 
-    def target(meta):
-      size = int(meta["size"])
-      like = jax.eval_shape(jax.vmap(self.fns.init),
-                            jax.tree.map(lambda x: x[np.zeros(size, np.int64)], hp))
-      # Restore straight into the lane sharding; a checkpoint written with another device
-      # count that does not divide its lane count lands on one device and is re-packed.
-      fits = size % ndev == 0
-      shapes["like"], shapes["fits"] = like, fits
-      sharding = self.state_sharding if fits else jax.sharding.SingleDeviceSharding(
-          self.devices[0])
-      return ckpt.abstract(like, sharding)
+    def _fetch(self, tree):
+        """Device arrays to host numpy arrays, whole on every process (a collective with several
+        processes: every process must call it at the same point)."""
+        if self.multiprocess:
+            from jax.experimental import multihost_utils
 
-    if self.multiprocess:  # process 0's pending writes are finished before anyone reads
-      from jax.experimental import multihost_utils
-      multihost_utils.sync_global_devices("grokjax: restore")
-    got = checkpointer.restore(fingerprint, target)
-    mine = -1 if got is None else int(got[0]["step"])
-    (step0,) = self._agree(mine)
-    if mine != step0:
-      raise RuntimeError(f"process {jax.process_index()} found another newest checkpoint than "
-                         f"process 0 (step {step0}) in {checkpointer.directory}: is it on a "
-                         f"file system that every process sees?")
-    if got is None:
-      return None
-    meta, flat, host = got
-    state = ckpt.unflatten(shapes["like"], flat)
-    if shapes["fits"] and not isinstance(jax.tree.leaves(state)[0], jax.Array):
-      state = self._put(state)  # restored as host arrays (several processes)
-    if not shapes["fits"]:
-      real = host["real"].astype(bool)
-      keep = np.flatnonzero(real)
-      n_keep = keep.size
-      size = _bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
-      sel = np.concatenate([keep, np.full(size - n_keep, keep[0])])
-      state = self._put(jax.tree.map(lambda x: np.asarray(x)[sel], state))
-      host["slots"], host["real"] = host["slots"][sel], np.arange(size) < n_keep
-      checkpointer.log(f"{meta.get('label', '')}checkpoint written with another device "
-                       f"count: re-packed {n_keep} lanes into {size} slots over {ndev} devices "
-                       f"(numerics may differ in the last bits from an uninterrupted run)")
-    return state, host, meta
+            return multihost_utils.process_allgather(tree, tiled=True)
+        return jax.device_get(tree)
 
-  def run(self, hp: LaneHParams, *, chunk_steps: int = 500, grid_points: int = 120,
-          repack: bool = True, progress: Callable | None = print,
-          label: str = "", checkpointer=None,
-          should_stop: Callable[[], bool] | None = None,
-          max_lanes: int | str | None = "auto") -> RunResult:
-    """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
+    def _agree(self, *values: int) -> tuple:
+        """Host decisions that must be the same on every process (a checkpoint is due, a stop
+        was requested, which checkpoint to restore): process 0's values, broadcast to all."""
+        if not self.multiprocess:
+            return values
+        from jax.experimental import multihost_utils
 
-    Args:
-      hp: per-lane hyperparameters (numpy arrays, one row per lane).
-      chunk_steps: steps per jitted call (rounded to a multiple of eval_every).
-      grid_points: size of the geometric step grid on which curves are recorded.
-      repack: move the lanes still running into a smaller program (power-of-two bucket
-        sizes) when enough have finished. Results do not depend on it: a lane latches
-        only up to its own end step (``lane_end``).
-      progress: called with one line per chunk (None for silence).
-      checkpointer: a ``grokjax.checkpoint.LaneCheckpointer``: the run starts from its newest
-        readable checkpoint (if any) and checkpoints between chunks as its policy says.
-        A resumed run gives the same results as an uninterrupted one.
-      should_stop: polled between chunks; when it returns True the run writes a checkpoint
-        (with a checkpointer) and raises ``Interrupted``.
-      max_lanes: the most lanes in the program at once (rounded down to a multiple of the
-        device count; see ``lanes_that_fit``). Further lanes wait and take the slot of a lane
-        that has finished, starting from their own step 0: results are the same as with every
-        lane in the program. None: all lanes at once; "auto" (default): as many as fit in
-        memory (``lanes_that_fit``; estimated only above 64 lanes per device).
+        got = multihost_utils.broadcast_one_to_all(np.array(values, np.int64))
+        return tuple(int(v) for v in np.asarray(got))
 
-    Returns:
-      A ``RunResult`` in the order of ``hp``'s lanes.
-    """
-    static = self.static
-    ev = static.eval_every
-    n_blocks = max(1, chunk_steps // ev)
-    chunk_steps = n_blocks * ev
-    hp = LaneHParams(*[np.asarray(x) for x in hp])
-    n = hp.seed.shape[0]
-    if n == 0:
-      raise ValueError("no lanes to run")
-    budget = hp.budget.astype(np.int64)
-    grid = step_grid(int(budget.max()), ev, grid_points)
-    G = len(self.fns.groups)
-    ndev = len(self.devices)
-    if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
-      max_lanes = (self.lanes_that_fit(chunk_steps=chunk_steps)
-                   if n > 64 * ndev or memory_budget() is not None else None)
-    # Program size limit: a multiple of the device count (so every bucket stays shardable).
-    cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
-    fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
-    # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
-    curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
+    def init(self, hp: LaneHParams) -> LaneState:
+        """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
+        return self._init(self._put(hp))
 
-    restored = (self._restore(checkpointer, fingerprint, hp, repack)
-                if checkpointer is not None else None)
-    if restored is not None:
-      state, host, meta = restored
-      slots, real = host["slots"], host["real"].astype(bool)
-      book = dict(curves={k: host["curves"][k] for k in (*curve_names, "group_norms")},
-                  latches={k: host["latches"][k] for k in Latches._fields},
-                  lane_step=host.get("lane_step", np.full(n, meta["step"])),
-                  end=host["end"], active=host["active"].astype(bool))
-      queued = int(meta.get("queued", n))
-      step, executed = int(meta["step"]), int(meta["executed"])
-      shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
-      resumed_from = step
-      if progress is not None:
-        progress(f"{label}resumed from the checkpoint at step {step} "
-                 f"({int(book['active'].sum())} of {n} lanes running)")
-    else:
-      state = None
-      dtype = np.dtype(static.model.dtype)
-      curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
-      curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
-      lat0 = jax.eval_shape(lambda: empty_latches(G, dtype))
-      book = dict(curves=curves,
-                  # no events yet (-1 / NaN) for every lane, also those still waiting
-                  latches={k: np.full((n,) + v.shape,
-                                      -1 if np.issubdtype(v.dtype, np.integer) else np.nan,
-                                      v.dtype) for k, v in lat0._asdict().items()},
-                  lane_step=np.zeros(n),  # steps each lane has trained
-                  end=budget,             # per-lane end step (shrinks when a lane groks)
-                  active=np.ones(n, bool))
-      first = min(n, cap)
-      size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
-      slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
-      real = np.arange(size) < first                                            # padding
-      queued = first                # lanes [queued, n) wait for a free slot
-      step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
-    size, n_real = int(slots.size), int(real.sum())
-    # Everything the loop keeps per lane lives on the device (``_Book``, in the caller's lane
-    # order) and so does the slot map; between chunks the host reads a few scalars only.
-    book = self._put_rep(_Book(
-        {k: np.asarray(v) for k, v in book["curves"].items()},
-        Latches(**{k: np.asarray(v) for k, v in book["latches"].items()}),
-        np.asarray(book["lane_step"], np.int32), np.asarray(book["end"], np.int32),
-        np.asarray(book["active"], bool)))
-    slots, real = self._put_rep((np.asarray(slots, np.int32), np.asarray(real, bool)))
-    hp_all = self._put_rep(hp)
-    budget_dev = self._put_rep(np.asarray(budget, np.int32))
-    grid_dev = self._put_rep(np.asarray(grid, np.int32))
-    hp_dev = self._gather_hp(hp_all, slots)
-    if state is None:
-      state = self._init(hp_dev)
+    def chunk(self, state: LaneState, hp, n_blocks: int):
+        """Advances every lane ``n_blocks`` eval blocks (the program the host loop runs)."""
+        run = np.ones(hp.seed.shape[0], bool)
+        return self._chunk_upto(state, hp, np.int32(n_blocks), run, n_blocks)
 
-    # Lanes walked in groups skip finished and padding slots for free: no repacking then.
-    skips = self.lanes_per_group > 0
-    t0 = time.perf_counter()
-    executed0 = executed
-    shards = {}
-    leaf = jax.tree.leaves(state.params)[0]
-    param_dtype = str(leaf.dtype)
-    # Per chunk: device time (dispatch until the chunk's outputs are ready), bookkeeping time
-    # (the device programs of plan / update / refill / repack, dispatch until their scalars are
-    # read) and host time (the rest: Python), summed over every chunk after the first (which
-    # compiles).
-    timing = dict(chunks=0, device_s=0.0, book_s=0.0, host_s=0.0)
-    it_start = dev_s = None
-    book_s = [0.0]
+    def _restore(self, checkpointer, fingerprint: str, hp: LaneHParams, repack: bool):
+        """The newest readable checkpoint as (state on device, host dict, meta), or None."""
+        from grokjax import checkpoint as ckpt
 
-    def clock():
-      if it_start is not None and timing["chunks"] > 1:
-        timing["device_s"] += dev_s
-        timing["book_s"] += book_s[0]
-        timing["host_s"] += time.perf_counter() - it_start - dev_s - book_s[0]
-      book_s[0] = 0.0
+        ndev = len(self.devices)
+        shapes = {}
 
-    while True:
-      clock()
-      it_start = time.perf_counter()
-      timing["chunks"] += 1
-      if size not in shards:  # metadata only: how the lane axis is spread over devices
+        def target(meta):
+            size = int(meta["size"])
+            like = jax.eval_shape(
+                jax.vmap(self.fns.init), jax.tree.map(lambda x: x[np.zeros(size, np.int64)], hp)
+            )
+            # Restore straight into the lane sharding; a checkpoint written with another device
+            # count that does not divide its lane count lands on one device and is re-packed.
+            fits = size % ndev == 0
+            shapes["like"], shapes["fits"] = like, fits
+            sharding = (
+                self.state_sharding if fits else jax.sharding.SingleDeviceSharding(self.devices[0])
+            )
+            return ckpt.abstract(like, sharding)
+
+        if self.multiprocess:  # process 0's pending writes are finished before anyone reads
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("grokjax: restore")
+        got = checkpointer.restore(fingerprint, target)
+        mine = -1 if got is None else int(got[0]["step"])
+        (step0,) = self._agree(mine)
+        if mine != step0:
+            raise RuntimeError(
+                f"process {jax.process_index()} found another newest checkpoint than "
+                f"process 0 (step {step0}) in {checkpointer.directory}: is it on a "
+                f"file system that every process sees?"
+            )
+        if got is None:
+            return None
+        meta, flat, host = got
+        state = ckpt.unflatten(shapes["like"], flat)
+        if shapes["fits"] and not isinstance(jax.tree.leaves(state)[0], jax.Array):
+            state = self._put(state)  # restored as host arrays (several processes)
+        if not shapes["fits"]:
+            real = host["real"].astype(bool)
+            keep = np.flatnonzero(real)
+            n_keep = keep.size
+            size = _bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
+            sel = np.concatenate([keep, np.full(size - n_keep, keep[0])])
+            state = self._put(jax.tree.map(lambda x: np.asarray(x)[sel], state))
+            host["slots"], host["real"] = host["slots"][sel], np.arange(size) < n_keep
+            checkpointer.log(
+                f"{meta.get('label', '')}checkpoint written with another device "
+                f"count: re-packed {n_keep} lanes into {size} slots over {ndev} devices "
+                f"(numerics may differ in the last bits from an uninterrupted run)"
+            )
+        return state, host, meta
+
+    def run(
+        self,
+        hp: LaneHParams,
+        *,
+        chunk_steps: int = 500,
+        grid_points: int = 120,
+        repack: bool = True,
+        progress: Callable | None = print,
+        label: str = "",
+        checkpointer=None,
+        should_stop: Callable[[], bool] | None = None,
+        max_lanes: int | str | None = "auto",
+    ) -> RunResult:
+        """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
+
+        Args:
+          hp: per-lane hyperparameters (numpy arrays, one row per lane).
+          chunk_steps: steps per jitted call (rounded to a multiple of eval_every).
+          grid_points: size of the geometric step grid on which curves are recorded.
+          repack: move the lanes still running into a smaller program (power-of-two bucket
+            sizes) when enough have finished. Results do not depend on it: a lane latches
+            only up to its own end step (``lane_end``).
+          progress: called with one line per chunk (None for silence).
+          checkpointer: a ``grokjax.checkpoint.LaneCheckpointer``: the run starts from its newest
+            readable checkpoint (if any) and checkpoints between chunks as its policy says.
+            A resumed run gives the same results as an uninterrupted one.
+          should_stop: polled between chunks; when it returns True the run writes a checkpoint
+            (with a checkpointer) and raises ``Interrupted``.
+          max_lanes: the most lanes in the program at once (rounded down to a multiple of the
+            device count; see ``lanes_that_fit``). Further lanes wait and take the slot of a lane
+            that has finished, starting from their own step 0: results are the same as with every
+            lane in the program. None: all lanes at once; "auto" (default): as many as fit in
+            memory (``lanes_that_fit``; estimated only above 64 lanes per device).
+
+        Returns:
+          A ``RunResult`` in the order of ``hp``'s lanes.
+        """
+        static = self.static
+        ev = static.eval_every
+        n_blocks = max(1, chunk_steps // ev)
+        chunk_steps = n_blocks * ev
+        hp = LaneHParams(*[np.asarray(x) for x in hp])
+        n = hp.seed.shape[0]
+        if n == 0:
+            raise ValueError("no lanes to run")
+        budget = hp.budget.astype(np.int64)
+        grid = step_grid(int(budget.max()), ev, grid_points)
+        G = len(self.fns.groups)
+        ndev = len(self.devices)
+        if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
+            max_lanes = (
+                self.lanes_that_fit(chunk_steps=chunk_steps)
+                if n > 64 * ndev or memory_budget() is not None
+                else None
+            )
+        # Program size limit: a multiple of the device count (so every bucket stays shardable).
+        cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
+        fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
+        # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
+        curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
+
+        restored = (
+            self._restore(checkpointer, fingerprint, hp, repack)
+            if checkpointer is not None
+            else None
+        )
+        if restored is not None:
+            state, host, meta = restored
+            slots, real = host["slots"], host["real"].astype(bool)
+            book = dict(
+                curves={k: host["curves"][k] for k in (*curve_names, "group_norms")},
+                latches={k: host["latches"][k] for k in Latches._fields},
+                lane_step=host.get("lane_step", np.full(n, meta["step"])),
+                end=host["end"],
+                active=host["active"].astype(bool),
+            )
+            queued = int(meta.get("queued", n))
+            step, executed = int(meta["step"]), int(meta["executed"])
+            shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
+            resumed_from = step
+            if progress is not None:
+                progress(
+                    f"{label}resumed from the checkpoint at step {step} "
+                    f"({int(book['active'].sum())} of {n} lanes running)"
+                )
+        else:
+            state = None
+            dtype = np.dtype(static.model.dtype)
+            curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
+            curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
+            lat0 = jax.eval_shape(lambda: empty_latches(G, dtype))
+            book = dict(
+                curves=curves,
+                # no events yet (-1 / NaN) for every lane, also those still waiting
+                latches={
+                    k: np.full(
+                        (n,) + v.shape,
+                        -1 if np.issubdtype(v.dtype, np.integer) else np.nan,
+                        v.dtype,
+                    )
+                    for k, v in lat0._asdict().items()
+                },
+                lane_step=np.zeros(n),  # steps each lane has trained
+                end=budget,  # per-lane end step (shrinks when a lane groks)
+                active=np.ones(n, bool),
+            )
+            first = min(n, cap)
+            size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
+            slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
+            real = np.arange(size) < first  # padding
+            queued = first  # lanes [queued, n) wait for a free slot
+            step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
+        size, n_real = int(slots.size), int(real.sum())
+        # Everything the loop keeps per lane lives on the device (``_Book``, in the caller's lane
+        # order) and so does the slot map; between chunks the host reads a few scalars only.
+        book = self._put_rep(
+            _Book(
+                {k: np.asarray(v) for k, v in book["curves"].items()},
+                Latches(**{k: np.asarray(v) for k, v in book["latches"].items()}),
+                np.asarray(book["lane_step"], np.int32),
+                np.asarray(book["end"], np.int32),
+                np.asarray(book["active"], bool),
+            )
+        )
+        slots, real = self._put_rep((np.asarray(slots, np.int32), np.asarray(real, bool)))
+        hp_all = self._put_rep(hp)
+        budget_dev = self._put_rep(np.asarray(budget, np.int32))
+        grid_dev = self._put_rep(np.asarray(grid, np.int32))
+        hp_dev = self._gather_hp(hp_all, slots)
+        if state is None:
+            state = self._init(hp_dev)
+
+        # Lanes walked in groups skip finished and padding slots for free: no repacking then.
+        skips = self.lanes_per_group > 0
+        t0 = time.perf_counter()
+        executed0 = executed
+        shards = {}
         leaf = jax.tree.leaves(state.params)[0]
-        shards[size] = (len(leaf.sharding.device_set), int(leaf.sharding.shard_shape(
-            leaf.shape)[0]))
-      shapes.add(size)
-      t_book = time.perf_counter()
-      plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
-      if skips:
-        plan, running = self._fetch((plan, running))
-      else:
-        plan, running = self._fetch(plan), None
-      book_s[0] += time.perf_counter() - t_book
-      min_left, kth_left, n_run = (int(v) for v in plan)
-      if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
-        run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
-      elif not repack or n_run == 0:
-        run_blocks = n_blocks
-      else:  # when enough lanes will have finished for the program to shrink a bucket
-        run_blocks = int(min(max(-(-(kth_left + 1) // ev), 1), n_blocks))
-      t_dev = time.perf_counter()
-      state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
-      jax.block_until_ready(m)
-      dev_s = time.perf_counter() - t_dev
-      step += run_blocks * ev
-      computed = (n_real if not skips else
-                  sum(b - a for a, b in _lane_groups(size, self.lanes_per_group)
-                      if running[a:b].any()))
-      executed += run_blocks * ev * computed
-      # Records, latches, end steps and finished lanes: one program on the device.
-      t_book = time.perf_counter()
-      book, summary = self._update(book, state.latches, m, state.step, slots, real, budget_dev,
-                                   grid_dev)
-      n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
-      book_s[0] += time.perf_counter() - t_book
-      n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
-      if progress is not None:
-        rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
-        progress(f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
-                 f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s")
-      if n_active == 0:
-        clock()
-        break
-      n_free = size - n_run_after
-      if queued < n and n_free:  # waiting lanes take the freed slots
-        k = min(n_free, n - queued)
-        width = _bucket(k, ndev)  # bucketed so that few refill programs compile
-        state, slots, real, hp_dev = self._refill(state, book, slots, real, hp_all,
-                                                  np.int32(queued), np.int32(k), width)
-        queued += k
-        n_real = n_run_after + k
-      elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
-        size = _bucket(n_active, ndev)
-        state, slots, real, hp_dev = self._repack(state, book, slots, real, hp_all, size)
-        n_real = n_active
-      # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
-      stop = should_stop is not None and bool(should_stop())
-      due = checkpointer is not None and checkpointer.tick()
-      due, stop = (bool(v) for v in self._agree(due, stop))
-      if checkpointer is not None and (due or stop):
-        host = self._host_book(book, slots, real)
-        checkpointer.save(step, self._fetch(state) if self.multiprocess else state, host, dict(
-            fingerprint=fingerprint, size=int(size), lanes=n, executed=executed, queued=queued,
-            shapes=sorted(int(s) for s in shapes), label=label, devices=ndev,
-            elapsed_s=elapsed + time.perf_counter() - t0))
-      if stop:
-        if checkpointer is not None:
-          checkpointer.wait()
-        raise Interrupted(step, step if checkpointer is not None else None, label)
+        param_dtype = str(leaf.dtype)
+        # Per chunk: device time (dispatch until the chunk's outputs are ready), bookkeeping time
+        # (the device programs of plan / update / refill / repack, dispatch until their scalars are
+        # read) and host time (the rest: Python), summed over every chunk after the first (which
+        # compiles).
+        timing = dict(chunks=0, device_s=0.0, book_s=0.0, host_s=0.0)
+        it_start = dev_s = None
+        book_s = [0.0]
 
-    host = self._host_book(book, slots, real)
-    latches_out, end = host["latches"], host["end"]
-    diverged = latches_out["diverged_step"] >= 0
-    steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
-    stats = dict(wall_s=elapsed + time.perf_counter() - t0, lane_steps_executed=executed,
-                 lane_steps_needed=int(steps_run.sum()), programs=sorted(int(s) for s in shapes),
-                 chunk_steps=chunk_steps, lanes=n, fingerprint=fingerprint,
-                 resumed_from_step=resumed_from, devices=ndev, param_dtype=param_dtype,
-                 lane_mode=self.lane_mode, chunk_timing=timing,
-                 shards={int(k): list(v) for k, v in sorted(shards.items())})
-    return RunResult(latches_out, steps_run, grid, host["curves"], self.fns.groups, stats)
+        def clock():
+            if it_start is not None and timing["chunks"] > 1:
+                timing["device_s"] += dev_s
+                timing["book_s"] += book_s[0]
+                timing["host_s"] += time.perf_counter() - it_start - dev_s - book_s[0]
+            book_s[0] = 0.0
+
+        while True:
+            clock()
+            it_start = time.perf_counter()
+            timing["chunks"] += 1
+            if size not in shards:  # metadata only: how the lane axis is spread over devices
+                leaf = jax.tree.leaves(state.params)[0]
+                shards[size] = (
+                    len(leaf.sharding.device_set),
+                    int(leaf.sharding.shard_shape(leaf.shape)[0]),
+                )
+            shapes.add(size)
+            t_book = time.perf_counter()
+            plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
+            if skips:
+                plan, running = self._fetch((plan, running))
+            else:
+                plan, running = self._fetch(plan), None
+            book_s[0] += time.perf_counter() - t_book
+            min_left, kth_left, n_run = (int(v) for v in plan)
+            if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
+                run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
+            elif not repack or n_run == 0:
+                run_blocks = n_blocks
+            else:  # when enough lanes will have finished for the program to shrink a bucket
+                run_blocks = int(min(max(-(-(kth_left + 1) // ev), 1), n_blocks))
+            t_dev = time.perf_counter()
+            state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
+            jax.block_until_ready(m)
+            dev_s = time.perf_counter() - t_dev
+            step += run_blocks * ev
+            computed = (
+                n_real
+                if not skips
+                else sum(
+                    b - a for a, b in _lane_groups(size, self.lanes_per_group) if running[a:b].any()
+                )
+            )
+            executed += run_blocks * ev * computed
+            # Records, latches, end steps and finished lanes: one program on the device.
+            t_book = time.perf_counter()
+            book, summary = self._update(
+                book, state.latches, m, state.step, slots, real, budget_dev, grid_dev
+            )
+            n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
+            book_s[0] += time.perf_counter() - t_book
+            n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
+            if progress is not None:
+                rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
+                progress(
+                    f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
+                    f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s"
+                )
+            if n_active == 0:
+                clock()
+                break
+            n_free = size - n_run_after
+            if queued < n and n_free:  # waiting lanes take the freed slots
+                k = min(n_free, n - queued)
+                width = _bucket(k, ndev)  # bucketed so that few refill programs compile
+                state, slots, real, hp_dev = self._refill(
+                    state, book, slots, real, hp_all, np.int32(queued), np.int32(k), width
+                )
+                queued += k
+                n_real = n_run_after + k
+            elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
+                size = _bucket(n_active, ndev)
+                state, slots, real, hp_dev = self._repack(state, book, slots, real, hp_all, size)
+                n_real = n_active
+            # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
+            stop = should_stop is not None and bool(should_stop())
+            due = checkpointer is not None and checkpointer.tick()
+            due, stop = (bool(v) for v in self._agree(due, stop))
+            if checkpointer is not None and (due or stop):
+                host = self._host_book(book, slots, real)
+                checkpointer.save(
+                    step,
+                    self._fetch(state) if self.multiprocess else state,
+                    host,
+                    dict(
+                        fingerprint=fingerprint,
+                        size=int(size),
+                        lanes=n,
+                        executed=executed,
+                        queued=queued,
+                        shapes=sorted(int(s) for s in shapes),
+                        label=label,
+                        devices=ndev,
+                        elapsed_s=elapsed + time.perf_counter() - t0,
+                    ),
+                )
+            if stop:
+                if checkpointer is not None:
+                    checkpointer.wait()
+                raise Interrupted(step, step if checkpointer is not None else None, label)
+
+        host = self._host_book(book, slots, real)
+        latches_out, end = host["latches"], host["end"]
+        diverged = latches_out["diverged_step"] >= 0
+        steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
+        stats = dict(
+            wall_s=elapsed + time.perf_counter() - t0,
+            lane_steps_executed=executed,
+            lane_steps_needed=int(steps_run.sum()),
+            programs=sorted(int(s) for s in shapes),
+            chunk_steps=chunk_steps,
+            lanes=n,
+            fingerprint=fingerprint,
+            resumed_from_step=resumed_from,
+            devices=ndev,
+            param_dtype=param_dtype,
+            lane_mode=self.lane_mode,
+            chunk_timing=timing,
+            shards={int(k): list(v) for k, v in sorted(shards.items())},
+        )
+        return RunResult(latches_out, steps_run, grid, host["curves"], self.fns.groups, stats)

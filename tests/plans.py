@@ -18,9 +18,18 @@ def dry_run(plan, cfg, extra: dict, result=lambda n: None) -> list:
             return phases
         phases.append(ph)
         n = len(ph.meta["seed"])
-        rows = [{**{k: (v[i].item() if isinstance(v[i], np.generic) else v[i])
-                    for k, v in ph.meta.items()},
-                 "grokked": True, "diverged": False, **extra} for i in range(n)]
+        rows = [
+            {
+                **{
+                    k: (v[i].item() if isinstance(v[i], np.generic) else v[i])
+                    for k, v in ph.meta.items()
+                },
+                "grokked": True,
+                "diverged": False,
+                **extra,
+            }
+            for i in range(n)
+        ]
         sent = experiment.PhaseOutcome(rows, result(n))
 
 

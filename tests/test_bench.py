@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from experiments import bench
-from grokjax.models import (ModelSpec, forward_matmul_flops, reference_matmul_flops,
-                            train_step_flops)
+from grokjax.models import ModelSpec, forward_matmul_flops, reference_matmul_flops, train_step_flops
 
 
 def test_bench_table_on_a_small_model():
@@ -54,14 +53,17 @@ def test_flop_counts():
     assert reference_matmul_flops(bits, 1000) == forward_matmul_flops(bits, 1000)
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["--model", "rnn"], "unknown --model"),
-    (["--lanes", "0"], "--lanes"),
-    (["--steps", "5"], "--steps"),
-    (["--p", "1"], "--p"),
-    (["--host", "--lane-mode", "fast"], "--lane-mode"),
-    (["--host", "--chunks", "1"], "--chunks"),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--model", "rnn"], "unknown --model"),
+        (["--lanes", "0"], "--lanes"),
+        (["--steps", "5"], "--steps"),
+        (["--p", "1"], "--p"),
+        (["--host", "--lane-mode", "fast"], "--lane-mode"),
+        (["--host", "--chunks", "1"], "--chunks"),
+    ],
+)
 def test_bad_input_is_one_line(args, msg, capsys):
     assert bench.cli.main_guard("bench", bench.main, args) == 2
     err = capsys.readouterr().err.strip()
@@ -73,11 +75,18 @@ def test_gpu_check_rehearsal_on_the_cpu(tmp_path):
     # (device vs CPU, the vmap bench rows, the capped delay_sweep) lands in $OUT.
     import os
     import subprocess
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, JAX_PLATFORMS="cpu", GPU_CHECK_TINY="1", SWEEP_SECONDS="10",
-               OUT=str(tmp_path))
-    r = subprocess.run(["bash", os.path.join(root, "experiments", "gpu_check.sh")], env=env,
-                       capture_output=True, text=True, timeout=900)
+    env = dict(
+        os.environ, JAX_PLATFORMS="cpu", GPU_CHECK_TINY="1", SWEEP_SECONDS="10", OUT=str(tmp_path)
+    )
+    r = subprocess.run(
+        ["bash", os.path.join(root, "experiments", "gpu_check.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     table = (tmp_path / "gpu_check.md").read_text().splitlines()
     assert table[:2] == ["| check | result |", "|---|---|"]

@@ -25,18 +25,25 @@ def test_split_is_deterministic_per_seed_and_partitions_the_table():
     tr0, te0 = data.split_indices(s0, n, n_train)
     tr1, te1 = data.split_indices(s1, n, n_train)
     np.testing.assert_array_equal(tr0, tr1)
-    np.testing.assert_array_equal(np.asarray(jax.random.key_data(k0)),
-                                  np.asarray(jax.random.key_data(k1)))
+    np.testing.assert_array_equal(
+        np.asarray(jax.random.key_data(k0)), np.asarray(jax.random.key_data(k1))
+    )
     assert sorted(np.concatenate([tr0, te0]).tolist()) == list(range(n))
     _, s2 = data.lane_keys(4)
     tr2, _ = data.split_indices(s2, n, n_train)
     assert not np.array_equal(np.sort(tr0), np.sort(tr2))
 
 
-@pytest.mark.parametrize("p,op,frac,msg", [
-    (1, "add", 0.4, "p must be"), (9, "div", 0.4, "prime"), (7, "add", 0.0, "fraction"),
-    (7, "add", 1.0, "fraction"), (7, "pow", 0.4, "unknown operation"),
-])
+@pytest.mark.parametrize(
+    "p,op,frac,msg",
+    [
+        (1, "add", 0.4, "p must be"),
+        (9, "div", 0.4, "prime"),
+        (7, "add", 0.0, "fraction"),
+        (7, "add", 1.0, "fraction"),
+        (7, "pow", 0.4, "unknown operation"),
+    ],
+)
 def test_bad_tasks_are_refused(p, op, frac, msg):
     with pytest.raises(ValueError, match=msg):
         data.validate_task(p, op, frac)

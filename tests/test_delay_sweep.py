@@ -25,8 +25,22 @@ def test_tiny_sweep_writes_every_output(tiny_run):
     for name in ("config.json", "lanes.csv", "curves.npz", "fit.json", "delay_law.png"):
         assert os.path.getsize(os.path.join(tiny_run, name)) > 0, name
     lanes = results.read_lanes_csv(os.path.join(tiny_run, "lanes.csv"))
-    for col in ("p", "seed", "arm", "rho", "target_norm", "lr", "wd", "t_int", "T_mem",
-                "T_grok", "grokked", "norm_at_grok", "diverged", "steps_run"):
+    for col in (
+        "p",
+        "seed",
+        "arm",
+        "rho",
+        "target_norm",
+        "lr",
+        "wd",
+        "t_int",
+        "T_mem",
+        "T_grok",
+        "grokked",
+        "norm_at_grok",
+        "diverged",
+        "steps_run",
+    ):
         assert col in lanes, col
     cfg = json.load(open(os.path.join(tiny_run, "config.json")))
     n_free, n_clamp = cfg["seeds"], cfg["seeds"] * len(cfg["rho"])
@@ -55,17 +69,20 @@ def test_rerun_with_other_config_is_refused(tiny_run, capsys):
     assert open(os.path.join(tiny_run, "lanes.csv")).read() == before
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--preset", "nope"], "unknown preset"),
-    (["--rho", "-1,1"], "rho"),
-    (["--p", "1"], "p must be"),
-    (["--frac", "1.5"], "fraction"),
-    (["--seeds", "0"], "seeds"),
-    (["--lr", "0"], "lr"),
-    (["--steps", "100", "--t-int", "500"], "t_int"),
-    (["--bogus"], "unrecognized"),
-    (["--rho", ""], "empty"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--preset", "nope"], "unknown preset"),
+        (["--rho", "-1,1"], "rho"),
+        (["--p", "1"], "p must be"),
+        (["--frac", "1.5"], "fraction"),
+        (["--seeds", "0"], "seeds"),
+        (["--lr", "0"], "lr"),
+        (["--steps", "100", "--t-int", "500"], "t_int"),
+        (["--bogus"], "unrecognized"),
+        (["--rho", ""], "empty"),
+    ],
+)
 def test_bad_input_gives_one_line_error(args, msg, capsys, tmp_path):
     assert delay_sweep.main_cli(args + ["--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
@@ -81,8 +98,14 @@ def test_out_path_that_is_a_file_is_refused(tmp_path, capsys):
 
 
 def test_module_entry_point_exits_nonzero_with_one_line():
-    r = subprocess.run([sys.executable, "-m", "experiments.delay_sweep", "--preset", "nope"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.delay_sweep", "--preset", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "delay_sweep: error: unknown preset 'nope'; choose one of quick, paper, tiny"]
+        "delay_sweep: error: unknown preset 'nope'; choose one of quick, paper, tiny"
+    ]

@@ -30,34 +30,51 @@ def _hp(n_groups=3, **kw):
 
 
 def test_latch_semantics_on_a_constructed_sequence():
-    static = eng.Static(model=ModelSpec(p=7, d=4, hidden=4), frac=0.5, margin=0.0,
-                        min_margin=20)
+    static = eng.Static(model=ModelSpec(p=7, d=4, hidden=4), frac=0.5, margin=0.0, min_margin=20)
     lat = eng.empty_latches(2)
     train = [0.5, 0.99, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     test = [0.0, 0.1, 0.85, 0.7, 0.92, 0.97, 0.5, 0.99]
     norms = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0]
     for i, (tr, te, nm) in enumerate(zip(train, test, norms)):
-        lat = eng.latch(static, lat, jnp.int32(10 * i), jnp.int32(1000), tr, te, nm,
-                        jnp.array([nm, 2 * nm]), 0.0)
+        lat = eng.latch(
+            static,
+            lat,
+            jnp.int32(10 * i),
+            jnp.int32(1000),
+            tr,
+            te,
+            nm,
+            jnp.array([nm, 2 * nm]),
+            0.0,
+        )
     assert int(lat.t_mem) == 10 and float(lat.norm_at_mem) == 11.0
     # First crossing of each threshold is kept even when accuracy falls back later.
     assert lat.t_grok.tolist() == [20, 40, 50]
     assert lat.norm_at_grok.tolist() == [12.0, 14.0, 15.0]
     assert lat.group_norm_at_grok.tolist() == [14.0, 28.0]
     # Past the lane's end (T_grok 40 + min_margin 20 = 60) nothing latches any more.
-    lat2 = eng.latch(static, eng.empty_latches(2)._replace(t_grok=jnp.array([-1, 40, -1])),
-                     jnp.int32(70), jnp.int32(1000), 1.0, 1.0, 1.0, jnp.ones(2), 0.0)
+    lat2 = eng.latch(
+        static,
+        eng.empty_latches(2)._replace(t_grok=jnp.array([-1, 40, -1])),
+        jnp.int32(70),
+        jnp.int32(1000),
+        1.0,
+        1.0,
+        1.0,
+        jnp.ones(2),
+        0.0,
+    )
     assert lat2.t_grok.tolist() == [-1, 40, -1] and int(lat2.t_mem) == -1
     # Nor past the budget.
-    lat3 = eng.latch(static, eng.empty_latches(2), jnp.int32(70), jnp.int32(60), 1.0, 1.0,
-                     1.0, jnp.ones(2), 0.0)
+    lat3 = eng.latch(
+        static, eng.empty_latches(2), jnp.int32(70), jnp.int32(60), 1.0, 1.0, 1.0, jnp.ones(2), 0.0
+    )
     assert lat3.t_grok.tolist() == [-1, -1, -1]
 
 
 def test_free_run_groks_and_clamp_holds_norm(small_engine):
     # Lanes 0,1 free; lanes 2,3 the same seeds clamped at 33.0 from step 100.
-    hp = _hp(seed=[0, 1, 0, 1], target_norm=[0, 0, 33.0, 33.0], t_int=[0, 0, 100, 100],
-             budget=2000)
+    hp = _hp(seed=[0, 1, 0, 1], target_norm=[0, 0, 33.0, 33.0], t_int=[0, 0, 100, 100], budget=2000)
     r = small_engine.run(hp, chunk_steps=200, progress=None)
     t_grok = r.latches["t_grok"][:, eng.HEADLINE]
     assert (t_grok[:2] > 0).all() and (t_grok[:2] < 1500).all(), t_grok
@@ -74,8 +91,9 @@ def test_free_run_groks_and_clamp_holds_norm(small_engine):
     # ... and free and clamped lanes with one seed agree exactly before t_int.
     before = r.grid <= 100
     np.testing.assert_array_equal(r.curves["norm"][:2, before], r.curves["norm"][2:, before])
-    np.testing.assert_array_equal(r.curves["test_acc"][:2, before],
-                                  r.curves["test_acc"][2:, before])
+    np.testing.assert_array_equal(
+        r.curves["test_acc"][:2, before], r.curves["test_acc"][2:, before]
+    )
     # Group norms add up to the total.
     g = r.curves["group_norms"][0]
     ok = np.isfinite(g).all(axis=1)
@@ -99,32 +117,38 @@ def test_clamp_holds_norm_at_every_step():
 
 
 def test_one_lane_alone_equals_the_same_lane_in_a_batch(mode_engine):
-    alone = mode_engine.run(_hp(seed=[3], lr=[3e-3], budget=300), chunk_steps=100,
-                            progress=None)
-    batch = mode_engine.run(_hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], wd=[1.0, 1.0, 2.0],
-                                budget=300), chunk_steps=100, progress=None)
+    alone = mode_engine.run(_hp(seed=[3], lr=[3e-3], budget=300), chunk_steps=100, progress=None)
+    batch = mode_engine.run(
+        _hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], wd=[1.0, 1.0, 2.0], budget=300),
+        chunk_steps=100,
+        progress=None,
+    )
     # Walked lanes run the very same one-lane program: bit for bit. In one vmap the batched
     # matmuls of a 1- and a 4-slot program round differently in the last bits.
     rtol = 0 if mode_engine.lane_mode == "walk" else 1e-5
     for k in ("norm", "train_loss", "test_acc"):
-        np.testing.assert_allclose(alone.curves[k][0], batch.curves[k][1], rtol=rtol,
-                                   atol=0 if rtol == 0 else 1e-6)
+        np.testing.assert_allclose(
+            alone.curves[k][0], batch.curves[k][1], rtol=rtol, atol=0 if rtol == 0 else 1e-6
+        )
     for k in ("t_mem", "t_grok", "diverged_step"):
         np.testing.assert_array_equal(alone.latches[k][0], batch.latches[k][1])
 
 
 @pytest.mark.parametrize("lanes_per_group", [0, 1, 2])
-def test_repacking_or_skipping_finished_lanes_does_not_change_results(small_engine,
-                                                                        lanes_per_group):
+def test_repacking_or_skipping_finished_lanes_does_not_change_results(
+    small_engine, lanes_per_group
+):
     # 0: one vmap over all lanes, finished lanes are repacked away (accelerators);
     # 1: the host walks the lanes one program call each, skipping finished and padding slots
     #    (one CPU device); 2: the same in groups of two (5 lanes in 8 slots: groups of 2).
-    hp = _hp(seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2], budget=[300, 2000, 2000,
-                                                                               500, 2000])
+    hp = _hp(
+        seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2], budget=[300, 2000, 2000, 500, 2000]
+    )
     e = runner.Engine(SMALL, lanes_per_group=lanes_per_group)
     fast = e.run(hp, chunk_steps=100, progress=None, repack=True)
-    fixed = runner.Engine(SMALL, lanes_per_group=0).run(hp, chunk_steps=100, progress=None,
-                                                        repack=False)
+    fixed = runner.Engine(SMALL, lanes_per_group=0).run(
+        hp, chunk_steps=100, progress=None, repack=False
+    )
     if lanes_per_group == 0:
         assert len(fast.stats["programs"]) > 1
     for k in fast.latches:
@@ -144,8 +168,11 @@ def test_walked_lanes_compute_exactly_what_each_lane_computes_alone():
     # On one CPU device every lane runs the same compiled one-lane program, so a lane's
     # results do not depend on which other lanes run with it, to the last bit.
     e = runner.Engine(SMALL, lanes_per_group=1)
-    batch = e.run(_hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], budget=[200, 300, 100]),
-                  chunk_steps=100, progress=None)
+    batch = e.run(
+        _hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], budget=[200, 300, 100]),
+        chunk_steps=100,
+        progress=None,
+    )
     alone = e.run(_hp(seed=[3], lr=[3e-3], budget=300), chunk_steps=100, progress=None)
     for k in alone.curves:
         np.testing.assert_array_equal(alone.curves[k][0], batch.curves[k][1])
@@ -165,8 +192,12 @@ def test_diverged_lane_is_frozen_and_leaves_others_alone(mode_engine):
 
 
 def test_init_scale_and_group_selection(small_engine):
-    hp = _hp(seed=[0, 0, 0], init_scale=[1.0, 2.0, 1.0],
-             groups=[[1, 1, 1], [1, 1, 1], [0, 1, 0]], budget=10)
+    hp = _hp(
+        seed=[0, 0, 0],
+        init_scale=[1.0, 2.0, 1.0],
+        groups=[[1, 1, 1], [1, 1, 1], [0, 1, 0]],
+        budget=10,
+    )
     r = small_engine.run(hp, chunk_steps=10, progress=None)
     n0 = r.curves["norm"][:, 0]
     np.testing.assert_allclose(n0[1], 2 * n0[0], rtol=1e-5)
@@ -199,8 +230,9 @@ def test_dynamic_chunk_length_matches_a_static_one():
     np.testing.assert_array_equal(m2.step[0], [0, 5, 10, 15, 20, -1])
     np.testing.assert_allclose(m.norm[0, :3], ref_m.norm, rtol=1e-6)
     assert int(state.step[0]) == 15 and int(state2.step[0]) == 25
-    np.testing.assert_allclose(state.params["out"]["W2"][0], ref_state.params["out"]["W2"],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        state.params["out"]["W2"][0], ref_state.params["out"]["W2"], rtol=1e-4, atol=1e-6
+    )
 
 
 def test_fourier_stats_separate_sparse_from_random_embeddings():
@@ -219,9 +251,13 @@ def test_fourier_stats_separate_sparse_from_random_embeddings():
 
 def test_lanes_beyond_max_lanes_wait_for_a_slot_with_identical_results(mode_engine):
     small_engine = mode_engine
-    hp = _hp(seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2],
-             target_norm=[0, 34.0, 0, 0, 37.0], t_int=[0, 60, 0, 0, 60],
-             budget=[300, 2000, 2000, 500, 2000])
+    hp = _hp(
+        seed=[0, 1, 2, 3, 4],
+        lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2],
+        target_norm=[0, 34.0, 0, 0, 37.0],
+        t_int=[0, 60, 0, 0, 60],
+        budget=[300, 2000, 2000, 500, 2000],
+    )
     capped = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2)
     full = small_engine.run(hp, chunk_steps=100, progress=None)
     assert max(capped.stats["programs"]) <= 2
@@ -235,15 +271,26 @@ def test_lanes_beyond_max_lanes_wait_for_a_slot_with_identical_results(mode_engi
 def test_capped_run_resumes_from_a_checkpoint_taken_while_lanes_wait(mode_engine, tmp_path):
     small_engine = mode_engine
     from grokjax import checkpoint as ck
+
     hp = _hp(seed=[0, 1, 2, 3], lr=[1e-2, 3e-3, 1e-2, 5e-3], budget=[400, 600, 300, 500])
     ref = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2)
     calls = iter(range(100))
     with pytest.raises(runner.Interrupted):
-        small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2,
-                         checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None),
-                         should_stop=lambda: next(calls) == 4)
-    res = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2,
-                           checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None))
+        small_engine.run(
+            hp,
+            chunk_steps=100,
+            progress=None,
+            max_lanes=2,
+            checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None),
+            should_stop=lambda: next(calls) == 4,
+        )
+    res = small_engine.run(
+        hp,
+        chunk_steps=100,
+        progress=None,
+        max_lanes=2,
+        checkpointer=ck.LaneCheckpointer(str(tmp_path), ck.Policy(), log=None),
+    )
     assert res.stats["resumed_from_step"] is not None
     for k in ref.latches:
         np.testing.assert_array_equal(res.latches[k], ref.latches[k], err_msg=k)

@@ -6,7 +6,6 @@ preset once (module fixture) and read the results back with the report.
 """
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -23,11 +22,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEW = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay")
 FAKE_WC = 50.0
 FAKE_GROUP_NORMS = (10.0, 20.0, 30.0)
-FAKE_INIT_NORM = 19.3   # the made-up ||W|| at every recorded step (the natural init ≈ 19.3)
+FAKE_INIT_NORM = 19.3  # the made-up ||W|| at every recorded step (the natural init ≈ 19.3)
 
 
 def spec(name):
     import importlib
+
     return importlib.import_module(f"experiments.{name}").SPEC
 
 
@@ -37,11 +37,22 @@ def expand(name, preset="paper"):
     s = spec(name)
     cfg = experiment.config_for(s, preset, out="/nonexistent/run")
     grid = np.array([0, getattr(cfg, "t_int", 0)])
-    phases = plans.dry_run(s.plan, cfg, {"norm_at_grok": FAKE_WC}, lambda n: RunResult(
-        {}, np.zeros(n, np.int64), grid,
-        {"group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS), (n, 2, 3)).copy(),
-         "norm": np.full((n, 2), FAKE_INIT_NORM)},
-        ("embed", "hidden", "out"), {}))
+    phases = plans.dry_run(
+        s.plan,
+        cfg,
+        {"norm_at_grok": FAKE_WC},
+        lambda n: RunResult(
+            {},
+            np.zeros(n, np.int64),
+            grid,
+            {
+                "group_norms": np.broadcast_to(np.array(FAKE_GROUP_NORMS), (n, 2, 3)).copy(),
+                "norm": np.full((n, 2), FAKE_INIT_NORM),
+            },
+            ("embed", "hidden", "out"),
+            {},
+        ),
+    )
     return cfg, phases
 
 
@@ -100,8 +111,10 @@ def test_critical_norm_paper_grid():
     # fractions <= 0.25
     assert len({ph.static for ph in phases}) == 34
     b = Counter(zip(t["frac"], t["budget"]))
-    assert {f: n for (f, n) in b} == {**{f: 100_000 for f in (0.15, 0.20, 0.25)},
-                                      **{f: 60_000 for f in (0.30, 0.35, 0.40, 0.50, 0.65)}}
+    assert {f: n for (f, n) in b} == {
+        **{f: 100_000 for f in (0.15, 0.20, 0.25)},
+        **{f: 60_000 for f in (0.30, 0.35, 0.40, 0.50, 0.65)},
+    }
     # the other presets keep the budget that grows at low fractions and small lr
     q = experiment.config_for(spec("critical_norm"), "quick", out="/nonexistent/run")
     assert q.budget(59, 0.15, 1e-2) > q.budget(59, 0.4, 1e-2) == 4000
@@ -116,10 +129,12 @@ def test_lr_matrix_paper_grid():
     free, clamp = t["arm"] == "free", t["arm"] == "clamp"
     assert Counter(t["lr"][free]) == {lr: 16 for lr in (1e-3, 2e-3, 4e-3, 8e-3)}
     assert Counter(zip(t["rho"][clamp], t["lr"][clamp])) == {
-        (r, lr): 16 for r in (0.85, 1.0, 1.15, 1.3) for lr in (1e-3, 2e-3, 4e-3, 8e-3)}
+        (r, lr): 16 for r in (0.85, 1.0, 1.15, 1.3) for lr in (1e-3, 2e-3, 4e-3, 8e-3)
+    }
     # the paper's matrix clamps to a fixed W_c = 54.6, not the run's own (FAKE_WC here)
-    np.testing.assert_allclose(t["target_norm"][clamp].astype(float),
-                               t["rho"][clamp].astype(float) * 54.6)
+    np.testing.assert_allclose(
+        t["target_norm"][clamp].astype(float), t["rho"][clamp].astype(float) * 54.6
+    )
     assert cfg.view_steps == 30_000 and cfg.budget(1.3) == 120_000
     assert set(t["t_int"][clamp]) == {500} and set(t["p"]) == {59} and set(t["frac"]) == {0.4}
     assert cfg.lr == 1e-3  # W_c from the lr=1e-3 control
@@ -141,16 +156,16 @@ def test_norm_controls_paper_grid():
     cfg, phases = expand("norm_controls")
     t = recorded(phases)
     arms = Counter(t["arm"])
-    assert arms == {"free": 80, "clamp": 64, "one_shot": 80, "group_one_shot": 48,
-                    "low_init": 32}
+    assert arms == {"free": 80, "clamp": 64, "one_shot": 80, "group_one_shot": 48, "low_init": 32}
     assert_matched_seeds(t, 16, base=2000)
     free = t["arm"] == "free"
     assert Counter(t["wd"][free]) == {w: 16 for w in (1.0, 2.0, 3.0, 5.0, 8.0)}
     one = t["arm"] == "one_shot"
     assert sorted(set(t["rho"][one])) == [0.70, 0.85, 1.0, 1.15, 1.30]
     assert set(t["clamp_steps"][one]) == {1} and set(t["t_int"][one]) == {500}
-    np.testing.assert_allclose(t["target_norm"][one].astype(float),
-                               t["rho"][one].astype(float) * 54.6)  # the paper's fixed W_c
+    np.testing.assert_allclose(
+        t["target_norm"][one].astype(float), t["rho"][one].astype(float) * 54.6
+    )  # the paper's fixed W_c
     grp = t["arm"] == "group_one_shot"
     assert set(t["clamp_group"][grp]) == {"embed", "hidden", "out"}
     assert set(t["clamp_steps"][grp]) == {1}
@@ -160,11 +175,12 @@ def test_norm_controls_paper_grid():
     low = t["arm"] == "low_init"
     # initialised at 0.73·W_c and 0.90·W_c: the natural init (FAKE_INIT_NORM) rescaled
     assert sorted(set(t["rho"][low])) == [0.73, 0.90]
-    np.testing.assert_allclose(t["init_scale"][low].astype(float) * FAKE_INIT_NORM,
-                               t["rho"][low].astype(float) * 54.6)
+    np.testing.assert_allclose(
+        t["init_scale"][low].astype(float) * FAKE_INIT_NORM, t["rho"][low].astype(float) * 54.6
+    )
     assert set(t["target_norm"][low]) == {0.0}
     cl = t["arm"] == "clamp"
-    assert set(t["clamp_steps"][cl]) == {2 ** 30}  # continuous
+    assert set(t["clamp_steps"][cl]) == {2**30}  # continuous
     assert sorted(set(t["rho"][cl])) == [0.85, 0.90, 1.0, 1.15]
     # each clamped lane carries its groups' shares of ||W||² at t_int
     share = np.array(FAKE_GROUP_NORMS) ** 2 / np.sum(np.array(FAKE_GROUP_NORMS) ** 2)
@@ -181,8 +197,8 @@ def test_log_delay_paper_grid():
     free, clamp = t["arm"] == "free", t["arm"] == "clamp"
     assert free.sum() == 288 and clamp.sum() == 48
     assert Counter(zip(t["lr"][free], t["wd"][free], t["init_scale"][free])) == {
-        (lr, wd, k): 16 for lr in (5e-4, 1e-3, 2e-3) for wd in (0.5, 1.0, 2.0)
-        for k in (1.0, 1.5)}
+        (lr, wd, k): 16 for lr in (5e-4, 1e-3, 2e-3) for wd in (0.5, 1.0, 2.0) for k in (1.0, 1.5)
+    }
     assert sorted(set(t["rho"][clamp])) == [0.85, 1.0, 1.15]
     assert set(t["lr"][clamp]) == {1e-3} and set(t["wd"][clamp]) == {1.0}
     assert_matched_seeds(t, 16, base=5000)
@@ -204,14 +220,17 @@ def test_phase_hparams_one_shot_and_group():
     from grokjax.models import ModelSpec
     from grokjax.runner import Engine
     from grokjax.engine import Static
+
     eng = Engine(Static(model=ModelSpec(p=7, d=8, hidden=8), frac=0.5))
     cfg = experiment.MLPConfig(p=7, frac=0.5, d=8, hidden=8, seeds=1, steps=100, t_int=5)
-    meta = experiment.lane_table(cfg, [dict(seed=0), dict(seed=1, clamp_steps=1,
-                                                          clamp_group="hidden")])
+    meta = experiment.lane_table(
+        cfg, [dict(seed=0), dict(seed=1, clamp_steps=1, clamp_group="hidden")]
+    )
     hp = experiment.phase_hparams(eng, meta, cfg)
     assert list(hp.clamp_steps) == [FOREVER, 1]
     assert hp.groups.tolist() == [[True, True, True], [False, True, False]]
     from grokjax import cli
+
     with pytest.raises(cli.UsageError):
         experiment.group_mask(("embed", "hidden"), ["bogus"])
 
@@ -275,6 +294,7 @@ def test_tiny_results_make_sense(tiny_runs):
 
 def test_rerun_is_resumed_from_phase_files_and_other_config_refused(tiny_runs, capsys):
     from experiments import dense_rho
+
     d = tiny_runs[1]["dense_rho"]
     before = open(os.path.join(d, "lanes.csv")).read()
     assert dense_rho.main(["--preset", "tiny", "--out", d]) == 0
@@ -287,20 +307,25 @@ def test_rerun_is_resumed_from_phase_files_and_other_config_refused(tiny_runs, c
     assert "experiment 'lr_matrix'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--preset", "nope"], "unknown preset"),
-    (["--seeds", "0"], "seeds"),
-    (["--rho", "-1"], "rho"),
-    (["--p", "1"], "p must be"),
-    (["--bogus"], "unrecognized"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--preset", "nope"], "unknown preset"),
+        (["--seeds", "0"], "seeds"),
+        (["--rho", "-1"], "rho"),
+        (["--p", "1"], "p must be"),
+        (["--bogus"], "unrecognized"),
+    ],
+)
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import dense_rho
+
     plans.assert_one_line_error(dense_rho.main_cli, args, msg, capsys, tmp_path)
 
 
 def test_report_reads_every_experiment(tiny_runs, tmp_path):
     from grokjax import report
+
     dirs = list(tiny_runs[1].values())
     data = report.build(dirs, str(tmp_path / "rep"))
     status = {e["experiment"]: e["status"] for e in data["experiments"]}
@@ -321,10 +346,15 @@ def test_report_reads_every_experiment(tiny_runs, tmp_path):
 
 def test_reproduce_skips_finished_runs_and_reports(tiny_runs, tmp_path, capsys):
     from experiments import reproduce
+
     runs = tiny_runs[0]
     out = str(tmp_path / "rep")
-    assert reproduce.main(["--preset", "tiny", "--runs", str(runs), "--out", out,
-                           "--only", ",".join(NEW)]) == 0
+    assert (
+        reproduce.main(
+            ["--preset", "tiny", "--runs", str(runs), "--out", out, "--only", ",".join(NEW)]
+        )
+        == 0
+    )
     o = capsys.readouterr().out
     assert o.count("finished earlier") == len(NEW)
     assert os.path.exists(os.path.join(out, "report.md"))
@@ -334,28 +364,53 @@ def test_reproduce_list(tmp_path):
     # an empty --runs: nothing ran here; then one run directory with a timing.json: that
     # line (and only that one) gives its measured training time
     runs = tmp_path / "runs"
-    r = subprocess.run([sys.executable, "-m", "experiments.reproduce", "--list", "--preset",
-                        "paper", "--runs", str(runs)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.reproduce",
+            "--list",
+            "--preset",
+            "paper",
+            "--runs",
+            str(runs),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     from experiments import reproduce
+
     assert len(lines) == len(reproduce.EXPERIMENTS) and all("lane-steps" in x for x in lines)
     assert all("not run here yet" in line for line in lines)
     assert lines[0].startswith("delay_sweep") and "840 lanes" in r.stdout
     d = runs / "lr_matrix-paper"
     d.mkdir(parents=True)
-    results.write_json(str(d / "timing.json"), {"backend": "cpu", "devices": 1, "phases": {
-        "free": {"wall_s": 60.0}, "clamp": {"wall_s": 120.0}}})
+    results.write_json(
+        str(d / "timing.json"),
+        {
+            "backend": "cpu",
+            "devices": 1,
+            "phases": {"free": {"wall_s": 60.0}, "clamp": {"wall_s": 120.0}},
+        },
+    )
     assert reproduce.measured_line(str(runs), "lr_matrix", "paper") == (
-        "ran here in 3.0 min of training (cpu, 1 device(s))")
+        "ran here in 3.0 min of training (cpu, 1 device(s))"
+    )
     assert reproduce.measured_line(str(runs), "dense_rho", "paper") == "not run here yet"
 
 
 def test_log_delay_timescale():
     from experiments.log_delay import _timescale
-    cells = [dict(lr=lr, wd=wd, init_scale=1.0, delay=4.0 / (lr * wd))
-             for lr in (1e-3, 2e-3) for wd in (1.0, 2.0)]
+
+    cells = [
+        dict(lr=lr, wd=wd, init_scale=1.0, delay=4.0 / (lr * wd))
+        for lr in (1e-3, 2e-3)
+        for wd in (1.0, 2.0)
+    ]
     cells.append(dict(lr=1e-3, wd=1.0, init_scale=1.5, delay=99.0))  # other init: left out
     ts = _timescale(cells)
     assert ts["exponent"] == pytest.approx(-1.0) and ts["delay_x_lr_wd"] == pytest.approx(4.0)

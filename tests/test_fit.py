@@ -9,9 +9,16 @@ import pytest
 from scipy import optimize, stats
 
 from grokjax import fit
-from grokjax.fit import (censored_median, critical_norm, critical_norm_thresholds,
-                         delay_law, fold_change, fold_change_across,
-                         free_contraction_law, power_law)
+from grokjax.fit import (
+    censored_median,
+    critical_norm,
+    critical_norm_thresholds,
+    delay_law,
+    fold_change,
+    fold_change_across,
+    free_contraction_law,
+    power_law,
+)
 
 RHOS = (0.85, 1.0, 1.15, 1.3)
 INTERCEPTS = {97: 2.0, 113: 2.4, 127: 2.7, 149: 3.1}
@@ -42,9 +49,11 @@ def censor_top(rho, t, grp, sigma, shift=0.25):
 
 
 def test_module_imports_without_jax():
-    code = ("import sys, grokjax.fit; "
-            "assert 'jax' not in sys.modules, 'jax was imported'; "
-            "assert 'flax' not in sys.modules and 'optax' not in sys.modules; print('ok')")
+    code = (
+        "import sys, grokjax.fit; "
+        "assert 'jax' not in sys.modules, 'jax was imported'; "
+        "assert 'flax' not in sys.modules and 'optax' not in sys.modules; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
@@ -186,7 +195,7 @@ def test_delay_law_least_squares_matches_linregress_and_polyfit():
     lr = stats.linregress(xs, ys)
     assert res["alpha"] == pytest.approx(lr.slope, rel=1e-10)
     assert res["intercepts"]["all"] == pytest.approx(lr.intercept, rel=1e-10)
-    assert res["r2"] == pytest.approx(lr.rvalue ** 2, rel=1e-10)
+    assert res["r2"] == pytest.approx(lr.rvalue**2, rel=1e-10)
     assert res["per_group"]["all"]["alpha"] == pytest.approx(lr.slope, rel=1e-10)
     # shared alpha: least squares with group dummies solved independently
     res = delay_law(rho, t, grp, n_boot=0)
@@ -200,7 +209,7 @@ def test_delay_law_least_squares_matches_linregress_and_polyfit():
     assert res["alpha"] == pytest.approx(coef[0], rel=1e-10)
     for j, g in enumerate(groups):
         assert res["intercepts"][str(g)] == pytest.approx(coef[1 + j], rel=1e-10)
-        sl, ic = np.polyfit(RHOS, y[4 * j:4 * j + 4], 1)
+        sl, ic = np.polyfit(RHOS, y[4 * j : 4 * j + 4], 1)
         assert res["per_group"][str(g)]["alpha"] == pytest.approx(sl, rel=1e-10)
         assert res["per_group"][str(g)]["intercept"] == pytest.approx(ic, rel=1e-10)
     assert res["rss_shared"] == pytest.approx(rss[0], rel=1e-8)
@@ -308,7 +317,9 @@ def test_tobit_gradient_and_hessian_match_finite_differences():
     assert optimize.check_grad(f, g, theta) < 1e-5 * max(1.0, np.abs(g(theta)).max())
     h = fit._tobit_nll(theta, *args)[2]
     eps = 1e-6
-    num = np.array([(g(theta + eps * e) - g(theta - eps * e)) / (2 * eps) for e in np.eye(theta.size)])
+    num = np.array(
+        [(g(theta + eps * e) - g(theta - eps * e)) / (2 * eps) for e in np.eye(theta.size)]
+    )
     np.testing.assert_allclose(h, num, rtol=1e-5, atol=1e-4)
 
 
@@ -318,13 +329,13 @@ def test_tobit_gradient_and_hessian_match_finite_differences():
 def test_power_law_recovers_exponent_and_matches_linregress():
     rng = np.random.default_rng(9)
     p = np.array([53, 59, 67, 71, 79, 83, 89, 97, 101, 113, 127, 149], float)
-    wc = 3.2 * p ** 0.41 * np.exp(0.01 * rng.standard_normal(p.size))
+    wc = 3.2 * p**0.41 * np.exp(0.01 * rng.standard_normal(p.size))
     res = power_law(p, wc, n_boot=500)
     lr = stats.linregress(np.log(p), np.log(wc))
     assert res["exponent"] == pytest.approx(lr.slope, rel=1e-10)
     assert res["exponent_se"] == pytest.approx(lr.stderr, rel=1e-8)
     assert res["prefactor"] == pytest.approx(np.exp(lr.intercept), rel=1e-10)
-    assert res["r2"] == pytest.approx(lr.rvalue ** 2, rel=1e-10)
+    assert res["r2"] == pytest.approx(lr.rvalue**2, rel=1e-10)
     assert abs(res["exponent"] - 0.41) < 0.03
     for key in ("exponent_ci", "exponent_ci_t"):
         lo, hi = res[key]
@@ -353,7 +364,7 @@ def test_free_contraction_law_recovers_planted_slope():
     ref = stats.linregress(x[ok], (t_grok - t_mem)[ok])
     assert res["slope"] == pytest.approx(ref.slope, rel=1e-10)
     assert res["intercept"] == pytest.approx(ref.intercept, rel=1e-8)
-    assert res["r2"] == pytest.approx(ref.rvalue ** 2, rel=1e-10)
+    assert res["r2"] == pytest.approx(ref.rvalue**2, rel=1e-10)
     assert abs(res["slope"] - 1.7) < 0.05 and res["r2"] > 0.99
     assert abs(res["slope0"] - 1.7) < 0.1
     # scalar lr/wd broadcast
@@ -391,17 +402,21 @@ def test_fold_changes():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rho,t,cens", [
-    ([0.9, 1.1], [165.0, 635.0], [False, False]),                 # one lane per cell, two cells
-    ([0.9, 0.9, 1.1, 1.1], [165.0, 165.0, 635.0, 635.0], None),   # zero residuals, ties
-    ([0.9, 1.0, 1.1], [200.0, 200.0, 200.0], None),               # zero variance in T
-    ([1.0, 1.0], [300.0, 310.0], None),                           # one cell: alpha undefined
-    ([0.9, 1.1, 1.1], [165.0, 3000.0, 3000.0], [False, True, True]),  # a censored top cell
-    ([0.9, 1.0, 1.1], [190.0, 300.0, 3000.0], [False, False, True]),
-])
+@pytest.mark.parametrize(
+    "rho,t,cens",
+    [
+        ([0.9, 1.1], [165.0, 635.0], [False, False]),  # one lane per cell, two cells
+        ([0.9, 0.9, 1.1, 1.1], [165.0, 165.0, 635.0, 635.0], None),  # zero residuals, ties
+        ([0.9, 1.0, 1.1], [200.0, 200.0, 200.0], None),  # zero variance in T
+        ([1.0, 1.0], [300.0, 310.0], None),  # one cell: alpha undefined
+        ([0.9, 1.1, 1.1], [165.0, 3000.0, 3000.0], [False, True, True]),  # a censored top cell
+        ([0.9, 1.0, 1.1], [190.0, 300.0, 3000.0], [False, False, True]),
+    ],
+)
 def test_delay_law_degenerate_inputs_are_finite_or_none(rho, t, cens):
-    res = delay_law(np.array(rho), np.array(t),
-                    censored=None if cens is None else np.array(cens), seed=0)
+    res = delay_law(
+        np.array(rho), np.array(t), censored=None if cens is None else np.array(cens), seed=0
+    )
     json.dumps(res, allow_nan=False)  # every number finite or None
     mle = res["mle"]
     if mle["sigma"] is not None:
@@ -411,8 +426,9 @@ def test_delay_law_degenerate_inputs_are_finite_or_none(rho, t, cens):
 
 
 def test_delay_law_one_lane_per_cell_has_exact_alpha_and_no_interval():
-    res = delay_law(np.array([0.9, 1.1]), np.array([165.0, 635.0]),
-                    censored=np.array([False, False]), seed=0)
+    res = delay_law(
+        np.array([0.9, 1.1]), np.array([165.0, 635.0]), censored=np.array([False, False]), seed=0
+    )
     want = (np.log(635.0) - np.log(165.0)) / 0.2
     assert res["alpha"] == pytest.approx(want)
     assert res["alpha_ci"] == [None, None] and res["alpha_se"] is None
@@ -429,16 +445,21 @@ def test_tobit_never_overflows_on_wild_starting_residuals():
 
 
 def test_other_fits_on_degenerate_inputs():
-    for out in (critical_norm([54.0]), critical_norm([54.0, 54.0]), critical_norm([]),
-                critical_norm([0.0, 0.0]),
-                critical_norm_thresholds({0.9: [54.0], 0.8: [np.nan]}),
-                power_law([29.0, 41.0], [42.0, 48.0]), power_law([59.0, 59.0, 59.0], [5, 6, 7]),
-                power_law([29.0, 41.0, 59.0], [50.0, 50.0, 50.0]),
-                free_contraction_law([100], [200], [60.0], [50.0], 1e-3, 1.0),
-                free_contraction_law([100, 100], [200, 200], [60.0, 60.0], [50.0, 50.0],
-                                     1e-3, 1.0),
-                fold_change([100.0], [100.0]), fold_change([0.0], [5.0]),
-                fold_change_across(np.array([1.0]), "rho", np.array([5.0]))):
+    for out in (
+        critical_norm([54.0]),
+        critical_norm([54.0, 54.0]),
+        critical_norm([]),
+        critical_norm([0.0, 0.0]),
+        critical_norm_thresholds({0.9: [54.0], 0.8: [np.nan]}),
+        power_law([29.0, 41.0], [42.0, 48.0]),
+        power_law([59.0, 59.0, 59.0], [5, 6, 7]),
+        power_law([29.0, 41.0, 59.0], [50.0, 50.0, 50.0]),
+        free_contraction_law([100], [200], [60.0], [50.0], 1e-3, 1.0),
+        free_contraction_law([100, 100], [200, 200], [60.0, 60.0], [50.0, 50.0], 1e-3, 1.0),
+        fold_change([100.0], [100.0]),
+        fold_change([0.0], [5.0]),
+        fold_change_across(np.array([1.0]), "rho", np.array([5.0])),
+    ):
         json.dumps(out, allow_nan=False)
     assert critical_norm([54.0])["cv"] is None
     assert power_law([29.0, 41.0, 59.0], [50.0, 50.0, 50.0])["exponent"] == pytest.approx(0.0)

@@ -18,7 +18,7 @@ import pytest
 from grokjax import cli, experiment, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GiB = 2 ** 30
+GiB = 2**30
 RUN_PHASES = experiment._run_phases  # (the fixture below replaces it by a tripwire)
 
 
@@ -29,8 +29,10 @@ def entry(name):
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
     """Any input that got past validation would train: fail the test instead."""
+
     def tripwire(*a, **k):
         raise AssertionError("the bad input was accepted and the run started")
+
     monkeypatch.setattr(experiment, "_run_phases", tripwire)
     monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))  # the same limit everywhere
 
@@ -136,8 +138,9 @@ def fake_run_dir(name: str, d) -> dict:
     return snapshot(d)
 
 
-@pytest.mark.parametrize("name,args,msg", BAD[::3], ids=[f"{n}:{' '.join(a)}"
-                                                         for n, a, _ in BAD[::3]])
+@pytest.mark.parametrize(
+    "name,args,msg", BAD[::3], ids=[f"{n}:{' '.join(a)}" for n, a, _ in BAD[::3]]
+)
 def test_bad_input_leaves_an_existing_run_dir_as_it_was(name, args, msg, capsys, tmp_path):
     d = tmp_path / "run"
     before = fake_run_dir(name, d)
@@ -163,8 +166,7 @@ def test_out_that_cannot_be_written(capsys, tmp_path, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
     real = os.access
-    monkeypatch.setattr(cli.os, "access", lambda p, m: False if str(p) == str(ro)
-                        else real(p, m))
+    monkeypatch.setattr(cli.os, "access", lambda p, m: False if str(p) == str(ro) else real(p, m))
     assert main(["--preset", "tiny", "--out", str(ro / "run")]) == 2
     assert "not writable" in one_line(capsys)
     assert os.listdir(ro) == []
@@ -174,6 +176,7 @@ def test_a_write_that_fails_at_the_start_leaves_nothing(capsys, tmp_path, monkey
     # e.g. a file system that turns read-only, or is full, between the checks and the start
     def refuse(path, obj):
         raise OSError(errno.EROFS, "Read-only file system", path)
+
     monkeypatch.setattr(results, "write_json", refuse)
     out = tmp_path / "a" / "b"
     assert entry("delay_sweep")(["--preset", "tiny", "--out", str(out)]) == 2
@@ -181,12 +184,12 @@ def test_a_write_that_fails_at_the_start_leaves_nothing(capsys, tmp_path, monkey
     assert not (tmp_path / "a").exists()
 
 
-def test_a_start_that_fails_in_the_first_phase_removes_what_it_wrote(capsys, tmp_path,
-                                                                    monkeypatch):
+def test_a_start_that_fails_in_the_first_phase_removes_what_it_wrote(capsys, tmp_path, monkeypatch):
     from grokjax import runner
 
     def broken(*a, **k):
         raise cli.UsageError("the engine refused the phase")
+
     monkeypatch.setattr(runner, "Engine", broken)
     monkeypatch.setattr(experiment, "_run_phases", RUN_PHASES)
     out = tmp_path / "x"
@@ -207,10 +210,10 @@ def test_a_start_that_fails_in_the_first_phase_removes_what_it_wrote(capsys, tmp
 def synthetic_run(tmp_path):
     sys.path.insert(0, os.path.dirname(__file__))
     from test_report import make_run
+
     d = make_run(str(tmp_path / "run"), p=(59,), seeds=4)
     cfg = results.read_json(os.path.join(d, "config.json"))
-    results.write_json(os.path.join(d, "fit.json"),
-                       {"config_sha256": results.config_digest(cfg)})
+    results.write_json(os.path.join(d, "fit.json"), {"config_sha256": results.config_digest(cfg)})
     return d
 
 
@@ -223,15 +226,18 @@ def test_report_reads_a_run_with_its_digest(synthetic_run, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("damage,msg", [
-    ("truncate", "truncated or damaged"),
-    ("cells", "not 0 or 1"),
-    ("edit_width", "config.json was changed after the run"),
-    ("edit_name", "config.json was changed after the run"),
-    ("edit_dtype_legacy", "config.json says dtype"),
-    ("twice", "given twice"),
-    ("missing", "missing lanes.csv"),
-])
+@pytest.mark.parametrize(
+    "damage,msg",
+    [
+        ("truncate", "truncated or damaged"),
+        ("cells", "not 0 or 1"),
+        ("edit_width", "config.json was changed after the run"),
+        ("edit_name", "config.json was changed after the run"),
+        ("edit_dtype_legacy", "config.json says dtype"),
+        ("twice", "given twice"),
+        ("missing", "missing lanes.csv"),
+    ],
+)
 def test_report_refuses_a_damaged_run_dir(damage, msg, synthetic_run, tmp_path, capsys):
     d = synthetic_run
     lanes = os.path.join(d, "lanes.csv")
@@ -269,8 +275,7 @@ def test_report_refuses_a_damaged_run_dir(damage, msg, synthetic_run, tmp_path, 
     assert not out.exists() and snapshot(d) == before
 
 
-def test_report_does_not_replace_figures_by_default(synthetic_run, tmp_path, capsys,
-                                                    monkeypatch):
+def test_report_does_not_replace_figures_by_default(synthetic_run, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "report.md").write_text("committed")
@@ -294,8 +299,13 @@ def test_report_out_that_cannot_be_written(synthetic_run, tmp_path, capsys):
 
 def test_truncated_lanes_csv_is_one_value_error(tmp_path):
     p = tmp_path / "lanes.csv"
-    results.write_lanes_csv(str(p), [dict(lane=0, p=59, seed=0, grokked=True, diverged=False),
-                                     dict(lane=1, p=59, seed=1, grokked=False, diverged=False)])
+    results.write_lanes_csv(
+        str(p),
+        [
+            dict(lane=0, p=59, seed=0, grokked=True, diverged=False),
+            dict(lane=1, p=59, seed=1, grokked=False, diverged=False),
+        ],
+    )
     p.write_text(p.read_text()[:-20])
     with pytest.raises(ValueError, match="truncated or damaged"):
         results.read_lanes_csv(str(p))
@@ -325,8 +335,7 @@ def test_reproduce_refuses_bad_runs_and_out(tmp_path, capsys, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
     real = os.access
-    monkeypatch.setattr(cli.os, "access", lambda p, m: False if str(p) == str(ro)
-                        else real(p, m))
+    monkeypatch.setattr(cli.os, "access", lambda p, m: False if str(p) == str(ro) else real(p, m))
     assert main(["--runs", str(ro / "runs"), "--out", rep]) == 2
     assert "not writable" in one_line(capsys)
     monkeypatch.chdir(tmp_path)
@@ -346,26 +355,43 @@ def test_reproduce_checks_every_run_dir_first_and_advises_what_it_accepts(tmp_pa
     results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
     before = snapshot(runs)
     # delay_sweep comes first and would run: refused before it starts (the tripwire)
-    assert entry("reproduce")(["--preset", "tiny", "--runs", str(runs), "--out",
-                               str(tmp_path / "rep"), "--only", "delay_sweep,lr_matrix"]) == 2
+    assert (
+        entry("reproduce")(
+            [
+                "--preset",
+                "tiny",
+                "--runs",
+                str(runs),
+                "--out",
+                str(tmp_path / "rep"),
+                "--only",
+                "delay_sweep,lr_matrix",
+            ]
+        )
+        == 2
+    )
     line = one_line(capsys)
     assert "differs in: seeds" in line and "pass --fresh" not in line
     assert f"move {d} aside" in line
     assert snapshot(runs) == before and sorted(os.listdir(runs)) == ["lr_matrix-tiny"]
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--reps", "0"], "--reps"),
-    (["--p", "100000"], "GiB"),
-    (["--p", "3001"], "more than this machine's"),
-    (["--lanes", "1,1"], "given twice"),
-    (["--lanes", "0"], "positive"),
-    (["--steps", "3000000000"], "--steps"),
-    (["--model", "cnn"], "unknown --model"),
-    (["--rep", "3"], "unrecognized"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--reps", "0"], "--reps"),
+        (["--p", "100000"], "GiB"),
+        (["--p", "3001"], "more than this machine's"),
+        (["--lanes", "1,1"], "given twice"),
+        (["--lanes", "0"], "positive"),
+        (["--steps", "3000000000"], "--steps"),
+        (["--model", "cnn"], "unknown --model"),
+        (["--rep", "3"], "unrecognized"),
+    ],
+)
 def test_bench_bad_input(args, msg, capsys):
     from experiments import bench
+
     assert cli.main_guard("bench", bench.main, args) == 2
     line = one_line(capsys)
     assert line.startswith("bench: error: ") and msg in line, line
@@ -392,16 +418,28 @@ def test_parser_has_no_abbreviations_and_lists_refuse_repeats():
 
 def test_budget_steps_may_repeat_but_not_rho(capsys, tmp_path):
     from experiments import dense_rho
-    cfg = experiment.config_for(dense_rho.SPEC, "tiny", str(tmp_path / "x"),
-                                budget_rho=[0.9, 1.2], budget_steps=[3000, 3000])
+
+    cfg = experiment.config_for(
+        dense_rho.SPEC,
+        "tiny",
+        str(tmp_path / "x"),
+        budget_rho=[0.9, 1.2],
+        budget_steps=[3000, 3000],
+    )
     assert cfg.budget_steps == [3000, 3000]
     with pytest.raises(cli.UsageError, match="--budget-rho: 1.2 given twice"):
-        experiment.config_for(dense_rho.SPEC, "tiny", str(tmp_path / "x"),
-                              budget_rho=[1.2, 1.2], budget_steps=[3000, 4000])
+        experiment.config_for(
+            dense_rho.SPEC,
+            "tiny",
+            str(tmp_path / "x"),
+            budget_rho=[1.2, 1.2],
+            budget_steps=[3000, 4000],
+        )
 
 
 def test_every_preset_passes_the_checks(tmp_path):
     from experiments.reproduce import EXPERIMENTS
+
     for name in EXPERIMENTS:
         spec = importlib.import_module(f"experiments.{name}").SPEC
         for preset in spec.presets:
@@ -412,6 +450,7 @@ def test_every_preset_passes_the_checks(tmp_path):
 def test_corrupt_checkpoints_are_one_line_each_and_say_what_happens(tmp_path, capfd):
     import jax.numpy as jnp
     from grokjax import checkpoint
+
     d = str(tmp_path / "ck")
     ck = checkpoint.LaneCheckpointer(d, log=None)
     state = {"w": jnp.arange(6.0).reshape(3, 2)}
@@ -444,15 +483,24 @@ def test_corrupt_checkpoints_are_one_line_each_and_say_what_happens(tmp_path, ca
 
 
 def _cmd(*args, env=None):
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, **(env or {})))
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, **(env or {})),
+    )
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["experiments.delay_sweep", "--steps", "3000000000"], "int32"),
-    (["experiments.transformer", "--preset", "tiny", "--seed", "1"], "unrecognized"),
-    (["experiments.bench", "--reps", "0"], "--reps"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["experiments.delay_sweep", "--steps", "3000000000"], "int32"),
+        (["experiments.transformer", "--preset", "tiny", "--seed", "1"], "unrecognized"),
+        (["experiments.bench", "--reps", "0"], "--reps"),
+    ],
+)
 def test_module_entry_points(argv, msg, tmp_path):
     r = _cmd(*argv, "--out", str(tmp_path / "x")) if "bench" not in argv[0] else _cmd(*argv)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -465,4 +513,5 @@ def test_module_report_on_a_run_dir_given_twice(synthetic_run, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines() == [
         f"report: error: {synthetic_run}: the same run directory is given twice (also as "
-        f"{synthetic_run}); it would be counted as two runs"]
+        f"{synthetic_run}); it would be counted as two runs"
+    ]

@@ -18,9 +18,14 @@ from grokjax.models import ModelSpec
 
 SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every=10)
 # free, clamped, slower, diverging (lr 1e9) and shorter lanes: early stopping, repacking
-HP = eng.make_hparams(3, seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 1e9, 1e-2],
-                      target_norm=[0, 34.0, 0, 0, 0], t_int=[0, 60, 0, 0, 0],
-                      budget=[300, 600, 600, 300, 500])
+HP = eng.make_hparams(
+    3,
+    seed=[0, 1, 2, 3, 4],
+    lr=[1e-2, 1e-2, 3e-3, 1e9, 1e-2],
+    target_norm=[0, 34.0, 0, 0, 0],
+    t_int=[0, 60, 0, 0, 0],
+    budget=[300, 600, 600, 300, 500],
+)
 EVENTS = ("t_mem", "t_grok", "diverged_step")
 RTOL = 1e-5
 
@@ -38,8 +43,10 @@ def assert_agree(a, b):
 
 @pytest.fixture(scope="module")
 def runs():
-    return {m: runner.Engine(SMALL, lane_mode=m).run(HP, chunk_steps=100, progress=None)
-            for m in ("walk", "vmap")}
+    return {
+        m: runner.Engine(SMALL, lane_mode=m).run(HP, chunk_steps=100, progress=None)
+        for m in ("walk", "vmap")
+    }
 
 
 def test_walk_and_vmap_agree(runs):
@@ -63,8 +70,13 @@ def test_memory_budget_splits_a_vmap_phase_into_waves(runs, monkeypatch):
     # repacking) stays on the device: between chunks the host fetches a few scalars, whatever
     # the lane count; lane-sized arrays come back once, at the end.
     sizes, fetch = [], e._fetch
-    monkeypatch.setattr(e, "_fetch", lambda tree: sizes.append(
-        sum(np.size(x) for x in jax.tree.leaves(fetch(tree)))) or fetch(tree))
+    monkeypatch.setattr(
+        e,
+        "_fetch",
+        lambda tree: (
+            sizes.append(sum(np.size(x) for x in jax.tree.leaves(fetch(tree)))) or fetch(tree)
+        ),
+    )
     waves = e.run(HP, chunk_steps=100, progress=None)  # max_lanes "auto": from the budget
     assert max(waves.stats["programs"]) == 2
     assert len(sizes) > 6 and max(sizes[:-1]) <= 4 and sizes[-1] > 5 * len(waves.grid)

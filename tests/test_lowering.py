@@ -23,10 +23,12 @@ PLATFORMS = ["cuda", "tpu"]
 KINDS = {
     "mlp": eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5),
     "attn": eng.Static(model=ModelSpec(kind="attn", p=13, d=16, hidden=32, heads=2), frac=0.5),
-    "attn-layernorm": eng.Static(model=ModelSpec(kind="attn", p=13, d=16, hidden=32, heads=2,
-                                                 layernorm="all"), frac=0.5),
-    "bits": eng.Static(model=ModelSpec(kind="bits", p=12, hidden=32), op="parity", n_train=64,
-                       n_test=64, k_bits=3),
+    "attn-layernorm": eng.Static(
+        model=ModelSpec(kind="attn", p=13, d=16, hidden=32, heads=2, layernorm="all"), frac=0.5
+    ),
+    "bits": eng.Static(
+        model=ModelSpec(kind="bits", p=12, hidden=32), op="parity", n_train=64, n_test=64, k_bits=3
+    ),
 }
 
 
@@ -44,9 +46,10 @@ def test_chunk_program_lowers_for_cuda_and_tpu(kind):
     e = runner.Engine(KINDS[kind], lane_mode="vmap")
     state, hp = abstract_lanes(e, LANES)
     exp = jax.export.export(e._chunk_all, platforms=PLATFORMS)(
-        state, hp, jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((LANES,), bool), 5)
+        state, hp, jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((LANES,), bool), 5
+    )
     assert exp.platforms == tuple(PLATFORMS)
-    assert all(a.shape[:1] == (LANES,) for a in exp.in_avals[:len(jax.tree.leaves(state))])
+    assert all(a.shape[:1] == (LANES,) for a in exp.in_avals[: len(jax.tree.leaves(state))])
     text = exp.mlir_module()
     # Every matmul keeps float32 inputs at full precision on the accelerator (no TF32/bf16).
     dots = re.findall(r"stablehlo\.dot_general[^\n]*", text)
@@ -67,13 +70,23 @@ def test_bookkeeping_programs_lower_for_cuda_and_tpu():
     curves = {k: f32(n, S) for k in eng.Metrics._fields if k not in ("step", "group_norms")}
     curves["group_norms"] = f32(n, S, G)
     lat = jax.eval_shape(lambda: eng.empty_latches(G))
-    lanes_lat = jax.tree.map(lambda x: f32(n, *x.shape) if x.dtype == jnp.float32
-                             else i32(n, *x.shape), lat)
+    lanes_lat = jax.tree.map(
+        lambda x: f32(n, *x.shape) if x.dtype == jnp.float32 else i32(n, *x.shape), lat
+    )
     book = runner._Book(curves, lanes_lat, i32(n), i32(n), boolean(n))
     metrics = jax.eval_shape(lambda s, h: e._chunk_all(s, h, 1, None, B), state, hp)[1]
     export = lambda f, *args: jax.export.export(f, platforms=PLATFORMS)(*args)
     export(e._plan, book, i32(size), boolean(size), i32())
-    export(e._update, book, state.latches, metrics, state.step, i32(size), boolean(size), i32(n),
-           i32(S))
+    export(
+        e._update,
+        book,
+        state.latches,
+        metrics,
+        state.step,
+        i32(size),
+        boolean(size),
+        i32(n),
+        i32(S),
+    )
     export(e._refill, state, book, i32(size), boolean(size), hp, i32(), i32(), 8)
     export(e._repack, state, book, i32(size), boolean(size), hp, 128)

@@ -20,7 +20,7 @@ def _naive_attn(params, ab, p, heads, layernorm):
     E, pos = params["embed"]["E"], params["embed"]["pos"]
     a = params["attn"]
     tok = jnp.concatenate([ab, jnp.full((ab.shape[0], 1), p)], axis=1)
-    x = E[tok] + pos                                   # B x 3 x d
+    x = E[tok] + pos  # B x 3 x d
     h = ln_in(x)
     B, T, d = x.shape
     split = lambda z: z.reshape(B, T, heads, d // heads)
@@ -39,15 +39,22 @@ def test_mlp_shapes_groups_and_initial_scales():
     params = m.init(jax.random.key(0))
     assert m.groups == ("embed", "hidden", "out") and m.num_classes == 59
     shapes = jax.tree.map(lambda x: x.shape, params)
-    assert shapes == {"embed": {"E": (59, 128)}, "hidden": {"W1": (256, 256), "b1": (256,)},
-                      "out": {"W2": (256, 59), "b2": (59,)}}
+    assert shapes == {
+        "embed": {"E": (59, 128)},
+        "hidden": {"W1": (256, 256), "b1": (256,)},
+        "out": {"W2": (256, 59), "b2": (59,)},
+    }
     assert abs(float(params["embed"]["E"].std()) * np.sqrt(128) - 1) < 0.03
     assert abs(float(params["hidden"]["W1"].std()) * np.sqrt(256) - 1) < 0.03
     assert abs(float(params["out"]["W2"].std()) * np.sqrt(256) - 1) < 0.03
     assert float(jnp.abs(params["out"]["b2"]).max()) < 1e-5
     # Initial ||W||² ≈ p·d/d + 2d·H/(2d) + H·p/H = 59 + 256 + 59.
-    norm = np.sqrt(sum(float((params[g][n] ** 2).sum()) for g, n in
-                       (("embed", "E"), ("hidden", "W1"), ("out", "W2"))))
+    norm = np.sqrt(
+        sum(
+            float((params[g][n] ** 2).sum())
+            for g, n in (("embed", "E"), ("hidden", "W1"), ("out", "W2"))
+        )
+    )
     assert abs(norm - np.sqrt(59 + 256 + 59)) < 0.5
 
 
@@ -69,8 +76,9 @@ def test_attention_equals_naive_full_attention(layernorm):
     assert shapes["unembed"] == {"U": (32, 12)}
     assert all(x.ndim == 2 for x in jax.tree.leaves(params))  # no biases anywhere
     ab = jnp.array(np.random.default_rng(1).integers(0, 11, (40, 2)), jnp.int32)
-    np.testing.assert_allclose(m.apply(params, ab), _naive_attn(params, ab, 11, 4, layernorm),
-                               atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        m.apply(params, ab), _naive_attn(params, ab, 11, 4, layernorm), atol=2e-5, rtol=1e-5
+    )
 
 
 def test_bad_specs_are_refused():

@@ -174,9 +174,7 @@ def test_global_norm_matches_numpy():
     assert matrices < all_leaves
     np.testing.assert_allclose(float(global_norm(p)), all_leaves, rtol=1e-6)
     np.testing.assert_allclose(float(global_norm(p, weight_matrices)), matrices, rtol=1e-6)
-    np.testing.assert_allclose(
-        float(global_norm(p, weight_matrices(p))), matrices, rtol=1e-6
-    )
+    np.testing.assert_allclose(float(global_norm(p, weight_matrices(p))), matrices, rtol=1e-6)
     # Mask leaves as jax boolean arrays, inside jit (traced).
     w1_only = jax.tree.map(lambda _: jnp.asarray(False), p)
     w1_only["w1"] = jnp.asarray(True)
@@ -193,8 +191,14 @@ def test_global_norm_per_lane_traced_mask_under_vmap():
     flags = jnp.array([True, False])
 
     def f(flag):
-        mask = {"embed": flag, "w1": True, "b1": False, "w2": jnp.logical_not(flag),
-                "ln": {"scale": False}, "temp": False}
+        mask = {
+            "embed": flag,
+            "w1": True,
+            "b1": False,
+            "w2": jnp.logical_not(flag),
+            "ln": {"scale": False},
+            "temp": False,
+        }
         return global_norm(p, mask)
 
     got = jax.vmap(f)(flags)
@@ -235,7 +239,9 @@ def test_before_start_bit_identical_to_plain_adamw():
     start = 8
     clamped, _ = trajectory(
         optax.chain(adamw(), clamp_norm(TARGET, start_step=start, mask=weight_matrices)),
-        p0, start + 1)
+        p0,
+        start + 1,
+    )
     plain, _ = trajectory(adamw(), p0, start + 1)
     for i in range(start):
         assert_trees_equal(row(clamped, i), row(plain, i))
@@ -276,7 +282,8 @@ def test_masked_out_leaves_bit_identical_and_moments_untouched():
         for k in ("b1", "temp"):
             np.testing.assert_array_equal(np.asarray(u[k]), np.asarray(u_plain[k]))
         np.testing.assert_array_equal(
-            np.asarray(u["ln"]["scale"]), np.asarray(u_plain["ln"]["scale"]))
+            np.asarray(u["ln"]["scale"]), np.asarray(u_plain["ln"]["scale"])
+        )
         assert not np.array_equal(np.asarray(u["w1"]), np.asarray(u_plain["w1"]))
         assert_trees_equal(state[0], inner_plain)  # Adam moments untouched
         p = optax.apply_updates(p, u)
@@ -355,16 +362,18 @@ def test_invalid_arguments_raise(kwargs):
 def test_one_shot_rescales_exactly_once_then_drifts():
     p0 = make_params(6)
     start = 4
-    tx = optax.chain(adamw(), clamp_norm(TARGET, start_step=start, mode="one_shot",
-                                         mask=weight_matrices))
+    tx = optax.chain(
+        adamw(), clamp_norm(TARGET, start_step=start, mode="one_shot", mask=weight_matrices)
+    )
     traj, _ = trajectory(tx, p0, 15)
     norms = norms_of(traj)
     np.testing.assert_allclose(norms[start], TARGET, rtol=1e-5)
     assert np.all(np.abs(norms[:start] - TARGET) > 0.1)
-    assert np.all(np.abs(norms[start + 1:] - TARGET) > 1e-4)
+    assert np.all(np.abs(norms[start + 1 :] - TARGET) > 1e-4)
     # Same as an explicit num_steps=1 window, bit for bit.
-    tx1 = optax.chain(adamw(), clamp_norm(TARGET, start_step=start, num_steps=1,
-                                          mask=weight_matrices))
+    tx1 = optax.chain(
+        adamw(), clamp_norm(TARGET, start_step=start, num_steps=1, mask=weight_matrices)
+    )
     assert_trees_equal(traj, trajectory(tx1, p0, 15)[0])
 
 
@@ -372,8 +381,9 @@ def test_finite_window_with_traced_int32_max_num_steps():
     p0 = make_params(7)
 
     def run(start, num):
-        tx = optax.chain(adamw(), clamp_norm(TARGET, start_step=start, num_steps=num,
-                                             mask=weight_matrices))
+        tx = optax.chain(
+            adamw(), clamp_norm(TARGET, start_step=start, num_steps=num, mask=weight_matrices)
+        )
         step = make_step(tx)
 
         def body(c, _):
@@ -424,12 +434,21 @@ def test_vmap_per_lane_traced_mask():
     p0 = make_params(8)
     # Lane 0 clamps {embed, w1, w2}; lane 1 clamps only w1.  Non-matrix leaves
     # are Python False in both lanes; the matrix flags are traced per lane.
-    flags = {"embed": jnp.array([True, False]), "w1": jnp.array([True, True]),
-             "w2": jnp.array([True, False])}
+    flags = {
+        "embed": jnp.array([True, False]),
+        "w1": jnp.array([True, True]),
+        "w2": jnp.array([True, False]),
+    }
 
     def run(f):
-        mask = {"embed": f["embed"], "w1": f["w1"], "b1": False, "w2": f["w2"],
-                "ln": {"scale": False}, "temp": False}
+        mask = {
+            "embed": f["embed"],
+            "w1": f["w1"],
+            "b1": False,
+            "w2": f["w2"],
+            "ln": {"scale": False},
+            "temp": False,
+        }
         inner, clamp = adamw(), clamp_norm(TARGET, mask=mask)
         u_inner, _ = inner.update(jax.grad(loss_fn)(p0), inner.init(p0), p0)
         u, _ = clamp.update(u_inner, clamp.init(p0), p0)
@@ -455,7 +474,8 @@ def test_inject_hyperparams_target_can_be_changed_in_state():
     tx = optax.chain(
         adamw(),
         optax.inject_hyperparams(clamp_norm, static_args="mask")(
-            target_norm=TARGET, start_step=1, mask=weight_matrices),
+            target_norm=TARGET, start_step=1, mask=weight_matrices
+        ),
     )
     step = jax.jit(make_step(tx))
     state = tx.init(p)
@@ -490,7 +510,8 @@ def test_init_under_eval_shape():
         clamp_norm(TARGET, mask=weight_matrices),
         optax.chain(adamw(), clamp_norm(TARGET, start_step=3, mask=weight_matrices)),
         optax.inject_hyperparams(clamp_norm, static_args="mask")(
-            target_norm=TARGET, mask=weight_matrices),
+            target_norm=TARGET, mask=weight_matrices
+        ),
     ):
         shapes = jax.eval_shape(tx.init, abstract)
         counts = [s for s in jax.tree.leaves(shapes) if s.dtype == jnp.int32]

@@ -40,23 +40,31 @@ def _latch_sequence(static, test_acc, budget):
     lat = engine.empty_latches(3)
     for i, acc in enumerate(test_acc):
         t = jnp.int32(10 * i)
-        lat = engine.latch(static, lat, t, jnp.int32(budget), jnp.float32(1.0),
-                           jnp.float32(acc), jnp.float32(50.0 + i), jnp.ones(3),
-                           jnp.float32(0.0))
+        lat = engine.latch(
+            static,
+            lat,
+            t,
+            jnp.int32(budget),
+            jnp.float32(1.0),
+            jnp.float32(acc),
+            jnp.float32(50.0 + i),
+            jnp.ones(3),
+            jnp.float32(0.0),
+        )
     return lat
 
 
 def test_geometric_schedule_latches_t_grok_on_the_grid():
     budget = 25_000
     acc = np.zeros(700)
-    acc[412:] = 0.95   # test accuracy first >= 0.9 at step 4120 and stays there
-    acc[300] = 0.92    # a blip at step 3000, off the grid
+    acc[412:] = 0.95  # test accuracy first >= 0.9 at step 4120 and stays there
+    acc[300] = 0.92  # a blip at step 3000, off the grid
     grid = np.arange(0, 7000, 10)[engine.on_geometric_grid(np.arange(0, 7000, 10), budget, 360, 10)]
     assert 3000 not in grid and 4120 not in grid
     every = _latch_sequence(engine.Static(), acc, budget)
     geo = _latch_sequence(engine.Static(eval_grid=360), acc, budget)
-    assert int(every.t_grok[engine.HEADLINE]) == 3000       # the blip counts every 10 steps
-    first = int(grid[grid >= 4120][0])                       # the first grid point after 4120
+    assert int(every.t_grok[engine.HEADLINE]) == 3000  # the blip counts every 10 steps
+    first = int(grid[grid >= 4120][0])  # the first grid point after 4120
     assert int(geo.t_grok[engine.HEADLINE]) == first > 4120
     assert float(geo.norm_at_grok[engine.HEADLINE]) == 50.0 + first // 10
     assert int(geo.t_mem) == int(grid[0]) and int(every.t_mem) == 0
@@ -78,8 +86,9 @@ def test_eval_schedule_only_changes_the_latches():
 def test_delay_sweep_paper_preset_lanes():
     cfg = experiment.config_for(delay_sweep.SPEC, "paper", out="/nonexistent/run")
     phases = plans.dry_run(delay_sweep.plan, cfg, {"norm_at_grok": 50.0})
-    assert [ph.name for ph in phases] == [f"p{p}-{a}" for p in (31, 41, 53, 59, 71)
-                                          for a in ("free", "clamp")]
+    assert [ph.name for ph in phases] == [
+        f"p{p}-{a}" for p in (31, 41, 53, 59, 71) for a in ("free", "clamp")
+    ]
     for ph in phases:
         p = ph.static.model.p
         assert Counter(ph.meta["seed"]) == {s: Counter(ph.meta["seed"])[0] for s in range(12)}
@@ -97,17 +106,35 @@ def test_delay_sweep_paper_preset_lanes():
     assert delay_sweep.cost(cfg).startswith(f"{sum(len(ph.meta['seed']) for ph in phases)} lanes")
 
 
-@pytest.mark.parametrize("name", ["delay_sweep", "dense_rho", "lr_matrix", "norm_controls",
-                                  "critical_norm", "log_delay", "transformer", "parity"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "delay_sweep",
+        "dense_rho",
+        "lr_matrix",
+        "norm_controls",
+        "critical_norm",
+        "log_delay",
+        "transformer",
+        "parity",
+    ],
+)
 def test_seed_base_shifts_every_lane(name):
     import importlib
+
     spec = importlib.import_module(f"experiments.{name}").SPEC
     seeds = {}
     for base in (0, 0, 100):
         cfg = experiment.config_for(spec, "tiny", out="/nonexistent/run", seed_base=base)
-        phases = plans.dry_run(spec.plan, cfg, {"norm_at_grok": 20.0, **{
-            f"norm_at_grok_{g}": 5.0 for g in ("embed", "attn", "mlp", "unembed")}},
-            lambda n: _fake_result(n))
+        phases = plans.dry_run(
+            spec.plan,
+            cfg,
+            {
+                "norm_at_grok": 20.0,
+                **{f"norm_at_grok_{g}": 5.0 for g in ("embed", "attn", "mlp", "unembed")},
+            },
+            lambda n: _fake_result(n),
+        )
         seeds.setdefault(base, []).append(np.concatenate([ph.meta["seed"] for ph in phases]))
     np.testing.assert_array_equal(seeds[0][0], seeds[0][1])
     np.testing.assert_array_equal(seeds[100][0], seeds[0][0] + 100)
@@ -115,9 +142,15 @@ def test_seed_base_shifts_every_lane(name):
 
 def _fake_result(n):
     from grokjax.runner import RunResult
-    return RunResult({}, np.zeros(n, np.int64), np.array([0, 50]), {
-        "group_norms": np.ones((n, 2, 3)), "norm": np.full((n, 2), 10.0)},
-        ("embed", "hidden", "out"), {})
+
+    return RunResult(
+        {},
+        np.zeros(n, np.int64),
+        np.array([0, 50]),
+        {"group_norms": np.ones((n, 2, 3)), "norm": np.full((n, 2), 10.0)},
+        ("embed", "hidden", "out"),
+        {},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +160,25 @@ def sweeps(tmp_path_factory):
     root = tmp_path_factory.mktemp("proto")
     a, b = str(root / "a"), str(root / "b")
     assert delay_sweep.main(["--preset", "tiny", "--out", a, "--seeds", "4"]) == 0
-    assert delay_sweep.main(["--preset", "tiny", "--out", b, "--seed-base", "2",
-                             "--extra-rho", "1.2", "--extra-rho-p", "31",
-                             "--eval-schedule", "geometric"]) == 0
+    assert (
+        delay_sweep.main(
+            [
+                "--preset",
+                "tiny",
+                "--out",
+                b,
+                "--seed-base",
+                "2",
+                "--extra-rho",
+                "1.2",
+                "--extra-rho-p",
+                "31",
+                "--eval-schedule",
+                "geometric",
+            ]
+        )
+        == 0
+    )
     return a, b
 
 
@@ -173,8 +222,12 @@ def test_geometric_run_latches_on_its_grid_and_says_so(sweeps):
 
 def test_lr_matrix_fixed_wc_and_view(tmp_path):
     out = str(tmp_path / "lm")
-    assert lr_matrix.main(["--preset", "tiny", "--out", out, "--fixed-wc", "30",
-                           "--view-steps", "500"]) == 0
+    assert (
+        lr_matrix.main(
+            ["--preset", "tiny", "--out", out, "--fixed-wc", "30", "--view-steps", "500"]
+        )
+        == 0
+    )
     lanes = lanes_of(out)
     clamp = lanes["arm"] == "clamp"
     np.testing.assert_allclose(lanes["target_norm"][clamp], lanes["rho"][clamp] * 30.0)
@@ -190,8 +243,12 @@ def test_lr_matrix_fixed_wc_and_view(tmp_path):
 
 def test_norm_controls_init_at_a_norm_and_fractions(tmp_path):
     out = str(tmp_path / "nc")
-    assert norm_controls.main(["--preset", "tiny", "--out", out, "--init-rho", "0.8",
-                               "--init-scales", ""]) == 0
+    assert (
+        norm_controls.main(
+            ["--preset", "tiny", "--out", out, "--init-rho", "0.8", "--init-scales", ""]
+        )
+        == 0
+    )
     lanes = lanes_of(out)
     curves = np.load(os.path.join(out, "curves.npz"))
     low = np.flatnonzero(lanes["arm"] == "low_init")
@@ -209,8 +266,23 @@ def test_norm_controls_init_at_a_norm_and_fractions(tmp_path):
 
 def test_transformer_scan_and_paper_layernorm(tmp_path):
     out = str(tmp_path / "tf")
-    assert transformer.main(["--preset", "tiny", "--out", out, "--parts", "noln",
-                             "--scan-rho", "0.9", "--scan-steps", "800"]) == 0
+    assert (
+        transformer.main(
+            [
+                "--preset",
+                "tiny",
+                "--out",
+                out,
+                "--parts",
+                "noln",
+                "--scan-rho",
+                "0.9",
+                "--scan-steps",
+                "800",
+            ]
+        )
+        == 0
+    )
     fit = json.load(open(os.path.join(out, "fit.json")))
     (c,) = fit["noln"]["scan"]
     assert c["rho"] == 0.9 and c["steps"] == 800 and c["n"] == 2
@@ -228,6 +300,7 @@ def test_transformer_scan_and_paper_layernorm(tmp_path):
 
 def test_expected_cost_follows_the_papers_medians():
     from grokjax import estimate
+
     assert estimate.t_grok(59) == pytest.approx(5100)
     assert estimate.t_grok(59, 1.0) == pytest.approx(4077)
     assert estimate.t_grok(59, 0.85) == pytest.approx(1492, rel=0.25)
@@ -248,13 +321,14 @@ def test_expected_cost_follows_the_papers_medians():
 
 def test_paper_scale_tolerances_are_tighter():
     from grokjax import paper
-    med = paper.reference("tgrok_p59_rho0.85")        # 1492
-    assert med.passes(1300, seeds=4) and not med.passes(1300, seeds=12)   # -13 %
-    assert med.passes(1400, seeds=16)                                     # -6 %
-    alpha = paper.reference("alpha_p")                # 7.5
+
+    med = paper.reference("tgrok_p59_rho0.85")  # 1492
+    assert med.passes(1300, seeds=4) and not med.passes(1300, seeds=12)  # -13 %
+    assert med.passes(1400, seeds=16)  # -6 %
+    alpha = paper.reference("alpha_p")  # 7.5
     assert alpha.passes(8.3, seeds=2) and not alpha.passes(8.3, seeds=12)
     assert alpha.tolerance_at(12).describe(alpha) == "within ±0.5"
-    wc = paper.reference("wc_p59")                    # 54.6
+    wc = paper.reference("wc_p59")  # 54.6
     assert wc.passes(56.0, seeds=4) and not wc.passes(56.0, seeds=16)
-    r2 = paper.reference("alpha_shared_r2")           # no paper-scale tolerance: unchanged
+    r2 = paper.reference("alpha_shared_r2")  # no paper-scale tolerance: unchanged
     assert r2.tolerance_at(16) is r2.tolerance

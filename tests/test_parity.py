@@ -19,8 +19,9 @@ from grokjax.models import ModelSpec, make_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_WC = 20.0
-TINY = eng.Static(model=ModelSpec(kind="bits", p=12, hidden=64), op="parity", n_train=300,
-                  n_test=300, k_bits=3)
+TINY = eng.Static(
+    model=ModelSpec(kind="bits", p=12, hidden=64), op="parity", n_train=300, n_test=300, k_bits=3
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -46,10 +47,15 @@ def test_parity_data_labels_sizes_and_determinism():
     assert not np.array_equal(x_tr, other[0])
 
 
-@pytest.mark.parametrize("n,k,m,v,msg", [
-    (10, 0, 5, 5, "k_bits"), (2, 3, 5, 5, "n_bits"), (10, 3, 0, 5, "n_train"),
-    (10, 3, 5, 0, "n_test"),
-])
+@pytest.mark.parametrize(
+    "n,k,m,v,msg",
+    [
+        (10, 0, 5, 5, "k_bits"),
+        (2, 3, 5, 5, "n_bits"),
+        (10, 3, 0, 5, "n_train"),
+        (10, 3, 5, 0, "n_test"),
+    ],
+)
 def test_bad_parity_tasks_are_refused(n, k, m, v, msg):
     with pytest.raises(ValueError, match=msg) as e:
         data.validate_parity(n, k, m, v)
@@ -61,8 +67,10 @@ def test_bits_model_shapes_groups_and_initial_scales():
     params = m.init(jax.random.key(0))
     assert m.groups == ("hidden", "out") and m.num_classes == 2
     shapes = jax.tree.map(lambda x: x.shape, params)
-    assert shapes == {"hidden": {"W1": (30, 512), "b1": (512,)},
-                      "out": {"W2": (512, 2), "b2": (2,)}}
+    assert shapes == {
+        "hidden": {"W1": (30, 512), "b1": (512,)},
+        "out": {"W2": (512, 2), "b2": (2,)},
+    }
     assert abs(float(params["hidden"]["W1"].std()) * np.sqrt(30) - 1) < 0.03
     assert abs(float(params["out"]["W2"].std()) * np.sqrt(512) - 1) < 0.1
     assert float(jnp.abs(params["hidden"]["b1"]).max()) < 1e-5
@@ -73,13 +81,16 @@ def test_bits_model_shapes_groups_and_initial_scales():
     np.testing.assert_allclose(m.apply(params, x), naive, atol=1e-5)
 
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(model=ModelSpec(kind="mlp", p=12), op="parity", n_train=10), "needs model kind"),
-    (dict(model=ModelSpec(kind="bits", p=12), op="add"), "needs op 'parity'"),
-    (dict(model=ModelSpec(kind="bits", p=2), op="parity", n_train=10), "n_bits"),
-    (dict(model=ModelSpec(kind="bits", p=12), op="parity"), "n_train"),
-    (dict(model=ModelSpec(kind="bits", p=12), op="parity", n_train=10, n_test=0), "n_test"),
-])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(model=ModelSpec(kind="mlp", p=12), op="parity", n_train=10), "needs model kind"),
+        (dict(model=ModelSpec(kind="bits", p=12), op="add"), "needs op 'parity'"),
+        (dict(model=ModelSpec(kind="bits", p=2), op="parity", n_train=10), "n_bits"),
+        (dict(model=ModelSpec(kind="bits", p=12), op="parity"), "n_train"),
+        (dict(model=ModelSpec(kind="bits", p=12), op="parity", n_train=10, n_test=0), "n_test"),
+    ],
+)
 def test_bad_parity_statics_are_one_line_errors(kw, msg):
     with pytest.raises(ValueError, match=msg) as e:
         eng.Static(**kw).validate()
@@ -91,7 +102,8 @@ def test_modular_repr_and_fingerprint_unchanged_by_the_parity_fields():
     assert repr(eng.Static()) == (
         "Static(model=ModelSpec(kind='mlp', p=59, d=128, hidden=256, heads=4, layernorm='none', "
         "dtype='float32'), op='add', frac=0.4, eval_every=10, b1=0.9, b2=0.999, eps=1e-08, "
-        "margin=0.1, min_margin=200, precision='highest')")
+        "margin=0.1, min_margin=200, precision='highest')"
+    )
     assert "n_train=300, n_test=300, k_bits=3" in repr(TINY)
     assert TINY != eng.Static(model=TINY.model, op="parity", n_train=301, n_test=300)
 
@@ -103,8 +115,15 @@ def test_modular_repr_and_fingerprint_unchanged_by_the_parity_fields():
 
 def test_free_parity_run_groks_and_clamp_holds_the_norm():
     e = runner.Engine(TINY)
-    hp = eng.make_hparams(2, seed=[0, 1, 0, 1], lr=1e-2, wd=1.0,
-                          target_norm=[0, 0, 9.5, 9.5], t_int=[0, 0, 50, 50], budget=2000)
+    hp = eng.make_hparams(
+        2,
+        seed=[0, 1, 0, 1],
+        lr=1e-2,
+        wd=1.0,
+        target_norm=[0, 0, 9.5, 9.5],
+        t_int=[0, 0, 50, 50],
+        budget=2000,
+    )
     r = e.run(hp, chunk_steps=250, progress=None)
     t_grok = r.latches["t_grok"][:, eng.HEADLINE]
     assert (t_grok > 0).all() and (t_grok < 2000).all(), t_grok
@@ -135,10 +154,13 @@ def test_free_parity_run_groks_and_clamp_holds_the_norm():
 def expand(preset="paper"):
     """Runs the plan with made-up outcomes (every lane groks at norm FAKE_WC)."""
     from experiments import parity
+
     cfg = experiment.config_for(parity.SPEC, preset, out="/nonexistent/run")
     phases = plans.dry_run(parity.plan, cfg, {"norm_at_grok": FAKE_WC})
-    cols = {k: np.concatenate([np.asarray(ph.meta[k], dtype=object) for ph in phases])
-            for k in phases[0].meta}
+    cols = {
+        k: np.concatenate([np.asarray(ph.meta[k], dtype=object) for ph in phases])
+        for k in phases[0].meta
+    }
     return cfg, phases, cols
 
 
@@ -151,51 +173,78 @@ def test_paper_grid_expands_as_the_issue_says():
     assert set(t["budget"]) == {50_000} and set(t["k_bits"]) == {3}
     assert set(t["model"]) == {"bits"} and set(t["hidden"]) == {512}
     np.testing.assert_array_equal(t["p"], t["n_bits"])
-    np.testing.assert_allclose(t["frac"].astype(float),
-                               t["m"].astype(float) / (t["m"].astype(float) + 2000))
+    np.testing.assert_allclose(
+        t["frac"].astype(float), t["m"].astype(float) / (t["m"].astype(float) + 2000)
+    )
     # Data amount at lr 1e-3, wd 1: n=30 × m in {600, 1000, 1500} and n in {20, 40} × m=1000.
     ref = free & (t["lr"] == 1e-3) & (t["wd"] == 1.0)
     assert Counter(zip(t["n_bits"][ref], t["m"][ref])) == {
-        (30, 600): 16, (30, 1000): 16, (30, 1500): 16, (20, 1000): 16, (40, 1000): 16}
+        (30, 600): 16,
+        (30, 1000): 16,
+        (30, 1500): 16,
+        (20, 1000): 16,
+        (40, 1000): 16,
+    }
     # lr × wd at n=30, m=1000, the shared cell once.
     grid = free & (t["n_bits"] == 30) & (t["m"] == 1000)
     assert Counter(zip(t["lr"][grid], t["wd"][grid])) == {
-        (lr, wd): 16 for lr in (5e-4, 1e-3, 2e-3) for wd in (0.3, 0.5, 1.0, 2.0, 3.0, 5.0)}
+        (lr, wd): 16 for lr in (5e-4, 1e-3, 2e-3) for wd in (0.3, 0.5, 1.0, 2.0, 3.0, 5.0)
+    }
     # Tags: each sub-analysis finds its lanes.
     tags = Counter(t["grids"][free])
     assert tags == {"size+lr_wd": 16, "size": 64, "lr_wd": 17 * 16}
     assert set(t["grids"][clamp]) == {"clamp"}
     # Clamps at rho 0.9 and 1.3 of W_c from t_int 1000, on the reference cell's seeds.
     assert Counter(t["rho"][clamp]) == {0.9: 16, 1.3: 16}
-    np.testing.assert_allclose(t["target_norm"][clamp].astype(float),
-                               t["rho"][clamp].astype(float) * FAKE_WC)
+    np.testing.assert_allclose(
+        t["target_norm"][clamp].astype(float), t["rho"][clamp].astype(float) * FAKE_WC
+    )
     assert set(t["t_int"][clamp]) == {1000} and set(t["lr"][clamp]) == {1e-3}
     assert set(t["wd"][clamp]) == {1.0}
     assert set(zip(t["n_bits"][clamp], t["m"][clamp])) == {(30, 1000)}
     assert set(t["target_norm"][free]) == {0.0}
     # One program per (n, m); every one a parity program of the bits MLP.
     statics = {ph.static for ph in phases}
-    assert {(s.model.p, s.n_train) for s in statics} == {(30, 600), (30, 1000), (30, 1500),
-                                                         (20, 1000), (40, 1000)}
+    assert {(s.model.p, s.n_train) for s in statics} == {
+        (30, 600),
+        (30, 1000),
+        (30, 1500),
+        (20, 1000),
+        (40, 1000),
+    }
     for s in statics:
         assert (s.op, s.model.kind, s.model.hidden, s.n_test, s.k_bits) == (
-            "parity", "bits", 512, 2000, 3)
+            "parity",
+            "bits",
+            512,
+            2000,
+            3,
+        )
         s.validate()
 
 
 def test_presets_validate_cost_and_doc():
     from experiments import parity
+
     for preset in ("paper", "quick", "tiny"):
         cfg = experiment.config_for(parity.SPEC, preset, out="/nonexistent/run")
         assert "lane-steps" in parity.cost(cfg)
     assert parity.cost(experiment.config_for(parity.SPEC, "paper")).startswith("384 lanes")
-    for word in ("python -m experiments.parity", "paper", "quick", "tiny", "Paper",
-                 "Measured", "scaled down"):
+    for word in (
+        "python -m experiments.parity",
+        "paper",
+        "quick",
+        "tiny",
+        "Paper",
+        "Measured",
+        "scaled down",
+    ):
         assert word in parity.__doc__, word
 
 
 def test_frontier_interpolates_and_extrapolates_in_log_time():
     from experiments.parity import frontier_at
+
     pts = [(10.0, 100.0), (12.0, 400.0), (None, 5.0)]
     t, extra = frontier_at(pts, 11.0)
     assert t == pytest.approx(200.0) and not extra
@@ -206,9 +255,25 @@ def test_frontier_interpolates_and_extrapolates_in_log_time():
 
 def _fake_lanes(cells):
     """lanes.csv-like columns: one grokked lane per (n, m, lr, wd, arm, rho, norm, T)."""
-    cols = {k: [] for k in ("n_bits", "m", "lr", "wd", "arm", "rho", "target_norm",
-                            "norm_at_grok", "T_grok", "T_mem", "steps_run", "cell", "grids",
-                            "seed")}
+    cols = {
+        k: []
+        for k in (
+            "n_bits",
+            "m",
+            "lr",
+            "wd",
+            "arm",
+            "rho",
+            "target_norm",
+            "norm_at_grok",
+            "T_grok",
+            "T_mem",
+            "steps_run",
+            "cell",
+            "grids",
+            "seed",
+        )
+    }
     for n, m, lr, wd, arm, rho, norm, t, grids in cells:
         for s in range(3):
             cols["n_bits"].append(n)
@@ -225,26 +290,34 @@ def _fake_lanes(cells):
             cols["cell"].append(f"{arm}-{n}-{m}-{lr}-{wd}-{rho}")
             cols["grids"].append(grids)
             cols["seed"].append(s)
-    out = {k: np.array(v, dtype=object if k in ("arm", "cell", "grids") else float)
-           for k, v in cols.items()}
+    out = {
+        k: np.array(v, dtype=object if k in ("arm", "cell", "grids") else float)
+        for k, v in cols.items()
+    }
     out["grokked"] = np.ones(len(out["seed"]), bool)
     out["diverged"] = np.zeros(len(out["seed"]), bool)
     return out
 
 
-@pytest.mark.parametrize("clamp_t,lr_wc,verdicts", [
-    (900.0, 10.0, dict(lr="yes", e="yes")),     # on the frontier, W_c flat in lr
-    (50_000.0, 13.0, dict(lr="no", e="no")),    # far above the frontier, W_c moves with lr
-])
+@pytest.mark.parametrize(
+    "clamp_t,lr_wc,verdicts",
+    [
+        (900.0, 10.0, dict(lr="yes", e="yes")),  # on the frontier, W_c flat in lr
+        (50_000.0, 13.0, dict(lr="no", e="no")),  # far above the frontier, W_c moves with lr
+    ],
+)
 def test_table2_criteria(clamp_t, lr_wc, verdicts):
     from experiments import parity
+
     cfg = parity.Config(n_bits=30, m=1000, lr=1e-3, wd=1.0, lrs=[5e-4, 1e-3], wds=[0.5, 1, 2])
-    cells = [(30, 1000, 1e-3, 1.0, "free", math.nan, 10.0, 500.0, "size+lr_wd"),
-             (30, 1000, 1e-3, 0.5, "free", math.nan, 12.0, 800.0, "lr_wd"),
-             (30, 1000, 1e-3, 2.0, "free", math.nan, 8.0, 400.0, "lr_wd"),
-             (30, 1000, 5e-4, 1.0, "free", math.nan, lr_wc, 1000.0, "lr_wd"),
-             (30, 600, 1e-3, 1.0, "free", math.nan, 9.0, 700.0, "size"),
-             (30, 1000, 1e-3, 1.0, "clamp", 1.3, 13.0, clamp_t, "clamp")]
+    cells = [
+        (30, 1000, 1e-3, 1.0, "free", math.nan, 10.0, 500.0, "size+lr_wd"),
+        (30, 1000, 1e-3, 0.5, "free", math.nan, 12.0, 800.0, "lr_wd"),
+        (30, 1000, 1e-3, 2.0, "free", math.nan, 8.0, 400.0, "lr_wd"),
+        (30, 1000, 5e-4, 1.0, "free", math.nan, lr_wc, 1000.0, "lr_wd"),
+        (30, 600, 1e-3, 1.0, "free", math.nan, 9.0, 700.0, "size"),
+        (30, 1000, 1e-3, 1.0, "clamp", 1.3, 13.0, clamp_t, "clamp"),
+    ]
     fitted = parity.fit_lanes(_fake_lanes(cells), cfg)
     rows = {r["property"]: r for r in fitted["table2"]}
     assert rows["grokking occurs"]["transfers"] == "yes"
@@ -258,6 +331,7 @@ def test_table2_criteria(clamp_t, lr_wc, verdicts):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from experiments import parity
+
     d = str(tmp_path_factory.mktemp("runs") / "parity-tiny")
     assert parity.main(["--preset", "tiny", "--out", d]) == 0
     return d
@@ -265,21 +339,45 @@ def tiny_run(tmp_path_factory):
 
 def test_tiny_preset_runs_end_to_end(tiny_run):
     from experiments import parity
+
     d = tiny_run
     assert experiment.is_complete(d) and os.path.getsize(os.path.join(d, "parity.png")) > 0
     cfg = json.load(open(os.path.join(d, "config.json")))
     assert cfg["experiment"] == "parity" and cfg["preset"] == "tiny" and cfg["op"] == "parity"
     lanes = results.read_lanes_csv(os.path.join(d, "lanes.csv"))
-    for col in ("p", "seed", "arm", "rho", "target_norm", "lr", "wd", "frac", "model", "T_mem",
-                "T_grok", "grokked", "norm_at_grok", "diverged", "steps_run", "n_bits", "m",
-                "k_bits", "cell", "grids"):
+    for col in (
+        "p",
+        "seed",
+        "arm",
+        "rho",
+        "target_norm",
+        "lr",
+        "wd",
+        "frac",
+        "model",
+        "T_mem",
+        "T_grok",
+        "grokked",
+        "norm_at_grok",
+        "diverged",
+        "steps_run",
+        "n_bits",
+        "m",
+        "k_bits",
+        "cell",
+        "grids",
+    ):
         assert col in lanes, col
     assert set(lanes["model"]) == {"bits"} and {"free", "clamp"} == set(lanes["arm"])
     fit = json.load(open(os.path.join(d, "fit.json")))
     rows = fit["table2"]
     assert [r["property"] for r in rows] == [
-        "grokking occurs", "norm at grokking set by weight decay", "invariant to learning rate",
-        "not invariant to the amount of data", "no regularization-unreachable above-norm delay"]
+        "grokking occurs",
+        "norm at grokking set by weight decay",
+        "invariant to learning rate",
+        "not invariant to the amount of data",
+        "no regularization-unreachable above-norm delay",
+    ]
     assert all(r["evidence"] for r in rows)
     # the tiny preset's verdicts on this CPU (a change in the fit or the task shows up here)
     assert [r["transfers"] for r in rows] == ["yes", "yes", "yes", "no", "yes"]
@@ -290,40 +388,59 @@ def test_tiny_preset_runs_end_to_end(tiny_run):
     assert ref["cell"] == parity.cell_name(cfg["n_bits"], cfg["m"], cfg["lr"], cfg["wd"])
     sel = (lanes["cell"] == ref["cell"]) & (lanes["arm"] == "free")
     assert sel.sum() == ref["n"] == cfg["seeds"] and lanes["grokked"][sel].all()
-    assert ref["Wc"]["median"] == pytest.approx(float(np.median(lanes["norm_at_grok"][sel])),
-                                                rel=1e-12)
+    assert ref["Wc"]["median"] == pytest.approx(
+        float(np.median(lanes["norm_at_grok"][sel])), rel=1e-12
+    )
     assert ref["T_grok"]["median"] == pytest.approx(float(np.median(lanes["T_grok"][sel])))
     clamped = [c for c in fit["clamps"] if c["norm_over_held"] is not None]
-    assert clamped and all(c["norm_over_held"] == pytest.approx(1.0, abs=1e-3)
-                           for c in clamped)
+    assert clamped and all(c["norm_over_held"] == pytest.approx(1.0, abs=1e-3) for c in clamped)
     curves = np.load(os.path.join(d, "curves.npz"))
     assert curves["norm"].shape[0] == len(lanes["seed"])
     assert list(curves["groups"]) == ["hidden", "out"]
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--k-bits", "5", "--n-bits", "4"], "n_bits must be"),
-    (["--n-values", "2"], "n_bits must be"),
-    (["--rho", "-1"], "rho"),
-    (["--m", "0"], "n_train"),
-    (["--op", "add"], "--op must be parity"),
-    (["--t-int", "5000"], "beyond the step budget"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--k-bits", "5", "--n-bits", "4"], "n_bits must be"),
+        (["--n-values", "2"], "n_bits must be"),
+        (["--rho", "-1"], "rho"),
+        (["--m", "0"], "n_train"),
+        (["--op", "add"], "--op must be parity"),
+        (["--t-int", "5000"], "beyond the step budget"),
+    ],
+)
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import parity
+
     plans.assert_one_line_error(parity.main_cli, args, msg, capsys, tmp_path)
 
 
 def test_bad_input_from_the_command_line_exits_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "experiments.parity", "--preset", "tiny",
-                        "--out", str(tmp_path / "x"), "--k-bits", "40"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.parity",
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "x"),
+            "--k-bits",
+            "40",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "n_bits must be" in r.stderr
 
 
 def test_report_generates_table2(tiny_run, tmp_path):
     from grokjax import report
+
     data = report.build([tiny_run], str(tmp_path / "rep"))
     rows = data["tables"]["table2"]
     fitted = json.load(open(os.path.join(tiny_run, "fit.json")))

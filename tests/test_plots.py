@@ -13,6 +13,7 @@ from test_report import make_run
 def _check(files, stem):
     assert [os.path.basename(f) for f in files] == [f"{stem}.png", f"{stem}.pdf"]
     import matplotlib.image as mpimg
+
     img = mpimg.imread(files[0])[..., :3]
     assert img.shape[0] > 200 and img.shape[1] > 200
     assert img.std() > 0.02 and (img.mean(-1) < 0.8).mean() > 0.003, "blank image"
@@ -22,8 +23,17 @@ def _check(files, stem):
 def test_trajectories(tmp_path):
     s = np.array([0, 10, 20, 50, 100, 200, 500, 1000])
     acc = np.linspace(0, 1, s.size)
-    panel = dict(label="free", steps=s, train_acc=acc, test_acc=acc ** 3, norm=40 - acc * 5,
-                 t_mem=50, t_grok=500, wc=35.0, target=None)
+    panel = dict(
+        label="free",
+        steps=s,
+        train_acc=acc,
+        test_acc=acc**3,
+        norm=40 - acc * 5,
+        t_mem=50,
+        t_grok=500,
+        wc=35.0,
+        target=None,
+    )
     clamp = dict(panel, label="clamped", target=32.0, t_grok=None)
     _check(plots.trajectories([panel, clamp], str(tmp_path / "traj.png"), title="t"), "traj")
     with pytest.raises(ValueError):
@@ -35,10 +45,17 @@ def test_wc_scaling_and_delay_law_groups(tmp_path):
     ps = [29, 41, 59, 97]
     wc = [42.0, 48.0, 54.6, 67.0]
     pl = fit.power_law(np.array(ps, float), np.array(wc))
-    series = dict(label="frac 0.4", x=ps, median=wc, lo=[w - 1 for w in wc],
-                  hi=[w + 1 for w in wc], seeds_x=ps * 2, seeds_y=wc + wc, fit=pl)
-    _check(plots.wc_scaling([series], [], str(tmp_path / "wc.png"), paper_points={59: 54.6}),
-           "wc")
+    series = dict(
+        label="frac 0.4",
+        x=ps,
+        median=wc,
+        lo=[w - 1 for w in wc],
+        hi=[w + 1 for w in wc],
+        seeds_x=ps * 2,
+        seeds_y=wc + wc,
+        fit=pl,
+    )
+    _check(plots.wc_scaling([series], [], str(tmp_path / "wc.png"), paper_points={59: 54.6}), "wc")
     with pytest.raises(ValueError):
         plots.wc_scaling([], [], str(tmp_path / "x.png"))
 
@@ -46,22 +63,39 @@ def test_wc_scaling_and_delay_law_groups(tmp_path):
     t = np.exp(7.5 * rho) * np.tile([0.9, 1.0, 1.1], 3)
     law = fit.delay_law(rho, t, n_boot=0)
     pg = law["per_group"]["all"]
-    ser = dict(label="p = 59", rho=rho, t=t, censored=np.zeros(rho.size, bool),
-               cells_rho=[0.85, 1.0, 1.15], cells_median=[c["median"] for c in law["cells"]],
-               line=(pg["alpha"], pg["intercept"]), line_label="fit")
+    ser = dict(
+        label="p = 59",
+        rho=rho,
+        t=t,
+        censored=np.zeros(rho.size, bool),
+        cells_rho=[0.85, 1.0, 1.15],
+        cells_median=[c["median"] for c in law["cells"]],
+        line=(pg["alpha"], pg["intercept"]),
+        line_label="fit",
+    )
     cens = dict(ser, label="p = 41", censored=rho > 1.1, line=None)
-    collapse = dict(alpha=law["alpha"], label="shared", points=[
-        dict(label="p = 59", rho=[0.85, 1.0, 1.15], y=[7.5 * r for r in (0.85, 1.0, 1.15)])])
-    _check(plots.delay_law_groups([ser, cens], str(tmp_path / "dl.png"), collapse=collapse),
-           "dl")
+    collapse = dict(
+        alpha=law["alpha"],
+        label="shared",
+        points=[
+            dict(label="p = 59", rho=[0.85, 1.0, 1.15], y=[7.5 * r for r in (0.85, 1.0, 1.15)])
+        ],
+    )
+    _check(plots.delay_law_groups([ser, cens], str(tmp_path / "dl.png"), collapse=collapse), "dl")
 
 
 def test_norm_identity_and_layernorm_cv(tmp_path):
     tgt = np.array([30.0, 35.0, 40.0])
-    _check(plots.norm_identity([dict(label="p = 59", target=tgt, norm=tgt * (1 + 1e-7))],
-                               str(tmp_path / "id.png")), "id")
-    rows = [dict(label="LayerNorm none", cv={"embed": 0.01, "attn": 0.02}),
-            dict(label="LayerNorm all", cv={"embed": 0.10, "attn": None})]
+    _check(
+        plots.norm_identity(
+            [dict(label="p = 59", target=tgt, norm=tgt * (1 + 1e-7))], str(tmp_path / "id.png")
+        ),
+        "id",
+    )
+    rows = [
+        dict(label="LayerNorm none", cv={"embed": 0.01, "attn": 0.02}),
+        dict(label="LayerNorm all", cv={"embed": 0.10, "attn": None}),
+    ]
     _check(plots.layernorm_cv(rows, ["embed", "attn"], str(tmp_path / "ln.png")), "ln")
     with pytest.raises(ValueError):
         plots.layernorm_cv([], ["embed"], str(tmp_path / "x.png"))
@@ -72,27 +106,52 @@ def test_legacy_delay_law_still_draws_from_a_fit_json_layout(tmp_path):
     lanes = results.read_lanes_csv(os.path.join(run, "lanes.csv"))
     c = lanes["arm"] == "clamp"
     t = np.where(lanes["grokked"][c], lanes["T_grok"][c], lanes["steps_run"][c])
-    fitted = {"per_p": {"59": {"delay_law": fit.delay_law(lanes["rho"][c], t,
-                                                          censored=~lanes["grokked"][c])}}}
+    fitted = {
+        "per_p": {
+            "59": {"delay_law": fit.delay_law(lanes["rho"][c], t, censored=~lanes["grokked"][c])}
+        }
+    }
     json.dumps(fitted)
     files = plots.delay_law(lanes, fitted, str(tmp_path / "delay_law.png"))
     assert files == [str(tmp_path / "delay_law.png")] and os.path.getsize(files[0]) > 0
 
 
 def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
-    runs = report.load_runs([
-        make_run(str(tmp_path / "multi"), p=(41, 59, 71), lr=(1e-3, 4e-3),
-                                seeds=3, frac=(0.3, 0.4)),
-        make_run(str(tmp_path / "attn"), experiment="transformer", model="attn",
-                                hidden=512, layernorm="none", seeds=3, seed=1),
-        make_run(str(tmp_path / "attn_ln"), experiment="transformer",
-                                model="attn", hidden=512, layernorm="all", seeds=3, seed=2),
-    ])
+    runs = report.load_runs(
+        [
+            make_run(
+                str(tmp_path / "multi"), p=(41, 59, 71), lr=(1e-3, 4e-3), seeds=3, frac=(0.3, 0.4)
+            ),
+            make_run(
+                str(tmp_path / "attn"),
+                experiment="transformer",
+                model="attn",
+                hidden=512,
+                layernorm="none",
+                seeds=3,
+                seed=1,
+            ),
+            make_run(
+                str(tmp_path / "attn_ln"),
+                experiment="transformer",
+                model="attn",
+                hidden=512,
+                layernorm="all",
+                seeds=3,
+                seed=2,
+            ),
+        ]
+    )
     out = str(tmp_path / "figs")
     os.makedirs(out)
     figs = {f["name"]: f for f in report.make_figures(runs[:1], out)}
-    for name in ("multi_trajectories", "multi_wc_scaling", "multi_delay_law",
-                 "multi_delay_law_lr", "multi_norm_at_grok"):
+    for name in (
+        "multi_trajectories",
+        "multi_wc_scaling",
+        "multi_delay_law",
+        "multi_delay_law_lr",
+        "multi_norm_at_grok",
+    ):
         assert "files" in figs[name], figs[name]
         _check([os.path.join(out, f) for f in figs[name]["files"]], name)
     assert "not run" in figs["layernorm_cv"]["skipped"]

@@ -26,8 +26,7 @@ P, STEPS, T_INT, TARGET = 41, 40, 10, 20.0
 def engine_run():
     static = Static(model=ModelSpec(kind="mlp", p=P, d=128, hidden=256), eval_every=1)
     fns = make_lane_fns(static)
-    hp = make_hparams(len(fns.groups), seed=[0], target_norm=TARGET, t_int=T_INT,
-                      budget=10_000)
+    hp = make_hparams(len(fns.groups), seed=[0], target_norm=TARGET, t_int=T_INT, budget=10_000)
     hp = jax.tree.map(lambda x: jnp.asarray(x[0]), hp)
     state0 = jax.jit(fns.init)(hp)
     state, metrics = jax.jit(fns.chunk, static_argnums=2)(state0, hp, STEPS)
@@ -37,8 +36,10 @@ def engine_run():
 
 
 def _rel(a, b):
-    return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64))
-                 / np.linalg.norm(np.asarray(a, np.float64)))
+    return float(
+        np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+        / np.linalg.norm(np.asarray(a, np.float64))
+    )
 
 
 def test_gradient_at_init_matches(engine_run):
@@ -51,8 +52,9 @@ def test_gradient_at_init_matches(engine_run):
         logp = jax.nn.log_softmax(logits)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0])
 
-    l_eng, g_eng = jax.value_and_grad(loss)(state0.params, jnp.asarray(data[0]),
-                                            jnp.asarray(data[1]))
+    l_eng, g_eng = jax.value_and_grad(loss)(
+        state0.params, jnp.asarray(data[0]), jnp.asarray(data[1])
+    )
     g_eng = R.flat_params(g_eng)
     x = data[0]
     l_ref, g_ref, _ = R.grads(R.flat_params(state0.params), x[:, 0], x[:, 1], data[1])
@@ -64,8 +66,16 @@ def test_gradient_at_init_matches(engine_run):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_trajectory_matches_engine(engine_run, dtype):
     _, state0, state, metrics, data = engine_run
-    out = R.run(state0.params, data, STEPS, dtype=dtype, target_norm=TARGET, t_int=T_INT,
-                eval_every=1, stop_at_grok=False)
+    out = R.run(
+        state0.params,
+        data,
+        STEPS,
+        dtype=dtype,
+        target_norm=TARGET,
+        t_int=T_INT,
+        eval_every=1,
+        stop_at_grok=False,
+    )
     np.testing.assert_array_equal(out["step"], np.asarray(metrics.step))
     np.testing.assert_allclose(out["train_loss"], np.asarray(metrics.train_loss), rtol=5e-5)
     np.testing.assert_allclose(out["norm"], np.asarray(metrics.norm), rtol=5e-5)
@@ -75,9 +85,9 @@ def test_trajectory_matches_engine(engine_run, dtype):
         assert _rel(p_eng[n], p_ref[n]) < 5e-5, n
     # the clamp: the first clamped parameters are those after update T_INT + 1
     norms_eng, norms_ref = np.asarray(metrics.norm), out["norm"]
-    assert abs(norms_ref[T_INT] - TARGET) > 0.1          # not yet clamped
-    np.testing.assert_allclose(norms_ref[T_INT + 1:], TARGET, rtol=1e-6)
-    np.testing.assert_allclose(norms_eng[T_INT + 1:], TARGET, rtol=1e-6)
+    assert abs(norms_ref[T_INT] - TARGET) > 0.1  # not yet clamped
+    np.testing.assert_allclose(norms_ref[T_INT + 1 :], TARGET, rtol=1e-6)
+    np.testing.assert_allclose(norms_eng[T_INT + 1 :], TARGET, rtol=1e-6)
     assert abs(R.global_norm(p_ref) - TARGET) / TARGET < 1e-6
 
 

@@ -29,18 +29,43 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # lanes grok at ‖W‖ = W_c(p)·(1 + cv·noise). Also used by tests/test_plots.py.
 # --------------------------------------------------------------------------------------------
 
-GROUPS = {"mlp": ("embed", "hidden", "out"), "attn": ("embed", "attn", "mlp", "unembed"),
-          "bits": ("hidden", "out")}
+GROUPS = {
+    "mlp": ("embed", "hidden", "out"),
+    "attn": ("embed", "attn", "mlp", "unembed"),
+    "bits": ("hidden", "out"),
+}
 
 
-def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
-             p=(59,), rho=(0.85, 1.0, 1.15), lr=(1e-3,), seeds: int = 8, frac: float = 0.4,
-             wd: float = 1.0, d: int = 128, hidden: int = 256, t_int: int = 500,
-             alpha: float = 7.5, wc=None, cv: float = 0.015, free_t: float = 5100.0,
-             sigma: float = 0.08, saturation: float = 1.0, budget: int | None = None,
-             layernorm: str | None = None, group_cv: float | None = None,
-             diverge: int = 0, seed: int = 0, free: bool = True, t1: float = 4077.0,
-             sat_rho: float = 1.30, unembed: dict | None = None) -> str:
+def make_run(
+    path: str,
+    *,
+    experiment: str = "delay_sweep",
+    model: str = "mlp",
+    p=(59,),
+    rho=(0.85, 1.0, 1.15),
+    lr=(1e-3,),
+    seeds: int = 8,
+    frac: float = 0.4,
+    wd: float = 1.0,
+    d: int = 128,
+    hidden: int = 256,
+    t_int: int = 500,
+    alpha: float = 7.5,
+    wc=None,
+    cv: float = 0.015,
+    free_t: float = 5100.0,
+    sigma: float = 0.08,
+    saturation: float = 1.0,
+    budget: int | None = None,
+    layernorm: str | None = None,
+    group_cv: float | None = None,
+    diverge: int = 0,
+    seed: int = 0,
+    free: bool = True,
+    t1: float = 4077.0,
+    sat_rho: float = 1.30,
+    unembed: dict | None = None,
+) -> str:
     """Writes config.json, lanes.csv and curves.npz into ``path`` and returns it.
 
     ``wc``: {p: W_c} (default: the paper's 54.6·(p/59)^0.41). ``budget``: one step budget
@@ -75,22 +100,42 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
         t_mem = int(max(50, 0.1 * t0))
         grok = t <= b
         tg = int(round(t)) if grok else None
-        norm_grok = (wcq * (1 + cv * rng.standard_normal()) if arm == "free" else target)
+        norm_grok = wcq * (1 + cv * rng.standard_normal()) if arm == "free" else target
         gcv = cv if group_cv is None else group_cv
-        gnorms = [(unembed[q] if (unembed and g == "unembed") else
-                   norm_grok / math.sqrt(len(groups))) * (1 + gcv * rng.standard_normal())
-                  for g in groups]
-        row = dict(p=q, seed=s, arm=arm, rho=None if arm == "free" else r, target_norm=target,
-                   lr=l, wd=wd, t_int=t_int if arm == "clamp" else 0,
-                   clamp_mode="continuous" if arm == "clamp" else "none", init_scale=1.0,
-                   frac=f, model=model, dtype="float32", budget=b, T_mem=t_mem,
-                   T_grok=tg, T_grok_80=None if tg is None else int(0.9 * tg),
-                   T_grok_95=None if tg is None else int(1.1 * tg), grokked=grok,
-                   norm_at_mem=1.3 * wcq, norm_at_grok=norm_grok if grok else None,
-                   norm_at_grok_80=norm_grok if grok else None,
-                   norm_at_grok_95=norm_grok if grok else None, collapse_at_grok=0.0,
-                   diverged=False, diverged_step=None,
-                   steps_run=min(int(1.3 * tg), b) if grok else b)
+        gnorms = [
+            (unembed[q] if (unembed and g == "unembed") else norm_grok / math.sqrt(len(groups)))
+            * (1 + gcv * rng.standard_normal())
+            for g in groups
+        ]
+        row = dict(
+            p=q,
+            seed=s,
+            arm=arm,
+            rho=None if arm == "free" else r,
+            target_norm=target,
+            lr=l,
+            wd=wd,
+            t_int=t_int if arm == "clamp" else 0,
+            clamp_mode="continuous" if arm == "clamp" else "none",
+            init_scale=1.0,
+            frac=f,
+            model=model,
+            dtype="float32",
+            budget=b,
+            T_mem=t_mem,
+            T_grok=tg,
+            T_grok_80=None if tg is None else int(0.9 * tg),
+            T_grok_95=None if tg is None else int(1.1 * tg),
+            grokked=grok,
+            norm_at_mem=1.3 * wcq,
+            norm_at_grok=norm_grok if grok else None,
+            norm_at_grok_80=norm_grok if grok else None,
+            norm_at_grok_95=norm_grok if grok else None,
+            collapse_at_grok=0.0,
+            diverged=False,
+            diverged_step=None,
+            steps_run=min(int(1.3 * tg), b) if grok else b,
+        )
         for g, v in zip(groups, gnorms):
             row[f"norm_at_grok_{g}"] = v if grok else None
         end = row["steps_run"]
@@ -100,14 +145,25 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
         te = 1 / (1 + np.exp(-8 * (ls - math.log(t) + 0.3)))
         peak = 1.3 * wcq
         if arm == "free":
-            nrm = np.where(st < t_mem, 10 + (peak - 10) * st / t_mem,
-                           peak * (wcq / peak) ** np.clip((st - t_mem) / max(t - t_mem, 1), 0, 2))
+            nrm = np.where(
+                st < t_mem,
+                10 + (peak - 10) * st / t_mem,
+                peak * (wcq / peak) ** np.clip((st - t_mem) / max(t - t_mem, 1), 0, 2),
+            )
         else:
             nrm = np.where(st < t_int, 10 + (peak - 10) * np.minimum(st / t_mem, 1), target)
         rec = st <= end
-        cur = {k: np.where(rec, v, np.nan) for k, v in
-               dict(train_acc=tr, test_acc=te, train_loss=1 - tr, test_loss=1 - te, norm=nrm,
-                    collapse=np.zeros_like(st)).items()}
+        cur = {
+            k: np.where(rec, v, np.nan)
+            for k, v in dict(
+                train_acc=tr,
+                test_acc=te,
+                train_loss=1 - tr,
+                test_loss=1 - te,
+                norm=nrm,
+                collapse=np.zeros_like(st),
+            ).items()
+        }
         cur["steps"] = np.where(rec, grid, -1)
         cur["group_norms"] = np.stack([cur["norm"] / math.sqrt(len(groups))] * len(groups), -1)
         rows.append(row)
@@ -126,13 +182,32 @@ def make_run(path: str, *, experiment: str = "delay_sweep", model: str = "mlp",
     for row in rows:
         row["lane"] = len([r for r in rows if "lane" in r])
         if row["arm"] == "clamp" and k < diverge:
-            row.update(diverged=True, diverged_step=700, grokked=False, T_grok=None,
-                       T_grok_80=None, T_grok_95=None, steps_run=700, norm_at_grok=None)
+            row.update(
+                diverged=True,
+                diverged_step=700,
+                grokked=False,
+                T_grok=None,
+                T_grok_80=None,
+                T_grok_95=None,
+                steps_run=700,
+                norm_at_grok=None,
+            )
             k += 1
     os.makedirs(path, exist_ok=True)
-    cfg = dict(experiment=experiment, preset="synthetic", p=list(p), rho=list(rho), lr=list(lr),
-               wd=wd, seeds=seeds, frac=list(fracs) if len(fracs) > 1 else frac, model=model,
-               d=d, hidden=hidden, t_int=t_int)
+    cfg = dict(
+        experiment=experiment,
+        preset="synthetic",
+        p=list(p),
+        rho=list(rho),
+        lr=list(lr),
+        wd=wd,
+        seeds=seeds,
+        frac=list(fracs) if len(fracs) > 1 else frac,
+        model=model,
+        d=d,
+        hidden=hidden,
+        t_int=t_int,
+    )
     if layernorm is not None:
         cfg["layernorm"] = layernorm
     results.write_json(os.path.join(path, "config.json"), cfg)
@@ -174,22 +249,56 @@ def ln_run(path: str, seed: int = 9) -> str:
     """A transformer-like run of the LayerNorm model: free lanes at p in {53, 71, 97} × three
     fractions whose total norm at T_grok drifts (CV ~0.16) while ‖U‖ ∝ p^0.77 is concentrated
     (CV 0.04), and group clamps at p=71, fraction 0.4 moving T_grok by at most 1.6×."""
-    make_run(path, experiment="transformer", model="attn", hidden=512, layernorm="final",
-             p=(53, 71, 97), frac=(0.4, 0.3, 0.55), rho=(), seeds=6, seed=seed, cv=0.14,
-             group_cv=0.04, unembed={q: 8.0 * (q / 71) ** 0.77 for q in (53, 71, 97)})
+    make_run(
+        path,
+        experiment="transformer",
+        model="attn",
+        hidden=512,
+        layernorm="final",
+        p=(53, 71, 97),
+        frac=(0.4, 0.3, 0.55),
+        rho=(),
+        seeds=6,
+        seed=seed,
+        cv=0.14,
+        group_cv=0.04,
+        unembed={q: 8.0 * (q / 71) ** 0.77 for q in (53, 71, 97)},
+    )
     with open(os.path.join(path, "lanes.csv"), newline="") as f:
-        ctrl = [r for r in csv.DictReader(f)
-                if r["p"] == "71" and float(r["frac"]) == 0.4 and r["arm"] == "free"]
+        ctrl = [
+            r
+            for r in csv.DictReader(f)
+            if r["p"] == "71" and float(r["frac"]) == 0.4 and r["arm"] == "free"
+        ]
     extra = []
-    for g, r, k in (("unembed", 0.85, 0.8), ("unembed", 1.3, 1.6), ("embed", 1.3, 1.1),
-                    ("mlp", 0.85, 0.9), ("mlp", 1.3, 1.2)):
-        extra += [(row, dict(arm="group_clamp", clamp_group=g, rho=r, t_int=600,
-                             clamp_mode="continuous", target_norm=r * 5.0), k) for row in ctrl]
+    for g, r, k in (
+        ("unembed", 0.85, 0.8),
+        ("unembed", 1.3, 1.6),
+        ("embed", 1.3, 1.1),
+        ("mlp", 0.85, 0.9),
+        ("mlp", 1.3, 1.2),
+    ):
+        extra += [
+            (
+                row,
+                dict(
+                    arm="group_clamp",
+                    clamp_group=g,
+                    rho=r,
+                    t_int=600,
+                    clamp_mode="continuous",
+                    target_norm=r * 5.0,
+                ),
+                k,
+            )
+            for row in ctrl
+        ]
     return _append_arms(path, extra)
 
 
-def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
-                 seeds: int = 8, seed: int = 8) -> str:
+def controls_run(
+    path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02, seeds: int = 8, seed: int = 8
+) -> str:
     """A norm_controls-like run: free controls at p=59 (make_run) plus one-shot rescales to
     rho·W_c (rho 0.70-1.30, T_grok scaled from 1 to ``one_shot_fold`` × the control) and
     one-shot ×0.8 of each group (T_grok within ``group_dev`` of the control)."""
@@ -199,11 +308,18 @@ def controls_run(path: str, one_shot_fold: float = 1.2, group_dev: float = 0.02,
     extra = []
     for r in (0.70, 0.85, 1.0, 1.15, 1.30):
         k = one_shot_fold ** ((r - 0.70) / 0.60)
-        extra += [(row, dict(arm="one_shot", rho=r, t_int=500, clamp_mode="one_shot"), k)
-                  for row in free]
+        extra += [
+            (row, dict(arm="one_shot", rho=r, t_int=500, clamp_mode="one_shot"), k) for row in free
+        ]
     for g, dev in zip(GROUPS["mlp"], (group_dev, -group_dev, group_dev / 2)):
-        extra += [(row, dict(arm="group_one_shot", clamp_group=g, t_int=500,
-                             clamp_mode="one_shot"), 1 + dev) for row in free]
+        extra += [
+            (
+                row,
+                dict(arm="group_one_shot", clamp_group=g, t_int=500, clamp_mode="one_shot"),
+                1 + dev,
+            )
+            for row in free
+        ]
     return _append_arms(path, extra)
 
 
@@ -211,27 +327,78 @@ def paper_like(root: str) -> list[str]:
     """A set of runs that follows the paper's protocol and reproduces its numbers."""
     return [
         make_run(os.path.join(root, "sweep"), p=(41, 53, 59, 71), seeds=8, seed=1),
-        make_run(os.path.join(root, "dense"), experiment="dense_rho",
-                 rho=tuple(np.round(np.arange(0.85, 1.2501, 0.05), 2)), seeds=6, seed=2,
-                 free=False),
-        make_run(os.path.join(root, "lrm"), experiment="lr_matrix",
-                 rho=(0.85, 1.0, 1.15, 1.30), lr=(1e-3, 2e-3, 4e-3, 8e-3), seeds=6, seed=3,
-                 saturation=0.7, budget=200_000),
-        make_run(os.path.join(root, "crit"), experiment="critical_norm", p=(29, 41, 59, 79, 97),
-                 rho=(), seeds=8, seed=4, wc={29: 42, 41: 48, 59: 54.6, 79: 61, 97: 67}),
-        make_run(os.path.join(root, "crit_lr"), experiment="critical_norm", p=(59,), frac=0.5,
-                 wd=3.0, lr=(3e-4, 1e-3, 3e-3), rho=(), seeds=8, seed=7),
+        make_run(
+            os.path.join(root, "dense"),
+            experiment="dense_rho",
+            rho=tuple(np.round(np.arange(0.85, 1.2501, 0.05), 2)),
+            seeds=6,
+            seed=2,
+            free=False,
+        ),
+        make_run(
+            os.path.join(root, "lrm"),
+            experiment="lr_matrix",
+            rho=(0.85, 1.0, 1.15, 1.30),
+            lr=(1e-3, 2e-3, 4e-3, 8e-3),
+            seeds=6,
+            seed=3,
+            saturation=0.7,
+            budget=200_000,
+        ),
+        make_run(
+            os.path.join(root, "crit"),
+            experiment="critical_norm",
+            p=(29, 41, 59, 79, 97),
+            rho=(),
+            seeds=8,
+            seed=4,
+            wc={29: 42, 41: 48, 59: 54.6, 79: 61, 97: 67},
+        ),
+        make_run(
+            os.path.join(root, "crit_lr"),
+            experiment="critical_norm",
+            p=(59,),
+            frac=0.5,
+            wd=3.0,
+            lr=(3e-4, 1e-3, 3e-3),
+            rho=(),
+            seeds=8,
+            seed=7,
+        ),
         controls_run(os.path.join(root, "controls")),
-        make_run(os.path.join(root, "attn"), experiment="transformer", model="attn", hidden=512,
-                 layernorm="none", alpha=15.45, wc={59: 36.9}, seeds=6, seed=5, group_cv=0.02,
-                 lr=(5e-4,), t_int=600, rho=(0.85, 1.0, 1.15, 1.2), t1=6608 / 1.26,
-                 sat_rho=1.2, saturation=0.64),
+        make_run(
+            os.path.join(root, "attn"),
+            experiment="transformer",
+            model="attn",
+            hidden=512,
+            layernorm="none",
+            alpha=15.45,
+            wc={59: 36.9},
+            seeds=6,
+            seed=5,
+            group_cv=0.02,
+            lr=(5e-4,),
+            t_int=600,
+            rho=(0.85, 1.0, 1.15, 1.2),
+            t1=6608 / 1.26,
+            sat_rho=1.2,
+            saturation=0.64,
+        ),
         ln_run(os.path.join(root, "attn_ln")),
-        make_run(os.path.join(root, "parity"), experiment="parity", model="bits", p=(30,),
-                 frac=1000 / 3000, hidden=512, lr=(5e-4, 1e-3, 2e-3), wc={30: 20.6}, rho=(),
-                 seeds=6, seed=10),
+        make_run(
+            os.path.join(root, "parity"),
+            experiment="parity",
+            model="bits",
+            p=(30,),
+            frac=1000 / 3000,
+            hidden=512,
+            lr=(5e-4, 1e-3, 2e-3),
+            wc={30: 20.6},
+            rho=(),
+            seeds=6,
+            seed=10,
+        ),
     ]
-
 
 
 @pytest.fixture(scope="module")
@@ -245,18 +412,25 @@ def tiny(tmp_path_factory):
     with contextlib.redirect_stdout(buf):
         assert report_cli.main([run, "--out", out]) == 0
     data = json.load(open(os.path.join(out, "report.json")))
-    return {"run": run, "out": out, "stdout": buf.getvalue(), "data": data,
-            "md": open(os.path.join(out, "report.md")).read(),
-            "lanes": results.read_lanes_csv(os.path.join(run, "lanes.csv"))}
+    return {
+        "run": run,
+        "out": out,
+        "stdout": buf.getvalue(),
+        "data": data,
+        "md": open(os.path.join(out, "report.md")).read(),
+        "lanes": results.read_lanes_csv(os.path.join(run, "lanes.csv")),
+    }
 
 
 def _times(lanes, m):
-    return np.where(lanes["grokked"][m], lanes["T_grok"][m], lanes["steps_run"][m]), \
-        ~lanes["grokked"][m]
+    return np.where(lanes["grokked"][m], lanes["T_grok"][m], lanes["steps_run"][m]), ~lanes[
+        "grokked"
+    ][m]
 
 
 def _png_has_content(path):
     import matplotlib.image as mpimg
+
     img = mpimg.imread(path)
     assert img.shape[0] > 200 and img.shape[1] > 200, img.shape
     rgb = img[..., :3]
@@ -265,8 +439,16 @@ def _png_has_content(path):
 
 def test_writes_report_tables_and_figures(tiny):
     out = tiny["out"]
-    for name in ("report.md", "report.json", "tgrok_matrix.md", "tgrok_matrix.csv", "alpha.md",
-                 "alpha.csv", "wc.md", "wc.csv"):
+    for name in (
+        "report.md",
+        "report.json",
+        "tgrok_matrix.md",
+        "tgrok_matrix.csv",
+        "alpha.md",
+        "alpha.csv",
+        "wc.md",
+        "wc.csv",
+    ):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     for fig in ("tiny_trajectories", "tiny_delay_law", "tiny_norm_at_grok"):
         png, pdf = os.path.join(out, fig + ".png"), os.path.join(out, fig + ".pdf")
@@ -276,8 +458,12 @@ def test_writes_report_tables_and_figures(tiny):
         assert f"`{fig}.png`, `{fig}.pdf`" in tiny["md"]
     # one p, one fraction, one lr: those figures are skipped with a reason, not drawn empty
     skipped = {f["name"]: f["skipped"] for f in tiny["data"]["figures"] if "skipped" in f}
-    assert set(skipped) == {"tiny_wc_scaling", "tiny_delay_law_lr", "layernorm_cv",
-                            "delay_law_models"}
+    assert set(skipped) == {
+        "tiny_wc_scaling",
+        "tiny_delay_law_lr",
+        "layernorm_cv",
+        "delay_law_models",
+    }
     assert not os.path.exists(os.path.join(out, "tiny_wc_scaling.png"))
     assert "not run" in skipped["layernorm_cv"]
     assert "two model kinds" in skipped["delay_law_models"]
@@ -331,15 +517,26 @@ def test_tiny_run_is_not_comparable_and_missing_experiments_are_not_run(tiny):
     assert {r["status"] for r in rows} <= {"not comparable", "not run"}
     wc = next(r for r in rows if r["key"] == "wc_p59")
     assert wc["status"] == "not comparable" and wc["rel_diff"] is None
-    for diff in ("p=31 (paper 59)", "frac=0.7 (paper 0.4)", "lr=0.01 (paper 0.001)",
-                 "d=64 (paper 128)", "hidden=128 (paper 256)"):
+    for diff in (
+        "p=31 (paper 59)",
+        "frac=0.7 (paper 0.4)",
+        "lr=0.01 (paper 0.001)",
+        "d=64 (paper 128)",
+        "hidden=128 (paper 256)",
+    ):
         assert diff in wc["note"]
     # the paper's other moduli were not run at all: "not run", not "not comparable"
     assert next(r for r in rows if r["key"] == "wc_p97")["status"] == "not run"
     exps = {e["experiment"]: e["status"] for e in tiny["data"]["experiments"]}
     assert exps.pop("delay_sweep") == "run"
-    assert set(exps) >= {"critical_norm", "lr_matrix", "dense_rho", "norm_controls",
-                         "transformer", "parity"}
+    assert set(exps) >= {
+        "critical_norm",
+        "lr_matrix",
+        "dense_rho",
+        "norm_controls",
+        "transformer",
+        "parity",
+    }
     assert set(exps.values()) == {"not run"}
     for e in exps:
         assert f"| {e} | not run |" in tiny["md"]
@@ -358,14 +555,21 @@ def test_run_dir_with_a_missing_file_is_a_one_line_error(tiny, tmp_path, capsys)
     assert not out.exists()
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["/nonexistent/run"], "/nonexistent/run: not a run directory"),
-    ([], "required: RUN_DIR"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["/nonexistent/run"], "/nonexistent/run: not a run directory"),
+        ([], "required: RUN_DIR"),
+    ],
+)
 def test_module_entry_point_exits_nonzero_with_one_line(args, msg, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "experiments.report", *args, "--out",
-                        str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "experiments.report", *args, "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("report: error:") and msg in lines[0], lines
@@ -392,8 +596,10 @@ def test_mismatches_against_the_protocol():
     proto = dict(paper.CLAMP_PROTOCOL, p=59)
     assert report.mismatches(dict(proto), proto) == []
     cond = dict(proto, d=64, frac=0.7)
-    assert report.mismatches(cond, proto) == [("d", "d=64 (paper 128)"),
-                                              ("frac", "frac=0.7 (paper 0.4)")]
+    assert report.mismatches(cond, proto) == [
+        ("d", "d=64 (paper 128)"),
+        ("frac", "frac=0.7 (paper 0.4)"),
+    ]
     cond = {k: v for k, v in proto.items() if k != "hidden"}
     assert report.mismatches(cond, proto) == [("hidden", "hidden not recorded (paper 256)")]
     # float settings compare with a tolerance, not bit for bit
@@ -410,10 +616,8 @@ def _status(rows, key):
 
 def test_protocol_runs_pass_or_fail_and_others_are_not_comparable(tmp_path):
     good = report.load_run(make_run(str(tmp_path / "good"), seeds=8))
-    steep = report.load_run(make_run(str(tmp_path / "steep"), seeds=8,
-                                                    alpha=11.0, seed=1))
-    wide = report.load_run(make_run(str(tmp_path / "wide"), seeds=8, d=256,
-                                                   frac=0.5, seed=2))
+    steep = report.load_run(make_run(str(tmp_path / "steep"), seeds=8, alpha=11.0, seed=1))
+    wide = report.load_run(make_run(str(tmp_path / "wide"), seeds=8, d=256, frac=0.5, seed=2))
     refs = [paper.reference(k) for k in ("alpha_p", "wc_p59", "wc_p41", "tgrok_p59_rho1.00")]
     rows = report.compare([good], refs)
     assert [r["status"] for r in rows] == ["pass", "pass", "not run", "pass"]
@@ -478,9 +682,17 @@ def test_paper_seed_counts_get_the_tighter_tolerances(tmp_path):
 
 
 def test_deviations_from_the_paper_fail(tmp_path):
-    lrm = report.load_run(make_run(
-        str(tmp_path / "lrm"), experiment="lr_matrix", rho=(0.85, 1.0, 1.15, 1.30),
-        lr=(1e-3, 2e-3, 4e-3, 8e-3), seeds=4, saturation=1.0, budget=300_000))
+    lrm = report.load_run(
+        make_run(
+            str(tmp_path / "lrm"),
+            experiment="lr_matrix",
+            rho=(0.85, 1.0, 1.15, 1.30),
+            lr=(1e-3, 2e-3, 4e-3, 8e-3),
+            seeds=4,
+            saturation=1.0,
+            budget=300_000,
+        )
+    )
     rows = report.compare([lrm], [paper.reference("saturation"), paper.reference("lr_fold")])
     sat = rows[0]
     assert sat["status"] == "FAIL" and sat["measured"] == pytest.approx(1.0, abs=0.15)
@@ -488,12 +700,16 @@ def test_deviations_from_the_paper_fail(tmp_path):
 
 
 def test_censored_and_diverged_lanes(tmp_path):
-    run = report.load_run(make_run(
-        str(tmp_path / "c"), rho=(0.85, 1.0, 1.15, 1.30), seeds=6, budget=20_000, diverge=2))
+    run = report.load_run(
+        make_run(
+            str(tmp_path / "c"), rho=(0.85, 1.0, 1.15, 1.30), seeds=6, budget=20_000, diverge=2
+        )
+    )
     counts = report.run_counts(run)
     assert counts["diverged"] == 2 and counts["censored"] == 6
-    rows = report.compare([run], [paper.reference("tgrok_p59_rho1.30"),
-                                  paper.reference("tgrok_p59_rho0.85")])
+    rows = report.compare(
+        [run], [paper.reference("tgrok_p59_rho1.30"), paper.reference("tgrok_p59_rho0.85")]
+    )
     assert rows[0]["status"] == "inconclusive" and "beyond the budget 20000" in rows[0]["note"]
     assert rows[1]["status"] == "pass" and "n=4" in rows[1]["note"]  # diverged lanes left out
     cells = report.tgrok_matrix([run], n_boot=50)
@@ -507,8 +723,12 @@ def test_paper_values_and_tolerances():
     P = paper.PAPER
     assert P["wc_p59"].value == 54.6 and P["wc_p59"].protocol["p"] == 59
     assert (P["alpha_dense"].value, P["alpha_dense"].lo, P["alpha_dense"].hi) == (7.64, 7.47, 7.81)
-    assert [P[f"tgrok_p59_rho{r}"].value for r in ("0.85", "1.00", "1.15", "1.30")] == \
-        [1492, 4077, 13426, 27925]
+    assert [P[f"tgrok_p59_rho{r}"].value for r in ("0.85", "1.00", "1.15", "1.30")] == [
+        1492,
+        4077,
+        13426,
+        27925,
+    ]
     assert P["attn_alpha"].value == 15.45 and P["attn_wc"].value == 36.9
     assert all(r.source.startswith("arXiv 2606.13753") for r in paper.references())
     assert P["wc_p59"].passes(54.6 * 1.049) and not P["wc_p59"].passes(54.6 * 1.051)

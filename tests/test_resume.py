@@ -30,18 +30,36 @@ CKPT = ["--checkpoint-every-chunks", "1"]
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     cache = str(tmp_path_factory.mktemp("xla_cache"))
-    return dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=cache,
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", PYTHONUNBUFFERED="1")
+    return dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        JAX_COMPILATION_CACHE_DIR=cache,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        PYTHONUNBUFFERED="1",
+    )
 
 
 def sweep(args, env, **kw):
-    return subprocess.run([sys.executable, "-m", "experiments.delay_sweep", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "experiments.delay_sweep", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 def start(args, env):
-    return subprocess.Popen([sys.executable, "-m", "experiments.delay_sweep", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.delay_sweep", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for_lines(proc, predicate, count):
@@ -101,7 +119,8 @@ def interrupted(tmp_path_factory, env, reference):
 
 
 def test_sigterm_checkpoints_and_rerun_gives_the_uninterrupted_results(
-        interrupted, reference, env, tmp_path):
+    interrupted, reference, env, tmp_path
+):
     src, code, log = interrupted
     assert code == 143, log
     assert "stopped by SIGTERM after step" in log and "run the same command" in log
@@ -145,8 +164,10 @@ def test_vmap_mode_sigkill_then_rerun(reference, env, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     timing = json.load(open(os.path.join(ref, "timing.json")))
     assert {ph["lane_mode"] for ph in timing["phases"].values()} == {"vmap"}
-    assert {ph["lane_mode"] for ph in json.load(open(os.path.join(
-        reference, "timing.json")))["phases"].values()} == {"walk"}
+    assert {
+        ph["lane_mode"]
+        for ph in json.load(open(os.path.join(reference, "timing.json")))["phases"].values()
+    } == {"walk"}
     a = results.read_lanes_csv(os.path.join(ref, "lanes.csv"))
     b = results.read_lanes_csv(os.path.join(reference, "lanes.csv"))
     for k in ("T_grok", "grokked", "diverged", "steps_run"):
@@ -166,14 +187,14 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
     import jax.numpy as jnp
 
     from grokjax import checkpoint as ck
+
     d = str(tmp_path / "ck")
     log = []
     c = ck.LaneCheckpointer(d, ck.Policy(every_chunks=1, keep=3), log=log.append)
     state = {"w": jnp.arange(6.0).reshape(3, 2), "step": jnp.zeros(3, jnp.int32)}
     host = {"slots": np.arange(3), "real": np.ones(3, bool), "curves": {"norm": np.ones((3, 4))}}
     for step in (100, 200, 300):
-        c.save(step, jax.tree.map(lambda x: x + step, state), host,
-               {"fingerprint": "f", "size": 3})
+        c.save(step, jax.tree.map(lambda x: x + step, state), host, {"fingerprint": "f", "size": 3})
     c.close()
     target = lambda meta: ck.abstract(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
     for base, _, files in os.walk(os.path.join(d, "300", "state")):  # truncate array data
@@ -213,28 +234,30 @@ def test_other_config_or_format_is_refused_and_nothing_changes(interrupted, tmp_
     assert digest(out) == before
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--preset", "huge"], "unknown preset"),
-    (["--bogus", "1"], "unrecognized arguments"),
-    (["--p", "1"], "p must be"),
-    (["--p", "33", "--op", "div"], "prime"),
-    (["--op", "pow"], "unknown operation"),
-    (["--frac", "0"], "fraction"),
-    (["--frac", "1"], "fraction"),
-    (["--rho", "0,1"], "rho"),
-    (["--lr", "-1e-3"], "lr"),
-    (["--steps", "0"], "steps"),
-    (["--seeds", "-2"], "seeds"),
-    (["--rho", ","], "empty"),
-    (["--p", ""], "empty"),
-    (["--t-int", "5000"], "beyond the step budget"),
-    (["--chunk-steps", "15"], "multiple of eval_every"),
-    (["--checkpoint-every-chunks", "-1"], "checkpoint-every-chunks"),
-    (["--checkpoint-minutes", "-5"], "checkpoint-minutes"),
-    (["--keep-checkpoints", "0"], "keep-checkpoints"),
-])
-def test_bad_input_is_one_line_and_leaves_results_untouched(args, msg, reference, tmp_path,
-                                                           capsys):
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--preset", "huge"], "unknown preset"),
+        (["--bogus", "1"], "unrecognized arguments"),
+        (["--p", "1"], "p must be"),
+        (["--p", "33", "--op", "div"], "prime"),
+        (["--op", "pow"], "unknown operation"),
+        (["--frac", "0"], "fraction"),
+        (["--frac", "1"], "fraction"),
+        (["--rho", "0,1"], "rho"),
+        (["--lr", "-1e-3"], "lr"),
+        (["--steps", "0"], "steps"),
+        (["--seeds", "-2"], "seeds"),
+        (["--rho", ","], "empty"),
+        (["--p", ""], "empty"),
+        (["--t-int", "5000"], "beyond the step budget"),
+        (["--chunk-steps", "15"], "multiple of eval_every"),
+        (["--checkpoint-every-chunks", "-1"], "checkpoint-every-chunks"),
+        (["--checkpoint-minutes", "-5"], "checkpoint-minutes"),
+        (["--keep-checkpoints", "0"], "keep-checkpoints"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_results_untouched(args, msg, reference, tmp_path, capsys):
     out = str(tmp_path / "run")
     shutil.copytree(reference, out)
     before = digest(out)
@@ -293,16 +316,23 @@ def test_stop_signals_first_is_polite_second_is_not():
 
 
 @pytest.mark.parametrize("writer", ["text", "curves", "phase", "figure"])
-def test_a_crash_mid_write_leaves_the_old_file_and_no_partial_one(writer, tmp_path,
-                                                                  monkeypatch):
+def test_a_crash_mid_write_leaves_the_old_file_and_no_partial_one(writer, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     from grokjax import plots
     from grokjax.runner import RunResult
-    res = RunResult({"t_mem": np.arange(3)}, np.arange(3), np.arange(4),
-                    {"norm": np.ones((3, 4))}, ("embed",), {"fingerprint": "x"})
-    target = {"text": "lanes.csv", "curves": "curves.npz", "phase": "p.npz",
-              "figure": "fig.png"}[writer]
+
+    res = RunResult(
+        {"t_mem": np.arange(3)},
+        np.arange(3),
+        np.arange(4),
+        {"norm": np.ones((3, 4))},
+        ("embed",),
+        {"fingerprint": "x"},
+    )
+    target = {"text": "lanes.csv", "curves": "curves.npz", "phase": "p.npz", "figure": "fig.png"}[
+        writer
+    ]
     path = tmp_path / target
     path.write_bytes(b"previous complete file")
 
@@ -335,10 +365,15 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_partial_one(writer, tmp_pa
 
 def test_phase_result_round_trips(tmp_path):
     from grokjax.runner import RunResult
-    res = RunResult({"t_mem": np.arange(3), "norm_at_grok": np.ones((3, 3))}, np.arange(3),
-                    np.arange(4), {"norm": np.ones((3, 4), np.float32),
-                                   "group_norms": np.zeros((3, 4, 2))}, ("a", "b"),
-                    {"fingerprint": "f", "wall_s": 1.5})
+
+    res = RunResult(
+        {"t_mem": np.arange(3), "norm_at_grok": np.ones((3, 3))},
+        np.arange(3),
+        np.arange(4),
+        {"norm": np.ones((3, 4), np.float32), "group_norms": np.zeros((3, 4, 2))},
+        ("a", "b"),
+        {"fingerprint": "f", "wall_s": 1.5},
+    )
     results.save_run_result(str(tmp_path / "r.npz"), res)
     back = results.load_run_result(str(tmp_path / "r.npz"))
     assert back.groups == ("a", "b") and back.stats == res.stats
@@ -348,14 +383,32 @@ def test_phase_result_round_trips(tmp_path):
     assert back.curves["norm"].dtype == np.float32
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     import zipfile
+
     with pytest.raises(zipfile.BadZipFile):
         results.load_run_result(str(tmp_path / "bad.npz"))
 
 
 def test_float64_runs_end_to_end(env, tmp_path):
     out = str(tmp_path / "run")
-    r = sweep(["--preset", "tiny", "--seeds", "1", "--rho", "1.0", "--steps", "600",
-               "--chunk-steps", "100", "--dtype", "float64", "--out", out], env)
+    r = sweep(
+        [
+            "--preset",
+            "tiny",
+            "--seeds",
+            "1",
+            "--rho",
+            "1.0",
+            "--steps",
+            "600",
+            "--chunk-steps",
+            "100",
+            "--dtype",
+            "float64",
+            "--out",
+            out,
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     lanes = results.read_lanes_csv(os.path.join(out, "lanes.csv"))
     assert set(lanes["dtype"]) == {"float64"} and lanes["grokked"].all()
@@ -365,19 +418,22 @@ def test_float64_runs_end_to_end(env, tmp_path):
 
 
 @pytest.mark.parametrize("lane_mode", ["walk", "vmap"])
-def test_nan_lane_is_frozen_leaves_the_others_bit_identical_and_is_not_fitted(reference,
-                                                                              lane_mode):
+def test_nan_lane_is_frozen_leaves_the_others_bit_identical_and_is_not_fitted(reference, lane_mode):
     from grokjax import engine as eng, runner
     from grokjax.models import ModelSpec
-    e = runner.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5),
-                      lane_mode=lane_mode)
+
+    e = runner.Engine(
+        eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5), lane_mode=lane_mode
+    )
     kw = dict(seed=[0, 1, 2, 3], budget=200)
     # Same batch size (4 lanes) with and without the bad lane, so XLA runs the same program
     # (walk: the same one-lane program per lane; vmap: one 4-lane program, not repacked).
-    bad = e.run(eng.make_hparams(3, lr=[1e-2, 1e-2, 3e-3, 1e9], **kw), chunk_steps=50,
-                progress=None)
-    good = e.run(eng.make_hparams(3, lr=[1e-2, 1e-2, 3e-3, 1e-2], **kw), chunk_steps=50,
-                 progress=None)
+    bad = e.run(
+        eng.make_hparams(3, lr=[1e-2, 1e-2, 3e-3, 1e9], **kw), chunk_steps=50, progress=None
+    )
+    good = e.run(
+        eng.make_hparams(3, lr=[1e-2, 1e-2, 3e-3, 1e-2], **kw), chunk_steps=50, progress=None
+    )
     assert bad.latches["diverged_step"][3] >= 0 and (bad.latches["diverged_step"][:3] < 0).all()
     for k in bad.latches:
         np.testing.assert_array_equal(bad.latches[k][:3], good.latches[k][:3], err_msg=k)

@@ -87,13 +87,20 @@ SCRIPT = textwrap.dedent(r"""
 
 
 def test_lanes_shard_over_eight_devices_and_checkpoint_sharded(tmp_path):
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    r = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert out["devices"] == 8
     # Two lanes per device in the 16-slot program, one per device after re-packing to 8.
     assert out["init_shardings"] == [[8, 2]]
@@ -162,18 +169,31 @@ SINGLE = textwrap.dedent(r"""
 
 def test_two_processes_split_the_lanes_and_only_process_0_checkpoints(tmp_path):
     import socket
+
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     procs = []
     for i in range(2):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", GROKJAX_DISTRIBUTED="1",
-                   JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
-                   JAX_PROCESS_ID=str(i))
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            GROKJAX_DISTRIBUTED="1",
+            JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+            JAX_NUM_PROCESSES="2",
+            JAX_PROCESS_ID=str(i),
+        )
         env.pop("XLA_FLAGS", None)
-        procs.append(subprocess.Popen([sys.executable, "-c", MULTI, str(tmp_path / "ck")],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", MULTI, str(tmp_path / "ck")],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outs = []
     for p in procs:
         so, se = p.communicate(timeout=300)
@@ -188,8 +208,14 @@ def test_two_processes_split_the_lanes_and_only_process_0_checkpoints(tmp_path):
     assert outs[0]["digest"] == outs[1]["digest"]  # every process holds every lane's results
     assert os.path.isdir(tmp_path / "ck")  # written by process 0 (the others never write)
     # The same events as one process running all four lanes.
-    r = subprocess.run([sys.executable, "-c", SINGLE], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    r = subprocess.run(
+        [sys.executable, "-c", SINGLE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     one = json.loads([l for l in r.stdout.splitlines() if l.startswith("RESULT ")][-1][7:])
     assert one["t_mem"] == outs[0]["t_mem"] and one["t_grok"] == outs[0]["t_grok"]

@@ -20,10 +20,12 @@ FAKE_WC = 30.0
 def expand(preset="paper", **overrides):
     """The plan's phases when every lane groks at norm FAKE_WC with GROUP_NORMS."""
     from experiments import transformer
+
     cfg = experiment.config_for(transformer.SPEC, preset, out="/nonexistent/run", **overrides)
     extra = {"norm_at_grok": FAKE_WC, **{f"norm_at_grok_{g}": v for g, v in GROUP_NORMS.items()}}
-    phases = plans.dry_run(transformer.plan, cfg, extra, lambda n: RunResult(
-        {}, np.zeros(n), np.zeros(1), {}, (), {}))
+    phases = plans.dry_run(
+        transformer.plan, cfg, extra, lambda n: RunResult({}, np.zeros(n), np.zeros(1), {}, (), {})
+    )
     return cfg, phases
 
 
@@ -34,8 +36,14 @@ def test_paper_grid():
     free, clamp = by["noln-free"], by["noln-clamp"]
     for ph in (free, clamp):
         m = ph.static.model
-        assert (m.kind, m.layernorm, m.p, m.d, m.hidden, m.heads) == ("attn", "none", 59, 128,
-                                                                      512, 4)
+        assert (m.kind, m.layernorm, m.p, m.d, m.hidden, m.heads) == (
+            "attn",
+            "none",
+            59,
+            128,
+            512,
+            4,
+        )
         assert ph.static.frac == 0.4
     assert len(free.meta["seed"]) == 16 and set(free.meta["lr"]) == {5e-4}
     law = clamp.meta["arm"] == "clamp"
@@ -47,14 +55,16 @@ def test_paper_grid():
     # the paper's 30k-step no-LayerNorm scan over rho 0.85-1.50, on the same seeds
     scan_rho = clamp.meta["arm"] == "scan"
     assert Counter(clamp.meta["rho"][scan_rho]) == {
-        r: 16 for r in (0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5)}
+        r: 16 for r in (0.85, 0.95, 1.05, 1.15, 1.25, 1.35, 1.5)
+    }
     assert set(clamp.meta["budget"][scan_rho]) == {30_000}
     # part 2: 3 p x 5 fractions x 12 seeds, then lr x wd at p=71, fraction 0.4 (the lr 1e-3,
     # wd 1 cell is the fraction scan's and is not run twice)
     scan = [ph for ph in phases if ph.name.startswith("ln-free-")]
     assert len(scan) == 15
     assert {(ph.static.model.p, ph.static.frac) for ph in scan} == {
-        (p, f) for p in (53, 71, 97) for f in (0.2, 0.25, 0.3, 0.4, 0.55)}
+        (p, f) for p in (53, 71, 97) for f in (0.2, 0.25, 0.3, 0.4, 0.55)
+    }
     for ph in scan:
         assert ph.static.model.layernorm == "all"  # the paper's placement
         assert sorted(ph.meta["seed"]) == list(range(4000, 4012))
@@ -68,12 +78,19 @@ def test_paper_grid():
     assert "ln-control" not in by  # the p=71, fraction 0.4 scan cell is the control
     assert (gc.static.model.p, gc.static.frac, gc.static.model.layernorm) == (71, 0.4, "all")
     assert Counter(zip(gc.meta["clamp_group"], gc.meta["rho"])) == {
-        ("unembed", 0.85): 12, ("unembed", 1.0): 12, ("unembed", 1.15): 12, ("unembed", 1.3): 12,
-        ("embed", 1.3): 12, ("mlp", 0.85): 12, ("mlp", 1.3): 12}
+        ("unembed", 0.85): 12,
+        ("unembed", 1.0): 12,
+        ("unembed", 1.15): 12,
+        ("unembed", 1.3): 12,
+        ("embed", 1.3): 12,
+        ("mlp", 0.85): 12,
+        ("mlp", 1.3): 12,
+    }
     want = [r * GROUP_NORMS[g] for g, r in zip(gc.meta["clamp_group"], gc.meta["rho"])]
     np.testing.assert_allclose(gc.meta["target_norm"], want)
     assert set(gc.meta["arm"]) == {"group_clamp"} and set(gc.meta["budget"]) == {100_000}
     from experiments import transformer
+
     assert transformer.cost(cfg).startswith(f"{sum(len(ph.meta['seed']) for ph in phases)} lanes")
     # matched seeds in every cell
     for ph in phases:
@@ -89,30 +106,41 @@ def test_parts_and_own_control():
     assert [ph.name for ph in phases] == ["noln-free", "noln-clamp"]
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--parts", "nope"], "--parts"),
-    (["--clamps", "head:1.0"], "--clamps"),
-    (["--clamps", "unembed:-1"], "--clamps"),
-    (["--rho", "0.9,-1"], "rho"),
-    (["--heads", "3"], "--heads"),
-    (["--ln-frac", "1.5"], "fraction"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--parts", "nope"], "--parts"),
+        (["--clamps", "head:1.0"], "--clamps"),
+        (["--clamps", "unembed:-1"], "--clamps"),
+        (["--rho", "0.9,-1"], "rho"),
+        (["--heads", "3"], "--heads"),
+        (["--ln-frac", "1.5"], "fraction"),
+    ],
+)
 def test_bad_input_is_one_line(args, msg, capsys, tmp_path):
     from experiments import transformer
+
     plans.assert_one_line_error(transformer.main_cli, args, msg, capsys, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from experiments import transformer
+
     out = str(tmp_path_factory.mktemp("tr") / "transformer-tiny")
     assert transformer.main(["--preset", "tiny", "--out", out]) == 0
     return out
 
 
 def test_tiny_run(tiny_run):
-    for f in ("config.json", "lanes.csv", "curves.npz", "fit.json", "timing.json",
-              "transformer.png"):
+    for f in (
+        "config.json",
+        "lanes.csv",
+        "curves.npz",
+        "fit.json",
+        "timing.json",
+        "transformer.png",
+    ):
         assert os.path.exists(os.path.join(tiny_run, f)), f
     lanes = results.read_lanes_csv(os.path.join(tiny_run, "lanes.csv"))
     assert set(lanes["arm"]) == {"free", "clamp", "group_clamp"}
@@ -141,6 +169,7 @@ def test_tiny_run(tiny_run):
 
 def test_report_reads_the_run(tiny_run, tmp_path):
     from grokjax import report
+
     data = report.build([tiny_run], str(tmp_path / "rep"))
     assert "### transformer" in data["text"]
     rows = {r["key"]: r for r in data["comparison"]}
