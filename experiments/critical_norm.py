@@ -43,7 +43,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -473,17 +473,20 @@ def cost(cfg: Config) -> str:
     )
 
 
-SPEC = experiment.Spec(
-    name="critical_norm",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="critical_norm",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="free runs over fraction × p and lr × wd: W_c and its scaling",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

@@ -48,7 +48,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, experiment, registry
 from grokjax.data import validate_task
 from grokjax.models import MODELS, ModelSpec
 
@@ -423,17 +423,20 @@ def cost(cfg: SweepConfig) -> str:
     return estimate.cost_line(len(lanes), sum(b for *_, b in lanes), lanes if paper_mlp else None)
 
 
-SPEC = experiment.Spec(
-    name="delay_sweep",
-    config_cls=SweepConfig,
-    presets=PRESETS,
-    plan=plan,
-    fit=lambda lanes, cfg: fit_sweep(lanes, cfg),
-    figure=figure,
-    summary=lambda fitted, cfg: summary(fitted, cfg),
-    add_arguments=add_arguments,
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="delay_sweep",
+        config_cls=SweepConfig,
+        presets=PRESETS,
+        plan=plan,
+        fit=lambda lanes, cfg: fit_sweep(lanes, cfg),
+        figure=figure,
+        summary=lambda fitted, cfg: summary(fitted, cfg),
+        add_arguments=add_arguments,
+        doc=__doc__,
+        cost=cost,
+        about="clamped held-norm sweep: W_c, alpha per p and shared",
+    )
 )
 
 # The shared machinery, under the names this module has always exported.

@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, estimate, experiment
+from grokjax import cli, estimate, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -265,17 +265,20 @@ def cost(cfg: Config) -> str:
     )
 
 
-SPEC = experiment.Spec(
-    name="dense_rho",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="dense_rho",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="dense rho scan at p=59: alpha and saturation",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

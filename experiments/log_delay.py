@@ -47,7 +47,7 @@ import sys
 
 import numpy as np
 
-from grokjax import experiment
+from grokjax import experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -389,17 +389,20 @@ def cost(cfg: Config) -> str:
     return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
 
 
-SPEC = experiment.Spec(
-    name="log_delay",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="log_delay",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="logarithmic delay of a freely contracting norm",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

@@ -40,7 +40,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, estimate, experiment
+from grokjax import cli, estimate, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -334,17 +334,21 @@ def cost(cfg: Config) -> str:
     )
 
 
-SPEC = experiment.Spec(
-    name="lr_matrix",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config, skip=("lr",)),  # lr = the first of --lrs
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="lr_matrix",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        add_arguments=experiment.field_arguments(Config, skip=("lr",)),  # lr = the first of --lrs
+        doc=__doc__,
+        cost=cost,
+        about="rho × lr matrix of T_grok: norm effect against lr effect",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

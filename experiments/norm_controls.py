@@ -48,7 +48,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, estimate, experiment
+from grokjax import cli, estimate, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -453,17 +453,20 @@ def cost(cfg: Config) -> str:
     return estimate.mlp_cost(cfg, free + clamp, extra=cfg.seeds * cfg.t_int * bool(cfg.groups))
 
 
-SPEC = experiment.Spec(
-    name="norm_controls",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="norm_controls",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="controls on how the norm is held",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

@@ -62,7 +62,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -786,18 +786,20 @@ def cost(cfg: Config) -> str:
     )
 
 
-SPEC = experiment.Spec(
-    name="parity",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    figure_files=("parity.png",),
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="parity",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="sparse parity task",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

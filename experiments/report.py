@@ -54,6 +54,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import experiments.catalog  # noqa: F401  (registers every experiment's fit, summary, figure)
     from grokjax import report
 
     try:

@@ -20,27 +20,16 @@ a 2-core CPU, 2026-11-29); the paper preset is GPU-sized (see each experiment's 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
 
 from grokjax import cli
 
-EXPERIMENTS = (
-    "delay_sweep",
-    "critical_norm",
-    "lr_matrix",
-    "dense_rho",
-    "norm_controls",
-    "log_delay",
-    "transformer",
-    "parity",
-)
+import experiments.catalog  # noqa: F401  (registers every experiment)
+from grokjax import registry
 
-
-def spec_of(name: str):
-    return importlib.import_module(f"experiments.{name}").SPEC
+EXPERIMENTS = registry.names()  # the catalog's order
 
 
 def run_dir(runs: str, name: str, preset: str) -> str:
@@ -50,7 +39,7 @@ def run_dir(runs: str, name: str, preset: str) -> str:
 def cost_line(name: str, preset: str) -> str:
     from grokjax import experiment
 
-    spec = spec_of(name)
+    spec = registry.get(name)
     cfg = experiment.config_for(spec, preset)
     return spec.cost(cfg) if spec.cost is not None else "unknown"
 
@@ -138,7 +127,7 @@ def main(argv=None) -> int:
     # every run directory and every plan checked before the first experiment starts
     todo = []
     for name in args.names:
-        spec = spec_of(name)
+        spec = registry.get(name)
         out = run_dir(args.runs, name, args.preset)
         cfg = experiment.config_for(spec, args.preset, out)
         experiment.check_run_dir(cfg, spec.config_format, hint=restart_hint(out))

@@ -64,7 +64,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment
+from grokjax import cli, experiment, registry
 from grokjax.experiment import fmt
 
 CONFIG_FORMAT = 1
@@ -865,17 +865,20 @@ def cost(cfg: Config) -> str:
     return f"{n} lanes, <= {steps / 1e6:.2f} M lane-steps (budget bound)"
 
 
-SPEC = experiment.Spec(
-    name="transformer",
-    config_cls=Config,
-    presets=PRESETS,
-    plan=plan,
-    fit=fit_lanes,
-    figure=figure,
-    summary=summary,
-    add_arguments=experiment.field_arguments(Config),
-    doc=__doc__,
-    cost=cost,
+SPEC = registry.register(
+    experiment.Spec(
+        name="transformer",
+        config_cls=Config,
+        presets=PRESETS,
+        plan=plan,
+        fit=fit_lanes,
+        figure=figure,
+        summary=summary,
+        doc=__doc__,
+        cost=cost,
+        about="attention model with and without LayerNorm",
+        section=True,
+    )
 )
 
 main, main_cli = experiment.entry_points(SPEC)

@@ -174,10 +174,13 @@ class Spec:
     fit: Callable[[dict, Any], dict]  # (lanes, cfg) -> fit.json
     figure: Callable[[dict, dict, dict, str], list]  # (lanes, fitted, curves, out_dir) -> files
     summary: Callable[[dict, Any], str]
-    add_arguments: Callable | None = None  # (parser) -> None; dest = config field, default None
+    # (parser) -> None; dest = config field, default None. None: field_arguments(config_cls),
+    # a --flag for every field beyond the base configuration's
+    add_arguments: Callable | None = None
     doc: str = ""
-    figure_files: tuple = ()  # names the figure writes (for the final message)
     cost: Callable[[Any], str] | None = None  # cfg -> estimated cost (for reproduce --list)
+    about: str = ""  # one line for the report's list of experiments
+    section: bool = False  # the report gives it a section of its own (fit, summary, figure)
 
     @property
     def config_format(self) -> int:
@@ -189,8 +192,7 @@ def make_parser(spec: Spec) -> cli.Parser:
         prog=f"python -m experiments.{spec.name}", description=(spec.doc or "").split("\n\n")[0]
     )
     ap.add_argument("--preset", default="quick", help=f"one of {', '.join(spec.presets)}")
-    if spec.add_arguments is not None:
-        spec.add_arguments(ap)
+    (spec.add_arguments or field_arguments(spec.config_cls))(ap)
     ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
     ap.add_argument("--op", help="operation (default add)")
     ap.add_argument(
