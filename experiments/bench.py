@@ -33,6 +33,49 @@ import numpy as np
 from grokjax import cli
 
 
+# ---------------------------------------------------------------------------------------------
+# FLOP counts of the models (what the utilisation figures divide by)
+# ---------------------------------------------------------------------------------------------
+
+
+def forward_matmul_flops(spec, batch: int) -> int:
+    """Matmul FLOPs (2·M·N·K each) of one forward pass over ``batch`` rows, as formulated here
+    (per-token tables computed once, then gathered)."""
+    p, d, h = spec.p, spec.d, spec.hidden
+    if spec.kind == "mlp":
+        return 2 * (2 * p * d * h) + 2 * batch * h * p
+    if spec.kind == "bits":  # p = number of input bits, 2 classes
+        return 2 * batch * p * h + 2 * batch * h * 2
+    v = p + 1
+    tables = 2 * (4 * v * d * d) + 2 * (3 * d * d)  # K, V tables for 2 positions; q,k,v of '='
+    scores = 2 * (2 * v * d)  # q · K tables
+    per_row = 2 * (d * d + 2 * d * h + d * v) + 2 * 3 * d  # Wo, MLP, unembed, weighted sum
+    return tables + scores + batch * per_row
+
+
+def reference_matmul_flops(spec, batch: int) -> int:
+    """Matmul FLOPs of one forward pass written directly, without per-token tables: every row's
+    embedded operands go through every matrix (mlp: [E[a], E[b]] @ W1 on all rows; attn: keys
+    and values of all three positions, the query of the last). This is the model's own FLOP
+    count, the numerator of MFU-style utilisation; ``forward_matmul_flops`` counts what this
+    implementation executes."""
+    p, d, h = spec.p, spec.d, spec.hidden
+    if spec.kind == "mlp":
+        return 2 * batch * (2 * d * h + h * p)
+    if spec.kind == "bits":
+        return forward_matmul_flops(spec, batch)
+    v = p + 1
+    per_row = 2 * (3 * 2 * d * d + d * d) + 2 * 2 * 3 * d + 2 * (d * d + 2 * d * h + d * v)
+    return batch * per_row
+
+
+def train_step_flops(spec, n_train: int, reference: bool = False) -> int:
+    """Forward + backward matmul FLOPs of one full-batch step (backward = 2 × forward), as
+    executed here or (``reference``) as the direct formulation would need."""
+    fwd = reference_matmul_flops if reference else forward_matmul_flops
+    return 3 * fwd(spec, n_train)
+
+
 def gemm_ceiling(n: int = 2048, reps: int = 5) -> float:
     """Best-of float32 GEMM rate on the default device, GFLOP/s."""
     import jax
@@ -91,14 +134,9 @@ def bench_model(kind: str, p: int, lanes: list[int], steps: int, reps: int) -> l
     """One row per lane count: lane-steps/s (median over rounds), executed and model GFLOP/s,
     eval overhead %, spread of the rounds %, compile + first chunk seconds, memory per lane."""
     from grokjax.data import num_train
-    from grokjax.engine import Static, make_hparams
-    from grokjax.models import (
-        ModelSpec,
-        forward_matmul_flops,
-        reference_matmul_flops,
-        train_step_flops,
-    )
-    from grokjax.runner import Engine
+    from grokjax.lane import Static, make_hparams
+    from grokjax.models import ModelSpec
+    from grokjax.engine import Engine
 
     spec = ModelSpec(kind=kind, p=p, d=128, hidden=256 if kind == "mlp" else 512)
     frac = 0.4
@@ -173,9 +211,9 @@ def host_overhead(
     repacking; dispatch until their scalars are read); host time: the rest of the host loop
     (Python: decisions, progress line, checkpoint policy)."""
     from grokjax.data import num_train
-    from grokjax.engine import Static, make_hparams
-    from grokjax.models import ModelSpec, forward_matmul_flops, train_step_flops
-    from grokjax.runner import Engine
+    from grokjax.lane import Static, make_hparams
+    from grokjax.models import ModelSpec
+    from grokjax.engine import Engine
 
     spec = ModelSpec(**model)
     frac = 0.5
@@ -324,8 +362,8 @@ def formulation_check(p: int, steps: int = 200, reps: int = 5) -> dict:
         call()
     times = round_robin(calls, reps)
     flops = {
-        "direct": models.train_step_flops(spec, n_tr, reference=True),
-        "tables": models.train_step_flops(spec, n_tr),
+        "direct": train_step_flops(spec, n_tr, reference=True),
+        "tables": train_step_flops(spec, n_tr),
     }
     return {
         k: dict(rate=steps / np.median(v), gflops=steps / np.median(v) * flops[k] / 1e9)
@@ -342,9 +380,9 @@ def add_ceiling(table: list[dict], ceiling: float) -> None:
 
 def waste_ratio() -> str:
     """Executed / needed lane-steps of a short early-stopping run (tiny model, varied rho)."""
-    from grokjax.engine import Static, make_hparams
+    from grokjax.lane import Static, make_hparams
     from grokjax.models import ModelSpec
-    from grokjax.runner import Engine
+    from grokjax.engine import Engine
 
     engine = Engine(Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7))
     seeds = np.tile(np.arange(8), 3)
@@ -369,9 +407,9 @@ def check_against_cpu(tiny: bool = False) -> str:
 
     code = (
         "import json, numpy as np\n"
-        "from grokjax.engine import Static, make_hparams\n"
+        "from grokjax.lane import Static, make_hparams\n"
         "from grokjax.models import ModelSpec\n"
-        "from grokjax.runner import Engine\n"
+        "from grokjax.engine import Engine\n"
         + (
             "e = Engine(Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))\n"
             "hp = make_hparams(3, seed=np.tile(np.arange(4), 2), lr=1e-2,\n"
@@ -418,7 +456,7 @@ def check_against_cpu(tiny: bool = False) -> str:
 def check_memory(args) -> None:
     """Refuses (one line, naming the size) a benchmark whose tables or lanes cannot fit."""
     from grokjax import data
-    from grokjax.engine import Static
+    from grokjax.lane import Static
     from grokjax.experiment import static_memory
     from grokjax.models import ModelSpec
 

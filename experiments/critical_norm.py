@@ -26,10 +26,8 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          10× lr range while T_grok changes ~7×.
   quick  scaled down to the small model (d=64, H=128, lr 1e-2, wd 1, 4 seeds): p in {31, 43,
          59} × fraction in {0.5, 0.7}, and at p=31, fraction 0.7: lr in {5e-3, 1e-2, 2e-2} ×
-         wd in {1, 3}. Measured 118 s on the 2-core CPU. It showed the qualitative result:
-         W_c = 35.8 / 41.2 / 47.1 at p = 31 / 43 / 59 (b = 0.43), CV across the two fractions
-         1.6-2.8 % while T_grok moved 2.3-5.5×; at wd = 3, W_c = 32.9 / 33.0 / 33.0 across
-         the 4× lr range (CV 0.2 %) while T_grok moved 2.4×.
+         wd in {1, 3}. Measured 118 s on the 2-core CPU.
+         What it showed: the README ("What the quick presets showed").
   tiny   p=23, d=32, H=64, fractions {0.7, 0.8}, lr 1e-2 × wd {1, 2}, 2 seeds, 1500 steps:
          ~25 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
@@ -44,7 +42,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 
@@ -189,7 +189,7 @@ def phase_meta(cfg: Config, combos: list) -> dict:
         for p, f, lr, wd in combos
         for s in cfg.seed_range()
     ]
-    return experiment.lane_table(cfg, rows)
+    return common.lane_table(cfg, rows)
 
 
 def plan(cfg: Config):
@@ -197,14 +197,14 @@ def plan(cfg: Config):
     for p, f, lr, wd in main:
         yield experiment.Phase(
             f"p{p}-f{f:g}",
-            experiment.mlp_static(cfg, p, f),
+            common.mlp_static(cfg, p, f),
             phase_meta(cfg, [(p, f, lr, wd)]),
             f"[p={p} frac={f:g}] ",
         )
     if grid:
         yield experiment.Phase(
             "lr-wd",
-            experiment.mlp_static(cfg, cfg.grid_p, cfg.grid_frac),
+            common.mlp_static(cfg, cfg.grid_p, cfg.grid_frac),
             phase_meta(cfg, grid),
             f"[p={cfg.grid_p} lr × wd] ",
         )
@@ -226,7 +226,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         sel = lanes["cell"] == key
         i = np.flatnonzero(sel)[0]
         g = sel & ok & lanes["grokked"]
-        t = experiment.cell_times(lanes, sel)
+        t = common.cell_times(lanes, sel)
         cells.append(
             {
                 "cell": key,
@@ -244,9 +244,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                     {
                         thr: lanes[col][sel & ok & np.isfinite(lanes[col])]
                         for thr, col in (
-                            (0.8, "norm_at_grok_80"),
+                            (0.8, "norm_at_test80"),
                             (0.9, "norm_at_grok"),
-                            (0.95, "norm_at_grok_95"),
+                            (0.95, "norm_at_test95"),
                         )
                     }
                 ),

@@ -49,8 +49,8 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment, registry
-from grokjax.data import validate_task
-from grokjax.models import MODELS, ModelSpec
+
+from experiments import common
 
 CONFIG_FORMAT = 2  # bump when config.json or the run directory layout changes meaning
 PAPER_BUDGETS = {0.85: 15_000, 1.00: 25_000, 1.15: 80_000, 1.30: 160_000}  # at p <= 59
@@ -130,6 +130,9 @@ class SweepConfig(experiment.BaseConfig):
         return list(self.rho) + extra
 
     def validate(self) -> None:
+        from grokjax.data import validate_task
+        from grokjax.models import MODELS
+
         if not self.p:
             raise cli.UsageError("--p: empty list of moduli")
         if not self.rho:
@@ -191,6 +194,8 @@ class SweepConfig(experiment.BaseConfig):
 
 
 def add_arguments(ap) -> None:
+    from grokjax.models import MODELS
+
     ap.add_argument("--p", type=cli.ints, help="moduli, comma-separated (e.g. 41,59)")
     ap.add_argument("--rho", type=cli.floats, help="held norms in units of Wc, comma-separated")
     ap.add_argument("--lr", type=cli.floats, help="learning rates, comma-separated")
@@ -275,14 +280,14 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
                 {
                     thr: lanes[col][free]
                     for thr, col in (
-                        (0.8, "norm_at_grok_80"),
+                        (0.8, "norm_at_test80"),
                         (0.9, "norm_at_grok"),
-                        (0.95, "norm_at_grok_95"),
+                        (0.95, "norm_at_test95"),
                     )
                 }
             ),
             "free_T_grok_median": fit.censored_median(*experiment.times(lanes, free)),
-            "free_T_grok": experiment.cell_times(lanes, free),
+            "free_T_grok": common.cell_times(lanes, free),
             "n_free": int(free.sum()),
             "n_free_censored": int((~lanes["grokked"][free]).sum()),
             "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum()),
@@ -296,7 +301,7 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
             entry["cells"] = [
                 dict(
                     rho=float(r),
-                    **experiment.cell_times(
+                    **common.cell_times(
                         lanes,
                         at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
                     ),
@@ -304,8 +309,8 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
                 for r in cfg.rho
             ]
             entry["beyond"] = [
-                experiment.versus_law(
-                    experiment.cell_times(
+                common.versus_law(
+                    common.cell_times(
                         lanes,
                         at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
                     ),
@@ -343,7 +348,8 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
 
 def plan(cfg: SweepConfig):
     """Per p: free controls, then (when some grokked) clamps at rho·Wc on the same seeds."""
-    from grokjax.engine import Static
+    from grokjax.lane import Static
+    from grokjax.models import ModelSpec
 
     for p in cfg.p:
         static = Static(
@@ -381,7 +387,8 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str) -> list:
 
 def summary(fitted: dict, cfg: SweepConfig) -> str:
     lines = []
-    fmt = lambda v, f="{:.3g}": "n/a" if v is None else f.format(v)
+    fmt = common.fmt
+    ci = lambda c: "[" + ", ".join(fmt(v, "{:.2f}") for v in (c or [None, None])) + "]"
     for p, e in fitted["per_p"].items():
         wc = e["Wc"]
         line = (
@@ -397,13 +404,13 @@ def summary(fitted: dict, cfg: SweepConfig) -> str:
             )
             line += (
                 f"\n  median T_grok {meds}\n  alpha = {fmt(law['alpha'], '{:.2f}')} "
-                f"CI {law['alpha_ci']}, R² = {fmt(law['r2'], '{:.4f}')}"
+                f"CI {ci(law['alpha_ci'])}, R² = {fmt(law['r2'], '{:.4f}')}"
             )
         lines.append(line)
     if "shared" in fitted:
         s = fitted["shared"]
         lines.append(
-            f"shared alpha = {fmt(s['alpha'], '{:.2f}')} CI {s['alpha_ci']}, "
+            f"shared alpha = {fmt(s['alpha'], '{:.2f}')} CI {ci(s['alpha_ci'])}, "
             f"R² = {fmt(s['r2'], '{:.4f}')}"
         )
     return "\n".join(lines)

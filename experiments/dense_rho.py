@@ -18,15 +18,8 @@ Presets (lane-steps are upper bounds):
          lane-steps bound). Paper: alpha = 7.64 [7.47, 7.81], R² = 0.994; the rho = 1.30
          delay is ≈ 0.7 of the extrapolation (saturation).
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, lr 1e-2, t_int 50),
-         4 seeds, the same ten rho: measured 125 s on the 2-core CPU. It showed T_grok rising
-         from 165 to 7.5k steps over the scan, alpha = 8.94 [8.63, 9.38] with R² = 0.93 (the
-         small model's T_grok flattens near its ~165-step floor at low rho, and its rho=1.30
-         cell sits 1.4× above the extrapolation rather than below it as in the paper).
-         The paper's protocol with 2 seeds (python -m experiments.dense_rho --p 59 --frac 0.4
-         --d 128 --hidden 256 --lr 1e-3 --t-int 500 --seeds 2 --steps 12000 --budget-rho
-         0.85,1.3 --budget-steps 6000,60000) took 12 min on the same CPU: alpha = 7.87 [7.79,
-         7.95], R² 0.993 over [0.85, 1.25]; medians 1225 → 25530 from rho 0.85 to 1.30; the
-         rho = 1.30 delay is 0.67× the extrapolation: the paper's saturation.
+         4 seeds, the same ten rho: measured 125 s on the 2-core CPU.
+         What it showed: the README ("What the quick presets showed").
   tiny   p=23, d=32, H=64, 2 seeds, rho in {0.9, 1.0, 1.1, 1.2}, fit over [0.9, 1.1]:
          ~30 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
@@ -40,7 +33,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, estimate, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 RHOS = [round(0.85 + 0.05 * i, 2) for i in range(10)]
@@ -100,7 +95,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig, experiment.RhoBudgets):
+class Config(common.MLPConfig, common.RhoBudgets):
     experiment: str = "dense_rho"
     config_format: int = CONFIG_FORMAT
     rho: list = dataclasses.field(default_factory=lambda: list(RHOS))
@@ -118,12 +113,12 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
             raise cli.UsageError(
                 f"--fit-lo must be below --fit-hi, got {self.fit_lo}, {self.fit_hi}"
             )
-        experiment.MLPConfig.validate(self)
+        common.MLPConfig.validate(self)
         self.check_t_int(self.rho)
 
 
 def plan(cfg: Config):
-    static = experiment.mlp_static(cfg)
+    static = common.mlp_static(cfg)
     free = [dict(seed=s, cell="free") for s in cfg.seed_range()]
 
     def clamp(wc):
@@ -142,7 +137,7 @@ def plan(cfg: Config):
             for s in cfg.seed_range()
         ]
 
-    yield from experiment.free_then_clamp(cfg, static, free, clamp)
+    yield from common.free_then_clamp(cfg, static, free, clamp)
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
@@ -167,7 +162,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["delay_law"] = law
         for r in sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)])):
             out["beyond"].append(
-                experiment.versus_law(experiment.cell_times(lanes, clamp & (rho == r)), law, r)
+                common.versus_law(common.cell_times(lanes, clamp & (rho == r)), law, r)
             )
     return out
 

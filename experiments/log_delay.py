@@ -48,7 +48,9 @@ import sys
 import numpy as np
 
 from grokjax import experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 FAIL_FACTOR = 1.5  # a cell whose median delay is off the law by more than this "fails"
@@ -111,7 +113,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig, experiment.RhoBudgets):
+class Config(common.MLPConfig, common.RhoBudgets):
     experiment: str = "log_delay"
     config_format: int = CONFIG_FORMAT
     lrs: list = dataclasses.field(default_factory=lambda: [5e-4, 1e-3, 2e-3])
@@ -128,7 +130,7 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
         if self.rho:
             experiment.positive("rho", self.rho)
         self.validate_budgets()
-        experiment.MLPConfig.validate(self)
+        common.MLPConfig.validate(self)
 
     def is_reference(self, r: dict) -> bool:
         return (
@@ -143,7 +145,7 @@ def _cell(lr, wd, k) -> str:
 
 
 def plan(cfg: Config):
-    static = experiment.mlp_static(cfg)
+    static = common.mlp_static(cfg)
     combos = [(lr, wd, k) for lr in cfg.lrs for wd in cfg.wds for k in cfg.init_scales]
     if not any(cfg.is_reference(dict(lr=lr, wd=wd, init_scale=k)) for lr, wd, k in combos):
         combos.insert(0, (cfg.lr, cfg.wd, 1.0))  # the pinned arm's W_c needs this control
@@ -153,7 +155,7 @@ def plan(cfg: Config):
         for s in cfg.seed_range()
     ]
     if not cfg.rho:
-        yield experiment.Phase("free", static, experiment.lane_table(cfg, free), "[free] ")
+        yield experiment.Phase("free", static, common.lane_table(cfg, free), "[free] ")
         return
 
     def clamp(wc):
@@ -172,7 +174,7 @@ def plan(cfg: Config):
             for s in cfg.seed_range()
         ]
 
-    yield from experiment.free_then_clamp(cfg, static, free, clamp, ref=cfg.is_reference)
+    yield from common.free_then_clamp(cfg, static, free, clamp, ref=cfg.is_reference)
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
@@ -205,7 +207,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         sel = (lanes["cell"] == name) & ok
         i = np.flatnonzero(lanes["cell"] == name)[0]
         u = sel & use
-        c = experiment.cell_times(lanes, lanes["cell"] == name)
+        c = common.cell_times(lanes, lanes["cell"] == name)
         c.update(
             cell=str(name),
             lr=float(lanes["lr"][i]),

@@ -23,10 +23,8 @@ Presets (lane-steps are upper bounds):
          held norm.
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, t_int 50), 4 seeds,
          rho in {0.85, 1.00, 1.15, 1.30} × lr in {5e-3, 1e-2, 2e-2}: measured 285 s on the
-         2-core CPU. It showed the qualitative result: the held norm moved T_grok 13-57× across
-         rho (alpha ≈ 8.7-9.3 per lr; the rho=1.30, lr=5e-3 cell was censored at its 10k
-         budget, so that fold is a lower bound) while the 4× lr range moved it 1.8-2.8×; every
-         grokked clamped lane grokked at its held norm.
+         2-core CPU.
+         What it showed: the README ("What the quick presets showed").
   tiny   p=23, d=32, H=64, 2 seeds, rho {0.9, 1.1} × lr {1e-2, 2e-2}:
          ~30 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
@@ -41,7 +39,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, estimate, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 
@@ -96,7 +96,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig, experiment.RhoBudgets):
+class Config(common.MLPConfig, common.RhoBudgets):
     experiment: str = "lr_matrix"
     config_format: int = CONFIG_FORMAT
     rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
@@ -120,12 +120,12 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
         if self.view_steps < 0:
             raise cli.UsageError(f"--view-steps must be >= 0, got {self.view_steps}")
         self.lr = float(self.lrs[0])  # the reference lr: W_c comes from its control
-        experiment.MLPConfig.validate(self)
+        common.MLPConfig.validate(self)
         self.check_t_int(self.rho)
 
 
 def plan(cfg: Config):
-    static = experiment.mlp_static(cfg)
+    static = common.mlp_static(cfg)
     free = [dict(seed=s, lr=lr, cell=f"free-lr{lr:g}") for lr in cfg.lrs for s in cfg.seed_range()]
 
     def clamp(wc):
@@ -147,7 +147,7 @@ def plan(cfg: Config):
             for s in cfg.seed_range()
         ]
 
-    yield from experiment.free_then_clamp(
+    yield from common.free_then_clamp(
         cfg, static, free, clamp, ref=lambda r: math.isclose(r["lr"], cfg.lr)
     )
 
@@ -172,13 +172,13 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     }
     for lr in cfg.lrs:
         sel = free & np.isclose(lanes["lr"], lr)
-        out["free"][repr(lr)] = experiment.cell_times(lanes, sel)
+        out["free"][repr(lr)] = common.cell_times(lanes, sel)
     for lr in cfg.lrs:
         for r in cfg.rho:
             sel = clamp & np.isclose(lanes["lr"], lr) & np.isclose(lanes["rho"], r)
             if not sel.any():
                 continue
-            c = experiment.cell_times(lanes, sel)
+            c = common.cell_times(lanes, sel)
             g = sel & ok & lanes["grokked"]
             held = lanes["target_norm"][sel]
             c.update(
@@ -192,7 +192,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 ),
             )
             if cfg.view_steps and np.max(lanes["budget"][sel]) > cfg.view_steps:
-                c["view"] = experiment.cell_times(censored_at(lanes, cfg.view_steps), sel)
+                c["view"] = common.cell_times(censored_at(lanes, cfg.view_steps), sel)
                 c["view"]["steps"] = cfg.view_steps
             out["cells"].append(c)
     for lr in cfg.lrs:

@@ -31,10 +31,8 @@ Presets (lane-steps are upper bounds):
          within ~3 % of the control; low-norm initialisation is washed out; the clamped cells
          lie off the free frontier.
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, lr 1e-2, t_int 50),
-         4 seeds, wd in {1, 2, 4}, init_scale 0.5: measured 72 s on the 2-core CPU. It showed
-         the paper's pattern: one-shot rescaling moved T_grok 1.22× across rho 0.70-1.30 and a
-         one-shot ×0.8 of one group stayed within 4 % of the control, low-norm init gave
-         0.89× the control, while a continuous clamp moved T_grok 8.4× over rho 0.85-1.15.
+         4 seeds, wd in {1, 2, 4}, init_scale 0.5: measured 72 s on the 2-core CPU.
+         What it showed: the README ("What the quick presets showed").
   tiny   p=23, d=32, H=64, 2 seeds, wd {1, 2}, one group (embed), budgets 1.5-2k steps:
          ~40 s on the 2-core CPU (mostly compilation); a test of the pipeline only.
 """
@@ -49,7 +47,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, estimate, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 
@@ -119,7 +119,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig, experiment.RhoBudgets):
+class Config(common.MLPConfig, common.RhoBudgets):
     experiment: str = "norm_controls"
     config_format: int = CONFIG_FORMAT
     wds: list = dataclasses.field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])
@@ -154,21 +154,21 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
             )
         if not any(math.isclose(w, self.wd) for w in self.wds):
             self.wds = [self.wd] + list(self.wds)  # the reference control is always run
-        experiment.MLPConfig.validate(self)
+        common.MLPConfig.validate(self)
 
 
 def plan(cfg: Config):
-    static = experiment.mlp_static(cfg)
+    static = common.mlp_static(cfg)
     seeds = cfg.seed_range()
     free = yield experiment.Phase(
         "free",
         static,
-        experiment.lane_table(
+        common.lane_table(
             cfg, [dict(seed=s, wd=wd, cell=f"free-wd{wd:g}") for wd in cfg.wds for s in seeds]
         ),
         "[free] ",
     )
-    wc, n = experiment.reference_norm(free, lambda r: math.isclose(r["wd"], cfg.wd))
+    wc, n = common.reference_norm(free, lambda r: math.isclose(r["wd"], cfg.wd))
     rows = [
         dict(seed=s, arm="low_init", init_scale=k, cell=f"low_init-{k:g}")
         for k in cfg.init_scales
@@ -180,7 +180,7 @@ def plan(cfg: Config):
         pre = yield experiment.Phase(
             "to-t_int",
             static,
-            experiment.lane_table(
+            common.lane_table(
                 cfg, [dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]
             ),
             "[to t_int] ",
@@ -268,7 +268,7 @@ def plan(cfg: Config):
     if rows:
         cols = sorted({k for r in rows for k in r if k.startswith("frac_")})
         rows = [{**{k: math.nan for k in cols}, **r} for r in rows]
-        yield experiment.Phase("controls", static, experiment.lane_table(cfg, rows), "[controls] ")
+        yield experiment.Phase("controls", static, common.lane_table(cfg, rows), "[controls] ")
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
@@ -277,7 +277,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     ok = ~lanes["diverged"]
     arm, cell = lanes["arm"], lanes["cell"]
     ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
-    control = experiment.cell_times(lanes, ctrl_sel)
+    control = common.cell_times(lanes, ctrl_sel)
     out = {
         "Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
         "control": control,
@@ -306,7 +306,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         res = []
         for name in dict.fromkeys(cell[arm == a]):
             sel = cell == name
-            c = experiment.cell_times(lanes, sel)
+            c = common.cell_times(lanes, sel)
             g = sel & ok & lanes["grokked"] & np.isfinite(total)
             c.update(
                 cell=str(name),

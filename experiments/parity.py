@@ -63,7 +63,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 
@@ -208,7 +210,7 @@ def cell_name(n: int, m: int, lr: float, wd: float) -> str:
 
 def static_of(cfg: Config, n: int, m: int):
     """The engine's Static for n bits and m training rows."""
-    from grokjax.engine import Static
+    from grokjax.lane import Static
     from grokjax.models import ModelSpec
 
     return Static(
@@ -279,7 +281,7 @@ def plan(cfg: Config):
             for s in cfg.seed_range()
         ]
 
-    yield from experiment.free_then_clamp(
+    yield from common.free_then_clamp(
         cfg,
         static_of(cfg, n0, m0),
         free_rows(cfg, n0, m0),
@@ -291,7 +293,7 @@ def plan(cfg: Config):
         yield experiment.Phase(
             f"n{n}-m{m}",
             static_of(cfg, n, m),
-            experiment.lane_table(cfg, free_rows(cfg, n, m)),
+            common.lane_table(cfg, free_rows(cfg, n, m)),
             f"[n={n} m={m}] ",
         )
 
@@ -344,7 +346,7 @@ def _cells(lanes: dict, sel: np.ndarray) -> list:
         s = sel & (lanes["cell"] == key)
         i = np.flatnonzero(s)[0]
         g = s & ok & lanes["grokked"]
-        t = experiment.cell_times(lanes, s)
+        t = common.cell_times(lanes, s)
         mem = lanes["T_mem"][g]
         mem_first = g & np.isfinite(lanes["T_mem"]) & (lanes["T_mem"] < lanes["T_grok"])
         out.append(

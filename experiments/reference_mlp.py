@@ -1,6 +1,6 @@
 """An independent plain-numpy reference of the paper's MLP training step, for auditing the engine.
 
-What it is for: checking ``grokjax.engine`` against the paper's protocol written out by hand,
+What it is for: checking ``grokjax.lane`` against the paper's protocol written out by hand,
 from the same initial weights and split, in float32 or float64. Nothing here uses JAX, optax
 or the engine's table formulation; it is the protocol alone:
 

@@ -43,14 +43,8 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          p=31, rho in {0.85, 0.95, 1.05}, fit over the three; ln_free at p in {23, 31} ×
          fraction in {0.5, 0.6, 0.7}, and at p=31, fraction 0.6: lr in {1e-3, 2e-3, 4e-3} × wd
          in {0.5, 1, 2}; ln_clamp at p=31 with the paper's seven clamps. 100 lanes; measured 6
-         min 15 s on the 2-core CPU (8 min 19 s shared, before the host lane walk). It showed
-         each effect qualitatively: without LayerNorm W_c = 25.57 (CV 0.9 %) and the held norm
-         moved the median T_grok from 175 (rho 0.85) to 300 (0.95) and 4700 (1.05), a steep law
-         (alpha_2 = 16.5 [8.5, 20.4], R² 0.87; the rho 0.85 and 0.95 cells sit near the
-         ~100-step memorisation floor). With a final LayerNorm the total norm at T_grok varied
-         more across seeds and fractions (CV 9.5 / 7.5 % at p = 23 / 31) than the unembedding
-         norm (3.4 / 3.6 %), which grew with p (6.45 → 8.49); the group clamps moved T_grok by
-         at most 1.39× (unembed 0.72× at rho 0.85 to 1.33× at 1.30).
+         min 15 s on the 2-core CPU (8 min 19 s shared, before the host lane walk).
+         What it showed: the README ("What the quick presets showed").
   tiny   p=23 (LayerNorm parts: 11, 13), d=32, MLP width 64, 2 seeds: a test of the
          pipeline only (~1 min on 2 cores, mostly compilation of its programs).
 """
@@ -65,7 +59,9 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment, registry
-from grokjax.experiment import fmt
+
+from experiments import common
+from experiments.common import fmt
 
 CONFIG_FORMAT = 1
 PARTS = ("noln", "ln_free", "ln_clamp")
@@ -189,7 +185,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.MLPConfig, experiment.RhoBudgets):
+class Config(common.MLPConfig, common.RhoBudgets):
     """Part 1 uses the MLPConfig fields (p, frac, seeds, lr, wd, t_int, steps); the LayerNorm
     parts have their own (ln_*, grid_*, clamp_*)."""
 
@@ -290,7 +286,7 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
             except ValueError as e:
                 raise cli.UsageError(str(e)) from None
         self.clamp_list()  # parses --clamps
-        experiment.MLPConfig.validate(self)
+        common.MLPConfig.validate(self)
         self.check_t_int(self.rho)
 
     def clamp_list(self) -> list[tuple[str, float]]:
@@ -312,7 +308,7 @@ class Config(experiment.MLPConfig, experiment.RhoBudgets):
 
 
 def attn_static(cfg: Config, p: int, frac: float, layernorm: str):
-    from grokjax.engine import Static
+    from grokjax.lane import Static
     from grokjax.models import ModelSpec
 
     return Static(
@@ -372,7 +368,7 @@ def plan(cfg: Config):
                 for s in cfg.seed_range()
             ]
 
-        yield from experiment.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
+        yield from common.free_then_clamp(cfg, static, free, clamp, prefix="noln-")
 
     ln = dict(layernorm=cfg.ln_mode, budget=cfg.ln_steps, lr=cfg.ln_lr, wd=cfg.wd)
     controls = {}  # (p, frac) -> PhaseOutcome of a free LayerNorm phase at lr ln_lr, wd
@@ -387,7 +383,7 @@ def plan(cfg: Config):
                 controls[(p, f)] = yield experiment.Phase(
                     name,
                     attn_static(cfg, p, f, cfg.ln_mode),
-                    experiment.lane_table(cfg, rows),
+                    common.lane_table(cfg, rows),
                     f"[{name}] ",
                 )
         # lr × wd at one (p, fraction); the reference cell is not run twice
@@ -413,7 +409,7 @@ def plan(cfg: Config):
             yield experiment.Phase(
                 "ln-lrwd",
                 attn_static(cfg, cfg.grid_p, cfg.grid_frac, cfg.ln_mode),
-                experiment.lane_table(cfg, rows),
+                common.lane_table(cfg, rows),
                 "[ln-lrwd] ",
             )
     if "ln_clamp" in cfg.parts:
@@ -433,7 +429,7 @@ def plan(cfg: Config):
                 for s in cfg.ln_seed_range()
             ]
             control = yield experiment.Phase(
-                "ln-control", static, experiment.lane_table(cfg, rows), "[ln-control] "
+                "ln-control", static, common.lane_table(cfg, rows), "[ln-control] "
             )
         ref = {
             g: [r[f"norm_at_grok_{g}"] for r in control.rows if r["grokked"] and not r["diverged"]]
@@ -470,7 +466,7 @@ def plan(cfg: Config):
             for g, r in cfg.clamp_list()
             for s in cfg.ln_seed_range()
         ]
-        yield experiment.Phase("ln-clamp", static, experiment.lane_table(cfg, rows), "[ln-clamp] ")
+        yield experiment.Phase("ln-clamp", static, common.lane_table(cfg, rows), "[ln-clamp] ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,7 +488,7 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     clamp = sel & (lanes["arm"] == "clamp") & ok
     out = {
         "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
-        "free": experiment.cell_times(lanes, free),
+        "free": common.cell_times(lanes, free),
         "fit_range": [cfg.fit_lo, cfg.fit_hi],
         "delay_law": None,
         "cells": [],
@@ -500,7 +496,7 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     }
     rho = np.round(lanes["rho"], 6)
     for r in sorted(set(rho[clamp])):
-        c = experiment.cell_times(lanes, clamp & (rho == r))
+        c = common.cell_times(lanes, clamp & (rho == r))
         c["rho"] = float(r)
         out["cells"].append(c)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
@@ -509,14 +505,14 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         law = fit.delay_law(rho[inside], t, censored=c, seed=0)
         out["delay_law"] = law
         out["beyond"] = [
-            experiment.versus_law(cell, law, cell["rho"])
+            common.versus_law(cell, law, cell["rho"])
             for cell in out["cells"]
             if cell["rho"] > cfg.fit_hi + 1e-9
         ]
     scan = sel & (lanes["arm"] == "scan") & ok
     out["scan"] = []
     for r in sorted(set(rho[scan])):
-        c = experiment.cell_times(lanes, scan & (rho == r))
+        c = common.cell_times(lanes, scan & (rho == r))
         c.update(rho=float(r), steps=int(np.max(lanes["budget"][scan & (rho == r)])))
         out["scan"].append(c)
     return out
@@ -557,7 +553,7 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
             & np.isclose(lanes["wd"], wd)
         )
         idx = np.flatnonzero(cell & good)
-        c = experiment.cell_times(lanes, cell)
+        c = common.cell_times(lanes, cell)
         out["cells"].append(
             {
                 "p": int(p),
@@ -610,7 +606,7 @@ def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     )
     ok = ~lanes["diverged"]
     control = at & (lanes["arm"] == "free") & ok
-    out = {"control": experiment.cell_times(lanes, control), "cells": [], "max_fold": None}
+    out = {"control": common.cell_times(lanes, control), "cells": [], "max_fold": None}
     if not control.any():
         return out
     tc, cc = experiment.times(lanes, control)
@@ -620,7 +616,7 @@ def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
         if not cell.any():
             continue
-        c = experiment.cell_times(lanes, cell)
+        c = common.cell_times(lanes, cell)
         t, cz = experiment.times(lanes, cell & ok)
         fc = fit.fold_change(tc, t, cc, cz)
         c.update(

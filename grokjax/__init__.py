@@ -4,7 +4,8 @@ The public pieces most users want:
 
 * ``grokjax.clamp_norm`` -- an optax transform that pins the global weight norm;
 * ``grokjax.global_norm`` / ``grokjax.weight_matrices`` -- the norm it pins and reports;
-* ``grokjax.engine`` / ``grokjax.runner`` -- the vmapped lane engine and its host loop;
+* ``grokjax.engine`` -- the lane engine (``Engine``: one jitted, chunked program over lanes),
+  over the pure per-lane functions of ``grokjax.lane``;
 * ``grokjax.fit`` -- the fitting module (numpy/scipy only: importable without JAX).
 
 The clamp names are resolved lazily so that ``import grokjax.fit`` does not import JAX.

@@ -1,456 +1,860 @@
-"""The lane engine: one jitted program advances many independent training runs at once.
+"""The lane engine (``Engine``): jit the vmapped lane chunk of ``grokjax.lane``, drive it from
+the host, record, repack, stop.
 
-A *lane* is one full-batch AdamW run on a modular-arithmetic or k-sparse parity task.
-Everything that differs between runs of one shape is a per-lane value (``LaneHParams``: seed,
-learning rate, weight decay, clamp target / start / duration, the parameter groups the norm
-covers, an initial-scale multiplier, a step budget) and is vmapped; everything that changes
-shapes (``Static``: task, p, train fraction or parity sizes, model, widths, LayerNorm, dtype,
-eval cadence) makes a separate program.
+``Engine(static).run(hp)`` advances every lane ``chunk_steps`` at a time with no host round
+trip inside a chunk. Between chunks it records trajectories on a geometric step grid, prints a
+progress line, moves the lanes still running into a smaller program when enough have finished
+(power-of-two buckets, so recompiles are few) and stops when every lane is done. The lane axis
+is sharded over every device of the job (padded to a multiple of their count): with several
+processes (``jax.distributed``) each process computes only the lanes on its own devices, and
+what the host loop reads between chunks is gathered to every process
+(``multihost_utils.process_allgather``), so all processes take the same decisions.
 
-Reading order: ``make_lane_fns`` builds the pure per-lane functions (init, one training step,
-one eval block, a chunk of blocks). ``grokjax.runner`` jits the vmapped chunk and drives it
-from the host.
+Two lane modes (``Engine(lane_mode=...)``, ``--lane-mode`` on every experiment): "vmap", every
+lane of a phase in one vmapped program (the accelerator path, and the only one over several
+devices), and "walk", the host calls one compiled one-lane program per lane
+(``lanes_per_group``), the "auto" choice on a single CPU device: XLA:CPU runs a vmapped,
+batched matmul, and even a lax.map over lanes inside one program, slower per lane than one
+lane's plain matmuls. Both give the same events; floats agree to float32 rounding (the batched
+and the plain matmuls sum in another order). In either mode the per-lane bookkeeping between
+chunks (curves, latches, end steps, finished lanes, refilling freed slots, repacking by a
+gather) is a few small device programs over arrays kept on the device (``_Book``); the host
+reads back a handful of scalars per chunk, so its work does not grow with the lane count
+(``python -m experiments.bench --host``).
+
+Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
+inside one) and, when started again, continues from the newest readable checkpoint: the device
+state in its slot layout plus every host-side array (curves so far, latches, end steps, the
+slot map), so a resumed run reproduces an uninterrupted one bit for bit on the same machine.
+``should_stop`` (e.g. set by a SIGTERM handler) makes it checkpoint and raise ``Interrupted``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import hashlib
+import math
+import time
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from grokjax import data as data_lib
-from grokjax.models import ModelSpec, make_model
-from grokjax.optim import clamp_norm, global_norm, weight_matrices
+from grokjax.protocol import HEADLINE, RunResult
+from grokjax.lane import (
+    FINGERPRINT_VERSION,
+    Latches,
+    LaneHParams,
+    LaneState,
+    Metrics,
+    Static,
+    empty_latches,
+    lane_end,
+    make_hparams,
+    make_lane_fns,
+    static_fingerprint,
+)
 
-THRESHOLDS = (0.8, 0.9, 0.95)  # test-accuracy thresholds latched as T_grok
-HEADLINE = 1  # index of 0.9, the paper's T_grok
-MEM_THRESHOLD = 0.99  # train accuracy for T_mem
-FOREVER = 2**30  # clamp duration meaning "continuous"
-PARITY_FIELDS = ("n_train", "n_test", "k_bits")  # Static fields only the parity task reads
+
+def step_grid(max_steps: int, eval_every: int, points: int = 120) -> np.ndarray:
+    """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
+    g = np.geomspace(eval_every, max(max_steps, eval_every), points)
+    g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
+    return np.concatenate([[0], g])
 
 
-@dataclasses.dataclass(frozen=True)
-class Static:
-    """Everything that fixes shapes or the graph; one compiled program per value."""
+def _bucket(n: int, multiple: int) -> int:
+    """Smallest power of two >= n, rounded up to a multiple of the device count."""
+    b = 1 << max(0, math.ceil(math.log2(max(n, 1))))
+    return int(math.ceil(b / multiple) * multiple)
 
-    model: ModelSpec = ModelSpec()
-    op: str = "add"
-    frac: float = 0.4
-    eval_every: int = 10
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-    # A lane that groks (headline threshold) at T stops latching at T + max(min_margin, margin·T),
-    # so its results do not depend on how long the program keeps it (packing never matters).
-    margin: float = 0.1
-    min_margin: int = 200
-    # Matmul precision of the whole program. "highest" keeps float32 matmuls in float32 on GPUs
-    # and TPUs (their default may round inputs to TF32/bf16, which moves T_grok); "default"
-    # trades that for speed. No effect on CPU.
-    precision: str = "highest"
-    # k-sparse parity (op "parity", model kind "bits", model.p = n bits): n_train rows to train
-    # on and n_test to test on, drawn per lane; the label is the parity of the first k_bits
-    # bits. Ignored by the modular tasks (which split a table by ``frac``).
-    n_train: int = 0
-    n_test: int = 2000
-    k_bits: int = 3
-    # Eval schedule of the latches: 0 = every eval point (every ``eval_every`` steps); N > 0 =
-    # only the points of an N-point geometric grid over each lane's budget (the paper's
-    # measurement, N = 360; see ``on_geometric_grid``). Training and curves are unchanged.
-    eval_grid: int = 0
 
-    def __repr__(self) -> str:
-        # A modular Static prints as it did before the parity fields existed, so the run
-        # fingerprints (grokjax.runner.run_fingerprint hashes this repr) of modular runs, and with
-        # them the phase files of existing run directories, stay valid.
-        # (likewise ``eval_grid`` when it is 0, the schedule that existed before it)
-        names = [
-            f.name
-            for f in dataclasses.fields(self)
-            if (self.op == data_lib.PARITY or f.name not in PARITY_FIELDS)
-            and not (f.name == "eval_grid" and self.eval_grid == 0)
-        ]
-        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
+# How an Engine runs the lanes of a phase: "vmap", all of them in one vmapped program (sharded
+# over the devices); "walk", the host calls one lane's program per lane (one device only);
+# "auto", walk on a single CPU device and vmap everywhere else.
+LANE_MODES = ("auto", "walk", "vmap")
 
-    def validate(self) -> None:
-        self.model.validate()
-        parity, bits = self.op == data_lib.PARITY, self.model.kind == "bits"
-        if parity and not bits:
-            raise ValueError(f"the parity task needs model kind 'bits', got {self.model.kind!r}")
-        if bits and not parity:
-            raise ValueError(f"model kind 'bits' needs op 'parity', got {self.op!r}")
-        if parity:
-            data_lib.validate_parity(self.model.p, self.k_bits, self.n_train, self.n_test)
+
+def memory_budget() -> float | None:
+    """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None."""
+    import os
+    import re
+
+    v = os.environ.get("GROKJAX_MEMORY_BUDGET", "").strip()
+    if not v:
+        return None
+    m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?)?", v)
+    units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    try:
+        x = float(m.group(1))
+    except (AttributeError, ValueError):
+        raise ValueError(
+            f"GROKJAX_MEMORY_BUDGET must be bytes such as 2e9 or 512MiB, got {v!r}"
+        ) from None
+    if m.group(2):
+        u = m.group(2)[0]
+        x *= 2 ** (10 * "KMGT".index(u) + 10) if "i" in m.group(2) else units[u]
+    return x
+
+
+class Interrupted(Exception):
+    """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
+
+    Attributes:
+      step: steps the program had run when it stopped.
+      checkpoint_step: the step of the checkpoint written before stopping (None without a
+        checkpointer).
+      label: the run's label.
+    """
+
+    def __init__(self, step: int, checkpoint_step: int | None, label: str = ""):
+        super().__init__(f"{label}stopped at step {step}")
+        self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
+
+
+def _lane_groups(n: int, group: int) -> tuple:
+    """(start, stop) of consecutive groups of ``group`` lanes covering ``n`` lanes."""
+    return tuple((i, min(i + group, n)) for i in range(0, n, group))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _take_lanes(tree, start, size: int):
+    """Lanes [start, start + size) of ``tree`` (one compile per size, any start)."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, size, axis=0), tree)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put_lanes(whole, part, start):
+    """Writes ``part`` (state [g, ...], metrics [blocks, g, ...]) over lanes [start, start+g)
+    of ``whole`` = (state [L, ...], metrics [blocks, L, ...]), in place."""
+    state, metrics = whole
+    s, m = part
+    return (
+        jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0), state, s),
+        jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 1), metrics, m),
+    )
+
+
+def _smaller_bucket_max(size: int, ndev: int) -> int:
+    """The most lanes that fit a smaller bucket than ``size`` (0 if none does)."""
+    m = size - 1
+    while m > 0 and _bucket(m, ndev) >= size:
+        m -= 1
+    return m
+
+
+class _Book(NamedTuple):
+    """What the host loop records per lane, kept on the device in the caller's lane order."""
+
+    curves: dict  # name -> [lanes, S] (group_norms [lanes, S, G]); NaN = not recorded
+    latches: Latches  # [lanes, ...]: each lane's latches when it last ran
+    lane_step: jax.Array  # int32 [lanes]: steps each lane has trained
+    end: jax.Array  # int32 [lanes]: last step at which the lane may latch
+    active: jax.Array  # bool [lanes]: still to run (waiting lanes too)
+
+
+def run_fingerprint(
+    static: Static, hp: LaneHParams, chunk_steps: int, grid_points: int, repack: bool
+) -> str:
+    """A short hash of everything that determines a run's results (config, lanes, chunking)."""
+    h = hashlib.sha256()
+    # (version 1 hashes the text the tuple's repr had; a later version prefixes its number)
+    text = f"({static_fingerprint(static)}, {chunk_steps!r}, {grid_points!r}, {repack!r})"
+    h.update(
+        text.encode() if FINGERPRINT_VERSION == 1 else f"v{FINGERPRINT_VERSION}:{text}".encode()
+    )
+    for name, x in zip(LaneHParams._fields, hp):
+        a = np.ascontiguousarray(np.asarray(x))
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:20]
+
+
+class Engine:
+    """Jitted, vmapped lane programs for one ``Static`` (compiled once per lane bucket, or
+    once per group size when the host walks the lanes).
+
+    With more than one device the lane axis is sharded over a one-axis mesh ("lanes") of
+    ``devices`` (default: ``jax.devices()``, every device of every process); every program's
+    inputs and outputs carry that sharding, and lane counts are padded to a multiple of the
+    device count.
+
+    ``lane_mode``: "vmap" (all lanes in one program), "walk" (the host walks them, one device
+    only) or "auto" (walk on a single CPU device, else vmap); see the module docstring.
+    ``lanes_per_group``: 0 runs all lanes as one vmap (the default on accelerators and with
+    several devices); g >= 1 makes the host walk the lanes g at a time, one call of the same
+    compiled g-lane program per group (the default, g = 1, on a single CPU device, where it is
+    the fastest per lane); one device only.
+    """
+
+    def __init__(
+        self,
+        static: Static,
+        devices=None,
+        lanes_per_group: int | None = None,
+        lane_mode: str = "auto",
+    ):
+        self.static = static
+        self.fns = make_lane_fns(static)
+        self.devices = list(devices if devices is not None else jax.devices())
+        # Several processes: the lane arrays span devices this process cannot read directly.
+        self.multiprocess = any(d.process_index != jax.process_index() for d in self.devices)
+        chunk = self.fns.chunk
+        if len(self.devices) > 1:
+            mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
+            P = jax.sharding.PartitionSpec
+            self._sharding = jax.sharding.NamedSharding(mesh, P("lanes"))
+            metrics_sharding = jax.sharding.NamedSharding(mesh, P(None, "lanes"))
+            init_kw = dict(out_shardings=self._sharding)
+            chunk_kw = dict(out_shardings=(self._sharding, metrics_sharding))
         else:
-            data_lib.validate_task(self.model.p, self.op, self.frac)
-        if self.precision not in (
-            "highest",
-            "high",
-            "default",
-            "float32",
-            "tensorfloat32",
-            "bfloat16",
-        ):
-            raise ValueError(f"unknown matmul precision {self.precision!r}")
-        if self.eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
-        if self.eval_grid < 0 or self.eval_grid == 1:
+            self._sharding = None
+            init_kw, chunk_kw = {}, {}
+        self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
+        self._build_book_programs(mesh if len(self.devices) > 1 else None)
+        # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
+        # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
+        vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
+            lambda s, h: chunk(s, h, n_blocks, max_blocks), out_axes=(0, 1)
+        )(state, hp)
+        # On one CPU device a batched (vmapped) dot_general runs ~25-35 % slower per lane than
+        # one lane's plain matmuls, and a lax.map over the lanes inside the program still costs
+        # 8-16 % per lane; so there the host dispatches one lane's program per lane (the same
+        # compiled program for every lane and lane count) and skips finished lanes. Elsewhere
+        # all lanes are one vmap, sharded over the devices.
+        if lane_mode not in LANE_MODES:
+            raise ValueError(f"lane_mode must be one of {', '.join(LANE_MODES)}, got {lane_mode!r}")
+        if lane_mode == "vmap":
+            if lanes_per_group:
+                raise ValueError(
+                    f"lane_mode 'vmap' runs every lane in one program; "
+                    f"lanes_per_group={lanes_per_group} walks them"
+                )
+            lanes_per_group = 0
+        elif lane_mode == "walk" and lanes_per_group is None:
+            lanes_per_group = 1
+        if lanes_per_group is None:
+            lanes_per_group = (
+                1 if (self.devices[0].platform == "cpu" and len(self.devices) == 1) else 0
+            )
+        if lanes_per_group < 0:
+            raise ValueError(f"lanes_per_group must be >= 0, got {lanes_per_group}")
+        if lanes_per_group and len(self.devices) > 1:
             raise ValueError(
-                f"eval_grid must be 0 (every eval) or >= 2 points, got {self.eval_grid}"
+                f"lanes_per_group={lanes_per_group}: walking lanes in groups needs one "
+                f"device (here {len(self.devices)}); use 0 (one vmap over all lanes)"
+            )
+        if lane_mode == "walk" and lanes_per_group == 0:
+            raise ValueError("lane_mode 'walk' needs lanes_per_group >= 1 (0 is one vmap)")
+        self.lanes_per_group = lanes_per_group
+        self._blanks_memo = {}  # memory estimates per chunk length
+        self.lane_mode = "walk" if lanes_per_group else "vmap"  # the mode in use ("auto" resolved)
+        if lanes_per_group:
+            self._chunk_group = jax.jit(vchunk, static_argnums=3, donate_argnums=0)
+            self._blanks = {}
+        else:
+            self._chunk_all = jax.jit(
+                lambda state, hp, n_blocks, run, max_blocks: vchunk(
+                    state, hp, n_blocks, max_blocks
+                ),
+                static_argnums=4,
+                donate_argnums=0,
+                **chunk_kw,
             )
 
+    def _chunk_upto(self, state, hp, n_blocks, run, max_blocks: int):
+        """Advances the lanes up to ``max_blocks`` (static) blocks, of which ``n_blocks`` run.
 
-class LaneHParams(NamedTuple):
-    """Per-lane values, each an array with a leading lane axis."""
+        With ``lanes_per_group`` the host walks groups of that many lanes, one program call per
+        group, and a group none of whose lanes ``run`` passes through untouched (its metrics
+        blank: step -1, NaN). Returns (state [L, ...], metrics [max_blocks, L, ...]).
+        """
+        if not self.lanes_per_group:
+            return self._chunk_all(state, hp, n_blocks, run, max_blocks)
+        n = hp.seed.shape[0]
+        # Metrics start blank; each group that runs writes its own lanes (state and metrics
+        # in place, so memory stays one lane state per lane plus one group's temporaries).
+        out = (state, self._blank_metrics(state, hp, n, max_blocks))
+        for a, b in _lane_groups(n, self.lanes_per_group):
+            if np.any(run[a:b]):
+                s, h = _take_lanes(out[0], a, b - a), _take_lanes(hp, a, b - a)
+                out = _put_lanes(out, self._chunk_group(s, h, n_blocks, max_blocks), a)
+        return out
 
-    seed: np.ndarray  # int: init and split
-    lr: np.ndarray
-    wd: np.ndarray
-    target_norm: np.ndarray  # 0 = free lane (no clamp)
-    t_int: np.ndarray  # int: first clamped update
-    clamp_steps: np.ndarray  # int: FOREVER = continuous, 1 = one-shot
-    groups: np.ndarray  # bool [lanes, n_groups]: groups the norm and the clamp cover
-    init_scale: np.ndarray  # multiplies every weight matrix at init
-    budget: np.ndarray  # int: last step at which events may latch
+    def _blank_metrics(self, state, hp, n: int, max_blocks: int):
+        """What lanes that do not run report: step -1 and NaN metrics, [max_blocks, n, ...]."""
+        key = (n, max_blocks)
+        if key not in self._blanks:
+            g = min(self.lanes_per_group, n)
+            one = jax.eval_shape(
+                self._chunk_group,
+                _take_lanes(state, 0, g),
+                _take_lanes(hp, 0, g),
+                np.int32(1),
+                max_blocks,
+            )[1]
+            self._blanks[key] = jax.tree.map(
+                lambda x: np.full(
+                    (x.shape[0], n) + x.shape[2:],
+                    -1 if np.issubdtype(x.dtype, np.integer) else np.nan,
+                    x.dtype,
+                ),
+                one,
+            )
+        # A fresh device copy each chunk: the walk writes into it in place (donated).
+        return jax.device_put(self._blanks[key], self.devices[0])
 
+    def memory_bytes(self, chunk_steps: int = 500) -> tuple[float, float]:
+        """(fixed, per-lane) bytes per device of the chunk program, from XLA's memory analysis.
 
-def make_hparams(
-    n_groups: int,
-    *,
-    seed,
-    lr=1e-3,
-    wd=1.0,
-    target_norm=0.0,
-    t_int=0,
-    clamp_steps=FOREVER,
-    groups=None,
-    init_scale=1.0,
-    budget=10_000,
-    dtype=np.float32,
-) -> LaneHParams:
-    """Broadcasts scalars / sequences to a ``LaneHParams`` with one row per lane."""
-    seed = np.atleast_1d(np.asarray(seed, np.int64))
-    n = seed.shape[0]
-    f = lambda v, t: np.broadcast_to(np.asarray(v, t), (n,)).copy()
-    if groups is None:
-        groups = np.ones((n, n_groups), bool)
-    groups = np.broadcast_to(np.asarray(groups, bool), (n, n_groups)).copy()
-    return LaneHParams(
-        seed.astype(np.int32),
-        f(lr, dtype),
-        f(wd, dtype),
-        f(target_norm, dtype),
-        f(t_int, np.int32),
-        f(clamp_steps, np.int32),
-        groups,
-        f(init_scale, dtype),
-        f(budget, np.int32),
-    )
+        One vmap: the program at one and two lanes per device. Lanes walked in groups: one
+        group's program (its temporaries serve every group in turn) plus, per lane, its state and
+        metrics.
+        """
+        ndev = len(self.devices)
+        n_blocks = max(1, chunk_steps // self.static.eval_every)
+        lane_state = lambda k: jax.eval_shape(
+            jax.vmap(self.fns.init), make_hparams(len(self.fns.groups), seed=np.arange(k))
+        )
+        if self.lanes_per_group:
+            g = self.lanes_per_group
+            hp = make_hparams(len(self.fns.groups), seed=np.arange(g))
+            m = (
+                self._chunk_group.lower(lane_state(g), hp, np.int32(1), n_blocks)
+                .compile()
+                .memory_analysis()
+            )
+            state_b = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(lane_state(1)))
+            metrics_b = (m.output_size_in_bytes - m.alias_size_in_bytes) / g
+            fixed = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+            return float(fixed), float(state_b + metrics_b)
+        usage = []
+        for per_dev in (1, 2):
+            k = per_dev * ndev
+            hp = make_hparams(len(self.fns.groups), seed=np.arange(k))
+            m = (
+                self._chunk_all.lower(lane_state(k), hp, np.int32(1), np.ones(k, bool), n_blocks)
+                .compile()
+                .memory_analysis()
+            )
+            usage.append(
+                m.argument_size_in_bytes
+                + m.output_size_in_bytes
+                + m.temp_size_in_bytes
+                - m.alias_size_in_bytes
+            )
+        per_lane = max(usage[1] - usage[0], 1)
+        # plus what the host loop's bookkeeping keeps per lane on the device (curves, latches)
+        book = (len(Metrics._fields) + len(self.fns.groups)) * 121 * np.dtype(
+            self.static.model.dtype
+        ).itemsize + 64
+        return max(usage[0] - per_lane, 0), per_lane + book
 
+    def lanes_that_fit(
+        self, memory_bytes: float | None = None, chunk_steps: int = 500, fraction: float = 0.8
+    ) -> int:
+        """The most lanes (over all devices) whose program fits in memory.
 
-class Latches(NamedTuple):
-    """Per-lane events, latched on device at eval steps (-1 / NaN = not yet)."""
+        ``memory_bytes`` is per device; by default the environment variable
+        ``GROKJAX_MEMORY_BUDGET`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
+        budget, used as it is) or else the accelerator's ``bytes_limit`` (or half the host's RAM
+        on CPU), times ``fraction``; the program's needs come from ``memory_bytes()`` (XLA's
+        memory analysis of the compiled chunk program).
+        """
+        import os
 
-    t_mem: jax.Array  # int
-    norm_at_mem: jax.Array
-    t_grok: jax.Array  # int [K]: first eval step with test acc >= THRESHOLDS[k]
-    norm_at_grok: jax.Array  # [K]
-    group_norm_at_grok: jax.Array  # [G] at the headline threshold
-    collapse_at_grok: jax.Array  # softmax-collapse fraction at the headline T_grok
-    diverged_step: jax.Array  # int: first step with a non-finite loss
+        ndev = len(self.devices)
+        if memory_bytes is None and memory_budget() is not None:
+            memory_bytes, fraction = memory_budget(), 1.0
+        if memory_bytes is None:
+            stats = jax.local_devices()[0].memory_stats() or {}
+            if "bytes_limit" in stats:
+                memory_bytes = stats["bytes_limit"]
+            else:
+                memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 / ndev
+        key = ("memory", chunk_steps)
+        if key not in self._blanks_memo:
+            self._blanks_memo[key] = self.memory_bytes(chunk_steps)
+        fixed, per_lane = self._blanks_memo[key]
+        return max(1, int((fraction * memory_bytes - fixed) // per_lane)) * ndev
 
+    @property
+    def state_sharding(self):
+        """Sharding of every lane-state leaf (lane axis over the mesh, or the one device)."""
+        return self._sharding or jax.sharding.SingleDeviceSharding(self.devices[0])
 
-class LaneData(NamedTuple):
-    """A lane's train and test rows: int operand pairs [.., 2] (modular tasks) or ±1 bit
-    vectors [.., n] in the model dtype (parity)."""
+    def _put_on(self, tree, sharding):
+        """Host arrays (the same on every process) onto ``sharding``, or the one device."""
+        if sharding is None:
+            return jax.device_put(tree, self.devices[0])
+        if self.multiprocess:
+            # Each process supplies the shards of its own devices. (jax.device_put would first
+            # check that every process passed equal values, and NaN != NaN fails that check.)
+            def put(x):
+                x = np.asarray(x)
+                return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
-    x_train: jax.Array  # [T, 2] int or [T, n] float
-    y_train: jax.Array  # [T]
-    x_test: jax.Array  # [V, 2] int or [V, n] float
-    y_test: jax.Array  # [V]
+            return jax.tree.map(put, tree)
+        return jax.device_put(tree, sharding)
 
+    def _put(self, tree):
+        """Host arrays onto the lane sharding."""
+        return self._put_on(tree, self._sharding)
 
-class LaneState(NamedTuple):
-    params: dict
-    opt_state: tuple
-    step: jax.Array  # int: updates applied so far
-    latches: Latches
-    data: LaneData
+    def _put_rep(self, tree):
+        """Host arrays onto every device (replicated), or the one."""
+        return self._put_on(tree, self._rep)
 
+    def _build_book_programs(self, mesh) -> None:
+        """The device programs of the host loop's bookkeeping, so that between chunks the host
+        reads a few scalars whatever the lane count: ``_plan`` (how far the next chunk may run),
+        ``_update`` (records, latches, end steps, finished lanes), ``_refill`` (waiting lanes take
+        freed slots) and ``_repack`` (the running lanes into a smaller program: a gather)."""
+        static = self.static
+        if mesh is None:
+            self._rep = None
+            jit = lambda f, out, **kw: jax.jit(f, **kw)
+        else:
+            self._rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+            jit = lambda f, out, **kw: jax.jit(f, out_shardings=out, **kw)
+        lanes, rep = self._sharding, self._rep
+        take = lambda tree, idx: jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
+        self._gather_hp = jit(take, lanes)
 
-class Metrics(NamedTuple):
-    """One eval point per block, at the block's first step (params after `step` updates)."""
+        def plan(book, slots, real, m_max):
+            """[smallest steps left of a running slot, the k-th smallest (k: finishing lanes for a
+            smaller bucket), running slots], and which slots run."""
+            running = real & book.active[slots]
+            left = jnp.where(running, book.end[slots] - book.lane_step[slots], 2**30)
+            n_run = running.sum().astype(jnp.int32)
+            k = n_run - jnp.clip(jnp.minimum(n_run - 1, m_max), 0)
+            kth = jnp.sort(left)[jnp.clip(k - 1, 0, left.shape[0] - 1)]
+            return jnp.stack([left.min(), kth, n_run]), running
 
-    step: jax.Array
-    train_loss: jax.Array
-    train_acc: jax.Array
-    test_loss: jax.Array
-    test_acc: jax.Array
-    norm: jax.Array
-    group_norms: jax.Array  # [G]
-    collapse: jax.Array  # fraction of train rows whose correct-class probability rounds to 1
-    fourier_gini: jax.Array  # Gini coefficient of the embedding's power over token frequency
-    spectral_entropy: jax.Array  # normalised entropy of that power spectrum, in [0, 1]
-    # (both NaN for the bits model, which has no token embedding)
+        self._plan = jit(plan, rep)
 
+        def update(book, lat, m, slot_step, slots, real, budget, grid):
+            n = book.lane_step.shape[0]
+            lane = jnp.where(real, slots, n)  # padding slots write nowhere (dropped)
+            put = lambda whole, part: whole.at[lane].set(part, mode="drop")
+            latches = jax.tree.map(put, book.latches, lat)
+            lane_step = put(book.lane_step, slot_step)
+            end_slot = lane_end(static, lat.t_grok[:, HEADLINE], budget[slots], jnp).astype(
+                jnp.int32
+            )
+            end = put(book.end, end_slot)
+            finished = (slot_step > end_slot) | (lat.diverged_step >= 0)
+            active = book.active.at[jnp.where(real & finished, slots, n)].set(False, mode="drop")
+            # Curves: eval points on the grid up to each lane's last step (its final end step, or
+            # the step it diverged), so they do not depend on where chunks end.
+            s = m.step
+            gi = jnp.clip(jnp.searchsorted(grid, s), 0, grid.shape[0] - 1)
+            last = jnp.where(lat.diverged_step >= 0, lat.diverged_step, end_slot)
+            rec = real[None] & (s >= 0) & (grid[gi] == s) & (s <= last[None])
+            row = jnp.where(rec, slots[None], n)
+            curves = {
+                k: v.at[row, gi].set(getattr(m, k), mode="drop") for k, v in book.curves.items()
+            }
+            new = _Book(curves, latches, lane_step, end, active)
+            left = jnp.where(active, jnp.maximum(end - lane_step, 0), 0).astype(jnp.float32).sum()
+            summary = jnp.stack(
+                [
+                    active.sum().astype(jnp.float32),
+                    (latches.t_grok[:, HEADLINE] >= 0).sum().astype(jnp.float32),
+                    (real & active[slots]).sum().astype(jnp.float32),
+                    left,
+                ]
+            )
+            return new, summary
 
-def fourier_stats(E_PxD):
-    """Fourier concentration of a token embedding: power over token frequency (the DFT along
-    the token axis, summed over width, DC removed) -> (Gini coefficient, normalised entropy).
-    A Fourier-sparse embedding (the grokked solution) has Gini near 1 and low entropy.
+        self._update = jit(update, (rep, rep), donate_argnums=0)
 
-    The DFT is two small matmuls with constant cos/sin tables and the Gini coefficient its
-    sort-free pairwise form: on CPU this costs a fraction of ``jnp.fft.rfft`` + ``jnp.sort``,
-    which took as long as the rest of an eval block together.
-    """
-    p = E_PxD.shape[0]
-    k_F = np.arange(1, p // 2 + 1)  # rfft frequencies without DC
-    angle_FxP = 2 * np.pi * np.outer(k_F, np.arange(p)) / p
-    hi = jax.lax.Precision.HIGHEST
-    re_FxD = jnp.matmul(jnp.asarray(np.cos(angle_FxP), E_PxD.dtype), E_PxD, precision=hi)
-    im_FxD = jnp.matmul(jnp.asarray(np.sin(angle_FxP), E_PxD.dtype), E_PxD, precision=hi)
-    power_F = jnp.sum(re_FxD**2 + im_FxD**2, axis=1)
-    n = power_F.shape[0]
-    total = jnp.maximum(jnp.sum(power_F), jnp.finfo(E_PxD.dtype).tiny)
-    # Gini = sum_ij |x_i - x_j| / (2 n sum_i x_i)
-    gini = jnp.sum(jnp.abs(power_F[:, None] - power_F[None, :])) / (2.0 * n * total)
-    q = power_F / total
-    entropy = -jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0))
-    return gini.astype(E_PxD.dtype), (entropy / jnp.log(jnp.maximum(n, 2))).astype(E_PxD.dtype)
+        def refill(state, book, slots, real, hp_all, queued, k, width):
+            free = ~(real & book.active[slots])
+            j = jnp.arange(width)
+            idx = jnp.nonzero(free, size=width, fill_value=0)[0]
+            into = jnp.where(j < k, idx, idx[k - 1])  # padding repeats the last pair
+            new_lanes = queued + jnp.minimum(j, k - 1)
+            new = jax.vmap(self.fns.init)(take(hp_all, new_lanes))
+            state = jax.tree.map(lambda x, y: x.at[into].set(y), state, new)
+            slots, real = slots.at[into].set(new_lanes), real.at[into].set(True)
+            return state, slots, real, take(hp_all, slots)
 
+        self._refill = jit(refill, (lanes, rep, rep, lanes), static_argnums=7, donate_argnums=0)
 
-class LaneFns(NamedTuple):
-    init: Callable  # hp -> LaneState
-    chunk: Callable  # (LaneState, hp, n_blocks[, max_blocks]) -> (LaneState, Metrics[blocks])
-    groups: tuple
+        def repack(state, book, slots, real, hp_all, size):
+            keep = real & book.active[slots]
+            n_keep = keep.sum()
+            idx = jnp.nonzero(keep, size=size, fill_value=0)[0]
+            sel = jnp.where(jnp.arange(size) < n_keep, idx, idx[0])
+            slots = slots[sel]
+            return take(state, sel), slots, jnp.arange(size) < n_keep, take(hp_all, slots)
 
+        self._repack = jit(repack, (lanes, rep, rep, lanes), static_argnums=5)
 
-def lane_end(static: Static, t_grok, budget, xp=np):
-    """Last step at which a lane may latch events: budget, or T_grok plus the margin."""
-    after = t_grok + xp.maximum(static.min_margin, xp.ceil(static.margin * t_grok)).astype(
-        t_grok.dtype
-    )
-    return xp.where(t_grok >= 0, xp.minimum(after, budget), budget)
+    def _host_book(self, book, slots, real) -> dict:
+        """The book and slot map as host arrays, in the checkpoint's ``host`` layout."""
+        b, slots, real = self._fetch((book, slots, real))
+        return dict(
+            slots=np.asarray(slots, np.int64),
+            real=np.asarray(real, bool),
+            end=np.asarray(b.end, np.int64),
+            active=np.asarray(b.active, bool),
+            curves={k: np.array(v) for k, v in b.curves.items()},
+            latches={k: np.array(v) for k, v in b.latches._asdict().items()},
+            lane_step=np.asarray(b.lane_step, np.int64),
+        )
 
+    def _fetch(self, tree):
+        """Device arrays to host numpy arrays, whole on every process (a collective with several
+        processes: every process must call it at the same point)."""
+        if self.multiprocess:
+            from jax.experimental import multihost_utils
 
-def on_geometric_grid(t, budget, points: int, eval_every: int, xp=np):
-    """Whether eval step ``t`` (a multiple of ``eval_every``) is a point of the geometric grid.
+            return multihost_utils.process_allgather(tree, tiled=True)
+        return jax.device_get(tree)
 
-    The grid is the paper's: ``points`` values v_k = budget^(k / (points - 1)), k = 0 …
-    points-1, each step floor(v_k) rounded up to the engine's eval cadence (a multiple of
-    ``eval_every``; duplicates merge). So t is on it when some v_k lies in
-    [t - eval_every + 1, t + 1). Computed in float32 (numpy or jnp alike); step 0 never is.
-    """
-    f = np.float32
-    t = xp.asarray(t)
-    lo = xp.maximum(t - (eval_every - 1), 1).astype(f)
-    hi = (t + 1).astype(f)
-    scale = f(points - 1) / xp.log(xp.maximum(xp.asarray(budget), 2).astype(f))
-    k_lo = xp.ceil(xp.log(lo) * scale)
-    return (t > 0) & (k_lo < xp.log(hi) * scale) & (k_lo <= points - 1)
+    def _agree(self, *values: int) -> tuple:
+        """Host decisions that must be the same on every process (a checkpoint is due, a stop
+        was requested, which checkpoint to restore): process 0's values, broadcast to all."""
+        if not self.multiprocess:
+            return values
+        from jax.experimental import multihost_utils
 
+        got = multihost_utils.broadcast_one_to_all(np.array(values, np.int64))
+        return tuple(int(v) for v in np.asarray(got))
 
-def latch(
-    static: Static, lat: Latches, t, budget, train_acc, test_acc, norm, group_norms, collapse
-) -> Latches:
-    """Latches the events of one eval point at step ``t`` (pure; one lane).
+    def init(self, hp: LaneHParams) -> LaneState:
+        """Initial state of ``hp``'s lanes (the lane count must be a multiple of the device count)."""
+        return self._init(self._put(hp))
 
-    T_mem is the first eval step with train accuracy >= MEM_THRESHOLD; T_grok[k] the first with
-    test accuracy >= THRESHOLDS[k]; the norms are recorded at those steps. Nothing latches after
-    the lane's end step or once it has diverged; with ``static.eval_grid`` only the points of
-    the geometric grid over the budget latch.
-    """
-    live = (t <= lane_end(static, lat.t_grok[HEADLINE], budget, jnp)) & (lat.diverged_step < 0)
-    if static.eval_grid:
-        live = live & on_geometric_grid(t, budget, static.eval_grid, static.eval_every, jnp)
-    mem_now = live & (lat.t_mem < 0) & (train_acc >= MEM_THRESHOLD)
-    grok_now = live & (lat.t_grok < 0) & (test_acc >= jnp.asarray(THRESHOLDS))
-    head_now = grok_now[HEADLINE]
-    return Latches(
-        t_mem=jnp.where(mem_now, t, lat.t_mem),
-        norm_at_mem=jnp.where(mem_now, norm, lat.norm_at_mem),
-        t_grok=jnp.where(grok_now, t, lat.t_grok),
-        norm_at_grok=jnp.where(grok_now, norm, lat.norm_at_grok),
-        group_norm_at_grok=jnp.where(head_now, group_norms, lat.group_norm_at_grok),
-        collapse_at_grok=jnp.where(head_now, collapse, lat.collapse_at_grok),
-        diverged_step=lat.diverged_step,
-    )
+    def chunk(self, state: LaneState, hp, n_blocks: int):
+        """Advances every lane ``n_blocks`` eval blocks (the program the host loop runs)."""
+        run = np.ones(hp.seed.shape[0], bool)
+        return self._chunk_upto(state, hp, np.int32(n_blocks), run, n_blocks)
 
+    def _restore(self, checkpointer, fingerprint: str, hp: LaneHParams, repack: bool):
+        """The newest readable checkpoint as (state on device, host dict, meta), or None."""
+        from grokjax import checkpoint as ckpt
 
-def empty_latches(n_groups: int, dtype=jnp.float32) -> Latches:
-    """Latches of a lane with no events yet."""
-    K = len(THRESHOLDS)
-    neg, nan = jnp.array(-1, jnp.int32), jnp.array(jnp.nan, dtype)
-    return Latches(
-        neg,
-        nan,
-        jnp.full((K,), -1, jnp.int32),
-        jnp.full((K,), jnp.nan, dtype),
-        jnp.full((n_groups,), jnp.nan, dtype),
-        nan,
-        neg,
-    )
+        ndev = len(self.devices)
+        shapes = {}
 
+        def target(meta):
+            size = int(meta["size"])
+            like = jax.eval_shape(
+                jax.vmap(self.fns.init), jax.tree.map(lambda x: x[np.zeros(size, np.int64)], hp)
+            )
+            # Restore straight into the lane sharding; a checkpoint written with another device
+            # count that does not divide its lane count lands on one device and is re-packed.
+            fits = size % ndev == 0
+            shapes["like"], shapes["fits"] = like, fits
+            sharding = (
+                self.state_sharding if fits else jax.sharding.SingleDeviceSharding(self.devices[0])
+            )
+            return ckpt.abstract(like, sharding)
 
-def _group_masks(params, groups: tuple, on):
-    """Mask pytree: the weight matrices (ndim >= 2) of the groups switched on in ``on``
-    (a per-lane, possibly traced, bool vector over ``groups``)."""
-    return {
-        g: {n: (on[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
-        for i, g in enumerate(groups)
-    }
+        if self.multiprocess:  # process 0's pending writes are finished before anyone reads
+            from jax.experimental import multihost_utils
 
+            multihost_utils.sync_global_devices("grokjax: restore")
+        got = checkpointer.restore(fingerprint, target)
+        mine = -1 if got is None else int(got[0]["step"])
+        (step0,) = self._agree(mine)
+        if mine != step0:
+            raise RuntimeError(
+                f"process {jax.process_index()} found another newest checkpoint than "
+                f"process 0 (step {step0}) in {checkpointer.directory}: is it on a "
+                f"file system that every process sees?"
+            )
+        if got is None:
+            return None
+        meta, flat, host = got
+        state = ckpt.unflatten(shapes["like"], flat)
+        if shapes["fits"] and not isinstance(jax.tree.leaves(state)[0], jax.Array):
+            state = self._put(state)  # restored as host arrays (several processes)
+        if not shapes["fits"]:
+            real = host["real"].astype(bool)
+            keep = np.flatnonzero(real)
+            n_keep = keep.size
+            size = _bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
+            sel = np.concatenate([keep, np.full(size - n_keep, keep[0])])
+            state = self._put(jax.tree.map(lambda x: np.asarray(x)[sel], state))
+            host["slots"], host["real"] = host["slots"][sel], np.arange(size) < n_keep
+            checkpointer.log(
+                f"{meta.get('label', '')}checkpoint written with another device "
+                f"count: re-packed {n_keep} lanes into {size} slots over {ndev} devices "
+                f"(numerics may differ in the last bits from an uninterrupted run)"
+            )
+        return state, host, meta
 
-def make_lane_fns(static: Static) -> LaneFns:
-    """Pure per-lane functions for one static configuration."""
-    static.validate()
-    model = make_model(static.model)
-    groups = model.groups
-    dtype = jnp.dtype(static.model.dtype)
-    parity = static.op == data_lib.PARITY
+    def run(
+        self,
+        hp: LaneHParams,
+        *,
+        chunk_steps: int = 500,
+        grid_points: int = 120,
+        repack: bool = True,
+        progress: Callable | None = print,
+        label: str = "",
+        checkpointer=None,
+        should_stop: Callable[[], bool] | None = None,
+        max_lanes: int | str | None = "auto",
+    ) -> RunResult:
+        """Trains every lane until it has grokked (plus a margin), diverged or hit its budget.
 
-    if parity:
+        Args:
+          hp: per-lane hyperparameters (numpy arrays, one row per lane).
+          chunk_steps: steps per jitted call (rounded to a multiple of eval_every).
+          grid_points: size of the geometric step grid on which curves are recorded.
+          repack: move the lanes still running into a smaller program (power-of-two bucket
+            sizes) when enough have finished. Results do not depend on it: a lane latches
+            only up to its own end step (``lane_end``).
+          progress: called with one line per chunk (None for silence).
+          checkpointer: a ``grokjax.checkpoint.LaneCheckpointer``: the run starts from its newest
+            readable checkpoint (if any) and checkpoints between chunks as its policy says.
+            A resumed run gives the same results as an uninterrupted one.
+          should_stop: polled between chunks; when it returns True the run writes a checkpoint
+            (with a checkpointer) and raises ``Interrupted``.
+          max_lanes: the most lanes in the program at once (rounded down to a multiple of the
+            device count; see ``lanes_that_fit``). Further lanes wait and take the slot of a lane
+            that has finished, starting from their own step 0: results are the same as with every
+            lane in the program. None: all lanes at once; "auto" (default): as many as fit in
+            memory (``lanes_that_fit``; estimated only above 64 lanes per device).
 
-        def lane_data(split_key) -> LaneData:
-            return LaneData(
-                *data_lib.parity_data(
-                    split_key, static.model.p, static.k_bits, static.n_train, static.n_test, dtype
+        Returns:
+          A ``RunResult`` in the order of ``hp``'s lanes.
+        """
+        static = self.static
+        ev = static.eval_every
+        n_blocks = max(1, chunk_steps // ev)
+        chunk_steps = n_blocks * ev
+        hp = LaneHParams(*[np.asarray(x) for x in hp])
+        n = hp.seed.shape[0]
+        if n == 0:
+            raise ValueError("no lanes to run")
+        budget = hp.budget.astype(np.int64)
+        grid = step_grid(int(budget.max()), ev, grid_points)
+        G = len(self.fns.groups)
+        ndev = len(self.devices)
+        if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
+            max_lanes = (
+                self.lanes_that_fit(chunk_steps=chunk_steps)
+                if n > 64 * ndev or memory_budget() is not None
+                else None
+            )
+        # Program size limit: a multiple of the device count (so every bucket stays shardable).
+        cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
+        fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
+        # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
+        curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
+
+        restored = (
+            self._restore(checkpointer, fingerprint, hp, repack)
+            if checkpointer is not None
+            else None
+        )
+        if restored is not None:
+            state, host, meta = restored
+            slots, real = host["slots"], host["real"].astype(bool)
+            book = dict(
+                curves={k: host["curves"][k] for k in (*curve_names, "group_norms")},
+                latches={k: host["latches"][k] for k in Latches._fields},
+                lane_step=host.get("lane_step", np.full(n, meta["step"])),
+                end=host["end"],
+                active=host["active"].astype(bool),
+            )
+            queued = int(meta.get("queued", n))
+            step, executed = int(meta["step"]), int(meta["executed"])
+            shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
+            resumed_from = step
+            if progress is not None:
+                progress(
+                    f"{label}resumed from the checkpoint at step {step} "
+                    f"({int(book['active'].sum())} of {n} lanes running)"
+                )
+        else:
+            state = None
+            dtype = np.dtype(static.model.dtype)
+            curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
+            curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
+            lat0 = jax.eval_shape(lambda: empty_latches(G, dtype))
+            book = dict(
+                curves=curves,
+                # no events yet (-1 / NaN) for every lane, also those still waiting
+                latches={
+                    k: np.full(
+                        (n,) + v.shape,
+                        -1 if np.issubdtype(v.dtype, np.integer) else np.nan,
+                        v.dtype,
+                    )
+                    for k, v in lat0._asdict().items()
+                },
+                lane_step=np.zeros(n),  # steps each lane has trained
+                end=budget,  # per-lane end step (shrinks when a lane groks)
+                active=np.ones(n, bool),
+            )
+            first = min(n, cap)
+            size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
+            slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
+            real = np.arange(size) < first  # padding
+            queued = first  # lanes [queued, n) wait for a free slot
+            step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
+        size, n_real = int(slots.size), int(real.sum())
+        # Everything the loop keeps per lane lives on the device (``_Book``, in the caller's lane
+        # order) and so does the slot map; between chunks the host reads a few scalars only.
+        book = self._put_rep(
+            _Book(
+                {k: np.asarray(v) for k, v in book["curves"].items()},
+                Latches(**{k: np.asarray(v) for k, v in book["latches"].items()}),
+                np.asarray(book["lane_step"], np.int32),
+                np.asarray(book["end"], np.int32),
+                np.asarray(book["active"], bool),
+            )
+        )
+        slots, real = self._put_rep((np.asarray(slots, np.int32), np.asarray(real, bool)))
+        hp_all = self._put_rep(hp)
+        budget_dev = self._put_rep(np.asarray(budget, np.int32))
+        grid_dev = self._put_rep(np.asarray(grid, np.int32))
+        hp_dev = self._gather_hp(hp_all, slots)
+        if state is None:
+            state = self._init(hp_dev)
+
+        # Lanes walked in groups skip finished and padding slots for free: no repacking then.
+        skips = self.lanes_per_group > 0
+        t0 = time.perf_counter()
+        executed0 = executed
+        shards = {}
+        leaf = jax.tree.leaves(state.params)[0]
+        param_dtype = str(leaf.dtype)
+        # Per chunk: device time (dispatch until the chunk's outputs are ready), bookkeeping time
+        # (the device programs of plan / update / refill / repack, dispatch until their scalars are
+        # read) and host time (the rest: Python), summed over every chunk after the first (which
+        # compiles).
+        timing = dict(chunks=0, device_s=0.0, book_s=0.0, host_s=0.0)
+        it_start = dev_s = None
+        book_s = [0.0]
+
+        def clock():
+            if it_start is not None and timing["chunks"] > 1:
+                timing["device_s"] += dev_s
+                timing["book_s"] += book_s[0]
+                timing["host_s"] += time.perf_counter() - it_start - dev_s - book_s[0]
+            book_s[0] = 0.0
+
+        while True:
+            clock()
+            it_start = time.perf_counter()
+            timing["chunks"] += 1
+            if size not in shards:  # metadata only: how the lane axis is spread over devices
+                leaf = jax.tree.leaves(state.params)[0]
+                shards[size] = (
+                    len(leaf.sharding.device_set),
+                    int(leaf.sharding.shard_shape(leaf.shape)[0]),
+                )
+            shapes.add(size)
+            t_book = time.perf_counter()
+            plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
+            if skips:
+                plan, running = self._fetch((plan, running))
+            else:
+                plan, running = self._fetch(plan), None
+            book_s[0] += time.perf_counter() - t_book
+            min_left, kth_left, n_run = (int(v) for v in plan)
+            if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
+                run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
+            elif not repack or n_run == 0:
+                run_blocks = n_blocks
+            else:  # when enough lanes will have finished for the program to shrink a bucket
+                run_blocks = int(min(max(-(-(kth_left + 1) // ev), 1), n_blocks))
+            t_dev = time.perf_counter()
+            state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
+            jax.block_until_ready(m)
+            dev_s = time.perf_counter() - t_dev
+            step += run_blocks * ev
+            computed = (
+                n_real
+                if not skips
+                else sum(
+                    b - a for a, b in _lane_groups(size, self.lanes_per_group) if running[a:b].any()
                 )
             )
-    else:
-        ab_np, y_np = data_lib.make_table(static.model.p, static.op)
-        n_rows = ab_np.shape[0]
-        n_train = data_lib.num_train(static.model.p, static.frac, static.op)
+            executed += run_blocks * ev * computed
+            # Records, latches, end steps and finished lanes: one program on the device.
+            t_book = time.perf_counter()
+            book, summary = self._update(
+                book, state.latches, m, state.step, slots, real, budget_dev, grid_dev
+            )
+            n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
+            book_s[0] += time.perf_counter() - t_book
+            n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
+            if progress is not None:
+                rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
+                progress(
+                    f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
+                    f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s"
+                )
+            if n_active == 0:
+                clock()
+                break
+            n_free = size - n_run_after
+            if queued < n and n_free:  # waiting lanes take the freed slots
+                k = min(n_free, n - queued)
+                width = _bucket(k, ndev)  # bucketed so that few refill programs compile
+                state, slots, real, hp_dev = self._refill(
+                    state, book, slots, real, hp_all, np.int32(queued), np.int32(k), width
+                )
+                queued += k
+                n_real = n_run_after + k
+            elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
+                size = _bucket(n_active, ndev)
+                state, slots, real, hp_dev = self._repack(state, book, slots, real, hp_all, size)
+                n_real = n_active
+            # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
+            stop = should_stop is not None and bool(should_stop())
+            due = checkpointer is not None and checkpointer.tick()
+            due, stop = (bool(v) for v in self._agree(due, stop))
+            if checkpointer is not None and (due or stop):
+                host = self._host_book(book, slots, real)
+                checkpointer.save(
+                    step,
+                    self._fetch(state) if self.multiprocess else state,
+                    host,
+                    dict(
+                        fingerprint=fingerprint,
+                        size=int(size),
+                        lanes=n,
+                        executed=executed,
+                        queued=queued,
+                        shapes=sorted(int(s) for s in shapes),
+                        label=label,
+                        devices=ndev,
+                        elapsed_s=elapsed + time.perf_counter() - t0,
+                    ),
+                )
+            if stop:
+                if checkpointer is not None:
+                    checkpointer.wait()
+                raise Interrupted(step, step if checkpointer is not None else None, label)
 
-        def lane_data(split_key) -> LaneData:
-            train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
-            ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
-            return LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
-
-    def make_tx(hp: LaneHParams, params):
-        return optax.chain(
-            optax.adamw(
-                hp.lr,
-                b1=static.b1,
-                b2=static.b2,
-                eps=static.eps,
-                weight_decay=hp.wd,
-                mask=weight_matrices,
-            ),
-            clamp_norm(
-                hp.target_norm,
-                start_step=hp.t_int,
-                num_steps=hp.clamp_steps,
-                mask=_group_masks(params, groups, hp.groups),
-            ),
+        host = self._host_book(book, slots, real)
+        latches_out, end = host["latches"], host["end"]
+        diverged = latches_out["diverged_step"] >= 0
+        steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
+        stats = dict(
+            wall_s=elapsed + time.perf_counter() - t0,
+            lane_steps_executed=executed,
+            lane_steps_needed=int(steps_run.sum()),
+            programs=sorted(int(s) for s in shapes),
+            chunk_steps=chunk_steps,
+            lanes=n,
+            fingerprint=fingerprint,
+            resumed_from_step=resumed_from,
+            devices=ndev,
+            param_dtype=param_dtype,
+            lane_mode=self.lane_mode,
+            chunk_timing=timing,
+            shards={int(k): list(v) for k, v in sorted(shards.items())},
         )
-
-    def norms(params, hp):
-        """The headline norm (the very computation the clamp uses) and per-group norms."""
-        total = global_norm(params, _group_masks(params, groups, hp.groups))
-        per_group = jnp.stack([global_norm(params[g], weight_matrices(params[g])) for g in groups])
-        return total, per_group
-
-    def loss_and_stats(params, x, y):
-        with jax.default_matmul_precision(static.precision):
-            logits_BxC = model.apply(params, x)
-        logp_BxC = jax.nn.log_softmax(logits_BxC)
-        logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
-        loss = -jnp.mean(logp_y_B)
-        acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
-        collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)
-        return loss, (acc, collapse)
-
-    def init(hp: LaneHParams) -> LaneState:
-        init_key, split_key = data_lib.lane_keys(hp.seed)
-        params = model.init(init_key)
-        params = jax.tree.map(
-            lambda x: x * hp.init_scale.astype(x.dtype) if x.ndim >= 2 else x, params
-        )
-        tx = make_tx(hp, params)
-        return LaneState(
-            params,
-            tx.init(params),
-            jnp.array(0, jnp.int32),
-            empty_latches(len(groups), dtype),
-            lane_data(split_key),
-        )
-
-    def train_step(state: LaneState, hp: LaneHParams):
-        d = state.data
-        (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
-            state.params, d.x_train, d.y_train
-        )
-        tx = make_tx(hp, state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        # A diverged lane is frozen: it keeps its last finite state and stops moving.
-        ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-        lat = state.latches
-        in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
-        diverged_step = jnp.where(
-            (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
-        )
-        new = LaneState(
-            keep(params, state.params),
-            keep(opt_state, state.opt_state),
-            state.step + 1,
-            lat._replace(diverged_step=diverged_step),
-            d,
-        )
-        return new, (loss, acc, collapse)
-
-    def block(state: LaneState, hp: LaneHParams):
-        """Evaluates at the current step, then trains ``eval_every`` steps."""
-        t = state.step
-        test_loss, (test_acc, _) = loss_and_stats(
-            state.params, state.data.x_test, state.data.y_test
-        )
-        total, per_group = norms(state.params, hp)
-        state, (tr_loss, tr_acc, tr_collapse) = jax.lax.scan(
-            lambda s, _: train_step(s, hp), state, None, length=static.eval_every
-        )
-        train_loss, train_acc, collapse = tr_loss[0], tr_acc[0], tr_collapse[0]  # at step t
-
-        lat = latch(
-            static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group, collapse
-        )
-        if parity:  # no token embedding to analyse
-            gini = entropy = jnp.array(jnp.nan, dtype)
-        else:
-            gini, entropy = fourier_stats(state.params["embed"]["E"][: static.model.p])
-        metrics = Metrics(
-            t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse, gini, entropy
-        )
-        return state._replace(latches=lat), metrics
-
-    def chunk(state: LaneState, hp: LaneHParams, n_blocks, max_blocks: int | None = None):
-        """Advances ``n_blocks`` eval blocks (``n_blocks · eval_every`` steps).
-
-        With ``max_blocks`` (static) the program is compiled once for that length and
-        ``n_blocks`` may be a traced scalar shared by all lanes: blocks past it are skipped by a
-        real conditional (their metrics rows have step -1), so a host loop can end a chunk
-        exactly where the next lane finishes without compiling a new program.
-        """
-        if max_blocks is None:
-            return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
-        blank = jax.tree.map(  # what a skipped block reports: step -1, NaN metrics
-            lambda x: jnp.full(
-                x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan, x.dtype
-            ),
-            jax.eval_shape(lambda s: block(s, hp)[1], state),
-        )
-        return jax.lax.scan(
-            lambda s, i: jax.lax.cond(
-                i < n_blocks, lambda s: block(s, hp), lambda s: (s, blank), s
-            ),
-            state,
-            jnp.arange(max_blocks),
-        )
-
-    return LaneFns(init, chunk, groups)
+        return RunResult(latches_out, steps_run, grid, host["curves"], self.fns.groups, stats)

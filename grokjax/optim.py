@@ -41,7 +41,6 @@ __all__ = [
 MaskOrFn = Union[Any, Callable[[Any], Any], None]
 
 _MODES = ("continuous", "one_shot")
-_INT32_MAX = np.iinfo(np.int32).max
 
 
 # --------------------------------------------------------------------------- #
@@ -199,10 +198,6 @@ class ClampNormState(NamedTuple):
     count: jax.Array
 
 
-def _safe_increment(count: jax.Array) -> jax.Array:
-    return jnp.where(count < _INT32_MAX, count + 1, count).astype(jnp.int32)
-
-
 def _is_python_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
@@ -315,7 +310,7 @@ def clamp_norm(
                 "clamp_norm needs the current parameters to rescale them: pass "
                 "params to update, i.e. tx.update(updates, state, params)."
             )
-        new_state = ClampNormState(count=_safe_increment(state.count))
+        new_state = ClampNormState(count=optax.safe_increment(state.count))
         if target_norm is None:
             return updates, new_state
 

@@ -30,8 +30,7 @@ import tempfile
 
 import numpy as np
 
-from grokjax.engine import HEADLINE, THRESHOLDS
-from grokjax.runner import RunResult
+from grokjax.protocol import HEADLINE, THRESHOLDS, RunResult
 
 LANE_COLUMNS = (
     "lane",
@@ -56,8 +55,8 @@ LANE_COLUMNS = (
     "grokked",
     "norm_at_mem",
     "norm_at_grok",
-    "norm_at_grok_80",
-    "norm_at_grok_95",
+    "norm_at_test80",
+    "norm_at_test95",
     "collapse_at_grok",
     "diverged",
     "diverged_step",
@@ -143,8 +142,8 @@ def lane_rows(meta: dict, result: RunResult, lane_offset: int = 0) -> list[dict]
             grokked=bool(tg[HEADLINE] >= 0),
             norm_at_mem=float(lat["norm_at_mem"][i]),
             norm_at_grok=float(lat["norm_at_grok"][i][HEADLINE]),
-            norm_at_grok_80=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.8)]),
-            norm_at_grok_95=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.95)]),
+            norm_at_test80=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.8)]),
+            norm_at_test95=float(lat["norm_at_grok"][i][THRESHOLDS.index(0.95)]),
             collapse_at_grok=float(lat["collapse_at_grok"][i]),
             diverged=bool(lat["diverged_step"][i] >= 0),
             diverged_step=event(lat["diverged_step"][i]),
@@ -181,6 +180,9 @@ _INT_COLUMNS = {
     "steps_run",
 }
 _BOOL_COLUMNS = {"grokked", "diverged"}
+# columns renamed since run directories were first written: old name -> new (the reader
+# returns the new names; the threshold norms no longer look like a group's norm_at_grok_<group>)
+RENAMED_COLUMNS = {"norm_at_grok_80": "norm_at_test80", "norm_at_grok_95": "norm_at_test95"}
 _STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype", "cell", "clamp_group", "layernorm"}
 
 
@@ -214,9 +216,12 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
                 f"{path}: row {i + 2} has {n} cells, the header {len(header)} "
                 f"(a truncated or damaged file)"
             )
+    if any(RENAMED_COLUMNS.get(k) in header for k in header):
+        raise ValueError(f"{path}: the header holds a column under both its old and new name")
     out = {}
     for k in header:
         vals = [r[k] for r in rows]
+        k = RENAMED_COLUMNS.get(k, k)
         if k in _STR_COLUMNS:
             out[k] = np.array(vals, dtype=object)
         elif k in _BOOL_COLUMNS:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from experiments import bench
-from grokjax.models import ModelSpec, forward_matmul_flops, reference_matmul_flops, train_step_flops
+from experiments.bench import forward_matmul_flops, reference_matmul_flops, train_step_flops
+from grokjax.models import ModelSpec
 
 
 def test_bench_table_on_a_small_model():

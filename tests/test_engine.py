@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grokjax import engine as eng
-from grokjax import runner
+from grokjax import lane as eng
+from grokjax import engine
 from grokjax.models import ModelSpec
 
 SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every=10)
@@ -14,14 +14,14 @@ SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every
 
 @pytest.fixture(scope="module")
 def small_engine():
-    return runner.Engine(SMALL)
+    return engine.Engine(SMALL)
 
 
 @pytest.fixture(scope="module", params=["walk", "vmap"])
 def mode_engine(request):
     """The small engine in each lane mode on one CPU device (walk: the host calls one lane's
     program per lane; vmap: every lane in one program, the accelerator path)."""
-    return runner.Engine(SMALL, lane_mode=request.param)
+    return engine.Engine(SMALL, lane_mode=request.param)
 
 
 def _hp(n_groups=3, **kw):
@@ -105,7 +105,7 @@ def test_free_run_groks_and_clamp_holds_norm(small_engine):
 
 def test_clamp_holds_norm_at_every_step():
     static = eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5, eval_every=1)
-    e = runner.Engine(static)
+    e = engine.Engine(static)
     hp = _hp(seed=[5], target_norm=[9.0], t_int=[7], budget=40)
     r = e.run(hp, chunk_steps=40, progress=None, grid_points=200)
     norm = r.curves["norm"][0]
@@ -144,9 +144,9 @@ def test_repacking_or_skipping_finished_lanes_does_not_change_results(
     hp = _hp(
         seed=[0, 1, 2, 3, 4], lr=[1e-2, 1e-2, 3e-3, 3e-3, 1e-2], budget=[300, 2000, 2000, 500, 2000]
     )
-    e = runner.Engine(SMALL, lanes_per_group=lanes_per_group)
+    e = engine.Engine(SMALL, lanes_per_group=lanes_per_group)
     fast = e.run(hp, chunk_steps=100, progress=None, repack=True)
-    fixed = runner.Engine(SMALL, lanes_per_group=0).run(
+    fixed = engine.Engine(SMALL, lanes_per_group=0).run(
         hp, chunk_steps=100, progress=None, repack=False
     )
     if lanes_per_group == 0:
@@ -161,13 +161,13 @@ def test_repacking_or_skipping_finished_lanes_does_not_change_results(
 
 def test_negative_lanes_per_group_is_refused():
     with pytest.raises(ValueError, match="lanes_per_group must be >= 0"):
-        runner.Engine(SMALL, lanes_per_group=-1)
+        engine.Engine(SMALL, lanes_per_group=-1)
 
 
 def test_walked_lanes_compute_exactly_what_each_lane_computes_alone():
     # On one CPU device every lane runs the same compiled one-lane program, so a lane's
     # results do not depend on which other lanes run with it, to the last bit.
-    e = runner.Engine(SMALL, lanes_per_group=1)
+    e = engine.Engine(SMALL, lanes_per_group=1)
     batch = e.run(
         _hp(seed=[0, 3, 7], lr=[1e-2, 3e-3, 5e-3], budget=[200, 300, 100]),
         chunk_steps=100,
@@ -205,7 +205,7 @@ def test_init_scale_and_group_selection(small_engine):
 
 
 def test_step_grid_is_geometric_and_on_eval_steps():
-    g = runner.step_grid(80_000, 10, 120)
+    g = engine.step_grid(80_000, 10, 120)
     assert g[0] == 0 and g[-1] == 80_000 and (g % 10 == 0).all()
     assert np.all(np.diff(g) > 0) and 60 < g.size <= 121
 
@@ -275,7 +275,7 @@ def test_capped_run_resumes_from_a_checkpoint_taken_while_lanes_wait(mode_engine
     hp = _hp(seed=[0, 1, 2, 3], lr=[1e-2, 3e-3, 1e-2, 5e-3], budget=[400, 600, 300, 500])
     ref = small_engine.run(hp, chunk_steps=100, progress=None, max_lanes=2)
     calls = iter(range(100))
-    with pytest.raises(runner.Interrupted):
+    with pytest.raises(engine.Interrupted):
         small_engine.run(
             hp,
             chunk_steps=100,

@@ -16,7 +16,9 @@ import pytest
 
 import plans
 from grokjax import experiment, results
-from grokjax.runner import RunResult
+from grokjax.protocol import RunResult
+
+from experiments import common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NEW = ("critical_norm", "lr_matrix", "dense_rho", "norm_controls", "log_delay")
@@ -216,16 +218,14 @@ def test_presets_validate_and_cost(name):
 
 
 def test_phase_hparams_one_shot_and_group():
-    from grokjax.engine import FOREVER
+    from grokjax.protocol import FOREVER
     from grokjax.models import ModelSpec
-    from grokjax.runner import Engine
-    from grokjax.engine import Static
+    from grokjax.engine import Engine
+    from grokjax.lane import Static
 
     eng = Engine(Static(model=ModelSpec(p=7, d=8, hidden=8), frac=0.5))
-    cfg = experiment.MLPConfig(p=7, frac=0.5, d=8, hidden=8, seeds=1, steps=100, t_int=5)
-    meta = experiment.lane_table(
-        cfg, [dict(seed=0), dict(seed=1, clamp_steps=1, clamp_group="hidden")]
-    )
+    cfg = common.MLPConfig(p=7, frac=0.5, d=8, hidden=8, seeds=1, steps=100, t_int=5)
+    meta = common.lane_table(cfg, [dict(seed=0), dict(seed=1, clamp_steps=1, clamp_group="hidden")])
     hp = experiment.phase_hparams(eng, meta, cfg)
     assert list(hp.clamp_steps) == [FOREVER, 1]
     assert hp.groups.tolist() == [[True, True, True], [False, True, False]]

@@ -185,12 +185,12 @@ def test_a_write_that_fails_at_the_start_leaves_nothing(capsys, tmp_path, monkey
 
 
 def test_a_start_that_fails_in_the_first_phase_removes_what_it_wrote(capsys, tmp_path, monkeypatch):
-    from grokjax import runner
+    from grokjax import engine
 
     def broken(*a, **k):
         raise cli.UsageError("the engine refused the phase")
 
-    monkeypatch.setattr(runner, "Engine", broken)
+    monkeypatch.setattr(engine, "Engine", broken)
     monkeypatch.setattr(experiment, "_run_phases", RUN_PHASES)
     out = tmp_path / "x"
     argv = ["--preset", "tiny", "--out", str(out)]

@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from grokjax import engine as eng
-from grokjax import runner
+from grokjax import lane as eng
+from grokjax import engine
 from grokjax.models import ModelSpec
 
 SMALL = eng.Static(model=ModelSpec(p=31, d=64, hidden=128), frac=0.7, eval_every=10)
@@ -44,7 +44,7 @@ def assert_agree(a, b):
 @pytest.fixture(scope="module")
 def runs():
     return {
-        m: runner.Engine(SMALL, lane_mode=m).run(HP, chunk_steps=100, progress=None)
+        m: engine.Engine(SMALL, lane_mode=m).run(HP, chunk_steps=100, progress=None)
         for m in ("walk", "vmap")
     }
 
@@ -62,7 +62,7 @@ def test_walk_and_vmap_agree(runs):
 
 
 def test_memory_budget_splits_a_vmap_phase_into_waves(runs, monkeypatch):
-    e = runner.Engine(SMALL, lane_mode="vmap")
+    e = engine.Engine(SMALL, lane_mode="vmap")
     fixed, per_lane = e.memory_bytes(100)
     monkeypatch.setenv("GROKJAX_MEMORY_BUDGET", str(int(fixed + 2.5 * per_lane)))
     assert e.lanes_that_fit(chunk_steps=100) == 2
@@ -86,14 +86,14 @@ def test_memory_budget_splits_a_vmap_phase_into_waves(runs, monkeypatch):
 def test_bad_memory_budget_is_refused(monkeypatch):
     monkeypatch.setenv("GROKJAX_MEMORY_BUDGET", "lots")
     with pytest.raises(ValueError, match="GROKJAX_MEMORY_BUDGET"):
-        runner.memory_budget()
+        engine.memory_budget()
 
 
 @pytest.mark.parametrize("mode", ["walk", "vmap"])
 def test_lane_mode_is_checked(mode):
     with pytest.raises(ValueError, match="lane_mode"):
-        runner.Engine(SMALL, lane_mode="fast")
-    assert runner.Engine(SMALL, lane_mode=mode).lane_mode == mode
+        engine.Engine(SMALL, lane_mode="fast")
+    assert engine.Engine(SMALL, lane_mode=mode).lane_mode == mode
     if mode == "vmap":
         with pytest.raises(ValueError, match="walks them"):
-            runner.Engine(SMALL, lane_mode=mode, lanes_per_group=2)
+            engine.Engine(SMALL, lane_mode=mode, lanes_per_group=2)

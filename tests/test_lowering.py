@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grokjax import engine as eng
-from grokjax import runner
+from grokjax import lane as eng
+from grokjax import engine
 from grokjax.models import ModelSpec
 
 LANES = 256
@@ -43,7 +43,7 @@ def abstract_lanes(engine, n):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_chunk_program_lowers_for_cuda_and_tpu(kind):
-    e = runner.Engine(KINDS[kind], lane_mode="vmap")
+    e = engine.Engine(KINDS[kind], lane_mode="vmap")
     state, hp = abstract_lanes(e, LANES)
     exp = jax.export.export(e._chunk_all, platforms=PLATFORMS)(
         state, hp, jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((LANES,), bool), 5
@@ -60,7 +60,7 @@ def test_chunk_program_lowers_for_cuda_and_tpu(kind):
 
 
 def test_bookkeeping_programs_lower_for_cuda_and_tpu():
-    e = runner.Engine(KINDS["mlp"], lane_mode="vmap")
+    e = engine.Engine(KINDS["mlp"], lane_mode="vmap")
     n = size = LANES
     state, hp = abstract_lanes(e, size)
     G, S, B = len(e.fns.groups), 121, 5
@@ -73,7 +73,7 @@ def test_bookkeeping_programs_lower_for_cuda_and_tpu():
     lanes_lat = jax.tree.map(
         lambda x: f32(n, *x.shape) if x.dtype == jnp.float32 else i32(n, *x.shape), lat
     )
-    book = runner._Book(curves, lanes_lat, i32(n), i32(n), boolean(n))
+    book = engine._Book(curves, lanes_lat, i32(n), i32(n), boolean(n))
     metrics = jax.eval_shape(lambda s, h: e._chunk_all(s, h, 1, None, B), state, hp)[1]
     export = lambda f, *args: jax.export.export(f, platforms=PLATFORMS)(*args)
     export(e._plan, book, i32(size), boolean(size), i32())

@@ -11,7 +11,7 @@ import pytest
 
 import plans
 from experiments import delay_sweep, lr_matrix, norm_controls, transformer
-from grokjax import engine, experiment, results
+from grokjax import experiment, lane, results
 
 
 def lanes_of(out):
@@ -29,18 +29,18 @@ def test_geometric_grid_is_the_papers_grid_on_the_eval_cadence(budget):
     v = np.floor(np.geomspace(1, budget, 360))
     want = np.unique(np.ceil(v / 10) * 10).astype(int)
     ts = np.arange(0, budget + 11, 10)
-    got_np = ts[engine.on_geometric_grid(ts, budget, 360, 10)]
-    got_jnp = ts[np.asarray(engine.on_geometric_grid(jnp.asarray(ts), budget, 360, 10, jnp))]
+    got_np = ts[lane.on_geometric_grid(ts, budget, 360, 10)]
+    got_jnp = ts[np.asarray(lane.on_geometric_grid(jnp.asarray(ts), budget, 360, 10, jnp))]
     np.testing.assert_array_equal(got_np, want)
     np.testing.assert_array_equal(got_jnp, want)
 
 
 def _latch_sequence(static, test_acc, budget):
     """Feeds eval points t = 0, 10, 20, ... with the given test accuracies to ``latch``."""
-    lat = engine.empty_latches(3)
+    lat = lane.empty_latches(3)
     for i, acc in enumerate(test_acc):
         t = jnp.int32(10 * i)
-        lat = engine.latch(
+        lat = lane.latch(
             static,
             lat,
             t,
@@ -59,23 +59,23 @@ def test_geometric_schedule_latches_t_grok_on_the_grid():
     acc = np.zeros(700)
     acc[412:] = 0.95  # test accuracy first >= 0.9 at step 4120 and stays there
     acc[300] = 0.92  # a blip at step 3000, off the grid
-    grid = np.arange(0, 7000, 10)[engine.on_geometric_grid(np.arange(0, 7000, 10), budget, 360, 10)]
+    grid = np.arange(0, 7000, 10)[lane.on_geometric_grid(np.arange(0, 7000, 10), budget, 360, 10)]
     assert 3000 not in grid and 4120 not in grid
-    every = _latch_sequence(engine.Static(), acc, budget)
-    geo = _latch_sequence(engine.Static(eval_grid=360), acc, budget)
-    assert int(every.t_grok[engine.HEADLINE]) == 3000  # the blip counts every 10 steps
+    every = _latch_sequence(lane.Static(), acc, budget)
+    geo = _latch_sequence(lane.Static(eval_grid=360), acc, budget)
+    assert int(every.t_grok[lane.HEADLINE]) == 3000  # the blip counts every 10 steps
     first = int(grid[grid >= 4120][0])  # the first grid point after 4120
-    assert int(geo.t_grok[engine.HEADLINE]) == first > 4120
-    assert float(geo.norm_at_grok[engine.HEADLINE]) == 50.0 + first // 10
+    assert int(geo.t_grok[lane.HEADLINE]) == first > 4120
+    assert float(geo.norm_at_grok[lane.HEADLINE]) == 50.0 + first // 10
     assert int(geo.t_mem) == int(grid[0]) and int(every.t_mem) == 0
 
 
 def test_eval_schedule_only_changes_the_latches():
-    """A modular Static with the default schedule prints (and so fingerprints) as before."""
-    assert "eval_grid" not in repr(engine.Static())
-    assert "eval_grid=360" in repr(engine.Static(eval_grid=360))
+    """A modular Static with the default schedule fingerprints as before."""
+    assert "eval_grid" not in lane.static_fingerprint(lane.Static())
+    assert "eval_grid=360" in lane.static_fingerprint(lane.Static(eval_grid=360))
     with pytest.raises(ValueError, match="eval_grid"):
-        engine.Static(eval_grid=1).validate()
+        lane.Static(eval_grid=1).validate()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_seed_base_shifts_every_lane(name):
 
 
 def _fake_result(n):
-    from grokjax.runner import RunResult
+    from grokjax.protocol import RunResult
 
     return RunResult(
         {},
@@ -206,7 +206,7 @@ def test_geometric_run_latches_on_its_grid_and_says_so(sweeps):
     g = lanes["grokked"]
     assert g.any()
     for t, budget in zip(lanes["T_grok"][g], lanes["budget"][g]):
-        assert engine.on_geometric_grid(np.array([t]), budget, 360, 10)[0], (t, budget)
+        assert lane.on_geometric_grid(np.array([t]), budget, 360, 10)[0], (t, budget)
     fit = json.load(open(os.path.join(b, "fit.json")))
     e = fit["per_p"]["31"]
     # rho 1.2 runs but stays out of the law: it is compared with the extrapolation

@@ -14,7 +14,7 @@ import pytest
 
 import plans
 
-from grokjax import data, engine as eng, experiment, results, runner
+from grokjax import data, lane as eng, experiment, results, engine
 from grokjax.models import ModelSpec, make_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,15 +97,31 @@ def test_bad_parity_statics_are_one_line_errors(kw, msg):
     assert "\n" not in str(e.value)
 
 
-def test_modular_repr_and_fingerprint_unchanged_by_the_parity_fields():
-    # The runner fingerprints repr(static): modular runs must keep the repr they had before.
-    assert repr(eng.Static()) == (
+def test_modular_fingerprint_unchanged_by_the_parity_fields():
+    # Run fingerprints hash this text: modular runs must keep the text they had before.
+    assert eng.static_fingerprint(eng.Static()) == (
         "Static(model=ModelSpec(kind='mlp', p=59, d=128, hidden=256, heads=4, layernorm='none', "
         "dtype='float32'), op='add', frac=0.4, eval_every=10, b1=0.9, b2=0.999, eps=1e-08, "
         "margin=0.1, min_margin=200, precision='highest')"
     )
-    assert "n_train=300, n_test=300, k_bits=3" in repr(TINY)
+    assert "n_train=300, n_test=300, k_bits=3" in eng.static_fingerprint(TINY)
     assert TINY != eng.Static(model=TINY.model, op="parity", n_train=301, n_test=300)
+
+
+def test_run_fingerprints_of_existing_run_directories_stay_valid():
+    """The hashes version 1 gave when it was introduced (the same as the Static repr of
+    before): a change here would make every stored phase file unreadable on resume."""
+    from grokjax.engine import run_fingerprint
+
+    hp = eng.make_hparams(3, seed=np.arange(4), lr=1e-3, budget=1000)
+    assert run_fingerprint(eng.Static(), hp, 500, 120, True) == "54b02113dc7c93b5ac23"
+    assert run_fingerprint(eng.Static(eval_grid=360), hp, 500, 120, True) == "7b6bca63c15b0ae3e637"
+    bits = eng.Static(
+        model=ModelSpec(kind="bits", p=20, d=32, hidden=64), op="parity", n_train=300, n_test=300
+    )
+    hp2 = eng.make_hparams(3, seed=np.arange(2))
+    assert run_fingerprint(bits, hp2, 200, 120, False) == "1056a574451b2baacd79"
+    assert run_fingerprint(eng.Static(), hp, 400, 120, True) != "54b02113dc7c93b5ac23"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +130,7 @@ def test_modular_repr_and_fingerprint_unchanged_by_the_parity_fields():
 
 
 def test_free_parity_run_groks_and_clamp_holds_the_norm():
-    e = runner.Engine(TINY)
+    e = engine.Engine(TINY)
     hp = eng.make_hparams(
         2,
         seed=[0, 1, 0, 1],

@@ -16,7 +16,7 @@ jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
 from experiments import reference_mlp as R  # noqa: E402
-from grokjax.engine import Static, make_hparams, make_lane_fns  # noqa: E402
+from grokjax.lane import Static, make_hparams, make_lane_fns  # noqa: E402
 from grokjax.models import ModelSpec, make_model  # noqa: E402
 
 P, STEPS, T_INT, TARGET = 41, 40, 10, 20.0
@@ -46,7 +46,7 @@ def test_gradient_at_init_matches(engine_run):
     static, state0, _, _, data = engine_run
     model = make_model(static.model)
 
-    def loss(params, x, y):  # the engine's loss (grokjax.engine.make_lane_fns.loss_and_stats)
+    def loss(params, x, y):  # the engine's loss (grokjax.lane.make_lane_fns.loss_and_stats)
         with jax.default_matmul_precision(static.precision):
             logits = model.apply(params, x)
         logp = jax.nn.log_softmax(logits)

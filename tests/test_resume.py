@@ -320,7 +320,7 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_partial_one(writer, tmp_pa
     import matplotlib.pyplot as plt
 
     from grokjax import plots
-    from grokjax.runner import RunResult
+    from grokjax.protocol import RunResult
 
     res = RunResult(
         {"t_mem": np.arange(3)},
@@ -364,7 +364,7 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_partial_one(writer, tmp_pa
 
 
 def test_phase_result_round_trips(tmp_path):
-    from grokjax.runner import RunResult
+    from grokjax.protocol import RunResult
 
     res = RunResult(
         {"t_mem": np.arange(3), "norm_at_grok": np.ones((3, 3))},
@@ -419,10 +419,10 @@ def test_float64_runs_end_to_end(env, tmp_path):
 
 @pytest.mark.parametrize("lane_mode", ["walk", "vmap"])
 def test_nan_lane_is_frozen_leaves_the_others_bit_identical_and_is_not_fitted(reference, lane_mode):
-    from grokjax import engine as eng, runner
+    from grokjax import lane as eng, engine
     from grokjax.models import ModelSpec
 
-    e = runner.Engine(
+    e = engine.Engine(
         eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5), lane_mode=lane_mode
     )
     kw = dict(seed=[0, 1, 2, 3], budget=200)

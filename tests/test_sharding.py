@@ -14,13 +14,13 @@ SCRIPT = textwrap.dedent(r"""
     import json, sys
     import jax
     import numpy as np
-    from grokjax import checkpoint as ck, engine as eng, runner
+    from grokjax import checkpoint as ck, lane as eng, engine
     from grokjax.models import ModelSpec
 
     out = {"devices": jax.device_count()}
     static = eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5, eval_every=10)
-    sharded = runner.Engine(static)
-    single = runner.Engine(static, devices=jax.devices()[:1])
+    sharded = engine.Engine(static)
+    single = engine.Engine(static, devices=jax.devices()[:1])
     n = 12  # 16 slots over 8 devices, re-packed to 8 when half the lanes stop at step 60
     hp = eng.make_hparams(3, seed=np.arange(n), lr=np.where(np.arange(n) % 2, 1e-2, 3e-3),
                           budget=np.where(np.arange(n) < 6, 60, 160))
@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent(r"""
         sharded.run(hp, checkpointer=ck.LaneCheckpointer(d + "/a", ck.Policy(every_chunks=1)),
                     should_stop=stop, **kw)
         out["interrupted"] = False
-    except runner.Interrupted as e:
+    except engine.Interrupted as e:
         out["interrupted"] = e.checkpoint_step
     c = ck.LaneCheckpointer(d + "/a", ck.Policy(every_chunks=1))
     res = sharded.run(hp, checkpointer=c, **kw)
@@ -68,7 +68,7 @@ SCRIPT = textwrap.dedent(r"""
     try:
         single.run(hp, checkpointer=ck.LaneCheckpointer(d + "/b", ck.Policy(every_chunks=1)),
                    should_stop=lambda: next(calls) == 0, repack=False, **kw)
-    except runner.Interrupted:
+    except engine.Interrupted:
         pass
     res = sharded.run(hp, checkpointer=ck.LaneCheckpointer(d + "/b", ck.Policy()), repack=False,
                       **kw)
@@ -78,7 +78,7 @@ SCRIPT = textwrap.dedent(r"""
 
     # Walking lanes group by group is a one-device mode: refused over 8 devices.
     try:
-        runner.Engine(static, lanes_per_group=1)
+        engine.Engine(static, lanes_per_group=1)
         out["walk_error"] = None
     except ValueError as e:
         out["walk_error"] = str(e)
@@ -124,17 +124,17 @@ MULTI = textwrap.dedent(r"""
     assert cli.initialize_distributed()
     import jax
     import numpy as np
-    from grokjax import checkpoint as ck, engine as eng, runner
+    from grokjax import checkpoint as ck, lane as eng, engine
     from grokjax.models import ModelSpec
 
-    e = runner.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
+    e = engine.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
     hp = eng.make_hparams(3, seed=np.arange(4), lr=1e-2, budget=80)
     d = sys.argv[1]
     calls = iter(range(1000))
     try:
         e.run(hp, chunk_steps=20, progress=None, should_stop=lambda: next(calls) == 1,
               checkpointer=ck.LaneCheckpointer(d, ck.Policy(every_chunks=1), log=None))
-    except runner.Interrupted:
+    except engine.Interrupted:
         pass
     res = e.run(hp, chunk_steps=20, progress=None,
                 checkpointer=ck.LaneCheckpointer(d, ck.Policy(every_chunks=1), log=None))
@@ -156,10 +156,10 @@ MULTI = textwrap.dedent(r"""
 SINGLE = textwrap.dedent(r"""
     import json
     import numpy as np
-    from grokjax import engine as eng, runner
+    from grokjax import lane as eng, engine
     from grokjax.models import ModelSpec
 
-    e = runner.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
+    e = engine.Engine(eng.Static(model=ModelSpec(p=13, d=16, hidden=32), frac=0.5))
     hp = eng.make_hparams(3, seed=np.arange(4), lr=1e-2, budget=80)
     res = e.run(hp, chunk_steps=20, progress=None)
     print("RESULT " + json.dumps({"t_mem": res.latches["t_mem"].tolist(),

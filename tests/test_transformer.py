@@ -11,7 +11,7 @@ import pytest
 import plans
 
 from grokjax import experiment, results
-from grokjax.runner import RunResult
+from grokjax.protocol import RunResult
 
 GROUP_NORMS = {"embed": 4.0, "attn": 12.0, "mlp": 10.0, "unembed": 5.0}
 FAKE_WC = 30.0

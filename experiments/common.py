@@ -1,0 +1,199 @@
+"""What the paper-MLP experiments share: the MLP protocol's configuration, held-norm step
+budgets, the lane table, the free-then-clamp pair of phases and the per-cell summaries.
+
+The phase driver and run-directory handling they run on are ``grokjax.experiment``; this module
+is the application's, beside the experiments that use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import numpy as np
+
+from grokjax import cli
+from grokjax.experiment import BaseConfig, Phase, PhaseOutcome, positive, times
+
+
+@dataclasses.dataclass
+class MLPConfig(BaseConfig):
+    """The paper's MLP protocol (p=59, d=128, H=256, fraction 0.4, AdamW lr 1e-3, wd 1)."""
+
+    p: int = 59
+    frac: float = 0.4
+    d: int = 128
+    hidden: int = 256
+    seeds: int = 16
+    lr: float = 1e-3
+    wd: float = 1.0
+    t_int: int = 500
+    steps: int = 30_000  # step budget of a free lane
+
+    def validate(self) -> None:
+        from grokjax.data import validate_task
+
+        try:
+            validate_task(self.p, self.op, self.frac)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+        if self.seeds < 1:
+            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.d < 1 or self.hidden < 1:
+            raise cli.UsageError(f"--d and --hidden must be >= 1, got {self.d}, {self.hidden}")
+        positive("lr", self.lr)
+        positive("wd", self.wd, allow_zero=True)
+        if self.steps < 1:
+            raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
+        if not 0 <= self.t_int < self.steps:
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget ({self.steps})")
+        BaseConfig.validate(self)
+
+
+class RhoBudgets:
+    """For configurations with ``budget_rho`` / ``budget_steps`` (a clamped lane's step budget,
+    log-linear in its held norm rho) and ``t_int``."""
+
+    REPEATABLE = ("budget_steps",)  # paired with budget_rho: two held norms may share a budget
+
+    def budget(self, rho: float) -> int:
+        return interp_budget(rho, self.budget_rho, self.budget_steps)
+
+    def validate_budgets(self) -> None:
+        if len(self.budget_rho) != len(self.budget_steps) or not self.budget_rho:
+            raise cli.UsageError("--budget-rho and --budget-steps must have the same length")
+        positive("budget-rho", self.budget_rho)
+        positive("budget-steps", self.budget_steps)
+
+    def check_t_int(self, rhos) -> None:
+        """UsageError unless t_int comes before the budget of every held norm in ``rhos``."""
+        if self.t_int >= min(self.budget(r) for r in rhos):
+            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
+
+
+def mlp_static(cfg, p: int | None = None, frac: float | None = None):
+    """The engine's Static for the MLP of ``cfg`` at modulus ``p`` and train fraction ``frac``."""
+    from grokjax.lane import Static
+    from grokjax.models import ModelSpec
+
+    p = cfg.p if p is None else p
+    frac = cfg.frac if frac is None else frac
+    return Static(
+        model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
+        op=cfg.op,
+        frac=float(frac),
+        **cfg.static_kwargs(),
+    )
+
+
+def lane_table(cfg, lanes: list[dict]) -> dict:
+    """Per-lane columns from one dict per lane, with the standard columns filled in:
+    free (target 0) unless said otherwise, continuous clamps over all groups."""
+    from grokjax.protocol import FOREVER
+
+    defaults = dict(
+        p=getattr(cfg, "p", None),
+        arm="free",
+        rho=math.nan,
+        target_norm=0.0,
+        lr=getattr(cfg, "lr", None),
+        wd=getattr(cfg, "wd", None),
+        t_int=0,
+        clamp_mode="none",
+        clamp_steps=FOREVER,
+        clamp_group="all",
+        init_scale=1.0,
+        one_shot_factor=math.nan,
+        frac=getattr(cfg, "frac", None),
+        model="mlp",
+        dtype=cfg.dtype,
+        budget=getattr(cfg, "steps", None),
+        cell="",
+    )
+    rows = [{**defaults, **r} for r in lanes]
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows]
+        if any(v is None for v in vals):
+            raise ValueError(f"lane column {k!r} has no value for some lanes")
+        out[k] = np.array(vals, dtype=object) if isinstance(vals[0], str) else np.array(vals)
+    return out
+
+
+def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | None, int]:
+    """(median norm_at_grok over the grokked, not diverged rows that ``keep``, count)."""
+    ref = [
+        r["norm_at_grok"] for r in outcome.rows if r["grokked"] and not r["diverged"] and keep(r)
+    ]
+    return (float(np.median(ref)) if ref else None), len(ref)
+
+
+def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
+    """Median T_grok (Kaplan-Meier, bootstrap CI) of the selected lanes that did not diverge,
+    with the censored and diverged counts and the median norm at grokking of the grokked."""
+    from grokjax.report import median_ci
+
+    n_div = int((sel & lanes["diverged"]).sum())
+    sel = sel & ~lanes["diverged"]
+    t, c = times(lanes, sel)
+    out = (
+        median_ci(t, c, n_boot=n_boot)
+        if sel.any()
+        else {"median": None, "ci": [None, None], "n": 0, "n_censored": 0}
+    )
+    g = sel & lanes["grokked"]
+    out["norm_at_grok"] = float(np.median(lanes["norm_at_grok"][g])) if g.any() else None
+    out["n_diverged"] = n_div
+    return out
+
+
+def versus_law(cell: dict, law: dict, rho: float) -> dict:
+    """``cell`` (a :func:`cell_times` dict) with ``rho``, the delay law's extrapolation to it
+    (one group's intercept) and the ratio of its median to that; returns the cell."""
+    c0 = next(iter(law["intercepts"].values()), None)
+    pred = (
+        math.exp(law["alpha"] * rho + c0) if law["alpha"] is not None and c0 is not None else None
+    )
+    cell.update(
+        rho=float(rho),
+        extrapolated=pred,
+        ratio=(cell["median"] / pred if pred and cell["median"] else None),
+    )
+    return cell
+
+
+def fmt(v, spec: str = "{:.3g}") -> str:
+    return "n/a" if v is None else spec.format(v)
+
+
+def interp_budget(rho: float, rhos, steps) -> int:
+    """Step budget at held norm ``rho``: log-linear in rho through (rhos, steps), flat beyond
+    the ends, rounded up to 100 steps."""
+    order = np.argsort(rhos)
+    x = np.asarray(rhos, float)[order]
+    y = np.log(np.asarray(steps, float)[order])
+    # (the 1e-9 keeps exp(log(b)) = b·(1 + ε) from rounding a budget of b up by 100 steps)
+    return int(math.ceil(math.exp(float(np.interp(rho, x, y))) / 100 - 1e-9) * 100)
+
+
+def free_then_clamp(
+    cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "", ref=lambda r: True
+):
+    """The usual pair of phases (use with ``yield from``): free controls, then the lanes that
+    ``clamp_rows(wc)`` builds from W_c = median norm at T_grok of the grokked free rows that
+    ``ref`` selects. Returns (free outcome, clamp outcome or None, wc)."""
+    free = yield Phase(f"{prefix}free", static, lane_table(cfg, free_rows), f"[{prefix}free] ")
+    wc, n = reference_norm(free, ref)
+    if wc is None:
+        print(
+            f"[{prefix}free] no reference control grokked within its budget: W_c unknown, "
+            f"skipping the clamped lanes",
+            flush=True,
+        )
+        return free, None, None
+    print(f"[{prefix}free] W_c = {wc:.3f} from {n} free controls", flush=True)
+    clamp = yield Phase(
+        f"{prefix}clamp", static, lane_table(cfg, clamp_rows(wc)), f"[{prefix}clamp] "
+    )
+    return free, clamp, wc

@@ -1,0 +1,463 @@
+"""One lane's pure functions: what the engine vmaps so that one program advances many runs.
+
+A *lane* is one full-batch AdamW run on a modular-arithmetic or k-sparse parity task.
+Everything that differs between runs of one shape is a per-lane value (``LaneHParams``: seed,
+learning rate, weight decay, clamp target / start / duration, the parameter groups the norm
+covers, an initial-scale multiplier, a step budget) and is vmapped; everything that changes
+shapes (``Static``: task, p, train fraction or parity sizes, model, widths, LayerNorm, dtype,
+eval cadence) makes a separate program.
+
+Reading order: ``make_lane_fns`` builds the pure per-lane functions (init, one training step,
+one eval block, a chunk of blocks). ``grokjax.engine`` jits the vmapped chunk and drives it
+from the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from grokjax import data as data_lib
+from grokjax.models import ModelSpec, make_model
+from grokjax.optim import clamp_norm, global_norm, weight_matrices
+from grokjax.protocol import FOREVER, HEADLINE, MEM_THRESHOLD, THRESHOLDS
+
+PARITY_FIELDS = ("n_train", "n_test", "k_bits")  # Static fields only the parity task reads
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """Everything that fixes shapes or the graph; one compiled program per value."""
+
+    model: ModelSpec = ModelSpec()
+    op: str = "add"
+    frac: float = 0.4
+    eval_every: int = 10
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    # A lane that groks (headline threshold) at T stops latching at T + max(min_margin, margin·T),
+    # so its results do not depend on how long the program keeps it (packing never matters).
+    margin: float = 0.1
+    min_margin: int = 200
+    # Matmul precision of the whole program. "highest" keeps float32 matmuls in float32 on GPUs
+    # and TPUs (their default may round inputs to TF32/bf16, which moves T_grok); "default"
+    # trades that for speed. No effect on CPU.
+    precision: str = "highest"
+    # k-sparse parity (op "parity", model kind "bits", model.p = n bits): n_train rows to train
+    # on and n_test to test on, drawn per lane; the label is the parity of the first k_bits
+    # bits. Ignored by the modular tasks (which split a table by ``frac``).
+    n_train: int = 0
+    n_test: int = 2000
+    k_bits: int = 3
+    # Eval schedule of the latches: 0 = every eval point (every ``eval_every`` steps); N > 0 =
+    # only the points of an N-point geometric grid over each lane's budget (the paper's
+    # measurement, N = 360; see ``on_geometric_grid``). Training and curves are unchanged.
+    eval_grid: int = 0
+
+    def validate(self) -> None:
+        self.model.validate()
+        parity, bits = self.op == data_lib.PARITY, self.model.kind == "bits"
+        if parity and not bits:
+            raise ValueError(f"the parity task needs model kind 'bits', got {self.model.kind!r}")
+        if bits and not parity:
+            raise ValueError(f"model kind 'bits' needs op 'parity', got {self.op!r}")
+        if parity:
+            data_lib.validate_parity(self.model.p, self.k_bits, self.n_train, self.n_test)
+        else:
+            data_lib.validate_task(self.model.p, self.op, self.frac)
+        if self.precision not in (
+            "highest",
+            "high",
+            "default",
+            "float32",
+            "tensorfloat32",
+            "bfloat16",
+        ):
+            raise ValueError(f"unknown matmul precision {self.precision!r}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.eval_grid < 0 or self.eval_grid == 1:
+            raise ValueError(
+                f"eval_grid must be 0 (every eval) or >= 2 points, got {self.eval_grid}"
+            )
+
+
+FINGERPRINT_VERSION = 1
+# Fields a version-1 fingerprint leaves out at these values: they were added after run
+# directories were first fingerprinted, and at these values they change nothing.
+_V1_OMIT_AT = {"eval_grid": 0}
+
+
+def static_fingerprint(static: Static) -> str:
+    """The text of ``static`` that run fingerprints hash (``engine.run_fingerprint``), version
+    ``FINGERPRINT_VERSION``: ``Static(name=value, ...)`` over every field, except the parity
+    fields on a modular task and the ``_V1_OMIT_AT`` fields at those values, so that the phase
+    files of run directories written before those fields existed stay valid. A new field that
+    changes results must appear here (add it to ``_V1_OMIT_AT`` at the value that reproduces the
+    old behaviour); any other change of this text is a new version."""
+    parity = static.op == data_lib.PARITY
+    names = [
+        f.name
+        for f in dataclasses.fields(static)
+        if (parity or f.name not in PARITY_FIELDS)
+        and not (f.name in _V1_OMIT_AT and getattr(static, f.name) == _V1_OMIT_AT[f.name])
+    ]
+    return f"Static({', '.join(f'{n}={getattr(static, n)!r}' for n in names)})"
+
+
+class LaneHParams(NamedTuple):
+    """Per-lane values, each an array with a leading lane axis."""
+
+    seed: np.ndarray  # int: init and split
+    lr: np.ndarray
+    wd: np.ndarray
+    target_norm: np.ndarray  # 0 = free lane (no clamp)
+    t_int: np.ndarray  # int: first clamped update
+    clamp_steps: np.ndarray  # int: FOREVER = continuous, 1 = one-shot
+    groups: np.ndarray  # bool [lanes, n_groups]: groups the norm and the clamp cover
+    init_scale: np.ndarray  # multiplies every weight matrix at init
+    budget: np.ndarray  # int: last step at which events may latch
+
+
+def make_hparams(
+    n_groups: int,
+    *,
+    seed,
+    lr=1e-3,
+    wd=1.0,
+    target_norm=0.0,
+    t_int=0,
+    clamp_steps=FOREVER,
+    groups=None,
+    init_scale=1.0,
+    budget=10_000,
+    dtype=np.float32,
+) -> LaneHParams:
+    """Broadcasts scalars / sequences to a ``LaneHParams`` with one row per lane."""
+    seed = np.atleast_1d(np.asarray(seed, np.int64))
+    n = seed.shape[0]
+    f = lambda v, t: np.broadcast_to(np.asarray(v, t), (n,)).copy()
+    if groups is None:
+        groups = np.ones((n, n_groups), bool)
+    groups = np.broadcast_to(np.asarray(groups, bool), (n, n_groups)).copy()
+    return LaneHParams(
+        seed.astype(np.int32),
+        f(lr, dtype),
+        f(wd, dtype),
+        f(target_norm, dtype),
+        f(t_int, np.int32),
+        f(clamp_steps, np.int32),
+        groups,
+        f(init_scale, dtype),
+        f(budget, np.int32),
+    )
+
+
+class Latches(NamedTuple):
+    """Per-lane events, latched on device at eval steps (-1 / NaN = not yet)."""
+
+    t_mem: jax.Array  # int
+    norm_at_mem: jax.Array
+    t_grok: jax.Array  # int [K]: first eval step with test acc >= THRESHOLDS[k]
+    norm_at_grok: jax.Array  # [K]
+    group_norm_at_grok: jax.Array  # [G] at the headline threshold
+    collapse_at_grok: jax.Array  # softmax-collapse fraction at the headline T_grok
+    diverged_step: jax.Array  # int: first step with a non-finite loss
+
+
+class LaneData(NamedTuple):
+    """A lane's train and test rows: int operand pairs [.., 2] (modular tasks) or ±1 bit
+    vectors [.., n] in the model dtype (parity)."""
+
+    x_train: jax.Array  # [T, 2] int or [T, n] float
+    y_train: jax.Array  # [T]
+    x_test: jax.Array  # [V, 2] int or [V, n] float
+    y_test: jax.Array  # [V]
+
+
+class LaneState(NamedTuple):
+    params: dict
+    opt_state: tuple
+    step: jax.Array  # int: updates applied so far
+    latches: Latches
+    data: LaneData
+
+
+class Metrics(NamedTuple):
+    """One eval point per block, at the block's first step (params after `step` updates)."""
+
+    step: jax.Array
+    train_loss: jax.Array
+    train_acc: jax.Array
+    test_loss: jax.Array
+    test_acc: jax.Array
+    norm: jax.Array
+    group_norms: jax.Array  # [G]
+    collapse: jax.Array  # fraction of train rows whose correct-class probability rounds to 1
+    fourier_gini: jax.Array  # Gini coefficient of the embedding's power over token frequency
+    spectral_entropy: jax.Array  # normalised entropy of that power spectrum, in [0, 1]
+    # (both NaN for the bits model, which has no token embedding)
+
+
+def fourier_stats(E_PxD):
+    """Fourier concentration of a token embedding: power over token frequency (the DFT along
+    the token axis, summed over width, DC removed) -> (Gini coefficient, normalised entropy).
+    A Fourier-sparse embedding (the grokked solution) has Gini near 1 and low entropy.
+
+    The DFT is two small matmuls with constant cos/sin tables and the Gini coefficient its
+    sort-free pairwise form: on CPU this costs a fraction of ``jnp.fft.rfft`` + ``jnp.sort``,
+    which took as long as the rest of an eval block together.
+    """
+    p = E_PxD.shape[0]
+    k_F = np.arange(1, p // 2 + 1)  # rfft frequencies without DC
+    angle_FxP = 2 * np.pi * np.outer(k_F, np.arange(p)) / p
+    hi = jax.lax.Precision.HIGHEST
+    re_FxD = jnp.matmul(jnp.asarray(np.cos(angle_FxP), E_PxD.dtype), E_PxD, precision=hi)
+    im_FxD = jnp.matmul(jnp.asarray(np.sin(angle_FxP), E_PxD.dtype), E_PxD, precision=hi)
+    power_F = jnp.sum(re_FxD**2 + im_FxD**2, axis=1)
+    n = power_F.shape[0]
+    total = jnp.maximum(jnp.sum(power_F), jnp.finfo(E_PxD.dtype).tiny)
+    # Gini = sum_ij |x_i - x_j| / (2 n sum_i x_i)
+    gini = jnp.sum(jnp.abs(power_F[:, None] - power_F[None, :])) / (2.0 * n * total)
+    q = power_F / total
+    entropy = -jnp.sum(jnp.where(q > 0, q * jnp.log(jnp.where(q > 0, q, 1.0)), 0.0))
+    return gini.astype(E_PxD.dtype), (entropy / jnp.log(jnp.maximum(n, 2))).astype(E_PxD.dtype)
+
+
+class LaneFns(NamedTuple):
+    init: Callable  # hp -> LaneState
+    chunk: Callable  # (LaneState, hp, n_blocks[, max_blocks]) -> (LaneState, Metrics[blocks])
+    groups: tuple
+
+
+def lane_end(static: Static, t_grok, budget, xp=np):
+    """Last step at which a lane may latch events: budget, or T_grok plus the margin."""
+    after = t_grok + xp.maximum(static.min_margin, xp.ceil(static.margin * t_grok)).astype(
+        t_grok.dtype
+    )
+    return xp.where(t_grok >= 0, xp.minimum(after, budget), budget)
+
+
+def on_geometric_grid(t, budget, points: int, eval_every: int, xp=np):
+    """Whether eval step ``t`` (a multiple of ``eval_every``) is a point of the geometric grid.
+
+    The grid is the paper's: ``points`` values v_k = budget^(k / (points - 1)), k = 0 …
+    points-1, each step floor(v_k) rounded up to the engine's eval cadence (a multiple of
+    ``eval_every``; duplicates merge). So t is on it when some v_k lies in
+    [t - eval_every + 1, t + 1). Computed in float32 (numpy or jnp alike); step 0 never is.
+    """
+    f = np.float32
+    t = xp.asarray(t)
+    lo = xp.maximum(t - (eval_every - 1), 1).astype(f)
+    hi = (t + 1).astype(f)
+    scale = f(points - 1) / xp.log(xp.maximum(xp.asarray(budget), 2).astype(f))
+    k_lo = xp.ceil(xp.log(lo) * scale)
+    return (t > 0) & (k_lo < xp.log(hi) * scale) & (k_lo <= points - 1)
+
+
+def latch(
+    static: Static, lat: Latches, t, budget, train_acc, test_acc, norm, group_norms, collapse
+) -> Latches:
+    """Latches the events of one eval point at step ``t`` (pure; one lane).
+
+    T_mem is the first eval step with train accuracy >= MEM_THRESHOLD; T_grok[k] the first with
+    test accuracy >= THRESHOLDS[k]; the norms are recorded at those steps. Nothing latches after
+    the lane's end step or once it has diverged; with ``static.eval_grid`` only the points of
+    the geometric grid over the budget latch.
+    """
+    live = (t <= lane_end(static, lat.t_grok[HEADLINE], budget, jnp)) & (lat.diverged_step < 0)
+    if static.eval_grid:
+        live = live & on_geometric_grid(t, budget, static.eval_grid, static.eval_every, jnp)
+    mem_now = live & (lat.t_mem < 0) & (train_acc >= MEM_THRESHOLD)
+    grok_now = live & (lat.t_grok < 0) & (test_acc >= jnp.asarray(THRESHOLDS))
+    head_now = grok_now[HEADLINE]
+    return Latches(
+        t_mem=jnp.where(mem_now, t, lat.t_mem),
+        norm_at_mem=jnp.where(mem_now, norm, lat.norm_at_mem),
+        t_grok=jnp.where(grok_now, t, lat.t_grok),
+        norm_at_grok=jnp.where(grok_now, norm, lat.norm_at_grok),
+        group_norm_at_grok=jnp.where(head_now, group_norms, lat.group_norm_at_grok),
+        collapse_at_grok=jnp.where(head_now, collapse, lat.collapse_at_grok),
+        diverged_step=lat.diverged_step,
+    )
+
+
+def empty_latches(n_groups: int, dtype=jnp.float32) -> Latches:
+    """Latches of a lane with no events yet."""
+    K = len(THRESHOLDS)
+    neg, nan = jnp.array(-1, jnp.int32), jnp.array(jnp.nan, dtype)
+    return Latches(
+        neg,
+        nan,
+        jnp.full((K,), -1, jnp.int32),
+        jnp.full((K,), jnp.nan, dtype),
+        jnp.full((n_groups,), jnp.nan, dtype),
+        nan,
+        neg,
+    )
+
+
+def _group_masks(params, groups: tuple, on):
+    """Mask pytree: the weight matrices (ndim >= 2) of the groups switched on in ``on``
+    (a per-lane, possibly traced, bool vector over ``groups``)."""
+    return {
+        g: {n: (on[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
+        for i, g in enumerate(groups)
+    }
+
+
+def make_lane_fns(static: Static) -> LaneFns:
+    """Pure per-lane functions for one static configuration."""
+    static.validate()
+    model = make_model(static.model)
+    groups = model.groups
+    dtype = jnp.dtype(static.model.dtype)
+    parity = static.op == data_lib.PARITY
+
+    if parity:
+
+        def lane_data(split_key) -> LaneData:
+            return LaneData(
+                *data_lib.parity_data(
+                    split_key, static.model.p, static.k_bits, static.n_train, static.n_test, dtype
+                )
+            )
+    else:
+        ab_np, y_np = data_lib.make_table(static.model.p, static.op)
+        n_rows = ab_np.shape[0]
+        n_train = data_lib.num_train(static.model.p, static.frac, static.op)
+
+        def lane_data(split_key) -> LaneData:
+            train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
+            ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
+            return LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
+
+    def make_tx(hp: LaneHParams, params):
+        return optax.chain(
+            optax.adamw(
+                hp.lr,
+                b1=static.b1,
+                b2=static.b2,
+                eps=static.eps,
+                weight_decay=hp.wd,
+                mask=weight_matrices,
+            ),
+            clamp_norm(
+                hp.target_norm,
+                start_step=hp.t_int,
+                num_steps=hp.clamp_steps,
+                mask=_group_masks(params, groups, hp.groups),
+            ),
+        )
+
+    def norms(params, hp):
+        """The headline norm (the very computation the clamp uses) and per-group norms."""
+        total = global_norm(params, _group_masks(params, groups, hp.groups))
+        per_group = jnp.stack([global_norm(params[g], weight_matrices(params[g])) for g in groups])
+        return total, per_group
+
+    def loss_and_stats(params, x, y):
+        with jax.default_matmul_precision(static.precision):
+            logits_BxC = model.apply(params, x)
+        logp_BxC = jax.nn.log_softmax(logits_BxC)
+        logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
+        loss = -jnp.mean(logp_y_B)
+        acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
+        collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)
+        return loss, (acc, collapse)
+
+    def init(hp: LaneHParams) -> LaneState:
+        init_key, split_key = data_lib.lane_keys(hp.seed)
+        params = model.init(init_key)
+        params = jax.tree.map(
+            lambda x: x * hp.init_scale.astype(x.dtype) if x.ndim >= 2 else x, params
+        )
+        tx = make_tx(hp, params)
+        return LaneState(
+            params,
+            tx.init(params),
+            jnp.array(0, jnp.int32),
+            empty_latches(len(groups), dtype),
+            lane_data(split_key),
+        )
+
+    def train_step(state: LaneState, hp: LaneHParams):
+        d = state.data
+        (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
+            state.params, d.x_train, d.y_train
+        )
+        tx = make_tx(hp, state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        # A diverged lane is frozen: it keeps its last finite state and stops moving.
+        ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+        lat = state.latches
+        in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
+        diverged_step = jnp.where(
+            (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
+        )
+        new = LaneState(
+            keep(params, state.params),
+            keep(opt_state, state.opt_state),
+            state.step + 1,
+            lat._replace(diverged_step=diverged_step),
+            d,
+        )
+        return new, (loss, acc, collapse)
+
+    def block(state: LaneState, hp: LaneHParams):
+        """Evaluates at the current step, then trains ``eval_every`` steps."""
+        t = state.step
+        test_loss, (test_acc, _) = loss_and_stats(
+            state.params, state.data.x_test, state.data.y_test
+        )
+        total, per_group = norms(state.params, hp)
+        state, (tr_loss, tr_acc, tr_collapse) = jax.lax.scan(
+            lambda s, _: train_step(s, hp), state, None, length=static.eval_every
+        )
+        train_loss, train_acc, collapse = tr_loss[0], tr_acc[0], tr_collapse[0]  # at step t
+
+        lat = latch(
+            static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group, collapse
+        )
+        if parity:  # no token embedding to analyse
+            gini = entropy = jnp.array(jnp.nan, dtype)
+        else:
+            gini, entropy = fourier_stats(state.params["embed"]["E"][: static.model.p])
+        metrics = Metrics(
+            t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse, gini, entropy
+        )
+        return state._replace(latches=lat), metrics
+
+    def chunk(state: LaneState, hp: LaneHParams, n_blocks, max_blocks: int | None = None):
+        """Advances ``n_blocks`` eval blocks (``n_blocks · eval_every`` steps).
+
+        With ``max_blocks`` (static) the program is compiled once for that length and
+        ``n_blocks`` may be a traced scalar shared by all lanes: blocks past it are skipped by a
+        real conditional (their metrics rows have step -1), so a host loop can end a chunk
+        exactly where the next lane finishes without compiling a new program.
+        """
+        if max_blocks is None:
+            return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
+        blank = jax.tree.map(  # what a skipped block reports: step -1, NaN metrics
+            lambda x: jnp.full(
+                x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan, x.dtype
+            ),
+            jax.eval_shape(lambda s: block(s, hp)[1], state),
+        )
+        return jax.lax.scan(
+            lambda s, i: jax.lax.cond(
+                i < n_blocks, lambda s: block(s, hp), lambda s: (s, blank), s
+            ),
+            state,
+            jnp.arange(max_blocks),
+        )
+
+    return LaneFns(init, chunk, groups)
