@@ -72,15 +72,16 @@ class RhoBudgets:
             raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
 
 
-def mlp_static(cfg, p: int | None = None, frac: float | None = None):
-    """The engine's Static for the MLP of ``cfg`` at modulus ``p`` and train fraction ``frac``."""
+def mlp_static(cfg, p: int | None = None, frac: float | None = None, kind: str = "mlp"):
+    """The engine's Static for the model of ``cfg`` (the MLP unless ``kind`` says otherwise) at
+    modulus ``p`` and train fraction ``frac``."""
     from grokjax.lane import Static
     from grokjax.models import ModelSpec
 
     p = cfg.p if p is None else p
     frac = cfg.frac if frac is None else frac
     return Static(
-        model=ModelSpec(kind="mlp", p=int(p), d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
+        model=ModelSpec(kind=kind, p=int(p), d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
         op=cfg.op,
         frac=float(frac),
         **cfg.static_kwargs(),
@@ -178,12 +179,22 @@ def interp_budget(rho: float, rhos, steps) -> int:
 
 
 def free_then_clamp(
-    cfg, static, free_rows: list, clamp_rows: Callable, *, prefix: str = "", ref=lambda r: True
+    cfg,
+    static,
+    free_rows: list,
+    clamp_rows: Callable,
+    *,
+    prefix: str = "",
+    ref=lambda r: True,
+    table: Callable | None = None,
 ):
     """The usual pair of phases (use with ``yield from``): free controls, then the lanes that
     ``clamp_rows(wc)`` builds from W_c = median norm at T_grok of the grokked free rows that
-    ``ref`` selects. Returns (free outcome, clamp outcome or None, wc)."""
-    free = yield Phase(f"{prefix}free", static, lane_table(cfg, free_rows), f"[{prefix}free] ")
+    ``ref`` selects. ``table(rows)`` makes a phase's lane table from what the row builders give
+    (default :func:`lane_table` over one dict per lane). Returns (free outcome, clamp outcome or
+    None, wc)."""
+    table = table or (lambda rows: lane_table(cfg, rows))
+    free = yield Phase(f"{prefix}free", static, table(free_rows), f"[{prefix}free] ")
     wc, n = reference_norm(free, ref)
     if wc is None:
         print(
@@ -193,7 +204,5 @@ def free_then_clamp(
         )
         return free, None, None
     print(f"[{prefix}free] W_c = {wc:.3f} from {n} free controls", flush=True)
-    clamp = yield Phase(
-        f"{prefix}clamp", static, lane_table(cfg, clamp_rows(wc)), f"[{prefix}clamp] "
-    )
+    clamp = yield Phase(f"{prefix}clamp", static, table(clamp_rows(wc)), f"[{prefix}clamp] ")
     return free, clamp, wc

@@ -347,35 +347,17 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
 
 
 def plan(cfg: SweepConfig):
-    """Per p: free controls, then (when some grokked) clamps at rho·Wc on the same seeds."""
-    from grokjax.lane import Static
-    from grokjax.models import ModelSpec
-
+    """Per p: free controls, then (when some grokked) clamps at rho·Wc on the same seeds, Wc
+    from the free controls at the first lr."""
     for p in cfg.p:
-        static = Static(
-            model=ModelSpec(kind=cfg.model, p=p, d=cfg.d, hidden=cfg.hidden, dtype=cfg.dtype),
-            op=cfg.op,
-            frac=cfg.frac,
-            **cfg.static_kwargs(),
-        )
-        meta = lane_table(cfg, p, "free", None)
-        free = yield experiment.Phase(f"p{p}-free", static, meta, f"[p={p} free] ")
-        ref = [
-            r["norm_at_grok"]
-            for r in free.rows
-            if r["grokked"] and not r["diverged"] and math.isclose(r["lr"], cfg.lr[0])
-        ]
-        if not ref:
-            print(
-                f"[p={p}] no free control grokked within its budget: Wc unknown, "
-                f"skipping the clamped lanes at this p",
-                flush=True,
-            )
-            continue
-        wc = float(np.median(ref))
-        print(f"[p={p}] Wc = {wc:.3f} from {len(ref)} free controls", flush=True)
-        yield experiment.Phase(
-            f"p{p}-clamp", static, lane_table(cfg, p, "clamp", wc), f"[p={p} clamp] "
+        yield from common.free_then_clamp(
+            cfg,
+            common.mlp_static(cfg, p, kind=cfg.model),
+            lane_table(cfg, p, "free", None),
+            lambda wc, p=p: lane_table(cfg, p, "clamp", wc),
+            prefix=f"p{p}-",
+            ref=lambda r: math.isclose(r["lr"], cfg.lr[0]),
+            table=lambda columns: columns,  # lane_table already gives the columns
         )
 
 
