@@ -222,15 +222,6 @@ def add_arguments(ap) -> None:
     )
 
 
-def parse_args(argv) -> SweepConfig:
-    return parse_run_args(argv)[0]
-
-
-def parse_run_args(argv) -> tuple[SweepConfig, RunOptions]:
-    """The configuration and run options of a command line, validated (UsageError if not)."""
-    return experiment.parse_run_args(SPEC, argv)
-
-
 def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
     """Per-lane metadata of one phase at one p: free controls, or clamps at rho·Wc."""
     seeds = np.array(cfg.seed_range())
@@ -427,15 +418,6 @@ SPEC = registry.register(
         about="clamped held-norm sweep: W_c, alpha per p and shared",
     )
 )
-
-# The shared machinery, under the names this module has always exported.
-RunOptions = experiment.RunOptions
-GRID_POINTS = experiment.GRID_POINTS
-check_run_dir = experiment.check_run_dir
-move_aside = experiment.move_aside
-phase_hparams = experiment.phase_hparams
-run_phase = experiment.run_phase
-timing_report = experiment.timing_report
 
 main, main_cli = experiment.entry_points(SPEC)
 

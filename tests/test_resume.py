@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from experiments import delay_sweep
-from grokjax import cli, results
+from grokjax import cli, experiment, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--preset", "tiny", "--rho", "0.9,1.1", "--chunk-steps", "100"]
@@ -448,7 +448,7 @@ def test_nan_lane_is_frozen_leaves_the_others_bit_identical_and_is_not_fitted(re
     clamp = np.flatnonzero(lanes["arm"] == "clamp")[0]
     extra = {k: np.append(v, v[clamp]) for k, v in lanes.items()}
     extra["diverged"][-1], extra["T_grok"][-1], extra["steps_run"][-1] = True, 3.0, 3.0
-    cfg = delay_sweep.parse_args(ARGS)
+    cfg = experiment.parse_run_args(delay_sweep.SPEC, ARGS)[0]
     refit = delay_sweep.fit_sweep(extra, cfg)
     assert refit["n_diverged"] == 1 and refit["per_p"]["31"]["n_diverged"] == 1
     law, ref_law = refit["per_p"]["31"]["delay_law"], fit["per_p"]["31"]["delay_law"]
