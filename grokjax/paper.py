@@ -2,7 +2,7 @@
 
 Source: "The Weight Norm Sets the Grokking Timescale: A Causal Delay Law", arXiv 2606.13753.
 Every :class:`Reference` carries a short note saying which measurement of the paper it is.
-``grokjax.report`` compares runs against these numbers and never edits them; a run whose
+``grokjax.compare`` compares runs against these numbers and never edits them; a run whose
 settings differ from ``protocol`` is reported as "not comparable", not as a failure.
 
 Tolerances are ours, not the paper's (the paper reports point values); they are chosen from
@@ -95,16 +95,22 @@ class Reference:
     """One number of the paper.
 
     value: the central value (for ``range`` references the midpoint of [lo, hi]).
+    measure: how the number is measured in the runs: the name of a candidate function in
+        :data:`grokjax.compare.MEASURES` (e.g. ``alpha_shared``: one alpha with an intercept
+        per p; ``free_wc``: W_c of the free lanes of each setting).
     lo, hi: the paper's interval (a CI, or a stated range), when it gives one.
     protocol: settings the measurement needs (keys are lane/config fields: model, p, frac, lr,
         wd, d, hidden, t_int, layernorm); a value that is a tuple means "any of these".
     select: which lanes or cells of a matching run the number is computed from: ``rho`` (one
         cell), ``rho_min`` / ``rho_max`` (the rho range of a fit), ``min_rho`` (at least this
-        many distinct rho in that range), ``min_p`` (at least this many p), ``lrs`` (these lr).
+        many distinct rho in that range), ``min_p`` (at least this many p), ``lrs`` (these lr),
+        ``group`` (the parameter group whose norm at T_grok is measured; ``total``: the whole
+        model's).
     requires_p: only runs at the protocol's p are candidates (a run at another p is "not run"
         for this number rather than "not comparable").
     needs: the design the measurement needs, in words (shown when no run provides it).
-    experiments: the grokjax experiments meant to produce it.
+    experiments: the grokjax experiments meant to produce it (names registered in
+        :mod:`grokjax.registry` by ``experiments.catalog``).
     scale, unit: display only (CV is shown in % with scale 100).
     paper_scale: the tighter tolerance of a measurement on at least PAPER_SEEDS seeds per cell.
     """
@@ -114,6 +120,7 @@ class Reference:
     value: float
     tolerance: Tolerance
     source: str
+    measure: str
     protocol: dict = dataclasses.field(default_factory=dict)
     lo: float | None = None
     hi: float | None = None
@@ -208,6 +215,7 @@ _refs = [
         54.6,
         _REL5,
         f"{_SRC}: critical norm of the MLP at p=59, fraction 0.4, lr 1e-3, wd 1",
+        measure="free_wc",
         protocol=dict(MLP_PROTOCOL, p=59),
         experiments=("delay_sweep", "critical_norm"),
         paper_scale=_REL2,
@@ -219,6 +227,7 @@ _refs = [
             v,
             _REL5,
             f"{_SRC}: Wc against p, 42/48/55/61/67 at p = 29/41/59/79/97 (MLP protocol)",
+            measure="free_wc",
             protocol=dict(MLP_PROTOCOL, p=p),
             requires_p=True,
             needs=f"free runs at p={p}",
@@ -233,6 +242,7 @@ _refs = [
         0.41,
         Tolerance("range", 0.03),
         f"{_SRC}: power law of Wc in p over p = 29..97, b in 0.38-0.44",
+        measure="wc_exponent",
         protocol=MLP_PROTOCOL,
         lo=0.38,
         hi=0.44,
@@ -246,6 +256,7 @@ _refs = [
         0.015,
         Tolerance("max", 0.03),
         f"{_SRC}: Wc varies by 1-2 % across seeds",
+        measure="free_wc_cv",
         protocol=dict(MLP_PROTOCOL, p=_ALL_P),
         lo=0.01,
         hi=0.02,
@@ -260,6 +271,7 @@ _refs = [
         5100.0,
         _REL25,
         f"{_SRC}: free (unclamped) runs at p=59 grok at ~5.1k steps",
+        measure="free_tgrok",
         protocol=dict(MLP_PROTOCOL, p=59),
         unit="steps",
         experiments=("delay_sweep", "critical_norm"),
@@ -272,6 +284,7 @@ _refs = [
         _REL15,
         f"{_SRC}: log T_grok = alpha·rho + c_p with one alpha for p in {{41,53,59,71}}, "
         "rho in {0.85, 1.00, 1.15}",
+        measure="alpha_shared",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
         needs="clamped runs at >= 2 of these p",
@@ -284,6 +297,7 @@ _refs = [
         0.996,
         _R2,
         f"{_SRC}: R² = 0.996 of the shared-alpha fit over p in {{41,53,59,71}}",
+        measure="alpha_shared_r2",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
         needs="clamped runs at >= 2 of these p",
@@ -295,6 +309,7 @@ _refs = [
         7.5,
         _REL15,
         f"{_SRC}: the shared alpha 7.5 describes each p in {{41,53,59,71}}",
+        measure="alpha",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_rho": 3},
         # (three rho, as the paper's scan: its own medians give 6.7 over 0.85-1.00 alone)
@@ -308,6 +323,7 @@ _refs = [
         7.64,
         _REL15,
         f"{_SRC}: dense rho scan at p=59 over rho in [0.85, 1.25], alpha = 7.64 [7.47, 7.81]",
+        measure="alpha",
         protocol=dict(CLAMP_PROTOCOL, p=59),
         lo=7.47,
         hi=7.81,
@@ -322,6 +338,7 @@ _refs = [
         0.994,
         _R2,
         f"{_SRC}: R² = 0.994 of the dense rho scan at p=59",
+        measure="alpha_r2",
         protocol=dict(CLAMP_PROTOCOL, p=59),
         select={"rho_min": 0.85, "rho_max": 1.25, "min_rho": 6},
         needs=">= 6 values of rho within [0.85, 1.25]",
@@ -335,6 +352,7 @@ _refs = [
             _REL25,
             f"{_SRC}: median T_grok at p=59, lr 1e-3: 1492 / 4077 / 13426 / 27925 at "
             "rho 0.85 / 1.00 / 1.15 / 1.30",
+            measure="cell_tgrok",
             protocol=dict(CLAMP_PROTOCOL, p=59),
             select={"rho": r},
             needs=f"clamped runs at rho={r:.2f}",
@@ -350,6 +368,7 @@ _refs = [
         19.0,
         _FOLD,
         f"{_SRC}: the held norm moves T_grok ~19x across rho at fixed lr",
+        measure="norm_fold",
         protocol=dict(CLAMP_PROTOCOL, p=59),
         select={"rho_lo": 0.85, "rho_hi": 1.30},
         needs="clamped runs at rho 0.85 and 1.30",
@@ -361,6 +380,7 @@ _refs = [
         2.0,
         _FOLD,
         f"{_SRC}: lr moves T_grok only ~2x across lr in {{1,2,4,8}}e-3 at fixed rho",
+        measure="lr_fold",
         protocol={k: v for k, v in dict(CLAMP_PROTOCOL, p=59).items() if k != "lr"},
         select={"lrs": (1e-3, 2e-3, 4e-3, 8e-3)},
         needs="lr 1e-3, 2e-3, 4e-3 and 8e-3 at a common rho",
@@ -372,6 +392,7 @@ _refs = [
         0.7,
         _REL25,
         f"{_SRC}: at rho=1.30 the delay is ~0.7x the extrapolation of the law",
+        measure="saturation",
         protocol=dict(CLAMP_PROTOCOL, p=59),
         select={"rho": 1.30, "rho_max": 1.15, "min_rho": 2},
         needs="rho=1.30 and >= 2 rho <= 1.15",
@@ -384,6 +405,7 @@ _refs = [
         Tolerance("max", 0.03),
         f"{_SRC}: at wd=3, Wc = 48.9 / 48.7 / 49.1 across a 10x lr range (p=59, "
         "fraction 0.5) while T_grok changes ~7x",
+        measure="wc_lr_cv",
         protocol={
             **{k: v for k, v in MLP_PROTOCOL.items() if k != "lr"},
             "p": 59,
@@ -402,6 +424,7 @@ _refs = [
         1.2,
         _FOLD,
         f"{_SRC}: rescaling all weights once at t_int moves T_grok only ~1.2x",
+        measure="one_shot_fold",
         protocol=dict(MLP_PROTOCOL, p=59, t_int=500),
         needs="one-shot rescaled runs at >= 2 rho",
         experiments=("norm_controls",),
@@ -413,6 +436,7 @@ _refs = [
         Tolerance("max", 0.05),
         f"{_SRC}: a one-shot x0.8 of the embedding, hidden or output weights stays "
         "within ~3 % of the control",
+        measure="group_one_shot",
         protocol=dict(MLP_PROTOCOL, p=59, t_int=500),
         scale=100.0,
         unit="%",
@@ -425,6 +449,7 @@ _refs = [
         36.9,
         _REL5,
         f"{_SRC}: Wc = 36.9 for the attention model without LayerNorm at p=59",
+        measure="free_wc",
         protocol=dict(ATTN_PROTOCOL, p=59),
         experiments=("transformer",),
     ),
@@ -435,6 +460,7 @@ _refs = [
         _REL15,
         f"{_SRC}: attention model without LayerNorm at p=59, alpha_2 = 15.45 "
         "[14.84, 15.98] over rho in [0.85, 1.15]",
+        measure="alpha",
         protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
         lo=14.84,
         hi=15.98,
@@ -448,6 +474,7 @@ _refs = [
         0.999,
         _R2,
         f"{_SRC}: R² = 0.999 of the attention-model (no LayerNorm) fit at p=59",
+        measure="alpha_r2",
         protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
         select={"rho_max": 1.15, "min_rho": 2},
         needs="clamped attention runs at >= 2 rho <= 1.15",
@@ -461,6 +488,7 @@ _refs = [
             _REL25,
             f"{_SRC}: attention model without LayerNorm at p=59, lr 5e-4: median "
             "T_grok 718 / 6608 / 73966 / 99920 at rho 0.85 / 1.00 / 1.15 / 1.20",
+            measure="cell_tgrok",
             protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
             select={"rho": r},
             needs=f"clamped attention runs at rho={r:.2f}",
@@ -476,6 +504,7 @@ _refs = [
         _REL25,
         f"{_SRC}: the attention model's rho=1.20 delay is ~0.64x the "
         "extrapolation of its rho <= 1.15 law",
+        measure="saturation",
         protocol=dict(ATTN_CLAMP_PROTOCOL, p=59),
         select={"rho": 1.2, "rho_max": 1.15, "min_rho": 2},
         needs="attention runs at rho=1.20 and >= 2 rho <= 1.15",
@@ -487,6 +516,8 @@ _refs = [
         0.16,
         Tolerance("range", 0.05),
         f"{_SRC}: with a final LayerNorm the total norm at grokking drifts, CV 0.15-0.17",
+        measure="group_norm_cv",
+        select={"group": "total"},
         protocol=dict(LN_PROTOCOL, p=_LN_P),
         lo=0.15,
         hi=0.17,
@@ -502,6 +533,8 @@ _refs = [
         0.04,
         Tolerance("range", 0.02),
         f"{_SRC}: with a final LayerNorm only ‖U‖ is concentrated at grokking, CV 0.03-0.05",
+        measure="group_norm_cv",
+        select={"group": "unembed"},
         protocol=dict(LN_PROTOCOL, p=_LN_P),
         lo=0.03,
         hi=0.05,
@@ -516,6 +549,7 @@ _refs = [
         0.77,
         _REL25,
         f"{_SRC}: the unembedding norm at grokking scales as p^0.77",
+        measure="unembed_exponent",
         protocol=dict(LN_PROTOCOL, p=_LN_P),
         select={"min_p": 2},
         needs="free LayerNorm attention runs at >= 2 values of p",
@@ -528,6 +562,7 @@ _refs = [
         Tolerance("max", 3.0),
         f"{_SRC}: clamping the unembedding, embedding or MLP norm of the LayerNorm model "
         "has weak, non-specific effects (up to ~2x)",
+        measure="group_clamp_fold",
         protocol=dict(LN_PROTOCOL, p=71, frac=0.4),
         needs="group clamps on the LayerNorm model and a free control",
         experiments=("transformer",),
@@ -539,6 +574,7 @@ _refs = [
         _REL5,
         f"{_SRC}: k-sparse parity (n=30, k=3, m=1000, MLP width 512, lr 1e-3, wd 1) "
         "groks at a critical norm Wc ≈ 20.6",
+        measure="free_wc",
         protocol=dict(PARITY_PROTOCOL, lr=1e-3),
         requires_p=True,
         needs="free parity runs at n=30, m=1000",
@@ -550,6 +586,7 @@ _refs = [
         0.03,
         Tolerance("max", 0.05),
         f"{_SRC}: for parity the norm at grokking is invariant to the learning rate (~3 %)",
+        measure="wc_lr_cv",
         protocol=PARITY_PROTOCOL,
         select={"lrs": (5e-4, 1e-3, 2e-3)},
         scale=100.0,

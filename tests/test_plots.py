@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from grokjax import fit, plots, report, results
+from grokjax import fit, plots, results, tables
+from grokjax.runs import load_runs
 from test_report import make_run
 
 
@@ -117,7 +118,7 @@ def test_legacy_delay_law_still_draws_from_a_fit_json_layout(tmp_path):
 
 
 def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
-    runs = report.load_runs(
+    runs = load_runs(
         [
             make_run(
                 str(tmp_path / "multi"), p=(41, 59, 71), lr=(1e-3, 4e-3), seeds=3, frac=(0.3, 0.4)
@@ -144,7 +145,7 @@ def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
     )
     out = str(tmp_path / "figs")
     os.makedirs(out)
-    figs = {f["name"]: f for f in report.make_figures(runs[:1], out)}
+    figs = {f["name"]: f for f in plots.make_figures(runs[:1], out)}
     for name in (
         "multi_trajectories",
         "multi_wc_scaling",
@@ -155,11 +156,11 @@ def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
         assert "files" in figs[name], figs[name]
         _check([os.path.join(out, f) for f in figs[name]["files"]], name)
     assert "not run" in figs["layernorm_cv"]["skipped"]
-    ln = report.layernorm_table(runs)
+    ln = tables.layernorm_table(runs)
     assert {r["layernorm"] for r in ln} == {"none", "all"}
-    assert set(ln[0]) >= {"cv_embed", "cv_attn", "cv_mlp", "cv_unembed", "cv_global"}
-    figs = {f["name"]: f for f in report.make_figures(runs[1:], out)}
+    assert set(ln[0]) >= {"cv_embed", "cv_attn", "cv_mlp", "cv_unembed", "cv_total"}
+    figs = {f["name"]: f for f in plots.make_figures(runs[1:], out)}
     _check([os.path.join(out, f) for f in figs["layernorm_cv"]["files"]], "layernorm_cv")
     assert "skipped" in figs["delay_law_models"]  # one model kind without LayerNorm
-    figs = {f["name"]: f for f in report.make_figures(runs[:2], out)}
+    figs = {f["name"]: f for f in plots.make_figures(runs[:2], out)}
     _check([os.path.join(out, f) for f in figs["delay_law_models"]["files"]], "delay_law_models")

@@ -13,9 +13,11 @@ import sys
 import numpy as np
 import pytest
 
+import experiments.catalog  # noqa: F401  (registers every experiment, as the report's CLI does)
 from experiments import delay_sweep
 from experiments import report as report_cli
-from grokjax import fit, paper, report, results
+from grokjax import cells, compare, fit, paper, registry, report, results, tables
+from grokjax.runs import RunDirError, load_run, load_runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -129,8 +131,8 @@ def make_run(
             grokked=grok,
             norm_at_mem=1.3 * wcq,
             norm_at_grok=norm_grok if grok else None,
-            norm_at_grok_80=norm_grok if grok else None,
-            norm_at_grok_95=norm_grok if grok else None,
+            norm_at_test80=norm_grok if grok else None,
+            norm_at_test95=norm_grok if grok else None,
             collapse_at_grok=0.0,
             diverged=False,
             diverged_step=None,
@@ -479,7 +481,7 @@ def test_numbers_equal_a_recomputation_from_lanes(tiny):
     (row,) = data["tables"]["wc"]
     assert row["Wc_median"] == wc["median"] and row["Wc_cv"] == wc["cv"]
     assert [row["Wc_ci_lo"], row["Wc_ci_hi"]] == wc["ci"] and row["Wc_n"] == wc["n"] == 2
-    assert f"| {report.fmt(wc['median'])} | {report.fmt(100 * wc['cv'])} |" in md
+    assert f"| {tables.fmt(wc['median'])} | {tables.fmt(100 * wc['cv'])} |" in md
 
     clamp = (L["arm"] == "clamp") & ~L["diverged"]
     t, c = _times(L, clamp)
@@ -487,7 +489,7 @@ def test_numbers_equal_a_recomputation_from_lanes(tiny):
     (arow,) = data["tables"]["alpha"]
     assert arow["alpha"] == law["alpha"] and arow["r2"] == law["r2"]
     assert [arow["alpha_ci_lo"], arow["alpha_ci_hi"]] == law["alpha_ci"]
-    assert f"| {report.fmt(law['alpha'])} | [{report.fmt(law['alpha_ci'][0])}, " in md
+    assert f"| {tables.fmt(law['alpha'])} | [{tables.fmt(law['alpha_ci'][0])}, " in md
     cells = {r["rho"]: r for r in data["tables"]["tgrok_matrix"]}
     for rho in sorted(set(L["rho"][clamp])):
         m = clamp & np.isclose(L["rho"], rho)
@@ -578,13 +580,13 @@ def test_module_entry_point_exits_nonzero_with_one_line(args, msg, tmp_path):
 def test_unreadable_files_are_one_line_errors(tmp_path):
     run = make_run(str(tmp_path / "r"), seeds=2)
     open(os.path.join(run, "config.json"), "w").write("{not json")
-    with pytest.raises(report.RunDirError, match="unreadable config.json") as e:
-        report.load_run(run)
+    with pytest.raises(RunDirError, match="unreadable config.json") as e:
+        load_run(run)
     assert "\n" not in str(e.value)
     run = make_run(str(tmp_path / "r2"), seeds=2)
     np.savez(os.path.join(run, "curves.npz"), steps=np.zeros((8, 3)))
-    with pytest.raises(report.RunDirError, match="curves.npz lacks train_acc"):
-        report.load_run(run)
+    with pytest.raises(RunDirError, match="curves.npz lacks train_acc"):
+        load_run(run)
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,20 +596,20 @@ def test_unreadable_files_are_one_line_errors(tmp_path):
 
 def test_mismatches_against_the_protocol():
     proto = dict(paper.CLAMP_PROTOCOL, p=59)
-    assert report.mismatches(dict(proto), proto) == []
+    assert compare.mismatches(dict(proto), proto) == []
     cond = dict(proto, d=64, frac=0.7)
-    assert report.mismatches(cond, proto) == [
+    assert compare.mismatches(cond, proto) == [
         ("d", "d=64 (paper 128)"),
         ("frac", "frac=0.7 (paper 0.4)"),
     ]
     cond = {k: v for k, v in proto.items() if k != "hidden"}
-    assert report.mismatches(cond, proto) == [("hidden", "hidden not recorded (paper 256)")]
+    assert compare.mismatches(cond, proto) == [("hidden", "hidden not recorded (paper 256)")]
     # float settings compare with a tolerance, not bit for bit
-    assert report.mismatches(dict(proto, lr=0.1 * 0.01), proto) == []
+    assert compare.mismatches(dict(proto, lr=0.1 * 0.01), proto) == []
     shared = dict(paper.CLAMP_PROTOCOL, p=(41, 53, 59, 71))
-    assert report.mismatches(dict(shared, p=(41, 59)), shared) == []
-    assert report.mismatches(dict(shared, p=(31, 59)), shared)[0][0] == "p"
-    assert report.mismatches(dict(shared, p=(41, 59), lr=(1e-3, 2e-3)), shared)[0][0] == "lr"
+    assert compare.mismatches(dict(shared, p=(41, 59)), shared) == []
+    assert compare.mismatches(dict(shared, p=(31, 59)), shared)[0][0] == "p"
+    assert compare.mismatches(dict(shared, p=(41, 59), lr=(1e-3, 2e-3)), shared)[0][0] == "lr"
 
 
 def _status(rows, key):
@@ -615,38 +617,38 @@ def _status(rows, key):
 
 
 def test_protocol_runs_pass_or_fail_and_others_are_not_comparable(tmp_path):
-    good = report.load_run(make_run(str(tmp_path / "good"), seeds=8))
-    steep = report.load_run(make_run(str(tmp_path / "steep"), seeds=8, alpha=11.0, seed=1))
-    wide = report.load_run(make_run(str(tmp_path / "wide"), seeds=8, d=256, frac=0.5, seed=2))
+    good = load_run(make_run(str(tmp_path / "good"), seeds=8))
+    steep = load_run(make_run(str(tmp_path / "steep"), seeds=8, alpha=11.0, seed=1))
+    wide = load_run(make_run(str(tmp_path / "wide"), seeds=8, d=256, frac=0.5, seed=2))
     refs = [paper.reference(k) for k in ("alpha_p", "wc_p59", "wc_p41", "tgrok_p59_rho1.00")]
-    rows = report.compare([good], refs)
+    rows = compare.compare([good], refs)
     assert [r["status"] for r in rows] == ["pass", "pass", "not run", "pass"]
     assert _status(rows, "wc_p41")[0][1].startswith("needs free runs at p=41")
     (a,) = [r for r in rows if r["key"] == "alpha_p"]
     assert a["rel_diff"] == pytest.approx((a["measured"] - 7.5) / 7.5)
 
-    rows = report.compare([steep], refs[:1])
+    rows = compare.compare([steep], refs[:1])
     assert rows[0]["status"] == "FAIL" and rows[0]["measured"] > 7.5 * 1.15
 
-    rows = report.compare([wide], refs)
+    rows = compare.compare([wide], refs)
     for key in ("alpha_p", "wc_p59", "tgrok_p59_rho1.00"):
         ((status, note),) = _status(rows, key)
         assert status == "not comparable" and "d=256 (paper 128)" in note
         assert "frac=0.5 (paper 0.4)" in note
     # a protocol run next to a non-protocol run: only the protocol run is judged
-    rows = report.compare([wide, good], refs[:1])
+    rows = compare.compare([wide, good], refs[:1])
     assert [(r["run"], r["status"]) for r in rows] == [("good", "pass")]
 
 
 def test_paper_like_runs_reproduce_every_reference(tmp_path):
-    runs = report.load_runs(paper_like(str(tmp_path)))
-    rows = report.compare(runs)
+    runs = load_runs(paper_like(str(tmp_path)))
+    rows = compare.compare(runs)
     keys = {r["key"] for r in rows}
     assert keys == set(paper.PAPER)
     bad = [(r["key"], r["run"], r["status"], r["measured"]) for r in rows if r["status"] != "pass"]
     assert not bad
     # every experiment the paper-like set contains is listed as run
-    exps = {e["experiment"]: e["status"] for e in report._experiments(runs)}
+    exps = {e["experiment"]: e["status"] for e in report.experiments(runs)}
     assert exps["dense_rho"] == exps["lr_matrix"] == exps["transformer"] == "run"
     assert exps["parity"] == "run"
 
@@ -657,7 +659,7 @@ def test_paper_like_runs_with_a_steeper_law_fail(tmp_path):
     # references drawn from the other runs still pass.
     dirs = paper_like(str(tmp_path))
     make_run(dirs[0], p=(41, 53, 59, 71), seeds=8, seed=1, alpha=10.0)
-    rows = report.compare(report.load_runs(dirs))
+    rows = compare.compare(load_runs(dirs))
     failed = {(r["key"], r["run"]) for r in rows if r["status"] == "FAIL"}
     assert ("alpha_shared", "sweep") in failed and ("alpha_p", "sweep") in failed
     shared = next(r for r in rows if r["key"] == "alpha_shared")
@@ -671,8 +673,8 @@ def test_paper_seed_counts_get_the_tighter_tolerances(tmp_path):
     # off the paper's medians 1492 / 13426: within 25 % at 8 seeds, not within 10 % at 12.
     rows = {}
     for n in (8, 12):
-        run = report.load_run(make_run(str(tmp_path / f"s{n}"), seeds=n, seed=1))
-        rows[n] = {r["key"]: r for r in report.compare([run])}
+        run = load_run(make_run(str(tmp_path / f"s{n}"), seeds=n, seed=1))
+        rows[n] = {r["key"]: r for r in compare.compare([run])}
     for n, tol, status in ((8, "within 25 %", "pass"), (12, "within 10 %", "FAIL")):
         r = rows[n]["tgrok_p59_rho0.85"]
         assert (r["seeds"], r["tolerance"], r["status"]) == (n, tol, status)
@@ -682,7 +684,7 @@ def test_paper_seed_counts_get_the_tighter_tolerances(tmp_path):
 
 
 def test_deviations_from_the_paper_fail(tmp_path):
-    lrm = report.load_run(
+    lrm = load_run(
         make_run(
             str(tmp_path / "lrm"),
             experiment="lr_matrix",
@@ -693,29 +695,29 @@ def test_deviations_from_the_paper_fail(tmp_path):
             budget=300_000,
         )
     )
-    rows = report.compare([lrm], [paper.reference("saturation"), paper.reference("lr_fold")])
+    rows = compare.compare([lrm], [paper.reference("saturation"), paper.reference("lr_fold")])
     sat = rows[0]
     assert sat["status"] == "FAIL" and sat["measured"] == pytest.approx(1.0, abs=0.15)
     assert rows[1]["status"] == "pass"
 
 
 def test_censored_and_diverged_lanes(tmp_path):
-    run = report.load_run(
+    run = load_run(
         make_run(
             str(tmp_path / "c"), rho=(0.85, 1.0, 1.15, 1.30), seeds=6, budget=20_000, diverge=2
         )
     )
-    counts = report.run_counts(run)
+    counts = tables.run_counts(run)
     assert counts["diverged"] == 2 and counts["censored"] == 6
-    rows = report.compare(
+    rows = compare.compare(
         [run], [paper.reference("tgrok_p59_rho1.30"), paper.reference("tgrok_p59_rho0.85")]
     )
     assert rows[0]["status"] == "inconclusive" and "beyond the budget 20000" in rows[0]["note"]
     assert rows[1]["status"] == "pass" and "n=4" in rows[1]["note"]  # diverged lanes left out
-    cells = report.tgrok_matrix([run], n_boot=50)
+    cells = tables.tgrok_matrix([run], n_boot=50)
     c130 = next(c for c in cells if c["rho"] == 1.3)
     assert c130["median"] is None and c130["n_censored"] == 6 and c130["censored_at"] == 20_000
-    md = report._tgrok_md(cells)
+    md = tables.tgrok_md(cells)
     assert "> 20000 (6/6 cens.)" in md and "(0/6 cens., 2 div.)" in md
 
 
@@ -742,16 +744,103 @@ def test_paper_values_and_tolerances():
 
 def test_norm_controls_against_the_paper(tmp_path):
     refs = [paper.reference("one_shot_fold"), paper.reference("group_one_shot")]
-    good = report.load_run(controls_run(str(tmp_path / "good")))
-    rows = report.compare([good], refs)
+    good = load_run(controls_run(str(tmp_path / "good")))
+    rows = compare.compare([good], refs)
     assert [r["status"] for r in rows] == ["pass", "pass"]
     assert rows[0]["measured"] == pytest.approx(1.2, rel=0.05)
     assert rows[1]["measured"] == pytest.approx(0.02, abs=0.01)
-    bad = report.load_run(controls_run(str(tmp_path / "bad"), one_shot_fold=3.0, group_dev=0.2))
-    assert [r["status"] for r in report.compare([bad], refs)] == ["FAIL", "FAIL"]
+    bad = load_run(controls_run(str(tmp_path / "bad"), one_shot_fold=3.0, group_dev=0.2))
+    assert [r["status"] for r in compare.compare([bad], refs)] == ["FAIL", "FAIL"]
     # A synthetic run without the experiment's cell columns still loads; its own section
     # says it cannot be recomputed instead of failing the report.
     sec = report.experiment_sections([good], str(tmp_path / "out"))
     (mine,) = [s for s in sec if s["run"] == good.name]
     assert mine["status"] == "unreadable" and mine["fit"] is None
     assert "KeyError: 'cell'" in mine["text"]
+
+
+# --------------------------------------------------------------------------------------------
+# the report's layers: the registry, the measures, the per-group norms, one-way imports
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_reference_names_registered_experiments_and_a_measure():
+    names = set(registry.names())
+    for ref in paper.references():
+        assert ref.experiments and set(ref.experiments) <= names, (ref.key, ref.experiments)
+        assert ref.measure in compare.MEASURES, (ref.key, ref.measure)
+    # and every measurement is some reference's
+    assert {r.measure for r in paper.references()} == set(compare.MEASURES)
+
+
+def test_the_experiments_come_from_the_registry(tmp_path):
+    sweep = load_run(make_run(str(tmp_path / "sweep"), seeds=2))
+    odd = load_run(make_run(str(tmp_path / "odd"), experiment="mystery", seeds=2, seed=1))
+    rows = report.experiments([sweep, odd])
+    assert [r["experiment"] for r in rows] == [*registry.names(), "mystery"]
+    by = {r["experiment"]: r for r in rows}
+    assert by["delay_sweep"] == {
+        "experiment": "delay_sweep",
+        "status": "run",
+        "runs": ["sweep"],
+        "about": registry.get("delay_sweep").about,
+    }
+    # a run of an experiment nobody registered: generic tables only, no section of its own
+    assert by["mystery"]["about"] == report.UNKNOWN and by["mystery"]["runs"] == ["odd"]
+    sec = report.experiment_sections([sweep, odd], str(tmp_path / "out"))
+    assert [s["experiment"] for s in sec] == [s.name for s in registry.specs() if s.section]
+    assert {s["status"] for s in sec} == {"not run"}
+
+
+def test_per_group_norms_leave_out_the_threshold_norms(tmp_path):
+    run = load_run(
+        make_run(
+            str(tmp_path / "attn"),
+            experiment="transformer",
+            model="attn",
+            hidden=512,
+            layernorm="none",
+            seeds=4,
+        )
+    )
+    want = {"embed", "attn", "mlp", "unembed"}
+    names = cells.norm_groups(run)
+    assert names[-1] == cells.TOTAL == "total" and set(names[:-1]) == want
+    # the norms at test accuracy 0.8 / 0.95 are no group's, under either spelling
+    for k in ("norm_at_grok_80", "norm_at_grok_95", "norm_at_test80", "norm_at_test95"):
+        run.lanes[k] = run.lanes["norm_at_grok"]
+    assert cells.norm_groups(run) == names
+    idx = np.nonzero(run.arm("free") & run.lanes["grokked"])[0]
+    total = fit.critical_norm(run.lanes["norm_at_grok"][idx], n_boot=0)["cv"]
+    assert cells.norm_cvs(run, idx, ["unembed", "total"]) == {
+        "unembed": fit.critical_norm(run.lanes["norm_at_grok_unembed"][idx], n_boot=0)["cv"],
+        "total": total,
+    }
+    (row,) = tables.layernorm_table([run])
+    assert row["cv_total"] == total and {f"cv_{g}" for g in want} < set(row)
+
+
+def _grokjax_imports(path):
+    """The grokjax modules ``path`` imports (anywhere in it), and every top-level package."""
+    import ast
+
+    mods, tops = set(), set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        tops |= {n.split(".")[0] for n in names}
+        mods |= {n.split(".")[1] for n in names if n.startswith("grokjax.")}
+    return mods, tops
+
+
+def test_the_report_modules_import_one_way():
+    order = ["runs", "cells", "tables", "compare", "plots", "report"]
+    for i, m in enumerate(order):
+        mods, tops = _grokjax_imports(os.path.join(ROOT, "grokjax", f"{m}.py"))
+        assert "experiments" not in tops, f"grokjax/{m}.py imports the application"
+        later = mods & set(order[i:])
+        assert not later, f"grokjax/{m}.py imports {sorted(later)} (a later layer)"

@@ -1,0 +1,228 @@
+"""The lanes of a loaded :class:`grokjax.runs.Run` grouped by setting, and the numbers of such
+a group: the Kaplan-Meier median T_grok with its bootstrap CI, the delay law (cached on the
+run), W_c and the norm at T_grok of each parameter group.
+
+Lane conventions (as in ``experiments/delay_sweep.py``): diverged lanes are left out of every
+fit; a lane that did not grok is right-censored at ``steps_run``; ``W_c`` is the median
+``norm_at_grok`` of the grokked free lanes. JAX-free.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from grokjax import fit
+
+__all__ = [
+    "FREE_KEYS",
+    "CLAMP_KEYS",
+    "CONTROL_KEYS",
+    "TOTAL",
+    "THRESHOLD_COLUMNS",
+    "plain",
+    "sort_key",
+    "same",
+    "groups",
+    "values",
+    "span",
+    "free_groups",
+    "clamp_groups",
+    "rho_mask",
+    "main_setting",
+    "median_ci",
+    "delay_law",
+    "critical_norm",
+    "wc_of",
+    "norm_column",
+    "norm_groups",
+    "group_norm",
+    "norm_cvs",
+]
+
+FREE_KEYS = ("model", "layernorm", "d", "hidden", "frac", "lr", "wd", "p")
+CLAMP_KEYS = FREE_KEYS + ("t_int", "clamp_mode")
+CONTROL_KEYS = FREE_KEYS + ("t_int",)
+N_BOOT = 1000  # bootstrap replicates of the fits (grokjax.fit default)
+N_BOOT_MEDIAN = 500  # bootstrap replicates of a cell median's CI
+SEED = 0
+TOTAL = "total"  # the norm group of the whole model: lanes.csv column norm_at_grok
+# the norm when test accuracy first reaches 0.8 / 0.95: not a parameter group's norm (the old
+# names, norm_at_grok_80 / _95, look like one; run directories written before still hold them)
+THRESHOLD_COLUMNS = ("norm_at_test80", "norm_at_test95", "norm_at_grok_80", "norm_at_grok_95")
+
+
+def plain(v):
+    """Plain Python value of a lane cell: None for NaN/None, int for integral floats."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if v.is_integer() and abs(v) < 1e15:
+            return int(v)
+    return v
+
+
+def sort_key(v):
+    """Orders numbers first, then strings, then None."""
+    if v is None:
+        return (2, "")
+    if isinstance(v, (int, float)):
+        return (0, v)
+    return (1, str(v))
+
+
+def same(a, b) -> bool:
+    """Equal settings: numbers within a relative 1e-6, anything else by ==."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
+    return a == b
+
+
+def groups(run, mask: np.ndarray, keys: tuple) -> list[tuple[dict, np.ndarray]]:
+    """The lanes in ``mask`` grouped by their values of ``keys`` (sorted)."""
+    out: dict = {}
+    cols = [run.lanes.get(k) for k in keys]
+    for i in np.nonzero(mask)[0]:
+        k = tuple(None if c is None else plain(c[i]) for c in cols)
+        out.setdefault(k, []).append(i)
+    items = sorted(out.items(), key=lambda kv: tuple(sort_key(v) for v in kv[0]))
+    return [(dict(zip(keys, k)), np.array(v, dtype=int)) for k, v in items]
+
+
+def values(run, idx: np.ndarray, key: str) -> list:
+    """The distinct values of column ``key`` over the lanes ``idx``, sorted ([None] if the run
+    has no such column)."""
+    vals = {plain(v) for v in run.lanes[key][idx]} if key in run.lanes else {None}
+    return sorted(vals, key=sort_key)
+
+
+def span(run, idx: np.ndarray, key: str):
+    """The one value of ``key`` over the lanes ``idx``, or the tuple of its values."""
+    vals = values(run, idx, key)
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
+def free_groups(run) -> list[tuple[dict, np.ndarray]]:
+    """The free lanes that enter the fits, grouped by :data:`FREE_KEYS`."""
+    return groups(run, run.arm("free") & run.ok(), FREE_KEYS)
+
+
+def clamp_groups(run, keys=CLAMP_KEYS, mask=None) -> list[tuple[dict, np.ndarray]]:
+    """The clamped lanes (with a rho) that enter the fits, within ``mask``, grouped by
+    ``keys``."""
+    m = run.arm("clamp") & run.ok() & np.isfinite(run.lanes["rho"])
+    if mask is not None:
+        m &= mask
+    return groups(run, m, keys)
+
+
+def rho_mask(run, lo=None, hi=None) -> np.ndarray:
+    """The lanes with a rho in [lo, hi] (either bound optional)."""
+    r = run.lanes["rho"]
+    m = np.isfinite(r)
+    if lo is not None:
+        m &= r >= lo - 1e-9
+    if hi is not None:
+        m &= r <= hi + 1e-9
+    return m
+
+
+def main_setting(run, mask: np.ndarray, keys) -> np.ndarray:
+    """The lanes of ``mask`` at the most populated combination of ``keys``."""
+    gs = groups(run, mask, keys)
+    if not gs:
+        return np.zeros(0, int)
+    return max(gs, key=lambda g: g[1].size)[1]
+
+
+def median_ci(
+    times, censored=None, n_boot: int = N_BOOT_MEDIAN, seed: int = SEED, ci: float = 0.95
+) -> dict:
+    """Kaplan-Meier median (:func:`grokjax.fit.censored_median`) with a percentile-bootstrap
+    interval over lanes. Replicates whose median is not identifiable count as +inf, so an
+    upper bound beyond the budget is reported as None (unbounded).
+
+    Returns {median, ci: [lo, hi], n, n_censored}."""
+    t = np.asarray(times, float).ravel()
+    c = np.zeros(t.shape, bool) if censored is None else np.asarray(censored, bool).ravel()
+    med = fit.censored_median(t, c)
+    out = {"median": med, "ci": [None, None], "n": int(t.size), "n_censored": int(c.sum())}
+    if n_boot <= 0 or t.size < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, t.size, size=(n_boot, t.size))
+    reps = np.array([fit.censored_median(t[i], c[i]) for i in idx], dtype=object)
+    reps = np.array([np.inf if r is None else r for r in reps], dtype=float)
+    lo, hi = np.quantile(reps, [(1 - ci) / 2, (1 + ci) / 2], method="inverted_cdf")
+    out["ci"] = [float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None]
+    return out
+
+
+def delay_law(run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT) -> dict:
+    """fit.delay_law on the lanes ``idx`` (censored at steps_run), grouped by a column;
+    cached on the run."""
+    key = ("delay", idx.tobytes(), group, n_boot)
+    if key not in run.cache:
+        t, c = run.times()
+        g = None
+        if group is not None:
+            col = run.lanes[group][idx]
+            g = col.astype(int) if group == "p" else np.array([plain(v) for v in col], dtype=object)
+        run.cache[key] = fit.delay_law(
+            run.lanes["rho"][idx], t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
+        )
+    return run.cache[key]
+
+
+def critical_norm(run, idx: np.ndarray) -> dict:
+    """fit.critical_norm of norm_at_grok over the grokked lanes among ``idx`` (W_c, its seed
+    CV and the bootstrap CI of the median)."""
+    g = idx[run.lanes["grokked"][idx]]
+    return fit.critical_norm(run.lanes["norm_at_grok"][g], seed=SEED)
+
+
+def wc_of(run, cond: dict) -> float | None:
+    """W_c for the clamped lanes of ``cond``: the free lanes at the same settings, else the
+    held norms divided by rho."""
+    free = run.arm("free") & run.ok()
+    for k in FREE_KEYS:
+        if k in cond and cond[k] is not None and not isinstance(cond[k], tuple):
+            free &= np.array(
+                [same(plain(v), cond[k]) if plain(v) is not None else False for v in run.lanes[k]]
+            )
+    if free.any():
+        return critical_norm(run, np.nonzero(free)[0])["median"]
+    m = run.arm("clamp") & (run.lanes["p"] == cond.get("p", np.nan))
+    if m.any():
+        return float(np.median(run.lanes["target_norm"][m] / run.lanes["rho"][m]))
+    return None
+
+
+def norm_column(group: str) -> str:
+    """The lanes.csv column of a group's norm at T_grok (``total``: the whole model's)."""
+    return "norm_at_grok" if group == TOTAL else f"norm_at_grok_{group}"
+
+
+def norm_groups(run) -> list[str]:
+    """The parameter groups whose norm at T_grok the run recorded (its ``norm_at_grok_<group>``
+    columns, in column order), then :data:`TOTAL`."""
+    prefix = "norm_at_grok_"
+    return [
+        k[len(prefix) :] for k in run.lanes if k.startswith(prefix) and k not in THRESHOLD_COLUMNS
+    ] + [TOTAL]
+
+
+def group_norm(run, idx: np.ndarray, group: str = TOTAL) -> dict:
+    """fit.critical_norm (no bootstrap) of one group's norm at T_grok over the lanes ``idx``:
+    median, CV across the lanes, n."""
+    return fit.critical_norm(run.lanes[norm_column(group)][idx], n_boot=0)
+
+
+def norm_cvs(run, idx: np.ndarray, names) -> dict:
+    """{group: CV across the lanes ``idx`` of its norm at T_grok} for each group in ``names``."""
+    return {g: group_norm(run, idx, g)["cv"] for g in names}

@@ -1,0 +1,655 @@
+"""The comparison with the paper: for each :class:`grokjax.paper.Reference` the candidate
+measurements in the loaded runs (the function :data:`MEASURES` names by ``ref.measure``), the
+run settings against the reference's protocol (:func:`mismatches`) and one row per judged
+candidate with its status (:func:`compare`).
+
+Statuses: ``pass`` / ``FAIL`` (the run follows the paper's protocol and the number is / is not
+within the stated tolerance), ``inconclusive`` (it follows the protocol but the number is not
+identifiable, e.g. a median beyond the step budget), ``not comparable`` (the closest run
+differs from the protocol: the differences are listed and the number is shown but not judged)
+and ``not run`` (no run has the design the number needs). JAX-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from grokjax import cells, fit, paper
+from grokjax.runs import Run
+from grokjax.tables import fmt, fmt_val
+
+__all__ = ["Candidate", "MEASURES", "mismatches", "candidates", "compare"]
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One measurement of a reference's number: the run, its settings, the value (None: not
+    identifiable), its CI and a note on how it was measured."""
+
+    run: Run
+    cond: dict
+    measured: float | None
+    ci: list | None = None
+    note: str = ""
+
+
+def mismatches(cond: dict, protocol: dict) -> list[tuple[str, str]]:
+    """Where a run's settings ``cond`` differ from the paper's ``protocol``.
+
+    ``cond`` values are single values, tuples (the subset spans several values, all must be
+    allowed) or None (not recorded: counts as a difference, since it cannot be checked).
+    ``protocol`` values are single values or tuples meaning "any of these".
+    Returns [(key, "key=value (paper value)")]; empty means comparable.
+    """
+    out = []
+    for k, want in protocol.items():
+        have = cond.get(k)
+        if have is None:
+            out.append((k, f"{k} not recorded (paper {fmt_val(want)})"))
+            continue
+        allowed = want if isinstance(want, tuple) else (want,)
+        haves = have if isinstance(have, tuple) else (have,)
+        if not all(any(cells.same(h, w) for w in allowed) for h in haves):
+            out.append((k, f"{k}={fmt_val(have)} (paper {fmt_val(want)})"))
+    return out
+
+
+def _model_ok(ref: paper.Reference, cond: dict) -> bool:
+    """A run is a candidate for a reference only with the same kind of model (and LayerNorm),
+    and at the reference's p when it ``requires_p``."""
+    keys = ("model", "layernorm") + (("p",) if ref.requires_p else ())
+    for k in keys:
+        if (
+            k in ref.protocol
+            and cond.get(k) is not None
+            and not cells.same(cond[k], ref.protocol[k])
+        ):
+            return False
+    return True
+
+
+def _censored_note(m: dict, t: np.ndarray) -> str:
+    """Lane counts of a cell median, and the budget when the median lies beyond it."""
+    note = f"n={m['n']}, {m['n_censored']} censored"
+    if m["median"] is None:
+        note += f" (median beyond the budget {fmt(float(np.max(t)))})"
+    return note
+
+
+# ---------------------------------------------------------------------------------------------
+# free runs: W_c, its seed CV and exponent, median T_grok
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_cells(ref, runs):
+    """(run, condition, lane indices) of the free lanes of each setting with the reference's
+    kind of model."""
+    for run in runs:
+        for cond, idx in cells.free_groups(run):
+            if _model_ok(ref, cond):
+                yield run, cond, idx
+
+
+def free_wc(ref, runs) -> list[Candidate]:
+    """W_c (median norm at T_grok) of the free lanes of each setting, with its bootstrap CI."""
+    out = []
+    for run, cond, idx in _free_cells(ref, runs):
+        w = cells.critical_norm(run, idx)
+        out.append(Candidate(run, cond, w["median"], w["ci"], f"n={w['n']}"))
+    return out
+
+
+def free_wc_cv(ref, runs) -> list[Candidate]:
+    """Seed CV of W_c of each setting with two or more grokked free lanes."""
+    out = []
+    for run, cond, idx in _free_cells(ref, runs):
+        w = cells.critical_norm(run, idx)
+        if w["n"] >= 2:
+            out.append(Candidate(run, cond, w["cv"], None, f"n={w['n']}"))
+    return out
+
+
+def free_tgrok(ref, runs) -> list[Candidate]:
+    """Median T_grok of the free lanes of each setting, with its bootstrap CI."""
+    out = []
+    for run, cond, idx in _free_cells(ref, runs):
+        t, c = run.times()
+        m = cells.median_ci(t[idx], c[idx])
+        out.append(Candidate(run, cond, m["median"], m["ci"], _censored_note(m, t[idx])))
+    return out
+
+
+def wc_exponent(ref, runs) -> list[Candidate]:
+    """Power law of W_c in p over the free lanes of each setting at ``min_p`` or more p."""
+    out = []
+    need = ref.select.get("min_p", 3)
+    for run in runs:
+        keys = tuple(k for k in cells.FREE_KEYS if k != "p")
+        for cond, idx in cells.groups(run, run.arm("free") & run.ok(), keys):
+            if not _model_ok(ref, cond):
+                continue
+            ps, wcs = [], []
+            for p in cells.values(run, idx, "p"):
+                w = cells.critical_norm(run, idx[run.lanes["p"][idx] == p])["median"]
+                if w is not None:
+                    ps.append(p)
+                    wcs.append(w)
+            if len(ps) < need:
+                continue
+            pl = fit.power_law(np.array(ps, float), np.array(wcs), seed=cells.SEED)
+            out.append(
+                Candidate(
+                    run,
+                    dict(cond, p=tuple(ps)),
+                    pl["exponent"],
+                    pl["exponent_ci"],
+                    f"{len(ps)} values of p, R²={fmt(pl['r2'])}",
+                )
+            )
+    return out
+
+
+def wc_lr_cv(ref, runs) -> list[Candidate]:
+    """CV of W_c across the reference's lrs, per group of free lanes at the other settings."""
+    out = []
+    lrs = ref.select["lrs"]
+    for run in runs:
+        keys = tuple(k for k in cells.FREE_KEYS if k != "lr")
+        for cond, idx in cells.groups(run, run.arm("free") & run.ok(), keys):
+            if not _model_ok(ref, cond):
+                continue
+            wcs = []
+            for lr in lrs:
+                sel = idx[np.isclose(run.lanes["lr"][idx], lr)]
+                wcs.append(cells.critical_norm(run, sel)["median"] if sel.size else None)
+            if sum(w is not None for w in wcs) < 2 or not all(
+                np.isclose(run.lanes["lr"][idx], lr).any() for lr in lrs
+            ):
+                continue
+            good = np.array([w for w in wcs if w is not None])
+            cv = float(good.std(ddof=1) / good.mean()) if len(good) == len(lrs) else None
+            out.append(
+                Candidate(
+                    run,
+                    dict(cond, lr=tuple(lrs)),
+                    cv,
+                    None,
+                    "W_c per lr: " + ", ".join(f"{lr:g}: {fmt(w)}" for lr, w in zip(lrs, wcs)),
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# clamped runs: the delay law, cell medians, fold changes, saturation
+# ---------------------------------------------------------------------------------------------
+
+
+def delay_law(ref, runs, shared: bool, metric: str) -> list[Candidate]:
+    """The delay law's ``metric`` ("alpha" with its CI, or "r2") per setting of clamped lanes
+    in the reference's rho range: one fit per p, or (``shared``) one alpha with an intercept
+    per p over the p with two or more rho."""
+    out = []
+    sel = ref.select
+    for run in runs:
+        mask = cells.rho_mask(run, sel.get("rho_min"), sel.get("rho_max"))
+        keys = tuple(k for k in cells.CLAMP_KEYS if k != "p") if shared else cells.CLAMP_KEYS
+        for cond, idx in cells.clamp_groups(run, keys, mask):
+            if not _model_ok(ref, cond):
+                continue
+            if shared:
+                want = ref.protocol.get("p")
+                if isinstance(want, tuple):
+                    inside = np.isin(run.lanes["p"][idx], want)
+                    if len(cells.values(run, idx[inside], "p")) >= sel.get("min_p", 2):
+                        idx = idx[inside]
+                ps = [
+                    p
+                    for p in cells.values(run, idx, "p")
+                    if len(cells.values(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
+                ]
+                if len(ps) < sel.get("min_p", 2):
+                    continue
+                idx = idx[np.isin(run.lanes["p"][idx], ps)]
+                cond = dict(cond, p=tuple(ps))
+            rhos = cells.values(run, idx, "rho")
+            if len(rhos) < sel.get("min_rho", 2):
+                continue
+            law = cells.delay_law(run, idx, group="p" if shared else None)
+            if law["alpha"] is None and metric == "alpha":
+                out.append(
+                    Candidate(
+                        run,
+                        cond,
+                        None,
+                        None,
+                        f"alpha not identifiable ({len(law['excluded_cells'])} cells censored)",
+                    )
+                )
+                continue
+            note = (
+                f"rho {fmt(min(rhos))}–{fmt(max(rhos))} ({len(rhos)} values), "
+                f"{law['n_lanes']} lanes, {law['n_censored']} censored"
+            )
+            if law["excluded_cells"]:
+                note += f", {len(law['excluded_cells'])} cells beyond the budget left out"
+            if metric == "alpha":
+                out.append(Candidate(run, cond, law["alpha"], law["alpha_ci"], note))
+            else:
+                out.append(Candidate(run, cond, law["r2"], None, note))
+    return out
+
+
+def cell_tgrok(ref, runs) -> list[Candidate]:
+    """Median T_grok of the clamped lanes at the reference's ``rho``, per setting."""
+    out = []
+    r0 = ref.select["rho"]
+    for run in runs:
+        t, c = run.times()
+        for cond, idx in cells.clamp_groups(run, mask=cells.rho_mask(run, r0, r0)):
+            if not _model_ok(ref, cond):
+                continue
+            m = cells.median_ci(t[idx], c[idx])
+            out.append(
+                Candidate(run, dict(cond, rho=r0), m["median"], m["ci"], _censored_note(m, t[idx]))
+            )
+    return out
+
+
+def norm_fold(ref, runs) -> list[Candidate]:
+    """Fold change of the median T_grok from ``rho_lo`` to ``rho_hi`` at fixed settings."""
+    out = []
+    lo, hi = ref.select["rho_lo"], ref.select["rho_hi"]
+    for run in runs:
+        t, c = run.times()
+        for cond, idx in cells.clamp_groups(run):
+            if not _model_ok(ref, cond):
+                continue
+            a = idx[np.isclose(run.lanes["rho"][idx], lo)]
+            b = idx[np.isclose(run.lanes["rho"][idx], hi)]
+            if not (a.size and b.size):
+                continue
+            f = fit.fold_change(t[a], t[b], c[a], c[b])
+            note = f"median {fmt(f['median_a'])} at rho={lo:g}, {fmt(f['median_b'])} at rho={hi:g}"
+            out.append(Candidate(run, cond, f["fold"], None, note))
+    return out
+
+
+def lr_fold(ref, runs) -> list[Candidate]:
+    """Fold change of the median T_grok across the reference's lrs, the median over the rho
+    at which every one of them was run."""
+    out = []
+    lrs = ref.select["lrs"]
+    for run in runs:
+        t, c = run.times()
+        keys = tuple(k for k in cells.CLAMP_KEYS if k != "lr")
+        for cond, idx in cells.clamp_groups(run, keys):
+            if not _model_ok(ref, cond):
+                continue
+            folds, rhos = [], []
+            for rho in cells.values(run, idx, "rho"):
+                cell = idx[np.isclose(run.lanes["rho"][idx], rho)]
+                have = [lr for lr in lrs if np.isclose(run.lanes["lr"][cell], lr).any()]
+                if len(have) < len(lrs):
+                    continue
+                cell = cell[np.isin(np.round(run.lanes["lr"][cell], 12), np.round(lrs, 12))]
+                f = fit.fold_change_across(
+                    np.round(run.lanes["lr"][cell], 12), "lr", t[cell], c[cell]
+                )
+                rhos.append(rho)
+                folds.append(f["fold"])
+            if not rhos:
+                continue
+            good = [f for f in folds if f is not None]
+            med = float(np.median(good)) if good else None
+            note = "per rho: " + ", ".join(f"{r:g}: {fmt(f)}" for r, f in zip(rhos, folds))
+            out.append(Candidate(run, dict(cond, lr=tuple(lrs)), med, None, note))
+    return out
+
+
+def saturation(ref, runs) -> list[Candidate]:
+    """Median T_grok at the reference's ``rho`` over the extrapolation of the law fitted on
+    rho <= ``rho_max``."""
+    out = []
+    r_hi, r_max = ref.select["rho"], ref.select["rho_max"]
+    for run in runs:
+        t, c = run.times()
+        for cond, idx in cells.clamp_groups(run):
+            if not _model_ok(ref, cond):
+                continue
+            top = idx[np.isclose(run.lanes["rho"][idx], r_hi)]
+            low = idx[run.lanes["rho"][idx] <= r_max + 1e-9]
+            if not top.size or len(cells.values(run, low, "rho")) < ref.select.get("min_rho", 2):
+                continue
+            law = cells.delay_law(run, low, n_boot=0)
+            med = fit.censored_median(t[top], c[top])
+            if law["alpha"] is None or med is None:
+                out.append(
+                    Candidate(run, cond, None, None, "law or rho=1.30 median not identifiable")
+                )
+                continue
+            pred = math.exp(law["alpha"] * r_hi + next(iter(law["intercepts"].values())))
+            out.append(
+                Candidate(
+                    run,
+                    cond,
+                    med / pred,
+                    None,
+                    f"median {fmt(med)} vs extrapolated {fmt(pred)} "
+                    f"(alpha={fmt(law['alpha'])} on rho ≤ {r_max:g})",
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# controls: one-shot rescales and group clamps against the free control
+# ---------------------------------------------------------------------------------------------
+
+
+def _control_median(run: Run, cond: dict) -> float | None:
+    """Median T_grok of the free lanes at the settings of ``cond`` (FREE_KEYS)."""
+    t, c = run.times()
+    m = run.arm("free") & run.ok()
+    for k in cells.FREE_KEYS:
+        if cond.get(k) is not None and k in run.lanes:
+            m &= np.array(
+                [
+                    cells.plain(v) is not None and cells.same(cells.plain(v), cond[k])
+                    for v in run.lanes[k]
+                ]
+            )
+    return fit.censored_median(t[m], c[m]) if m.any() else None
+
+
+def one_shot_fold(ref, runs) -> list[Candidate]:
+    """Fold change of the median T_grok across the rho of one-shot rescales."""
+    out = []
+    for run in runs:
+        t, c = run.times()
+        for cond, idx in cells.groups(run, run.arm("one_shot") & run.ok(), cells.CONTROL_KEYS):
+            if not _model_ok(ref, cond) or len(cells.values(run, idx, "rho")) < 2:
+                continue
+            f = fit.fold_change_across(np.round(run.lanes["rho"][idx], 6), "rho", t[idx], c[idx])
+            note = "medians: " + ", ".join(f"rho {k}: {fmt(v)}" for k, v in f["medians"].items())
+            out.append(
+                Candidate(
+                    run,
+                    cond,
+                    f["fold"],
+                    None,
+                    note + (" (lower bound)" if f["lower_bound"] else ""),
+                )
+            )
+    return out
+
+
+def group_one_shot(ref, runs) -> list[Candidate]:
+    """Largest |median T_grok / free control - 1| over the one-shot rescales of one group."""
+    out = []
+    for run in runs:
+        t, c = run.times()
+        arm = run.arm("group_one_shot")
+        for cond, idx in cells.groups(run, arm & run.ok(), cells.CONTROL_KEYS):
+            if not _model_ok(ref, cond):
+                continue
+            mc = _control_median(run, cond)
+            devs = {}
+            for g in cells.values(run, idx, "clamp_group"):
+                sel = idx[run.lanes["clamp_group"][idx] == g]
+                m = fit.censored_median(t[sel], c[sel])
+                devs[g] = abs(m / mc - 1.0) if m is not None and mc else None
+            measured = (
+                max(devs.values()) if devs and all(v is not None for v in devs.values()) else None
+            )
+            out.append(
+                Candidate(
+                    run,
+                    cond,
+                    measured,
+                    None,
+                    f"control median {fmt(mc)}; "
+                    + ", ".join(f"{g}: {fmt(v and 100 * v)} %" for g, v in devs.items()),
+                )
+            )
+    return out
+
+
+def group_clamp_fold(ref, runs) -> list[Candidate]:
+    """Largest fold change (either way) of the median T_grok of a one-group clamp cell
+    against the free control at the same settings."""
+    out = []
+    for run in runs:
+        if "clamp_group" not in run.lanes:
+            continue
+        t, c = run.times()
+        for cond, idx in cells.groups(run, run.arm("group_clamp") & run.ok(), cells.CONTROL_KEYS):
+            if not _model_ok(ref, cond):
+                continue
+            mc = _control_median(run, cond)
+            folds = {}
+            for g in cells.values(run, idx, "clamp_group"):
+                for r in cells.values(run, idx[run.lanes["clamp_group"][idx] == g], "rho"):
+                    sel = idx[
+                        (run.lanes["clamp_group"][idx] == g) & np.isclose(run.lanes["rho"][idx], r)
+                    ]
+                    m = fit.censored_median(t[sel], c[sel])
+                    folds[f"{g} ρ={r:g}"] = m / mc if (m is not None and mc) else None
+            good = [f for f in folds.values() if f is not None]
+            measured = max(max(good), 1 / min(good)) if good and len(good) == len(folds) else None
+            out.append(
+                Candidate(
+                    run,
+                    cond,
+                    measured,
+                    None,
+                    f"control median {fmt(mc)}; "
+                    + ", ".join(f"{k}: {fmt(v)}×" for k, v in folds.items()),
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# LayerNorm models: the norm of each parameter group at T_grok
+# ---------------------------------------------------------------------------------------------
+
+
+def _ln_free_cells(ref, runs, group, pooled):
+    """(run, condition, lane indices) of the grokked free lanes of LayerNorm models whose
+    runs recorded ``group``'s norm, grouped by the free-run keys except those ``pooled``."""
+    keys = tuple(k for k in cells.FREE_KEYS if k not in pooled)
+    for run in runs:
+        if cells.norm_column(group) not in run.lanes:
+            continue
+        for cond, idx in cells.groups(run, run.arm("free") & run.ok() & run.lanes["grokked"], keys):
+            if _model_ok(ref, cond) and cond.get("layernorm") not in (None, "none"):
+                yield run, cond, idx
+
+
+def group_norm_cv(ref, runs) -> list[Candidate]:
+    """CV of the norm at T_grok of the group ``select["group"]`` (``total``: the whole model)
+    over the grokked free lanes of one setting, pooled over the train fractions run at that
+    setting (at least two)."""
+    out = []
+    group = ref.select["group"]
+    for run, cond, idx in _ln_free_cells(ref, runs, group, ("frac",)):
+        fracs = cells.values(run, idx, "frac")
+        if len(fracs) < 2 or idx.size < 3:
+            continue
+        w = cells.group_norm(run, idx, group)
+        out.append(
+            Candidate(
+                run,
+                dict(cond, frac=tuple(fracs)),
+                w["cv"],
+                None,
+                f"n={idx.size} over {len(fracs)} fractions, median {fmt(w['median'])}",
+            )
+        )
+    return out
+
+
+def unembed_exponent(ref, runs) -> list[Candidate]:
+    """Power law in p of the median unembedding norm at T_grok (free lanes pooled over the
+    fractions at each p)."""
+    out = []
+    col = cells.norm_column("unembed")
+    for run, cond, idx in _ln_free_cells(ref, runs, "unembed", ("p", "frac")):
+        ps = cells.values(run, idx, "p")
+        if len(ps) < ref.select.get("min_p", 2):
+            continue
+        med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
+        pl = fit.power_law(np.array(ps, float), np.array(med), seed=cells.SEED)
+        out.append(
+            Candidate(
+                run,
+                dict(cond, p=tuple(ps), frac=cells.span(run, idx, "frac")),
+                pl["exponent"],
+                pl["exponent_ci"],
+                "median ‖U‖ per p: " + ", ".join(f"{p}: {fmt(m)}" for p, m in zip(ps, med)),
+            )
+        )
+    return out
+
+
+# Which function measures a reference's number: ``paper.Reference.measure`` names one of these.
+MEASURES = {
+    "free_wc": free_wc,
+    "free_wc_cv": free_wc_cv,
+    "free_tgrok": free_tgrok,
+    "wc_exponent": wc_exponent,
+    "wc_lr_cv": wc_lr_cv,
+    "alpha": functools.partial(delay_law, shared=False, metric="alpha"),
+    "alpha_r2": functools.partial(delay_law, shared=False, metric="r2"),
+    "alpha_shared": functools.partial(delay_law, shared=True, metric="alpha"),
+    "alpha_shared_r2": functools.partial(delay_law, shared=True, metric="r2"),
+    "cell_tgrok": cell_tgrok,
+    "norm_fold": norm_fold,
+    "lr_fold": lr_fold,
+    "saturation": saturation,
+    "one_shot_fold": one_shot_fold,
+    "group_one_shot": group_one_shot,
+    "group_clamp_fold": group_clamp_fold,
+    "group_norm_cv": group_norm_cv,
+    "unembed_exponent": unembed_exponent,
+}
+
+
+def candidates(ref: paper.Reference, runs: list[Run]) -> list[Candidate]:
+    """Every measurement of ``ref``'s number in ``runs`` (by :data:`MEASURES`)."""
+    try:
+        measure = MEASURES[ref.measure]
+    except KeyError:
+        raise KeyError(f"no measurement {ref.measure!r} for reference {ref.key!r}") from None
+    return measure(ref, runs)
+
+
+# ---------------------------------------------------------------------------------------------
+# rows
+# ---------------------------------------------------------------------------------------------
+
+
+def _seeds(run) -> int | None:
+    """Seeds per cell of a run (its config's ``seeds``), for the paper-scale tolerances."""
+    s = run.config.get("seeds")
+    return int(s) if isinstance(s, (int, float)) and not isinstance(s, bool) else None
+
+
+def _schedule(run) -> str:
+    """The eval schedule a run latched T_grok on (older runs: every eval point)."""
+    return (
+        ""
+        if run.config.get("eval_schedule", "every") == "every"
+        else (f"; eval {run.config['eval_schedule']}")
+    )
+
+
+def _cond_text(cond: dict, keys=("model", "layernorm", "p", "frac", "lr", "wd", "rho")) -> str:
+    parts = []
+    for k in keys:
+        if k not in cond or cond[k] is None:
+            continue
+        if k == "layernorm" and cond.get("model") == "mlp":
+            continue
+        parts.append(f"{k}={fmt_val(cond[k])}")
+    return ", ".join(parts)
+
+
+def _row(ref, status, cand=None, note="") -> dict:
+    m = None if cand is None else cand.measured
+    judged = status in ("pass", "FAIL")
+    seeds = None if cand is None else _seeds(cand.run)
+    if judged and m is not None:
+        status = "pass" if ref.passes(m, seeds) else "FAIL"
+    return {
+        "key": ref.key,
+        "quantity": ref.quantity,
+        "run": "" if cand is None else cand.run.name,
+        "condition": "" if cand is None else _cond_text(cand.cond) + _schedule(cand.run),
+        "seeds": seeds,
+        "measured": m,
+        "measured_ci": None if cand is None else cand.ci,
+        "scale": ref.scale,
+        "unit": ref.unit,
+        "paper": ref.value,
+        "paper_text": ref.text(),
+        "rel_diff": ref.rel_diff(m) if (judged and m is not None) else None,
+        "tolerance": ref.tolerance_at(seeds).describe(ref),
+        "status": status,
+        "note": note,
+    }
+
+
+def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[dict]:
+    """One or more rows per paper reference: measured value, paper value, relative difference,
+    tolerance and status (see the module docstring)."""
+    rows = []
+    for ref in refs or paper.references():
+        cands = candidates(ref, runs)
+        if not cands:
+            rows.append(
+                _row(
+                    ref,
+                    "not run",
+                    note=f"needs {ref.needs or 'runs at this setting'}"
+                    f" (experiment: {', '.join(ref.experiments)})",
+                )
+            )
+            continue
+        scored = [(c, mismatches(c.cond, ref.protocol)) for c in cands]
+        match = [c for c, mm in scored if not mm]
+        if match:
+            for c in match:
+                if c.measured is None:
+                    rows.append(_row(ref, "inconclusive", c, c.note))
+                else:
+                    rows.append(_row(ref, "pass" if ref.passes(c.measured) else "FAIL", c, c.note))
+            continue
+        best, mm = min(scored, key=lambda cm: len(cm[1]))
+        want_p = ref.protocol.get("p")
+        if all(k == "p" for k, _ in mm) and not isinstance(want_p, tuple):
+            rows.append(
+                _row(
+                    ref,
+                    "not run",
+                    note=f"no run at p={want_p} (closest: {mm[0][1]}; "
+                    f"experiment: {', '.join(ref.experiments)})",
+                )
+            )
+            continue
+        rows.append(
+            _row(
+                ref,
+                "not comparable",
+                best,
+                "not the paper's protocol: "
+                + "; ".join(t for _, t in mm)
+                + (f" [{best.note}]" if best.note else ""),
+            )
+        )
+    return rows

@@ -1,0 +1,241 @@
+"""Run directories read back for the report: :class:`Run` and :func:`load_run` /
+:func:`load_runs`, with the checks that refuse a directory whose files disagree.
+
+A run directory holds ``config.json`` and ``lanes.csv`` (required) and ``curves.npz``
+(optional: the results committed under results/ keep only the small files). Every failure is
+a :class:`RunDirError` with a one-line message. JAX-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+
+import numpy as np
+
+__all__ = [
+    "REQUIRED_FILES",
+    "REQUIRED_COLUMNS",
+    "CONFIG_FIELDS",
+    "RunDirError",
+    "Run",
+    "read_lanes",
+    "read_curves",
+    "fill_config_fields",
+    "check_config",
+    "check_lanes_match",
+    "load_run",
+    "load_runs",
+]
+
+REQUIRED_FILES = ("config.json", "lanes.csv")
+REQUIRED_COLUMNS = (
+    "p",
+    "seed",
+    "arm",
+    "rho",
+    "target_norm",
+    "lr",
+    "wd",
+    "frac",
+    "model",
+    "T_mem",
+    "T_grok",
+    "grokked",
+    "norm_at_grok",
+    "diverged",
+    "steps_run",
+)
+# Settings stored once in config.json but needed per lane (filled in when not a lane column).
+CONFIG_FIELDS = ("d", "hidden", "heads", "layernorm")
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be read (missing file, unreadable config, empty lanes)."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One run directory: its configuration, per-lane columns and curves."""
+
+    path: str
+    name: str
+    config: dict
+    lanes: dict
+    curves: dict
+    cache: dict = dataclasses.field(default_factory=dict, repr=False)  # fits, by lane subset
+
+    @property
+    def experiment(self) -> str:
+        return str(self.config.get("experiment", "unknown"))
+
+    @property
+    def preset(self) -> str:
+        return str(self.config.get("preset", ""))
+
+    @property
+    def n(self) -> int:
+        return int(len(self.lanes["p"]))
+
+    def times(self) -> tuple[np.ndarray, np.ndarray]:
+        """(time, censored): T_grok where grokked, else steps_run with censored=True."""
+        g = self.lanes["grokked"]
+        return np.where(g, self.lanes["T_grok"], self.lanes["steps_run"]), ~g
+
+    def ok(self) -> np.ndarray:
+        """Lanes that enter the fits: not diverged and with a positive time."""
+        t, _ = self.times()
+        return ~self.lanes["diverged"] & np.isfinite(t) & (t > 0)
+
+    def arm(self, name: str) -> np.ndarray:
+        return self.lanes["arm"] == name
+
+
+def read_lanes(path: str) -> dict:
+    """``lanes.csv`` as columns (:func:`grokjax.results.read_lanes_csv`)."""
+    from grokjax.results import read_lanes_csv
+
+    return read_lanes_csv(path)
+
+
+def load_run(path: str, name: str | None = None) -> Run:
+    """Reads a run directory; raises :class:`RunDirError` with a one-line message."""
+    if not os.path.isdir(path):
+        raise RunDirError(f"{path}: not a run directory")
+    for f in REQUIRED_FILES:
+        if not os.path.isfile(os.path.join(path, f)):
+            raise RunDirError(f"{path}: missing {f}")
+    try:
+        with open(os.path.join(path, "config.json")) as fh:
+            config = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"{path}: unreadable config.json ({e})".replace("\n", " ")) from None
+    if not isinstance(config, dict):
+        raise RunDirError(f"{path}: config.json is not a JSON object")
+    check_config(path, config)
+    try:
+        lanes = read_lanes(os.path.join(path, "lanes.csv"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunDirError(f"{path}: unreadable lanes.csv ({e})".replace("\n", " ")) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in lanes]
+    if missing:
+        raise RunDirError(f"{path}: lanes.csv lacks column(s) {', '.join(missing)}")
+    check_lanes_match(path, config, lanes)
+    curves = read_curves(path, len(lanes["p"]))
+    fill_config_fields(lanes, config)
+    base = name or os.path.basename(os.path.normpath(os.path.abspath(path))) or "run"
+    return Run(
+        path=path,
+        name=re.sub(r"[^A-Za-z0-9._-]+", "_", base),
+        config=config,
+        lanes=lanes,
+        curves=curves,
+    )
+
+
+def read_curves(path: str, n: int) -> dict:
+    """``curves.npz`` of the run directory ``path`` with ``n`` lanes ({} when absent)."""
+    curves = {}
+    if os.path.exists(os.path.join(path, "curves.npz")):
+        try:
+            with np.load(os.path.join(path, "curves.npz"), allow_pickle=False) as z:
+                curves = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as e:
+            raise RunDirError(f"{path}: unreadable curves.npz ({e})".replace("\n", " ")) from None
+    for k in ("steps", "train_acc", "test_acc", "norm") if curves else ():
+        if k not in curves:
+            raise RunDirError(f"{path}: curves.npz lacks {k}")
+        if curves[k].shape[0] != n:
+            raise RunDirError(
+                f"{path}: curves.npz has {curves[k].shape[0]} lanes, lanes.csv has {n}"
+            )
+    return curves
+
+
+def fill_config_fields(lanes: dict, config: dict) -> None:
+    """Adds the :data:`CONFIG_FIELDS` that config.json records once as lane columns (and
+    empty ``t_int`` / ``clamp_mode`` columns where the run has none)."""
+    n = len(lanes["p"])
+    for k in CONFIG_FIELDS:
+        if k in lanes:
+            continue
+        v = config.get(k)
+        if v is None and k == "layernorm":
+            # the MLP has no LayerNorm; for other models an unrecorded setting stays unknown
+            lanes[k] = np.array(
+                ["none" if m == "mlp" else None for m in lanes["model"]], dtype=object
+            )
+            continue
+        if isinstance(v, (list, dict)):
+            v = None  # swept but not recorded per lane: unknown per lane
+        lanes[k] = np.array([v] * n, dtype=object)
+    for k in ("t_int", "clamp_mode"):
+        if k not in lanes:
+            lanes[k] = np.array([None] * n, dtype=object)
+
+
+def check_config(path: str, config: dict) -> None:
+    """Refuses a config.json that is not the one the run wrote: its digest differs from the
+    one fit.json recorded (``config_sha256``, written since issue 15; a run directory from
+    before it is only checked against lanes.csv, see :func:`check_lanes_match`)."""
+    from grokjax.results import config_digest
+
+    fit_path = os.path.join(path, "fit.json")
+    digest = None
+    if os.path.isfile(fit_path):
+        try:
+            with open(fit_path) as fh:
+                fitted = json.load(fh)
+            digest = fitted.get("config_sha256") if isinstance(fitted, dict) else None
+        except (OSError, ValueError):
+            digest = None
+    if digest is None:
+        return
+    try:
+        same = config_digest(config) == digest
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise RunDirError(
+            f"{path}: config.json was changed after the run (it does not "
+            f"match the configuration fit.json recorded); restore it or "
+            f"rerun the experiment"
+        )
+
+
+def check_lanes_match(path: str, config: dict, lanes: dict) -> None:
+    """Refuses a config.json that contradicts lanes.csv on a setting both record."""
+    for key in ("dtype", "model"):
+        v = config.get(key)
+        if isinstance(v, str) and key in lanes:
+            found = sorted({str(x) for x in lanes[key]} - {v})
+            if found:
+                raise RunDirError(
+                    f"{path}: config.json says {key} {v!r} but lanes.csv holds "
+                    f"{', '.join(found)}; one of them was edited"
+                )
+
+
+def load_runs(paths: list[str]) -> list[Run]:
+    """Loads several run directories, giving each a unique name (for file names). The same
+    directory given twice (under any spelling) is refused: it would count its lanes twice."""
+    real = {}
+    for p in paths:
+        r = os.path.realpath(p)
+        if r in real:
+            raise RunDirError(
+                f"{p}: the same run directory is given twice (also as "
+                f"{real[r]}); it would be counted as two runs"
+            )
+        real[r] = p
+    runs, seen = [], {}
+    for p in paths:
+        r = load_run(p)
+        k = seen.get(r.name, 0)
+        seen[r.name] = k + 1
+        if k:
+            r.name = f"{r.name}-{k + 1}"
+        runs.append(r)
+    return runs
