@@ -55,14 +55,14 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import experiments.catalog  # noqa: F401  (registers every experiment's fit, summary, figure)
-    from grokjax import report
+    from grokjax import report, runs, tables
 
     try:
         data = report.build(args.runs, args.out)
-    except report.RunDirError as e:
+    except runs.RunDirError as e:
         raise cli.UsageError(str(e)) from None
     print(data["text"], end="")
-    for line in report.summary_lines(data["runs"], data["comparison"]):
+    for line in tables.summary_lines(data["runs"], data["comparison"]):
         print(line)
     print(f"wrote {args.out}/report.md, report.json, tables and figures")
     return 0

@@ -327,6 +327,8 @@ def test_report_reads_every_experiment(tiny_runs, tmp_path):
     from grokjax import report
 
     dirs = list(tiny_runs[1].values())
+    import experiments.catalog  # noqa: F401  (registers every experiment)
+
     data = report.build(dirs, str(tmp_path / "rep"))
     status = {e["experiment"]: e["status"] for e in data["experiments"]}
     for name in NEW:

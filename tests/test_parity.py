@@ -457,6 +457,9 @@ def test_bad_input_from_the_command_line_exits_2(tmp_path):
 def test_report_generates_table2(tiny_run, tmp_path):
     from grokjax import report
 
+    import experiments.catalog  # noqa: F401  (registers every experiment)
+
+
     data = report.build([tiny_run], str(tmp_path / "rep"))
     rows = data["tables"]["table2"]
     fitted = json.load(open(os.path.join(tiny_run, "fit.json")))
