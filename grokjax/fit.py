@@ -17,8 +17,15 @@ Conventions shared by all functions
   are converted to ``str``.
 
 Public functions: :func:`critical_norm`, :func:`critical_norm_thresholds`,
-:func:`censored_median`, :func:`delay_law`, :func:`power_law`,
-:func:`free_contraction_law`, :func:`fold_change`, :func:`fold_change_across`.
+:func:`censored_median`, :func:`median_ci`, :func:`delay_law`, :func:`power_law`,
+:func:`free_contraction_law`, :func:`fold_change`, :func:`fold_change_across`, the spreads
+:func:`cv` and :func:`fold` of a list of cell summaries, and :func:`py` (plain Python values).
+
+:func:`delay_law` is composed of steps that can be run on their own: the lanes
+(:func:`_delay_lanes`), the cells and their Kaplan-Meier medians (:func:`_delay_cells`), the
+least-squares law on the medians (:func:`_median_fits`, :func:`_ols_law`), the shared vs
+separate slopes comparison (:func:`_model_comparison`), the bootstrap over lanes
+(:func:`_law_bootstrap`) and the censored maximum-likelihood fit (:func:`_tobit_fit`).
 """
 
 from __future__ import annotations
@@ -34,11 +41,15 @@ __all__ = [
     "critical_norm",
     "critical_norm_thresholds",
     "censored_median",
+    "median_ci",
     "delay_law",
     "power_law",
     "free_contraction_law",
     "fold_change",
     "fold_change_across",
+    "cv",
+    "fold",
+    "py",
 ]
 
 # Survival values within this distance of 0.5 count as "exactly one half"
@@ -72,9 +83,27 @@ def _key(v: Any) -> str:
     return str(v)
 
 
-def _py(v: Any) -> Any:
-    """Unwrap numpy scalars to Python scalars."""
-    return v.item() if isinstance(v, np.generic) else v
+def py(v: Any, clean: bool = True) -> Any:
+    """Plain Python value of ``v`` (a lane cell, a group label): numpy scalars unwrapped.
+
+    With ``clean`` (the default) also None for None and non-finite floats, and ``int`` for
+    integral floats below 1e15 in magnitude (a lane column read as floats gives back its
+    integers: 59.0 -> 59). ``clean=False`` only unwraps, so labels keep their type (59.0
+    stays 59.0, NaN stays NaN); :func:`delay_law` and :func:`fold_change_across` read their
+    group and covariate labels that way.
+    """
+    if isinstance(v, np.generic):
+        v = v.item()
+    if not clean:
+        return v
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if v.is_integer() and abs(v) < 1e15:
+            return int(v)
+    return v
 
 
 def _percentile_ci(samples: np.ndarray, ci: float) -> list[float | None]:
@@ -188,6 +217,29 @@ def censored_median(times, censored=None) -> float | None:
         raise ValueError("times and censored must have the same length")
     ok = np.isfinite(t)
     return _f(_km_median_rows(t[ok][None, :], c[ok][None, :])[0])
+
+
+def median_ci(times, censored=None, n_boot: int = 500, seed: int = 0, ci: float = 0.95) -> dict:
+    """Kaplan-Meier median (:func:`censored_median`) with a percentile-bootstrap interval over
+    lanes. Replicates whose median is not identifiable count as +inf, so an upper bound beyond
+    the budget is reported as None (unbounded). The interval takes the ``inverted_cdf``
+    quantiles of the replicates (no interpolation); none with ``n_boot`` <= 0 or fewer than
+    two lanes. Non-finite times are not dropped from the count ``n``.
+
+    Returns {median, ci: [lo, hi], n, n_censored}."""
+    t = np.asarray(times, float).ravel()
+    c = np.zeros(t.shape, bool) if censored is None else np.asarray(censored, bool).ravel()
+    med = censored_median(t, c)
+    out = {"median": med, "ci": [None, None], "n": int(t.size), "n_censored": int(c.sum())}
+    if n_boot <= 0 or t.size < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, t.size, size=(n_boot, t.size))
+    reps = np.array([censored_median(t[i], c[i]) for i in idx], dtype=object)
+    reps = np.array([np.inf if r is None else r for r in reps], dtype=float)
+    lo, hi = np.quantile(reps, [(1 - ci) / 2, (1 + ci) / 2], method="inverted_cdf")
+    out["ci"] = [float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -456,6 +508,300 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     return out
 
 
+def _delay_lanes(rho, t_grok, group, censored):
+    """The per-lane inputs of :func:`delay_law` as checked arrays, missing lanes dropped.
+
+    Returns ``(rho, t, cens, gidx, gkeys, n_missing)``: ``gidx`` indexes the sorted unique
+    groups and ``gkeys`` are their string keys; a lane is missing when ``t`` is non-finite or
+    non-positive or ``rho`` is non-finite.
+    """
+    rho = np.asarray(rho, dtype=float).ravel()
+    t = np.asarray(t_grok, dtype=float).ravel()
+    n_all = t.size
+    if rho.shape != t.shape:
+        raise ValueError("rho and t_grok must have the same length")
+    cens = np.zeros(n_all, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
+    if cens.shape != t.shape:
+        raise ValueError("censored must have the same length as t_grok")
+    if group is None:
+        groups_raw = ["all"] * n_all
+    else:
+        seq = group.ravel() if isinstance(group, np.ndarray) else group
+        groups_raw = [py(g, clean=False) for g in seq]
+    if len(groups_raw) != n_all:
+        raise ValueError("group must have the same length as t_grok")
+
+    ok = np.isfinite(t) & (t > 0) & np.isfinite(rho)
+    n_missing = int(n_all - ok.sum())
+    rho, t, cens = rho[ok], t[ok], cens[ok]
+    groups_raw = [g for g, k in zip(groups_raw, ok) if k]
+    uniq = _sorted_unique(groups_raw)
+    gpos = {g: i for i, g in enumerate(uniq)}
+    gidx = np.array([gpos[g] for g in groups_raw], dtype=int)
+    return rho, t, cens, gidx, [_key(g) for g in uniq], n_missing
+
+
+def _delay_cells(rho, t, cens, gidx, n_groups: int) -> dict:
+    """The cells (unique group, rho) of the lanes and their Kaplan-Meier medians.
+
+    Cells come group by group, rho ascending within a group (rho pooled by exact equality).
+    Returns a dict of per-cell arrays: ``members`` (list of lane indices), ``group`` (group
+    index), ``rho``, ``median`` (NaN where not identifiable), ``identifiable`` and
+    ``log_median`` (NaN where not identifiable).
+    """
+    members, cell_g, cell_rho = [], [], []
+    for g in range(n_groups):
+        mg = gidx == g
+        for r in np.unique(rho[mg]):
+            members.append(np.nonzero(mg & (rho == r))[0])
+            cell_g.append(g)
+            cell_rho.append(float(r))
+    med = (
+        np.array([_km_median_rows(t[m][None, :], cens[m][None, :])[0] for m in members])
+        if members
+        else np.zeros(0)
+    )
+    ident = np.isfinite(med)
+    return {
+        "members": members,
+        "group": np.array(cell_g, dtype=int),
+        "rho": np.array(cell_rho, dtype=float),
+        "median": med,
+        "identifiable": ident,
+        "log_median": np.where(ident, np.log(np.where(ident, med, 1.0)), np.nan),
+    }
+
+
+def _median_fits(cell_rho, cell_g, n_groups: int, y_cells, use):
+    """Least squares on the log cell medians ``y_cells`` of the cells ``use``.
+
+    Returns ``(alpha, intercepts, yhat, lines)``: the shared-slope model (alpha, one intercept
+    per group, NaN for groups without a used cell; ``yhat`` its fitted values on the used
+    cells) and each group's own line, ``lines[g] = (slope, intercept)`` (NaN with fewer than
+    two used cells).
+    """
+    r, y, g = cell_rho[use], y_cells[use], cell_g[use]
+    a, c, yhat, _ = (
+        _shared_fit(r, y, g, n_groups)
+        if use.any()
+        else (math.nan, np.full(n_groups, np.nan), np.zeros(0), False)
+    )
+    lines = []
+    for gg in range(n_groups):
+        m = g == gg
+        lines.append(_ols_line(r[m], y[m]) if m.sum() >= 2 else (math.nan, math.nan))
+    return a, c, yhat, lines
+
+
+def _ols_law(cells: dict, n_groups: int) -> dict:
+    """The least-squares delay law on the identifiable cells of :func:`_delay_cells`.
+
+    Returns a dict of plain numbers and arrays (NaN where undefined): ``alpha``,
+    ``alpha_se`` (OLS), ``intercepts`` and ``lines`` (see :func:`_median_fits`),
+    ``fitted_log`` and ``fitted_group_log`` (every cell: shared model, the group's own line),
+    ``rss_shared``, ``rss_separate``, ``r2``, ``r2_within``, ``k_shared`` and ``k_separate``
+    (parameter counts, error variance included), ``n_fit`` (cells fitted) and per group
+    ``group_r2`` and ``group_n`` (its fitted cells).
+    """
+    G = n_groups
+    cell_rho, cell_g = cells["rho"], cells["group"]
+    ylog, ident = cells["log_median"], cells["identifiable"]
+    alpha, cvec, yhat_use, per_lines = _median_fits(cell_rho, cell_g, G, ylog, ident)
+    y_use, r_use, g_use = ylog[ident], cell_rho[ident], cell_g[ident]
+    N = int(ident.sum())
+
+    # fitted values for every cell (shared and per-group)
+    fitted_log = alpha * cell_rho + cvec[cell_g] if cell_rho.size else np.zeros(0)
+    fitted_group = np.array(
+        [per_lines[g][0] * r + per_lines[g][1] for g, r in zip(cell_g, cell_rho)]
+    )
+
+    rss_shared = float(np.sum((y_use - yhat_use) ** 2)) if math.isfinite(alpha) else math.nan
+    yhat_sep = np.empty(N)
+    for gg in range(G):
+        m = g_use == gg
+        if not m.any():
+            continue
+        sl, ic = per_lines[gg]
+        yhat_sep[m] = sl * r_use[m] + ic if math.isfinite(sl) else y_use[m].mean()
+    rss_separate = float(np.sum((y_use - yhat_sep) ** 2)) if N else math.nan
+
+    gmeans = np.zeros(N)
+    for gg in range(G):
+        m = g_use == gg
+        if m.any():
+            gmeans[m] = y_use[m].mean()
+    r2 = _r2(y_use, yhat_use) if math.isfinite(alpha) else math.nan
+    r2_within = _r2(y_use, yhat_use, gmeans) if math.isfinite(alpha) else math.nan
+
+    # OLS standard error of the shared alpha
+    groups_used = np.unique(g_use)
+    k_shared = 1 + groups_used.size + 1
+    m_g = [len(np.unique(r_use[g_use == gg])) for gg in groups_used]
+    k_separate = int(sum(min(2, m) for m in m_g)) + 1
+    alpha_se = math.nan
+    dof = N - (k_shared - 1)
+    if math.isfinite(alpha) and dof > 0:
+        sxx = sum(
+            float(np.sum((r_use[g_use == gg] - r_use[g_use == gg].mean()) ** 2))
+            for gg in groups_used
+        )
+        alpha_se = math.sqrt(rss_shared / dof / sxx)
+
+    group_r2, group_n = [], []
+    for gg in range(G):
+        m = g_use == gg
+        sl, icp = per_lines[gg]
+        group_r2.append(
+            _r2(y_use[m], sl * r_use[m] + icp) if (m.sum() >= 2 and math.isfinite(sl)) else math.nan
+        )
+        group_n.append(int(m.sum()))
+    return {
+        "alpha": alpha,
+        "alpha_se": alpha_se,
+        "intercepts": cvec,
+        "lines": per_lines,
+        "fitted_log": fitted_log,
+        "fitted_group_log": fitted_group,
+        "rss_shared": rss_shared,
+        "rss_separate": rss_separate,
+        "r2": r2,
+        "r2_within": r2_within,
+        "k_shared": int(k_shared),
+        "k_separate": int(k_separate),
+        "n_fit": N,
+        "group_r2": group_r2,
+        "group_n": group_n,
+    }
+
+
+def _info_criteria(rss: float, k: int, n: int) -> tuple[float, float, float]:
+    """(AIC, AICc, BIC) of a Gaussian least-squares fit with ``k`` parameters on ``n`` points.
+
+    NaN when n = 0 or RSS is not finite; AICc is NaN when n <= k + 1.
+    """
+    if n == 0 or not math.isfinite(rss):
+        return math.nan, math.nan, math.nan
+    ll_term = n * math.log(max(rss, np.finfo(float).tiny) / n)
+    aic = ll_term + 2 * k
+    aicc = aic + 2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else math.nan
+    return aic, aicc, ll_term + k * math.log(n)
+
+
+def _preferred(shared: float, separate: float) -> str | None:
+    """ "shared" or "separate", whichever criterion value is lower (ties -> "shared")."""
+    if not (math.isfinite(shared) and math.isfinite(separate)):
+        return None
+    return "shared" if shared <= separate else "separate"
+
+
+def _model_comparison(
+    rss_shared: float, rss_separate: float, k_shared: int, k_separate: int, n: int
+) -> dict:
+    """Shared slope vs separate slopes on ``n`` fitted cells: AIC, AICc, BIC and the F-test.
+
+    Returns the ``model_comparison`` dict of :func:`delay_law`.
+    """
+    aic_s, aicc_s, bic_s = _info_criteria(rss_shared, k_shared, n)
+    aic_p, aicc_p, bic_p = _info_criteria(rss_separate, k_separate, n)
+    df1, df2 = k_separate - k_shared, n - (k_separate - 1)
+    f_stat = f_p = math.nan
+    if df1 > 0 and df2 > 0 and math.isfinite(rss_shared) and rss_separate > 0:
+        f_stat = ((rss_shared - rss_separate) / df1) / (rss_separate / df2)
+        f_p = float(stats.f.sf(f_stat, df1, df2))
+    return {
+        "rss_shared": _f(rss_shared),
+        "rss_separate": _f(rss_separate),
+        "k_shared": int(k_shared),
+        "k_separate": int(k_separate),
+        "n_cells": n,
+        "aic_shared": _f(aic_s),
+        "aic_separate": _f(aic_p),
+        "aicc_shared": _f(aicc_s),
+        "aicc_separate": _f(aicc_p),
+        "bic_shared": _f(bic_s),
+        "bic_separate": _f(bic_p),
+        "delta_aic": _f(aic_p - aic_s),
+        "delta_aicc": _f(aicc_p - aicc_s),
+        "delta_bic": _f(bic_p - bic_s),
+        "preferred_aic": _preferred(aic_s, aic_p),
+        "preferred_aicc": _preferred(aicc_s, aicc_p),
+        "preferred_bic": _preferred(bic_s, bic_p),
+        "f_stat": _f(f_stat),
+        "f_pvalue": _f(f_p),
+        "f_df": [int(df1), int(df2)],
+    }
+
+
+def _law_bootstrap(t, cens, cells: dict, n_groups: int, n_boot: int, seed: int):
+    """Bootstrap replicates of the median fits, lanes resampled within each cell.
+
+    Each replicate recomputes the cell medians and :func:`_median_fits` (cells unidentifiable
+    in a replicate are left out of it). Returns ``(alpha, slopes)`` of shapes ``(n_boot,)``
+    and ``(n_boot, n_groups)``; all NaN when ``n_boot`` is 0 or no identifiable cell holds
+    two lanes (every replicate would equal the point fit: no interval).
+    """
+    boot_alpha = np.full(n_boot, np.nan)
+    boot_group = np.full((n_boot, n_groups), np.nan)
+    members = cells["members"]
+    pairs = any(members[j].size >= 2 for j in np.flatnonzero(cells["identifiable"]))
+    if n_boot <= 0 or not pairs:
+        return boot_alpha, boot_group
+    rng = np.random.default_rng(seed)
+    bmed = np.empty((n_boot, len(members)))
+    for j, m in enumerate(members):
+        idx = rng.integers(0, m.size, size=(n_boot, m.size))
+        bmed[:, j] = _km_median_rows(t[m][idx], cens[m][idx])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        blog = np.log(bmed)
+    for b in range(n_boot):
+        use = np.isfinite(blog[b])
+        a_b, _, _, lines_b = _median_fits(cells["rho"], cells["group"], n_groups, blog[b], use)
+        boot_alpha[b] = a_b
+        boot_group[b] = [line[0] for line in lines_b]
+    return boot_alpha, boot_group
+
+
+def _per_group_rows(law: dict, boot_group, gkeys: list, ci: float) -> dict:
+    """The ``per_group`` dict of :func:`delay_law`: each group's own line and its interval."""
+    out = {}
+    for g, key in enumerate(gkeys):
+        slope, intercept = law["lines"][g]
+        out[key] = {
+            "alpha": _f(slope),
+            "alpha_ci": _percentile_ci(boot_group[:, g], ci),
+            "intercept": _f(intercept),
+            "r2": _f(law["group_r2"][g]),
+            "n_cells": law["group_n"][g],
+        }
+    return out
+
+
+def _cell_rows(t, cens, cells: dict, law: dict, gkeys: list) -> list[dict]:
+    """The ``cells`` list of :func:`delay_law`: each cell's lanes, median and fitted values."""
+    rows = []
+    for j, m in enumerate(cells["members"]):
+        cm = cens[m]
+        ylog, fitted_log = cells["log_median"][j], law["fitted_log"][j]
+        rows.append(
+            {
+                "group": gkeys[cells["group"][j]],
+                "rho": float(cells["rho"][j]),
+                "n": int(m.size),
+                "n_censored": int(cm.sum()),
+                "median": _f(cells["median"][j]),
+                "identifiable": bool(cells["identifiable"][j]),
+                "log_median": _f(ylog),
+                "fitted_log": _f(fitted_log),
+                "fitted": _f(math.exp(fitted_log)) if math.isfinite(fitted_log) else None,
+                "fitted_group_log": _f(law["fitted_group_log"][j]),
+                "residual_log": _f(ylog - fitted_log) if cells["identifiable"][j] else None,
+                "max_censored_time": _f(t[m][cm].max()) if cm.any() else None,
+            }
+        )
+    return rows
+
+
 def delay_law(
     rho, t_grok, group=None, censored=None, n_boot: int = 1000, seed: int = 0, ci: float = 0.95
 ) -> dict:
@@ -532,228 +878,32 @@ def delay_law(
           n_censored, excluded_groups}
     """
     _check_ci(ci)
-    rho = np.asarray(rho, dtype=float).ravel()
-    t = np.asarray(t_grok, dtype=float).ravel()
-    n_all = t.size
-    if rho.shape != t.shape:
-        raise ValueError("rho and t_grok must have the same length")
-    cens = np.zeros(n_all, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
-    if cens.shape != t.shape:
-        raise ValueError("censored must have the same length as t_grok")
-    if group is None:
-        groups_raw = ["all"] * n_all
-    else:
-        seq = group.ravel() if isinstance(group, np.ndarray) else group
-        groups_raw = [_py(g) for g in seq]
-    if len(groups_raw) != n_all:
-        raise ValueError("group must have the same length as t_grok")
-
-    ok = np.isfinite(t) & (t > 0) & np.isfinite(rho)
-    n_missing = int(n_all - ok.sum())
-    rho, t, cens = rho[ok], t[ok], cens[ok]
-    groups_raw = [g for g, k in zip(groups_raw, ok) if k]
-    uniq = _sorted_unique(groups_raw)
-    gpos = {g: i for i, g in enumerate(uniq)}
-    gidx = np.array([gpos[g] for g in groups_raw], dtype=int)
-    gkeys = [_key(g) for g in uniq]
-    G = len(uniq)
-
-    # ---- cells -------------------------------------------------------------
-    cell_members, cell_g, cell_rho = [], [], []
-    for g in range(G):
-        mg = gidx == g
-        for r in np.unique(rho[mg]):
-            cell_members.append(np.nonzero(mg & (rho == r))[0])
-            cell_g.append(g)
-            cell_rho.append(float(r))
-    cell_g = np.array(cell_g, dtype=int)
-    cell_rho = np.array(cell_rho, dtype=float)
-    n_cells = len(cell_members)
-    med = (
-        np.array([_km_median_rows(t[m][None, :], cens[m][None, :])[0] for m in cell_members])
-        if n_cells
-        else np.zeros(0)
+    rho, t, cens, gidx, gkeys, n_missing = _delay_lanes(rho, t_grok, group, censored)
+    G = len(gkeys)
+    cells = _delay_cells(rho, t, cens, gidx, G)
+    law = _ols_law(cells, G)
+    comparison = _model_comparison(
+        law["rss_shared"], law["rss_separate"], law["k_shared"], law["k_separate"], law["n_fit"]
     )
-    ident = np.isfinite(med)
-    ylog = np.where(ident, np.log(np.where(ident, med, 1.0)), np.nan)
-
-    # ---- point fits on identifiable cells ------------------------------------
-    def fits(y_cells: np.ndarray, use: np.ndarray):
-        """Shared alpha and per-group slopes from log cell medians."""
-        r, y, g = cell_rho[use], y_cells[use], cell_g[use]
-        a, c, yhat, ok_a = (
-            _shared_fit(r, y, g, G)
-            if use.any()
-            else (math.nan, np.full(G, np.nan), np.zeros(0), False)
-        )
-        per = []
-        for gg in range(G):
-            m = g == gg
-            per.append(_ols_line(r[m], y[m]) if m.sum() >= 2 else (math.nan, math.nan))
-        return a, c, yhat, per
-
-    alpha, cvec, yhat_use, per_lines = fits(ylog, ident)
-    y_use, r_use, g_use = ylog[ident], cell_rho[ident], cell_g[ident]
-    N = int(ident.sum())
-
-    # fitted values for every cell (shared and per-group)
-    fitted_log = alpha * cell_rho + cvec[cell_g] if n_cells else np.zeros(0)
-    fitted_group = np.array(
-        [per_lines[g][0] * r + per_lines[g][1] for g, r in zip(cell_g, cell_rho)]
-    )
-
-    rss_shared = float(np.sum((y_use - yhat_use) ** 2)) if math.isfinite(alpha) else math.nan
-    yhat_sep = np.empty(N)
-    for gg in range(G):
-        m = g_use == gg
-        if not m.any():
-            continue
-        sl, ic = per_lines[gg]
-        yhat_sep[m] = sl * r_use[m] + ic if math.isfinite(sl) else y_use[m].mean()
-    rss_separate = float(np.sum((y_use - yhat_sep) ** 2)) if N else math.nan
-
-    gmeans = np.zeros(N)
-    for gg in range(G):
-        m = g_use == gg
-        if m.any():
-            gmeans[m] = y_use[m].mean()
-    r2 = _r2(y_use, yhat_use) if math.isfinite(alpha) else math.nan
-    r2_within = _r2(y_use, yhat_use, gmeans) if math.isfinite(alpha) else math.nan
-
-    # OLS standard error of the shared alpha
-    groups_used = np.unique(g_use)
-    k_shared = 1 + groups_used.size + 1
-    m_g = [len(np.unique(r_use[g_use == gg])) for gg in groups_used]
-    k_separate = int(sum(min(2, m) for m in m_g)) + 1
-    alpha_se = math.nan
-    dof = N - (k_shared - 1)
-    if math.isfinite(alpha) and dof > 0:
-        sxx = sum(
-            float(np.sum((r_use[g_use == gg] - r_use[g_use == gg].mean()) ** 2))
-            for gg in groups_used
-        )
-        alpha_se = math.sqrt(rss_shared / dof / sxx)
-
-    # ---- model comparison ----------------------------------------------------
-    tiny = np.finfo(float).tiny
-
-    def ic(rss, k):
-        if N == 0 or not math.isfinite(rss):
-            return math.nan, math.nan, math.nan
-        ll_term = N * math.log(max(rss, tiny) / N)
-        aic = ll_term + 2 * k
-        aicc = aic + 2 * k * (k + 1) / (N - k - 1) if N - k - 1 > 0 else math.nan
-        return aic, aicc, ll_term + k * math.log(N)
-
-    aic_s, aicc_s, bic_s = ic(rss_shared, k_shared)
-    aic_p, aicc_p, bic_p = ic(rss_separate, k_separate)
-    df1, df2 = k_separate - k_shared, N - (k_separate - 1)
-    f_stat = f_p = math.nan
-    if df1 > 0 and df2 > 0 and math.isfinite(rss_shared) and rss_separate > 0:
-        f_stat = ((rss_shared - rss_separate) / df1) / (rss_separate / df2)
-        f_p = float(stats.f.sf(f_stat, df1, df2))
-
-    def pref(a_s, a_p):
-        if not (math.isfinite(a_s) and math.isfinite(a_p)):
-            return None
-        return "shared" if a_s <= a_p else "separate"
-
-    comparison = {
-        "rss_shared": _f(rss_shared),
-        "rss_separate": _f(rss_separate),
-        "k_shared": int(k_shared),
-        "k_separate": int(k_separate),
-        "n_cells": N,
-        "aic_shared": _f(aic_s),
-        "aic_separate": _f(aic_p),
-        "aicc_shared": _f(aicc_s),
-        "aicc_separate": _f(aicc_p),
-        "bic_shared": _f(bic_s),
-        "bic_separate": _f(bic_p),
-        "delta_aic": _f(aic_p - aic_s),
-        "delta_aicc": _f(aicc_p - aicc_s),
-        "delta_bic": _f(bic_p - bic_s),
-        "preferred_aic": pref(aic_s, aic_p),
-        "preferred_aicc": pref(aicc_s, aicc_p),
-        "preferred_bic": pref(bic_s, bic_p),
-        "f_stat": _f(f_stat),
-        "f_pvalue": _f(f_p),
-        "f_df": [int(df1), int(df2)],
-    }
-
-    # ---- bootstrap ---------------------------------------------------------------
-    boot_alpha = np.full(n_boot, np.nan)
-    boot_group = np.full((n_boot, G), np.nan)
-    # Resampling lanes within cells says nothing when no fitted cell holds two lanes (the
-    # replicates all equal the point fit): no interval then.
-    boot_ok = n_boot > 0 and any(cell_members[j].size >= 2 for j in np.flatnonzero(ident))
-    if boot_ok:
-        rng = np.random.default_rng(seed)
-        bmed = np.empty((n_boot, n_cells))
-        for j, m in enumerate(cell_members):
-            idx = rng.integers(0, m.size, size=(n_boot, m.size))
-            bmed[:, j] = _km_median_rows(t[m][idx], cens[m][idx])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            blog = np.log(bmed)
-        for b in range(n_boot):
-            use = np.isfinite(blog[b])
-            a_b, _, _, per_b = fits(blog[b], use)
-            boot_alpha[b] = a_b
-            boot_group[b] = [p[0] for p in per_b]
-
-    # ---- assemble ------------------------------------------------------------------
-    per_group = {}
-    for gg in range(G):
-        m = g_use == gg
-        sl, icp = per_lines[gg]
-        r2g = (
-            _r2(y_use[m], sl * r_use[m] + icp) if (m.sum() >= 2 and math.isfinite(sl)) else math.nan
-        )
-        per_group[gkeys[gg]] = {
-            "alpha": _f(sl),
-            "alpha_ci": _percentile_ci(boot_group[:, gg], ci) if boot_ok else [None, None],
-            "intercept": _f(icp),
-            "r2": _f(r2g),
-            "n_cells": int(m.sum()),
-        }
-
-    cells, excluded = [], []
-    for j in range(n_cells):
-        m = cell_members[j]
-        cm = cens[m]
-        cell = {
-            "group": gkeys[cell_g[j]],
-            "rho": float(cell_rho[j]),
-            "n": int(m.size),
-            "n_censored": int(cm.sum()),
-            "median": _f(med[j]),
-            "identifiable": bool(ident[j]),
-            "log_median": _f(ylog[j]),
-            "fitted_log": _f(fitted_log[j]),
-            "fitted": _f(math.exp(fitted_log[j])) if math.isfinite(fitted_log[j]) else None,
-            "fitted_group_log": _f(fitted_group[j]),
-            "residual_log": _f(ylog[j] - fitted_log[j]) if ident[j] else None,
-            "max_censored_time": _f(t[m][cm].max()) if cm.any() else None,
-        }
-        cells.append(cell)
-        if not ident[j]:
-            excluded.append({"group": cell["group"], "rho": cell["rho"]})
-
+    boot_alpha, boot_group = _law_bootstrap(t, cens, cells, G, n_boot, seed)
+    rows = _cell_rows(t, cens, cells, law, gkeys)
     return {
-        "alpha": _f(alpha),
-        "alpha_se": _f(alpha_se),
-        "alpha_ci": _percentile_ci(boot_alpha, ci) if boot_ok else [None, None],
+        "alpha": _f(law["alpha"]),
+        "alpha_se": _f(law["alpha_se"]),
+        "alpha_ci": _percentile_ci(boot_alpha, ci),
         "n_boot_valid": int(np.isfinite(boot_alpha).sum()),
-        "intercepts": {gkeys[g]: _f(cvec[g]) for g in range(G)},
-        "r2": _f(r2),
-        "r2_within": _f(r2_within),
-        "per_group": per_group,
-        "cells": cells,
-        "excluded_cells": excluded,
+        "intercepts": {gkeys[g]: _f(law["intercepts"][g]) for g in range(G)},
+        "r2": _f(law["r2"]),
+        "r2_within": _f(law["r2_within"]),
+        "per_group": _per_group_rows(law, boot_group, gkeys, ci),
+        "cells": rows,
+        "excluded_cells": [
+            {"group": c["group"], "rho": c["rho"]} for c in rows if not c["identifiable"]
+        ],
         "n_lanes": int(t.size),
         "n_censored": int(cens.sum()),
         "n_missing": n_missing,
-        "n_cells_fit": N,
+        "n_cells_fit": law["n_fit"],
         "rss_shared": comparison["rss_shared"],
         "rss_separate": comparison["rss_separate"],
         "model_comparison": comparison,
@@ -929,7 +1079,7 @@ def fold_change_across(values, key, t_grok, censored=None) -> dict:
         larger).  Lanes with non-finite ``t_grok`` are ignored.
     """
     x = values[key] if isinstance(values, Mapping) else values
-    x = [_py(v) for v in (x.ravel() if isinstance(x, np.ndarray) else x)]
+    x = [py(v, clean=False) for v in (x.ravel() if isinstance(x, np.ndarray) else x)]
     t = np.asarray(t_grok, dtype=float).ravel()
     c = np.zeros(t.shape, bool) if censored is None else np.asarray(censored, bool).ravel()
     if not (len(x) == t.size == c.size):
@@ -962,3 +1112,36 @@ def fold_change_across(values, key, t_grok, censored=None) -> dict:
             fold=_f(good[hi] / good[lo]) if good[lo] > 0 else None, argmax=lab(hi), argmin=lab(lo)
         )
     return out
+
+
+# ---------------------------------------------------------------------------
+# spread of cell summaries across a series of cells
+# ---------------------------------------------------------------------------
+
+
+def cv(values, finite: bool = False) -> float | None:
+    """Coefficient of variation std (ddof=1) / mean of ``values`` (e.g. W_c across cells).
+
+    None entries are left out; None is returned with fewer than two values left or a zero
+    mean. With ``finite`` non-finite entries are left out too (NaN/inf, and None read as NaN)
+    and a non-finite ratio is reported as None; without it a NaN or inf entry gives a NaN
+    or inf result. The two agree wherever every value is a finite number or None.
+    """
+    if finite:
+        v = np.asarray(values, dtype=float).ravel()
+        v = v[np.isfinite(v)]
+    else:
+        v = np.array([x for x in values if x is not None], float)
+    if v.size < 2 or v.mean() == 0:
+        return None
+    ratio = float(v.std(ddof=1) / v.mean())
+    return _f(ratio) if finite else ratio
+
+
+def fold(values) -> float | None:
+    """Largest over smallest of the positive entries of ``values`` (None and NaN left out).
+
+    None with fewer than two positive entries; an inf entry gives inf (or NaN if all are inf).
+    """
+    v = [x for x in values if x is not None and x > 0]
+    return float(max(v) / min(v)) if len(v) >= 2 else None
