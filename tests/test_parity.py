@@ -459,7 +459,6 @@ def test_report_generates_table2(tiny_run, tmp_path):
 
     import experiments.catalog  # noqa: F401  (registers every experiment)
 
-
     data = report.build([tiny_run], str(tmp_path / "rep"))
     rows = data["tables"]["table2"]
     fitted = json.load(open(os.path.join(tiny_run, "fit.json")))

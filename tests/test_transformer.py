@@ -172,7 +172,6 @@ def test_report_reads_the_run(tiny_run, tmp_path):
 
     import experiments.catalog  # noqa: F401  (registers every experiment)
 
-
     data = report.build([tiny_run], str(tmp_path / "rep"))
     assert "### transformer" in data["text"]
     rows = {r["key"]: r for r in data["comparison"]}
