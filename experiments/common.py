@@ -133,7 +133,7 @@ def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | 
 def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
     """Median T_grok (Kaplan-Meier, bootstrap CI) of the selected lanes that did not diverge,
     with the censored and diverged counts and the median norm at grokking of the grokked."""
-    from grokjax.report import median_ci
+    from grokjax.fit import median_ci
 
     n_div = int((sel & lanes["diverged"]).sum())
     sel = sel & ~lanes["diverged"]

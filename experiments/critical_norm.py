@@ -41,7 +41,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment, registry
+from grokjax import cli, experiment, fit, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -210,15 +210,7 @@ def plan(cfg: Config):
         )
 
 
-def _cv(vals) -> float | None:
-    v = np.array([x for x in vals if x is not None], float)
-    if v.size < 2 or v.mean() == 0:
-        return None
-    return float(v.std(ddof=1) / v.mean())
-
-
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
 
     ok = ~lanes["diverged"]
     cells = []
@@ -269,9 +261,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["across_frac"][str(p)] = {
             "frac": [c["frac"] for c in cs],
             "Wc": meds,
-            "cv": _cv(meds),
+            "cv": fit.cv(meds),
             "T_grok": tg,
-            "T_grok_fold": _fold(tg),
+            "T_grok_fold": fit.fold(tg),
         }
     # W_c across lr, per wd (the lr × wd grid and the main grid's matching cell).
     out["across_lr"] = {}
@@ -283,9 +275,9 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["across_lr"][repr(wd)] = {
             "lr": [c["lr"] for c in cs],
             "Wc": meds,
-            "cv": _cv(meds),
+            "cv": fit.cv(meds),
             "T_grok": tg,
-            "T_grok_fold": _fold(tg),
+            "T_grok_fold": fit.fold(tg),
         }
     # Power law W_c ∝ p^b at the reference fraction, and on the per-p median over fractions.
     ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)), key=lambda c: c["p"])
@@ -304,11 +296,6 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         fit.power_law(list(pooled), list(pooled.values())) if len(pooled) >= 2 else None
     )
     return out
-
-
-def _fold(vals) -> float | None:
-    v = [x for x in vals if x is not None and x > 0]
-    return float(max(v) / min(v)) if len(v) >= 2 else None
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

@@ -62,7 +62,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment, registry
+from grokjax import cli, experiment, fit, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -307,18 +307,6 @@ def _num(x) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
-def _cv(vals) -> float | None:
-    v = np.array([x for x in vals if x is not None], float)
-    if v.size < 2 or v.mean() == 0:
-        return None
-    return float(v.std(ddof=1) / v.mean())
-
-
-def _fold(vals) -> float | None:
-    v = [x for x in vals if x is not None and x > 0]
-    return float(max(v) / min(v)) if len(v) >= 2 else None
-
-
 def _spearman(x, y) -> float | None:
     """Rank correlation of paired values (None with fewer than 3 pairs or a constant side)."""
     pairs = [(a, b) for a, b in zip(x, y) if a is not None and b is not None]
@@ -390,9 +378,9 @@ def _series(cells: list, key: str) -> dict:
         "T_grok": tg,
         "n_censored": [c["n_censored"] for c in cs],
         "n": [c["n"] for c in cs],
-        "cv": _cv(wc),
-        "fold": _fold(wc),
-        "T_grok_fold": _fold(tg),
+        "cv": fit.cv(wc),
+        "fold": fit.fold(wc),
+        "T_grok_fold": fit.fold(tg),
     }
 
 

@@ -58,7 +58,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment, registry
+from grokjax import cli, experiment, fit, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -474,12 +474,6 @@ def plan(cfg: Config):
 # ---------------------------------------------------------------------------------------------
 
 
-def _cv(x) -> float | None:
-    from grokjax import fit
-
-    return fit.critical_norm(np.asarray(x, float), n_boot=0)["cv"]
-
-
 def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     from grokjax import fit
 
@@ -523,7 +517,10 @@ def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
     out = {}
     for g in GROUPS + ("total",):
         col = lanes["norm_at_grok" if g == "total" else f"norm_at_grok_{g}"][idx]
-        out[g] = {"median": float(np.median(col)) if col.size else None, "cv": _cv(col)}
+        out[g] = {
+            "median": float(np.median(col)) if col.size else None,
+            "cv": fit.cv(col, finite=True),
+        }
     return out
 
 

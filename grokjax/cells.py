@@ -21,7 +21,6 @@ __all__ = [
     "CONTROL_KEYS",
     "TOTAL",
     "THRESHOLD_COLUMNS",
-    "plain",
     "sort_key",
     "same",
     "groups",
@@ -31,7 +30,6 @@ __all__ = [
     "clamp_groups",
     "rho_mask",
     "main_setting",
-    "median_ci",
     "delay_law",
     "critical_norm",
     "wc_of",
@@ -51,20 +49,6 @@ TOTAL = "total"  # the norm group of the whole model: lanes.csv column norm_at_g
 # the norm when test accuracy first reaches 0.8 / 0.95: not a parameter group's norm (the old
 # names, norm_at_grok_80 / _95, look like one; run directories written before still hold them)
 THRESHOLD_COLUMNS = ("norm_at_test80", "norm_at_test95", "norm_at_grok_80", "norm_at_grok_95")
-
-
-def plain(v):
-    """Plain Python value of a lane cell: None for NaN/None, int for integral floats."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if v is None:
-        return None
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        if v.is_integer() and abs(v) < 1e15:
-            return int(v)
-    return v
 
 
 def sort_key(v):
@@ -88,7 +72,7 @@ def groups(run, mask: np.ndarray, keys: tuple) -> list[tuple[dict, np.ndarray]]:
     out: dict = {}
     cols = [run.lanes.get(k) for k in keys]
     for i in np.nonzero(mask)[0]:
-        k = tuple(None if c is None else plain(c[i]) for c in cols)
+        k = tuple(None if c is None else fit.py(c[i]) for c in cols)
         out.setdefault(k, []).append(i)
     items = sorted(out.items(), key=lambda kv: tuple(sort_key(v) for v in kv[0]))
     return [(dict(zip(keys, k)), np.array(v, dtype=int)) for k, v in items]
@@ -97,7 +81,7 @@ def groups(run, mask: np.ndarray, keys: tuple) -> list[tuple[dict, np.ndarray]]:
 def values(run, idx: np.ndarray, key: str) -> list:
     """The distinct values of column ``key`` over the lanes ``idx``, sorted ([None] if the run
     has no such column)."""
-    vals = {plain(v) for v in run.lanes[key][idx]} if key in run.lanes else {None}
+    vals = {fit.py(v) for v in run.lanes[key][idx]} if key in run.lanes else {None}
     return sorted(vals, key=sort_key)
 
 
@@ -140,29 +124,6 @@ def main_setting(run, mask: np.ndarray, keys) -> np.ndarray:
     return max(gs, key=lambda g: g[1].size)[1]
 
 
-def median_ci(
-    times, censored=None, n_boot: int = N_BOOT_MEDIAN, seed: int = SEED, ci: float = 0.95
-) -> dict:
-    """Kaplan-Meier median (:func:`grokjax.fit.censored_median`) with a percentile-bootstrap
-    interval over lanes. Replicates whose median is not identifiable count as +inf, so an
-    upper bound beyond the budget is reported as None (unbounded).
-
-    Returns {median, ci: [lo, hi], n, n_censored}."""
-    t = np.asarray(times, float).ravel()
-    c = np.zeros(t.shape, bool) if censored is None else np.asarray(censored, bool).ravel()
-    med = fit.censored_median(t, c)
-    out = {"median": med, "ci": [None, None], "n": int(t.size), "n_censored": int(c.sum())}
-    if n_boot <= 0 or t.size < 2:
-        return out
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, t.size, size=(n_boot, t.size))
-    reps = np.array([fit.censored_median(t[i], c[i]) for i in idx], dtype=object)
-    reps = np.array([np.inf if r is None else r for r in reps], dtype=float)
-    lo, hi = np.quantile(reps, [(1 - ci) / 2, (1 + ci) / 2], method="inverted_cdf")
-    out["ci"] = [float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None]
-    return out
-
-
 def delay_law(run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT) -> dict:
     """fit.delay_law on the lanes ``idx`` (censored at steps_run), grouped by a column;
     cached on the run."""
@@ -172,7 +133,11 @@ def delay_law(run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BO
         g = None
         if group is not None:
             col = run.lanes[group][idx]
-            g = col.astype(int) if group == "p" else np.array([plain(v) for v in col], dtype=object)
+            g = (
+                col.astype(int)
+                if group == "p"
+                else np.array([fit.py(v) for v in col], dtype=object)
+            )
         run.cache[key] = fit.delay_law(
             run.lanes["rho"][idx], t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
         )
@@ -193,7 +158,7 @@ def wc_of(run, cond: dict) -> float | None:
     for k in FREE_KEYS:
         if k in cond and cond[k] is not None and not isinstance(cond[k], tuple):
             free &= np.array(
-                [same(plain(v), cond[k]) if plain(v) is not None else False for v in run.lanes[k]]
+                [same(fit.py(v), cond[k]) if fit.py(v) is not None else False for v in run.lanes[k]]
             )
     if free.any():
         return critical_norm(run, np.nonzero(free)[0])["median"]

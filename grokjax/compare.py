@@ -118,7 +118,7 @@ def free_tgrok(ref, runs) -> list[Candidate]:
     out = []
     for run, cond, idx in _free_cells(ref, runs):
         t, c = run.times()
-        m = cells.median_ci(t[idx], c[idx])
+        m = fit.median_ci(t[idx], c[idx])
         out.append(Candidate(run, cond, m["median"], m["ci"], _censored_note(m, t[idx])))
     return out
 
@@ -253,7 +253,7 @@ def cell_tgrok(ref, runs) -> list[Candidate]:
         for cond, idx in cells.clamp_groups(run, mask=cells.rho_mask(run, r0, r0)):
             if not _model_ok(ref, cond):
                 continue
-            m = cells.median_ci(t[idx], c[idx])
+            m = fit.median_ci(t[idx], c[idx])
             out.append(
                 Candidate(run, dict(cond, rho=r0), m["median"], m["ci"], _censored_note(m, t[idx]))
             )
@@ -358,10 +358,7 @@ def _control_median(run: Run, cond: dict) -> float | None:
     for k in cells.FREE_KEYS:
         if cond.get(k) is not None and k in run.lanes:
             m &= np.array(
-                [
-                    cells.plain(v) is not None and cells.same(cells.plain(v), cond[k])
-                    for v in run.lanes[k]
-                ]
+                [fit.py(v) is not None and cells.same(fit.py(v), cond[k]) for v in run.lanes[k]]
             )
     return fit.censored_median(t[m], c[m]) if m.any() else None
 

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from grokjax import cells, compare, paper, tables  # noqa: E402
+from grokjax import cells, compare, fit, paper, tables  # noqa: E402
 from grokjax.fit import power_law  # noqa: E402
 from grokjax.results import atomic_path  # noqa: E402
 from grokjax.runs import Run  # noqa: E402
@@ -687,16 +687,16 @@ def _fig_trajectories(run: Run, path: str):
         {
             "p": p,
             "lr": lr,
-            "model": cells.plain(L["model"][idx[0]]),
-            "frac": cells.plain(L["frac"][idx[0]]),
-            "wd": cells.plain(L["wd"][idx[0]]),
+            "model": fit.py(L["model"][idx[0]]),
+            "frac": fit.py(L["frac"][idx[0]]),
+            "wd": fit.py(L["wd"][idx[0]]),
         },
     )
     panels = []
     for i, label in chosen:
         st = run.curves["steps"][i]
         keep = st >= 0
-        tgt = cells.plain(L["target_norm"][i]) if L["arm"][i] == "clamp" else None
+        tgt = fit.py(L["target_norm"][i]) if L["arm"][i] == "clamp" else None
         panels.append(
             {
                 "label": f"{label} (seed {int(L['seed'][i])})",
@@ -704,13 +704,13 @@ def _fig_trajectories(run: Run, path: str):
                 "train_acc": run.curves["train_acc"][i][keep],
                 "test_acc": run.curves["test_acc"][i][keep],
                 "norm": run.curves["norm"][i][keep],
-                "t_mem": cells.plain(L["T_mem"][i]),
-                "t_grok": cells.plain(L["T_grok"][i]),
+                "t_mem": fit.py(L["T_mem"][i]),
+                "t_grok": fit.py(L["T_grok"][i]),
                 "wc": wc,
                 "target": tgt,
             }
         )
-    title = f"{run.name}: accuracy and weight norm (p={p}, lr={lr:g}, {cells.plain(L['model'][idx[0]])})"
+    title = f"{run.name}: accuracy and weight norm (p={p}, lr={lr:g}, {fit.py(L['model'][idx[0]])})"
     return trajectories(panels, path, title=title), None
 
 
@@ -767,11 +767,11 @@ def _fig_wc(run: Run, path: str):
     if not by_p and not by_frac:
         return None, "no setting with two or more p or fractions"
     cond = {
-        "model": cells.plain(L["model"][idx[0]]),
-        "lr": cells.plain(L["lr"][idx[0]]),
-        "wd": cells.plain(L["wd"][idx[0]]),
-        "d": cells.plain(L["d"][idx[0]]),
-        "hidden": cells.plain(L["hidden"][idx[0]]),
+        "model": fit.py(L["model"][idx[0]]),
+        "lr": fit.py(L["lr"][idx[0]]),
+        "wd": fit.py(L["wd"][idx[0]]),
+        "d": fit.py(L["d"][idx[0]]),
+        "hidden": fit.py(L["hidden"][idx[0]]),
         "frac": fracs[0] if len(fracs) == 1 else tuple(fracs),
     }
     proto = {k: v for k, v in paper.MLP_PROTOCOL.items()}
@@ -786,7 +786,7 @@ def _delay_series(run: Run, idx: np.ndarray, law: dict, group: str, label) -> li
     t, c = run.times()
     out = []
     for gk, pg in law["per_group"].items():
-        sel = idx[np.array([str(cells.plain(v)) == gk for v in L[group][idx]])]
+        sel = idx[np.array([str(fit.py(v)) == gk for v in L[group][idx]])]
         cell_fits = [cl for cl in law["cells"] if cl["group"] == gk and cl["median"] is not None]
         line = (pg["alpha"], pg["intercept"]) if pg["alpha"] is not None else None
         ci = pg.get("alpha_ci") or [None, None]
@@ -824,7 +824,7 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
     )
     if not idx.size or len(cells.values(run, idx, "rho")) < 2:
         return [], [("delay law", "no clamped lanes at two or more rho")]
-    model = cells.plain(L["model"][idx[0]])
+    model = fit.py(L["model"][idx[0]])
     lr = _ref_lr(run, idx)
     at_lr = idx[np.isclose(L["lr"][idx], lr)]
     # the line is fitted where the paper's law holds (rho <= 1.25: it saturates above); the
@@ -915,7 +915,7 @@ def _fig_layernorm(runs: list[Run], rows: list[dict], path: str):
         if not good.any():
             continue
         main = cells.main_setting(run, good, ("lr", "wd"))
-        lr, wd = cells.plain(run.lanes["lr"][main[0]]), cells.plain(run.lanes["wd"][main[0]])
+        lr, wd = fit.py(run.lanes["lr"][main[0]]), fit.py(run.lanes["wd"][main[0]])
         at = good & np.isclose(run.lanes["lr"], lr) & np.isclose(run.lanes["wd"], wd)
         for cond, idx in cells.groups(run, at, ("layernorm", "p")):
             if idx.size < 2:  # a CV needs two lanes
@@ -956,7 +956,7 @@ def _fig_models(runs: list[Run], path: str):
         plain = (
             np.ones(run.n, bool)
             if ln is None
-            else np.array([cells.plain(v) in (None, "none") for v in ln])
+            else np.array([fit.py(v) in (None, "none") for v in ln])
         )
         base = run.arm("clamp") & run.ok() & np.isfinite(L["rho"]) & plain
         for cond, idx in cells.groups(run, base, keys):

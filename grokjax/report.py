@@ -28,14 +28,10 @@ import dataclasses
 import os
 
 from grokjax import compare, plots, registry, tables
-from grokjax.runs import CONFIG_FIELDS, RunDirError, load_runs, read_lanes
+from grokjax.runs import CONFIG_FIELDS, load_runs, read_lanes
 
-# RunDirError and summary_lines are what experiments/report.py uses from here; median_ci is
-# what experiments/common.py does (until it takes fit.median_ci)
-from grokjax.cells import median_ci  # noqa: F401
-from grokjax.tables import summary_lines  # noqa: F401
 
-__all__ = ["RunDirError", "build", "experiments", "experiment_sections", "summary_lines"]
+__all__ = ["build", "experiments", "experiment_sections"]
 
 UNKNOWN = "not known to the report: only generic tables/figures"
 

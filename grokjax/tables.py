@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from grokjax import cells, paper
+from grokjax import cells, fit, paper
 from grokjax.runs import Run
 
 __all__ = [
@@ -111,7 +111,7 @@ def wc_table(runs: list[Run]) -> list[dict]:
         t, c = run.times()
         for cond, idx in cells.free_groups(run):
             w = cells.critical_norm(run, idx)
-            m = cells.median_ci(t[idx], c[idx], n_boot=0)
+            m = fit.median_ci(t[idx], c[idx], n_boot=0)
             rows.append(
                 {
                     "run": run.name,
@@ -195,7 +195,7 @@ def tgrok_matrix(runs: list[Run], n_boot: int = cells.N_BOOT_MEDIAN) -> list[dic
             ):
                 div = run.lanes["diverged"][lanes]
                 ok = lanes[~div & np.isfinite(t[lanes]) & (t[lanes] > 0)]
-                m = cells.median_ci(t[ok], c[ok], n_boot=n_boot)
+                m = fit.median_ci(t[ok], c[ok], n_boot=n_boot)
                 budget = float(np.max(t[ok][c[ok]])) if c[ok].any() else None
                 rho = cell_key["rho"]
                 rows.append(
