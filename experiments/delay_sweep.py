@@ -325,9 +325,12 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
         out["shared"] = fit.delay_law(
             lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int), censored=c, seed=0
         )
-        # the absolute-norm collapse: T_grok against the held norm itself, pooled over p
+        # the absolute-norm collapse: T_grok against the held norm itself, one slope per unit
+        # of ||W|| over p with an intercept per p (the report's absolute_norm_r2)
         target = np.round(lanes["target_norm"][clamp], 6)
-        out["absolute_norm"] = fit.delay_law(target, t, censored=c, seed=0)
+        out["absolute_norm"] = fit.delay_law(
+            target, t, group=lanes["p"][clamp].astype(int), censored=c, seed=0
+        )
         wcs = [out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p]
         if len(cfg.p) > 2 and all(w is not None for w in wcs):
             out["Wc_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(wcs))

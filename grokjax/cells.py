@@ -124,10 +124,13 @@ def main_setting(run, mask: np.ndarray, keys) -> np.ndarray:
     return max(gs, key=lambda g: g[1].size)[1]
 
 
-def delay_law(run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT) -> dict:
-    """fit.delay_law on the lanes ``idx`` (censored at steps_run), grouped by a column;
-    cached on the run."""
-    key = ("delay", idx.tobytes(), group, n_boot)
+def delay_law(
+    run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT, x: str = "rho"
+) -> dict:
+    """fit.delay_law on the lanes ``idx`` (censored at steps_run) against column ``x`` (rho,
+    or ``target_norm``: the held norm itself, rounded to 1e-6), grouped by a column; cached on
+    the run."""
+    key = ("delay", idx.tobytes(), group, n_boot) + (() if x == "rho" else (x,))
     if key not in run.cache:
         t, c = run.times()
         g = None
@@ -138,8 +141,9 @@ def delay_law(run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BO
                 if group == "p"
                 else np.array([fit.py(v) for v in col], dtype=object)
             )
+        xs = run.lanes[x][idx] if x == "rho" else np.round(run.lanes[x][idx], 6)
         run.cache[key] = fit.delay_law(
-            run.lanes["rho"][idx], t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
+            xs, t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
         )
     return run.cache[key]
 

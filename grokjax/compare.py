@@ -515,6 +515,73 @@ def unembed_exponent(ref, runs) -> list[Candidate]:
 
 
 # Which function measures a reference's number: ``paper.Reference.measure`` names one of these.
+def embed_exponent(ref, runs) -> list[Candidate]:
+    """Power law in p of the median embedding norm ‖E‖ at T_grok (column norm_at_grok_embed)
+    of the grokked free lanes of each setting at ``min_p`` or more p."""
+    out = []
+    need = ref.select.get("min_p", 3)
+    for run in runs:
+        if "norm_at_grok_embed" not in run.lanes:
+            continue
+        keys = tuple(k for k in cells.FREE_KEYS if k != "p")
+        grokked = run.lanes["grokked"]
+        for cond, idx in cells.groups(run, run.arm("free") & run.ok() & grokked, keys):
+            if not _model_ok(ref, cond):
+                continue
+            ps, es = [], []
+            for p in cells.values(run, idx, "p"):
+                e = run.lanes["norm_at_grok_embed"][idx[run.lanes["p"][idx] == p]]
+                e = e[np.isfinite(e)]
+                if e.size:
+                    ps.append(p)
+                    es.append(float(np.median(e)))
+            if len(ps) < need:
+                continue
+            pl = fit.power_law(np.array(ps, float), np.array(es), seed=cells.SEED)
+            out.append(
+                Candidate(
+                    run,
+                    dict(cond, p=tuple(ps)),
+                    pl["exponent"],
+                    pl["exponent_ci"],
+                    f"{len(ps)} values of p, R²={fmt(pl['r2'])}",
+                )
+            )
+    return out
+
+
+def absolute_norm_r2(ref, runs) -> list[Candidate]:
+    """R² of ln T_grok against the held norm itself (rho·W_c, not rho): one slope per unit of
+    ‖W‖ shared by the p with two or more rho in the reference's rho range, an intercept per
+    p (the shared-alpha fit with the absolute norm in place of rho)."""
+    out = []
+    sel = ref.select
+    for run in runs:
+        mask = cells.rho_mask(run, sel.get("rho_min"), sel.get("rho_max"))
+        keys = tuple(k for k in cells.CLAMP_KEYS if k != "p")
+        for cond, idx in cells.clamp_groups(run, keys, mask):
+            if not _model_ok(ref, cond):
+                continue
+            want = ref.protocol.get("p")
+            if isinstance(want, tuple):
+                idx = idx[np.isin(run.lanes["p"][idx], want)]
+            ps = [
+                p
+                for p in cells.values(run, idx, "p")
+                if len(cells.values(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
+            ]
+            if len(ps) < sel.get("min_p", 2):
+                continue
+            idx = idx[np.isin(run.lanes["p"][idx], ps)]
+            law = cells.delay_law(run, idx, group="p", x="target_norm")
+            note = (
+                f"one slope, an intercept per p, over {len(ps)} values of p: {law['n_lanes']} "
+                f"lanes, {law['n_censored']} censored; slope {fmt(law['alpha'])} per unit of ‖W‖"
+            )
+            out.append(Candidate(run, dict(cond, p=tuple(ps)), law["r2"], None, note))
+    return out
+
+
 MEASURES = {
     "free_wc": free_wc,
     "free_wc_cv": free_wc_cv,
@@ -534,6 +601,8 @@ MEASURES = {
     "group_clamp_fold": group_clamp_fold,
     "group_norm_cv": group_norm_cv,
     "unembed_exponent": unembed_exponent,
+    "embed_exponent": embed_exponent,
+    "absolute_norm_r2": absolute_norm_r2,
 }
 
 

@@ -67,6 +67,7 @@ def make_run(
     t1: float = 4077.0,
     sat_rho: float = 1.30,
     unembed: dict | None = None,
+    embed: dict | None = None,
 ) -> str:
     """Writes config.json, lanes.csv and curves.npz into ``path`` and returns it.
 
@@ -75,7 +76,8 @@ def make_run(
     ``diverge`` clamped lanes are marked diverged. ``group_cv``: seed CV of each group's norm
     at T_grok (default ``cv``). ``t1``: median clamped T_grok at rho=1, lr 1e-3, p=59.
     ``sat_rho``: the rho that ``saturation`` multiplies. ``unembed``: {p: norm}: the unembedding
-    norm at T_grok, independent of the total norm (seed CV ``group_cv``)."""
+    norm at T_grok, independent of the total norm (seed CV ``group_cv``); ``embed`` likewise
+    for the embedding."""
     rng = np.random.default_rng(seed)
     wc = wc or {q: 54.6 * (q / 59) ** 0.41 for q in p}
     groups = GROUPS[model]
@@ -105,7 +107,13 @@ def make_run(
         norm_grok = wcq * (1 + cv * rng.standard_normal()) if arm == "free" else target
         gcv = cv if group_cv is None else group_cv
         gnorms = [
-            (unembed[q] if (unembed and g == "unembed") else norm_grok / math.sqrt(len(groups)))
+            (
+                unembed[q]
+                if (unembed and g == "unembed")
+                else embed[q]
+                if (embed and g == "embed")
+                else norm_grok / math.sqrt(len(groups))
+            )
             * (1 + gcv * rng.standard_normal())
             for g in groups
         ]
@@ -328,7 +336,13 @@ def controls_run(
 def paper_like(root: str) -> list[str]:
     """A set of runs that follows the paper's protocol and reproduces its numbers."""
     return [
-        make_run(os.path.join(root, "sweep"), p=(41, 53, 59, 71), seeds=8, seed=1),
+        make_run(
+            os.path.join(root, "sweep"),
+            p=(41, 53, 59, 71),
+            seeds=8,
+            seed=1,
+            embed={q: 30.0 * (q / 59) ** 0.47 for q in (41, 53, 59, 71)},
+        ),
         make_run(
             os.path.join(root, "dense"),
             experiment="dense_rho",
@@ -844,3 +858,18 @@ def test_the_report_modules_import_one_way():
         assert "experiments" not in tops, f"grokjax/{m}.py imports the application"
         later = mods & set(order[i:])
         assert not later, f"grokjax/{m}.py imports {sorted(later)} (a later layer)"
+
+
+def test_absolute_norm_and_embedding_exponent_rows_read_the_committed_sweep():
+    """The two paper numbers added for the delay sweep are measured from committed lanes: the
+    pooled line against the held norm itself over p = 53, 71, and (not run) the ‖E‖ exponent,
+    which needs three p in one run."""
+    from grokjax import compare, paper, runs as runs_lib
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = runs_lib.load_runs([os.path.join(root, "results", "delay_sweep-paper-p53p71")])
+    refs = paper.PAPER
+    (cand,) = compare.candidates(refs["absolute_norm_r2"], run)
+    assert cand.cond["p"] == (53, 71) and 0.0 <= cand.measured <= 1.0
+    assert "an intercept per p" in cand.note
+    assert compare.candidates(refs["embed_exponent"], run) == []
