@@ -305,7 +305,7 @@ _refs = [
     ),
     Reference(
         "absolute_norm_r2",
-        "R² of ln T_grok against the held norm itself, pooled over p",
+        "R² of ln T_grok against the held norm itself (one slope over p)",
         0.988,
         _R2,
         f"{_SRC}: T_grok against the absolute held norm rho·W_c collapses across p in "
