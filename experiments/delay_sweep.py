@@ -108,9 +108,9 @@ class SweepConfig(experiment.BaseConfig):
     experiment: str = "delay_sweep"
     config_format: int = CONFIG_FORMAT
     preset: str = "quick"
-    p: list = dataclasses.field(default_factory=lambda: [59])
-    rho: list = dataclasses.field(default_factory=lambda: [0.85, 0.95, 1.05])
-    lr: list = dataclasses.field(default_factory=lambda: [1e-3])
+    p: list[int] = dataclasses.field(default_factory=lambda: [59])
+    rho: list[float] = dataclasses.field(default_factory=lambda: [0.85, 0.95, 1.05])
+    lr: list[float] = dataclasses.field(default_factory=lambda: [1e-3])
     wd: float = 1.0
     seeds: int = 4
     steps: int | None = None  # one budget for every lane; None = the rho-dependent default
@@ -121,8 +121,8 @@ class SweepConfig(experiment.BaseConfig):
     t_int: int = 500
     # held norms run only at the moduli in extra_rho_p, beside rho and outside the fitted law
     # (the paper's rho = 1.30 saturation cells at p = 41 and 59)
-    extra_rho: list = dataclasses.field(default_factory=list)
-    extra_rho_p: list = dataclasses.field(default_factory=list)
+    extra_rho: list[float] = dataclasses.field(default_factory=list)
+    extra_rho_p: list[int] = dataclasses.field(default_factory=list)
 
     def rhos_at(self, p: int) -> list:
         """The held norms of the clamped lanes at modulus ``p``: rho, then the extras."""
@@ -194,32 +194,26 @@ class SweepConfig(experiment.BaseConfig):
 
 
 def add_arguments(ap) -> None:
+    """The configuration's flags (experiment.field_arguments), with their help."""
     from grokjax.models import MODELS
 
-    ap.add_argument("--p", type=cli.ints, help="moduli, comma-separated (e.g. 41,59)")
-    ap.add_argument("--rho", type=cli.floats, help="held norms in units of Wc, comma-separated")
-    ap.add_argument("--lr", type=cli.floats, help="learning rates, comma-separated")
-    ap.add_argument("--wd", type=float, help="AdamW decoupled weight decay")
-    ap.add_argument("--seeds", type=int, help="seeds per cell")
-    ap.add_argument("--steps", type=int, help="step budget for every lane")
-    ap.add_argument("--frac", type=float, help="train fraction in (0, 1)")
-    ap.add_argument("--model", help=f"one of {', '.join(MODELS)}")
-    ap.add_argument("--d", type=int, help="embedding width")
-    ap.add_argument("--hidden", type=int, help="hidden (MLP) width")
-    ap.add_argument("--t-int", dest="t_int", type=int, help="first clamped step")
-    ap.add_argument(
-        "--extra-rho",
-        dest="extra_rho",
-        type=cli.floats,
-        help="held norms run only at the --extra-rho-p moduli, outside the fit "
+    helps = dict(
+        p="moduli, comma-separated (e.g. 41,59)",
+        rho="held norms in units of Wc, comma-separated",
+        lr="learning rates, comma-separated",
+        wd="AdamW decoupled weight decay",
+        seeds="seeds per cell",
+        steps="step budget for every lane",
+        frac="train fraction in (0, 1)",
+        model=f"one of {', '.join(MODELS)}",
+        d="embedding width",
+        hidden="hidden (MLP) width",
+        t_int="first clamped step",
+        extra_rho="held norms run only at the --extra-rho-p moduli, outside the fit "
         "(paper preset: 1.30)",
+        extra_rho_p="moduli that also run --extra-rho (paper preset: 41,59)",
     )
-    ap.add_argument(
-        "--extra-rho-p",
-        dest="extra_rho_p",
-        type=cli.ints,
-        help="moduli that also run --extra-rho (paper preset: 41,59)",
-    )
+    experiment.field_arguments(SweepConfig, helps)(ap)
 
 
 def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:

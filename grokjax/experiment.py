@@ -1010,7 +1010,7 @@ BASE_FIELDS = tuple(f.name for f in dataclasses.fields(BaseConfig))
 def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Callable:
     """An ``add_arguments`` that adds ``--field-name`` for every field of ``cfg_cls`` beyond
     :class:`BaseConfig`'s and ``skip`` (lists comma-separated; the element type from the
-    default)."""
+    annotation, ``list[int]``, or else from the default)."""
     helps = helps or {}
 
     def add(ap) -> None:
@@ -1020,6 +1020,12 @@ def field_arguments(cfg_cls, helps: dict | None = None, skip: tuple = ()) -> Cal
             if f.name in BASE_FIELDS or f.name in skip:
                 continue
             v = getattr(cfg, f.name)
+            ann = str(f.type).replace(" ", "")  # e.g. "list[int]", "int|None": says more than
+            if ann.startswith("list[") and ann.endswith("]"):  # an empty or None default
+                v = v if v else {"int": [0], "float": [0.0], "str": [""]}.get(ann[5:-1], [])
+            elif v is None:
+                parts = set(ann.split("|"))
+                v = 0 if "int" in parts else 0.0 if "float" in parts else v
             if isinstance(v, list):
                 ints = v and all(isinstance(x, int) for x in v)
                 if f.name in rep:
