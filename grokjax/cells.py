@@ -46,8 +46,9 @@ N_BOOT = 1000  # bootstrap replicates of the fits (grokjax.fit default)
 N_BOOT_MEDIAN = 500  # bootstrap replicates of a cell median's CI
 SEED = 0
 TOTAL = "total"  # the norm group of the whole model: lanes.csv column norm_at_grok
-# the norm when test accuracy first reaches 0.8 / 0.95: not a parameter group's norm (the old
-# names, norm_at_grok_80 / _95, look like one; run directories written before still hold them)
+# the norm when test accuracy first reaches 0.8 / 0.95: not a parameter group's norm (the
+# reader maps their old names, norm_at_grok_80 / _95, to these; lanes built in memory may
+# still carry the old ones)
 THRESHOLD_COLUMNS = ("norm_at_test80", "norm_at_test95", "norm_at_grok_80", "norm_at_grok_95")
 
 

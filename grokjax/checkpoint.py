@@ -5,7 +5,7 @@ One checkpoint holds three items, so that a run can continue exactly where it st
 * ``state`` -- the stacked lane state as the device holds it (params, optimizer state, step,
   latches, per-lane data split), one array per leaf named by its path, in the current slot
   layout and with its sharding; PRNG key leaves (if any) as raw key data;
-* ``host``  -- the runner's host-side arrays: the slot -> lane map, which slots are real,
+* ``host``  -- the engine's host-side arrays: the slot -> lane map, which slots are real,
   per-lane end steps and activity flags, host copies of the latches and the curves so far;
 * ``meta``  -- JSON: format version, the run's fingerprint (static config, lanes, chunking),
   step, lane-steps executed, program sizes used, wall time so far.
@@ -110,7 +110,7 @@ class LaneCheckpointer:
     """Saves and restores the checkpoints of one lane program in ``directory``.
 
     Only process 0 writes; every process can restore. With several processes the lane state
-    spans every process's devices: the runner gathers it to host arrays on every process before
+    spans every process's devices: the engine gathers it to host arrays on every process before
     saving (``host_local``), process 0 saves those, and on restore every process reads the host
     arrays and puts its own shards back on its devices.
     """

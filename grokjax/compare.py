@@ -514,7 +514,6 @@ def unembed_exponent(ref, runs) -> list[Candidate]:
     return out
 
 
-# Which function measures a reference's number: ``paper.Reference.measure`` names one of these.
 def embed_exponent(ref, runs) -> list[Candidate]:
     """Power law in p of the median embedding norm ‖E‖ at T_grok (column norm_at_grok_embed)
     of the grokked free lanes of each setting at ``min_p`` or more p."""
@@ -528,6 +527,9 @@ def embed_exponent(ref, runs) -> list[Candidate]:
         for cond, idx in cells.groups(run, run.arm("free") & run.ok() & grokked, keys):
             if not _model_ok(ref, cond):
                 continue
+            want = ref.protocol.get("p")
+            if isinstance(want, tuple):  # the paper's moduli only (delay_sweep also runs p=31)
+                idx = idx[np.isin(run.lanes["p"][idx], want)]
             ps, es = [], []
             for p in cells.values(run, idx, "p"):
                 e = run.lanes["norm_at_grok_embed"][idx[run.lanes["p"][idx] == p]]
@@ -582,6 +584,7 @@ def absolute_norm_r2(ref, runs) -> list[Candidate]:
     return out
 
 
+# Which function measures a reference's number: ``paper.Reference.measure`` names one of these.
 MEASURES = {
     "free_wc": free_wc,
     "free_wc_cv": free_wc_cv,

@@ -308,8 +308,8 @@ _refs = [
         "R² of ln T_grok against the held norm itself (one slope over p)",
         0.988,
         _R2,
-        f"{_SRC}: T_grok against the absolute held norm rho·W_c collapses across p in "
-        "{41,53,59,71} onto one line, R² = 0.988",
+        f"{_SRC}: T_grok against the absolute held norm rho·W_c across p in {{41,53,59,71}}: "
+        "one slope in ‖W‖ with an intercept per p, R² = 0.988",
         measure="absolute_norm_r2",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2},

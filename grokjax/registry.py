@@ -26,6 +26,16 @@ def register(spec):
     return spec
 
 
+def reorder(names) -> None:
+    """Put the specs called ``names`` first, in that order (the catalog's order, whichever
+    module happened to be imported, and so registered, first)."""
+    first = {n: _SPECS[n] for n in names if n in _SPECS}
+    rest = {n: s for n, s in _SPECS.items() if n not in first}
+    _SPECS.clear()
+    _SPECS.update(first)
+    _SPECS.update(rest)
+
+
 def get(name: str):
     """The registered spec called ``name``; KeyError naming the registered ones if none."""
     try:

@@ -101,3 +101,15 @@ def test_report_over_committed_results_without_jax(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     text = (out / "report.md").read_text()
     assert "critical_norm" in text and "W_c" in text
+
+
+def test_the_registry_lists_the_catalog_order_whatever_was_imported_first():
+    r = _run(
+        "import experiments.parity, experiments.lr_matrix, experiments.catalog as c\n"
+        "from grokjax import registry\n"
+        "print(','.join(registry.names())); print(','.join(c.NAMES))\n"
+    )
+    assert r.returncode == 0, r.stderr
+    got, want = r.stdout.split()
+    assert got == want and want.split(",")[:2] == ["delay_sweep", "critical_norm"]
+    assert len(want.split(",")) == 8
