@@ -32,23 +32,31 @@ class MLPConfig(BaseConfig):
     steps: int = 30_000  # step budget of a free lane
 
     def validate(self) -> None:
-        from grokjax.data import validate_task
-
-        try:
-            validate_task(self.p, self.op, self.frac)
-        except ValueError as e:
-            raise cli.UsageError(str(e)) from None
-        if self.seeds < 1:
-            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
-        if self.d < 1 or self.hidden < 1:
-            raise cli.UsageError(f"--d and --hidden must be >= 1, got {self.d}, {self.hidden}")
-        positive("lr", self.lr)
-        positive("wd", self.wd, allow_zero=True)
+        validate_mlp(self, [self.p], self.lr)
         if self.steps < 1:
             raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
         if not 0 <= self.t_int < self.steps:
             raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget ({self.steps})")
         BaseConfig.validate(self)
+
+
+def validate_mlp(cfg, ps, lrs) -> None:
+    """UsageError (one line) unless the MLP protocol fields of ``cfg`` make a run: every
+    modulus in ``ps`` a valid task at ``cfg.op`` and ``cfg.frac``, seeds and widths >= 1,
+    learning rates ``lrs`` positive, weight decay >= 0."""
+    from grokjax.data import validate_task
+
+    for p in ps:
+        try:
+            validate_task(p, cfg.op, cfg.frac)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+    if cfg.seeds < 1:
+        raise cli.UsageError(f"--seeds must be >= 1, got {cfg.seeds}")
+    if cfg.d < 1 or cfg.hidden < 1:
+        raise cli.UsageError(f"--d and --hidden must be >= 1, got {cfg.d}, {cfg.hidden}")
+    positive("lr", lrs)
+    positive("wd", cfg.wd, allow_zero=True)
 
 
 class RhoBudgets:

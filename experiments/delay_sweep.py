@@ -130,7 +130,6 @@ class SweepConfig(experiment.BaseConfig):
         return list(self.rho) + extra
 
     def validate(self) -> None:
-        from grokjax.data import validate_task
         from grokjax.models import MODELS
 
         if not self.p:
@@ -139,15 +138,10 @@ class SweepConfig(experiment.BaseConfig):
             raise cli.UsageError("--rho: empty list of held norms")
         if not self.lr:
             raise cli.UsageError("--lr: empty list of learning rates")
-        for p in self.p:
-            try:
-                validate_task(p, self.op, self.frac)
-            except ValueError as e:
-                raise cli.UsageError(str(e)) from None
-        if any(not (r > 0 and math.isfinite(r)) for r in self.rho):
-            raise cli.UsageError(f"--rho values must be positive, got {self.rho}")
-        if any(not (r > 0 and math.isfinite(r)) for r in self.extra_rho):
-            raise cli.UsageError(f"--extra-rho values must be positive, got {self.extra_rho}")
+        common.validate_mlp(self, self.p, self.lr)
+        experiment.positive("rho", self.rho)
+        if self.extra_rho:
+            experiment.positive("extra-rho", self.extra_rho)
         # (a subset of the moduli is fine: the paper preset run at --p 59 alone keeps its
         # rho 1.30 cells there; extra cells at none of them would silently not run)
         if self.extra_rho and not any(p in self.p for p in self.extra_rho_p):
@@ -157,18 +151,10 @@ class SweepConfig(experiment.BaseConfig):
                 f"--extra-rho cells would not run (pass --extra-rho '' to drop "
                 f"them)"
             )
-        if any(not (lr > 0 and math.isfinite(lr)) for lr in self.lr):
-            raise cli.UsageError(f"--lr values must be positive, got {self.lr}")
-        if not (self.wd >= 0 and math.isfinite(self.wd)):
-            raise cli.UsageError(f"--wd must be >= 0, got {self.wd}")
-        if self.seeds < 1:
-            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
         if self.steps is not None and self.steps < 1:
             raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
         if self.model not in MODELS:
             raise cli.UsageError(f"unknown --model {self.model!r}; choose one of {MODELS}")
-        if self.d < 1 or self.hidden < 1:
-            raise cli.UsageError(f"--d and --hidden must be >= 1, got {self.d}, {self.hidden}")
         if self.t_int < 0:
             raise cli.UsageError(f"--t-int must be >= 0, got {self.t_int}")
         if self.t_int >= min(self.budget(r, p) for r in self.rho for p in self.p):
