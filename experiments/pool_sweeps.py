@@ -1,0 +1,112 @@
+"""The delay law over several delay_sweep run directories pooled: the paper's four-moduli fits
+when its moduli were run in separate jobs. JAX-free; reads only lanes.csv.
+
+    python -m experiments.pool_sweeps RUN_DIR [RUN_DIR ...] [--p 41,53,59,71] [--rho-max 1.15]
+
+Prints, over the clamped lanes at rho <= --rho-max of the chosen moduli: the shared alpha (one
+alpha, an intercept per p) with its CI and R²; the same fit against the held norm itself
+(rho·W_c); and the power laws in p of W_c and of ‖E‖ at T_grok (medians over the grokked free
+lanes). Paper: alpha ≈ 7.5, R² 0.996; absolute norm R² 0.988; W_c ∝ p^0.44, ‖E‖ ∝ p^0.47.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from grokjax import cli
+
+COLUMNS = ("p", "rho", "target_norm", "T_grok", "steps_run", "grokked", "diverged", "arm")
+
+
+def load(run_dirs: list[str]) -> dict:
+    """The lanes of ``run_dirs`` concatenated (the columns the pooled fits read)."""
+    from grokjax import results
+
+    parts = []
+    for d in run_dirs:
+        path = os.path.join(d, "lanes.csv")
+        if not os.path.isfile(path):
+            raise cli.UsageError(f"{d}: no lanes.csv (not a run directory)")
+        try:
+            lanes = results.read_lanes_csv(path)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+        missing = [c for c in COLUMNS + ("norm_at_grok",) if c not in lanes]
+        if missing:
+            raise cli.UsageError(f"{path}: no column {missing[0]} (not a delay_sweep run)")
+        parts.append(lanes)
+    keys = COLUMNS + ("norm_at_grok", "norm_at_grok_embed")
+    return {k: np.concatenate([L[k] for L in parts]) for k in keys if all(k in L for L in parts)}
+
+
+def pooled(lanes: dict, ps, rho_max: float = 1.15) -> dict:
+    """The shared-alpha and absolute-norm fits and the W_c and ‖E‖ power laws over ``ps``."""
+    from grokjax import fit
+
+    ok = ~lanes["diverged"] & np.isin(lanes["p"], ps)
+    clamp = ok & (lanes["arm"] == "clamp") & (lanes["rho"] <= rho_max + 1e-9)
+    t = np.where(lanes["grokked"], lanes["T_grok"], lanes["steps_run"])[clamp]
+    c = ~lanes["grokked"][clamp]
+    g = lanes["p"][clamp].astype(int)
+    out = {
+        "p": [int(p) for p in ps],
+        "shared": fit.delay_law(lanes["rho"][clamp], t, group=g, censored=c, seed=0),
+        "absolute_norm": fit.delay_law(
+            np.round(lanes["target_norm"][clamp], 6), t, group=g, censored=c, seed=0
+        ),
+    }
+    free = ok & (lanes["arm"] == "free") & lanes["grokked"]
+    have = [p for p in ps if (free & (lanes["p"] == p)).any()]
+    if len(have) >= 3:
+        x = np.array(have, float)
+        for key, col in (("Wc_power_law", "norm_at_grok"), ("E_power_law", "norm_at_grok_embed")):
+            if col in lanes:
+                med = [float(np.median(lanes[col][free & (lanes["p"] == p)])) for p in have]
+                out[key] = fit.power_law(x, np.array(med))
+    return out
+
+
+def _ci(c) -> str:
+    return "[" + ", ".join("n/a" if v is None else f"{v:.2f}" for v in c) + "]"
+
+
+def summary(res: dict) -> str:
+    s, a = res["shared"], res["absolute_norm"]
+    lines = [
+        f"p = {', '.join(map(str, res['p']))}: shared alpha {s['alpha']:.2f} {_ci(s['alpha_ci'])}, "
+        f"R² {s['r2']:.4f} ({s['n_lanes']} lanes, {s['n_censored']} censored)",
+        f"against the held norm itself: slope {a['alpha']:.4f} per unit of ‖W‖, R² {a['r2']:.4f}",
+    ]
+    for key, name in (("Wc_power_law", "W_c"), ("E_power_law", "‖E‖ at T_grok")):
+        if key in res:
+            pl = res[key]
+            lines.append(
+                f"{name} ∝ p^{pl['exponent']:.3f} {_ci(pl['exponent_ci'])}, R² {pl['r2']:.3f}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = cli.Parser(prog="python -m experiments.pool_sweeps", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", metavar="RUN_DIR", help="delay_sweep run directories")
+    ap.add_argument("--p", type=cli.ints, default=[41, 53, 59, 71], help="moduli to pool")
+    ap.add_argument("--rho-max", type=float, default=1.15, help="largest held norm in the fit")
+    args = ap.parse_args(argv)
+    lanes = load(args.runs)
+    absent = [p for p in args.p if not (lanes["p"] == p).any()]
+    if absent:
+        raise cli.UsageError(f"--p {','.join(map(str, absent))}: no lanes at that p in the runs")
+    print(summary(pooled(lanes, args.p, args.rho_max)))
+    return 0
+
+
+def main_cli(argv=None) -> int:
+    """``main`` with errors turned into one line on stderr and exit status 2."""
+    return cli.main_guard("pool_sweeps", main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main_cli())
