@@ -123,6 +123,35 @@ def free_tgrok(ref, runs) -> list[Candidate]:
     return out
 
 
+def _p_power_law(run, cond, per_p: dict) -> Candidate:
+    """A Candidate for the power law in p of ``per_p`` ({p: median norm})."""
+    ps = list(per_p)
+    pl = fit.power_law(np.array(ps, float), np.array(list(per_p.values())), seed=cells.SEED)
+    note = f"{len(ps)} values of p, R²={fmt(pl['r2'])}"
+    return Candidate(run, dict(cond, p=tuple(ps)), pl["exponent"], pl["exponent_ci"], note)
+
+
+def _paper_ps(ref, run, idx, keep_all_below: int | None = None):
+    """``idx`` restricted to the reference's moduli when its protocol names several (delay_sweep
+    also runs p = 31); with ``keep_all_below``, unrestricted when fewer p than that remain."""
+    want = ref.protocol.get("p")
+    if not isinstance(want, tuple):
+        return idx
+    inside = idx[np.isin(run.lanes["p"][idx], want)]
+    if keep_all_below is not None and len(cells.values(run, inside, "p")) < keep_all_below:
+        return idx
+    return inside
+
+
+def _ps_with_rhos(run, idx) -> list:
+    """The p of ``idx`` held at two or more rho (the ones a shared-slope fit can use)."""
+    return [
+        p
+        for p in cells.values(run, idx, "p")
+        if len(cells.values(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
+    ]
+
+
 def wc_exponent(ref, runs) -> list[Candidate]:
     """Power law of W_c in p over the free lanes of each setting at ``min_p`` or more p."""
     out = []
@@ -132,24 +161,13 @@ def wc_exponent(ref, runs) -> list[Candidate]:
         for cond, idx in cells.groups(run, run.arm("free") & run.ok(), keys):
             if not _model_ok(ref, cond):
                 continue
-            ps, wcs = [], []
+            per_p = {}
             for p in cells.values(run, idx, "p"):
                 w = cells.critical_norm(run, idx[run.lanes["p"][idx] == p])["median"]
                 if w is not None:
-                    ps.append(p)
-                    wcs.append(w)
-            if len(ps) < need:
-                continue
-            pl = fit.power_law(np.array(ps, float), np.array(wcs), seed=cells.SEED)
-            out.append(
-                Candidate(
-                    run,
-                    dict(cond, p=tuple(ps)),
-                    pl["exponent"],
-                    pl["exponent_ci"],
-                    f"{len(ps)} values of p, R²={fmt(pl['r2'])}",
-                )
-            )
+                    per_p[p] = w
+            if len(per_p) >= need:
+                out.append(_p_power_law(run, cond, per_p))
     return out
 
 
@@ -202,16 +220,8 @@ def delay_law(ref, runs, shared: bool, metric: str) -> list[Candidate]:
             if not _model_ok(ref, cond):
                 continue
             if shared:
-                want = ref.protocol.get("p")
-                if isinstance(want, tuple):
-                    inside = np.isin(run.lanes["p"][idx], want)
-                    if len(cells.values(run, idx[inside], "p")) >= sel.get("min_p", 2):
-                        idx = idx[inside]
-                ps = [
-                    p
-                    for p in cells.values(run, idx, "p")
-                    if len(cells.values(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
-                ]
+                idx = _paper_ps(ref, run, idx, keep_all_below=sel.get("min_p", 2))
+                ps = _ps_with_rhos(run, idx)
                 if len(ps) < sel.get("min_p", 2):
                     continue
                 idx = idx[np.isin(run.lanes["p"][idx], ps)]
@@ -516,7 +526,7 @@ def unembed_exponent(ref, runs) -> list[Candidate]:
 
 def embed_exponent(ref, runs) -> list[Candidate]:
     """Power law in p of the median embedding norm ‖E‖ at T_grok (column norm_at_grok_embed)
-    of the grokked free lanes of each setting at ``min_p`` or more p."""
+    of the grokked free lanes of each setting at ``min_p`` or more of the reference's p."""
     out = []
     need = ref.select.get("min_p", 3)
     for run in runs:
@@ -527,28 +537,15 @@ def embed_exponent(ref, runs) -> list[Candidate]:
         for cond, idx in cells.groups(run, run.arm("free") & run.ok() & grokked, keys):
             if not _model_ok(ref, cond):
                 continue
-            want = ref.protocol.get("p")
-            if isinstance(want, tuple):  # the paper's moduli only (delay_sweep also runs p=31)
-                idx = idx[np.isin(run.lanes["p"][idx], want)]
-            ps, es = [], []
+            idx = _paper_ps(ref, run, idx)
+            per_p = {}
             for p in cells.values(run, idx, "p"):
                 e = run.lanes["norm_at_grok_embed"][idx[run.lanes["p"][idx] == p]]
                 e = e[np.isfinite(e)]
                 if e.size:
-                    ps.append(p)
-                    es.append(float(np.median(e)))
-            if len(ps) < need:
-                continue
-            pl = fit.power_law(np.array(ps, float), np.array(es), seed=cells.SEED)
-            out.append(
-                Candidate(
-                    run,
-                    dict(cond, p=tuple(ps)),
-                    pl["exponent"],
-                    pl["exponent_ci"],
-                    f"{len(ps)} values of p, R²={fmt(pl['r2'])}",
-                )
-            )
+                    per_p[p] = float(np.median(e))
+            if len(per_p) >= need:
+                out.append(_p_power_law(run, cond, per_p))
     return out
 
 
@@ -564,14 +561,8 @@ def absolute_norm_r2(ref, runs) -> list[Candidate]:
         for cond, idx in cells.clamp_groups(run, keys, mask):
             if not _model_ok(ref, cond):
                 continue
-            want = ref.protocol.get("p")
-            if isinstance(want, tuple):
-                idx = idx[np.isin(run.lanes["p"][idx], want)]
-            ps = [
-                p
-                for p in cells.values(run, idx, "p")
-                if len(cells.values(run, idx[run.lanes["p"][idx] == p], "rho")) >= 2
-            ]
+            idx = _paper_ps(ref, run, idx)
+            ps = _ps_with_rhos(run, idx)
             if len(ps) < sel.get("min_p", 2):
                 continue
             idx = idx[np.isin(run.lanes["p"][idx], ps)]
