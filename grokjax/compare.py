@@ -19,10 +19,10 @@ import math
 import numpy as np
 
 from grokjax import cells, fit, paper
-from grokjax.runs import Run
+from grokjax.runs import Run, pool
 from grokjax.tables import fmt, fmt_val
 
-__all__ = ["Candidate", "MEASURES", "mismatches", "candidates", "compare"]
+__all__ = ["Candidate", "MEASURES", "ACROSS_P", "mismatches", "candidates", "compare"]
 
 
 @dataclasses.dataclass
@@ -600,6 +600,11 @@ MEASURES = {
 }
 
 
+# Fits across p: measured also on the runs of one design split by modulus, pooled
+# (:func:`grokjax.runs.pool`), beside each run alone.
+ACROSS_P = ("wc_exponent", "embed_exponent", "alpha_shared", "alpha_shared_r2", "absolute_norm_r2")
+
+
 def candidates(ref: paper.Reference, runs: list[Run]) -> list[Candidate]:
     """Every measurement of ``ref``'s number in ``runs`` (by :data:`MEASURES`)."""
     try:
@@ -669,8 +674,9 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
     """One or more rows per paper reference: measured value, paper value, relative difference,
     tolerance and status (see the module docstring)."""
     rows = []
+    pooled = pool(runs)
     for ref in refs or paper.references():
-        cands = candidates(ref, runs)
+        cands = candidates(ref, runs + pooled if ref.measure in ACROSS_P else runs)
         if not cands:
             rows.append(
                 _row(

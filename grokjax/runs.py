@@ -28,6 +28,8 @@ __all__ = [
     "check_lanes_match",
     "load_run",
     "load_runs",
+    "POOL_KEYS",
+    "pool",
 ]
 
 REQUIRED_FILES = ("config.json", "lanes.csv")
@@ -239,3 +241,42 @@ def load_runs(paths: list[str]) -> list[Run]:
             r.name = f"{r.name}-{k + 1}"
         runs.append(r)
     return runs
+
+
+# config.json fields that may differ between runs pooled by :func:`pool`: the moduli a run
+# covered, the extra held norms at some of them, and where it was written.
+POOL_KEYS = ("p", "extra_rho", "extra_rho_p", "out")
+
+
+def pool(runs: list[Run]) -> list[Run]:
+    """Runs of one design split by modulus, joined: every group of two or more runs of one
+    experiment whose config.json agree on everything but :data:`POOL_KEYS` and whose moduli
+    do not overlap becomes one :class:`Run` over all their lanes (named ``a+b+...``, no
+    curves), so a fit across p (the shared alpha, the power laws in p) can use moduli that
+    were run as separate jobs. Runs that share a modulus are not pooled (the same cells twice
+    would be two seed sets in one cell)."""
+    groups: dict = {}
+    for r in runs:
+        same = {k: v for k, v in r.config.items() if k not in POOL_KEYS}
+        key = (r.experiment, json.dumps(same, sort_keys=True, default=str))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        ps = [set(np.unique(r.lanes["p"]).tolist()) for r in members]
+        union = set().union(*ps)
+        if sum(len(s) for s in ps) != len(union):
+            continue
+        cols = [k for k in members[0].lanes if all(k in r.lanes for r in members[1:])]
+        lanes = {k: np.concatenate([r.lanes[k] for r in members]) for k in cols}
+        out.append(
+            Run(
+                path="",
+                name="+".join(r.name for r in members),
+                config=dict(members[0].config, p=sorted(int(p) for p in union)),
+                lanes=lanes,
+                curves={},
+            )
+        )
+    return out

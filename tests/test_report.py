@@ -873,3 +873,36 @@ def test_absolute_norm_and_embedding_exponent_rows_read_the_committed_sweep():
     assert cand.cond["p"] == (53, 71) and 0.0 <= cand.measured <= 1.0
     assert "an intercept per p" in cand.note
     assert compare.candidates(refs["embed_exponent"], run) == []
+
+
+def test_runs_split_by_modulus_are_pooled_for_the_fits_across_p():
+    """The paper preset run one modulus group at a time: runs.pool joins the three committed
+    sweeps (configs equal but for p) into one run over p = 31..71, and the comparison measures
+    the fits across p on it (the ‖E‖ exponent needs three of the paper's p, which no single
+    run has); the 16-seed run at p = 59 (another seed set) and runs sharing a p stay apart."""
+    from grokjax import runs as runs_lib
+
+    names = ["delay_sweep-paper-p59", "delay_sweep-paper-p53p71", "delay_sweep-paper-p31p41"]
+    dirs = [os.path.join(ROOT, "results", n) for n in names]
+    loaded = load_runs(dirs + [os.path.join(ROOT, "results", "delay_sweep-p59-seeds1000")])
+    (pooled,) = runs_lib.pool(loaded)
+    assert pooled.name == "+".join(names) and pooled.config["p"] == [31, 41, 53, 59, 71]
+    assert pooled.n == sum(r.n for r in loaded[:3])
+    assert runs_lib.pool(loaded[:1]) == []
+    # the same design at an overlapping modulus is not one design split by p
+    twin = load_run(dirs[0])
+    twin.config = dict(twin.config, out="elsewhere")
+    assert runs_lib.pool([loaded[0], twin]) == []
+
+    rows = {}
+    for r in compare.compare(loaded, [paper.PAPER[k] for k in compare.ACROSS_P]):
+        rows.setdefault(r["key"], []).append(r)
+    (emb,) = rows["embed_exponent"]
+    assert emb["run"] == pooled.name and emb["status"] in ("pass", "FAIL")
+    assert "p={41, 53, 59, 71}" in emb["condition"]  # the paper's moduli only, not p = 31
+    # the pooled shared alpha is the one the separate jobs' lanes give together, beside the
+    # p = 53/71 run's own
+    shared = {r["run"]: r["measured"] for r in rows["alpha_shared"]}
+    assert set(shared) == {pooled.name, "delay_sweep-paper-p53p71"}
+    assert shared[pooled.name] != shared["delay_sweep-paper-p53p71"]
+    assert 6.0 < shared[pooled.name] < 10.0
