@@ -400,6 +400,19 @@ _refs = [
         experiments=("lr_matrix",),
     ),
     Reference(
+        "clamp_fold_090_115",
+        "fold change of T_grok, rho 0.90 → 1.15 (continuous clamp, lr 1e-3)",
+        7.3,
+        _FOLD,
+        f"{_SRC}: in the norm controls, the continuously clamped cells move T_grok 7.3x from "
+        "rho 0.90 to 1.15 while the free frontier and the one-shot rescales do not",
+        measure="norm_fold",
+        protocol=dict(CLAMP_PROTOCOL, p=59),
+        select={"rho_lo": 0.90, "rho_hi": 1.15},
+        needs="clamped runs at rho 0.90 and 1.15",
+        experiments=("norm_controls", "dense_rho"),
+    ),
+    Reference(
         "lr_fold",
         "fold change of T_grok across lr ∈ {1,2,4,8}e-3 (median over rho)",
         2.0,
