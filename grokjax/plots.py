@@ -39,7 +39,10 @@ def save(fig, path: str, formats=("png",)) -> list[str]:
     for ext in formats:
         target = f"{stem}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+            # no creation date in a PDF: the same figure gives the same bytes (a report
+            # rebuilt from unchanged runs leaves its committed figures unchanged)
+            meta = {"CreationDate": None} if ext == "pdf" else None
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
         written.append(target)
     plt.close(fig)
     return written

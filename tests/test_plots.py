@@ -164,3 +164,22 @@ def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
     assert "skipped" in figs["delay_law_models"]  # one model kind without LayerNorm
     figs = {f["name"]: f for f in plots.make_figures(runs[:2], out)}
     _check([os.path.join(out, f) for f in figs["delay_law_models"]["files"]], "delay_law_models")
+
+
+def test_a_saved_pdf_is_the_same_bytes_each_time(tmp_path):
+    """plots.save writes no creation date, so rebuilding a report from unchanged runs leaves
+    its committed PDFs unchanged."""
+    import hashlib
+    import time
+
+    import matplotlib.pyplot as plt
+
+    digests = []
+    for _ in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2], [3, 4])
+        (path,) = plots.save(fig, str(tmp_path / "f.pdf"), ("pdf",))
+        with open(path, "rb") as fh:
+            digests.append(hashlib.sha256(fh.read()).hexdigest())
+        time.sleep(1.1)  # a PDF date has one-second resolution
+    assert digests[0] == digests[1]
