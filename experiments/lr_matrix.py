@@ -18,7 +18,10 @@ Presets (lane-steps are upper bounds):
          15k / 25k / 80k / 120k steps at rho 0.85 / 1.00 / 1.15 / 1.30 (free: 30k): GPU-sized
          (≈ 17 M lane-steps bound, ~2.5 M expected). As the paper: seeds 1000-1015 (the set
          dense_rho shares), clamps at rho × the fixed W_c = 54.6 (--fixed-wc; 0 = the run's own),
-         and every cell also seen stopped at 30k steps (--view-steps). Paper: at lr 1e-3 median T_grok 1492 → 27925 from rho
+         and every cell also seen stopped at 30k steps (--view-steps). With a fixed W_c the
+         lr columns are independent: run them as separate jobs (e.g. --lrs 1e-3 and --lrs
+         2e-3,4e-3,8e-3) and the report pools them for the lr effect (grokjax.runs.pool,
+         axis lr). Paper: at lr 1e-3 median T_grok 1492 → 27925 from rho
          0.85 to 1.30 (~19×), while lr moves T_grok only ~2×; grokked lanes sit at their
          held norm.
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, t_int 50), 4 seeds,

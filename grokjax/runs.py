@@ -28,6 +28,7 @@ __all__ = [
     "check_lanes_match",
     "load_run",
     "load_runs",
+    "POOL_AXES",
     "POOL_KEYS",
     "pool",
 ]
@@ -243,38 +244,59 @@ def load_runs(paths: list[str]) -> list[Run]:
     return runs
 
 
-# config.json fields that may differ between runs pooled by :func:`pool`: the moduli a run
-# covered, the extra held norms at some of them, and where it was written.
-POOL_KEYS = ("p", "extra_rho", "extra_rho_p", "out")
+# The axes along which one design may be run as separate jobs and pooled by :func:`pool`:
+# axis -> (the lane column whose values must not overlap between the parts, the config.json
+# fields that may differ between them besides "out"). p: a sweep run one modulus group at a
+# time; lr: a rho × lr matrix run one lr column at a time, which is one design only when every
+# part clamps to the same fixed W_c (config ``fixed_wc`` > 0; with a run's own W_c each column
+# would clamp to the norm of its own reference control).
+POOL_AXES = {
+    "p": ("p", ("p", "extra_rho", "extra_rho_p")),
+    "lr": ("lr", ("lr", "lrs")),
+}
+POOL_KEYS = POOL_AXES["p"][1] + ("out",)  # the p axis' fields, for callers of pool(runs)
 
 
-def pool(runs: list[Run]) -> list[Run]:
-    """Runs of one design split by modulus, joined: every group of two or more runs of one
-    experiment whose config.json agree on everything but :data:`POOL_KEYS` and whose moduli
-    do not overlap becomes one :class:`Run` over all their lanes (named ``a+b+...``, no
-    curves), so a fit across p (the shared alpha, the power laws in p) can use moduli that
-    were run as separate jobs. Runs that share a modulus are not pooled (the same cells twice
-    would be two seed sets in one cell)."""
+def pool(runs: list[Run], axis: str = "p") -> list[Run]:
+    """Runs of one design split along ``axis`` (:data:`POOL_AXES`), joined: every group of two
+    or more runs of one experiment whose config.json agree on everything but that axis'
+    fields (and ``out``) and whose values on the axis do not overlap becomes one :class:`Run`
+    over all their lanes (named ``a+b+...``, no curves, config holding the union: ``p``, or
+    ``lrs`` with ``lr`` its smallest), so a fit across p (the shared alpha, the power laws in
+    p) or across lr (the lr effect) can use parts that were run as separate jobs. Runs that
+    share a value are not pooled (the same cells twice would be two seed sets in one cell)."""
+    try:
+        column, keys = POOL_AXES[axis]
+    except KeyError:
+        raise ValueError(f"no pool axis {axis!r} (axes: {', '.join(POOL_AXES)})") from None
+    keys = keys + ("out",)
     groups: dict = {}
     for r in runs:
-        same = {k: v for k, v in r.config.items() if k not in POOL_KEYS}
+        if axis == "lr" and not r.config.get("fixed_wc"):
+            continue
+        same = {k: v for k, v in r.config.items() if k not in keys}
         key = (r.experiment, json.dumps(same, sort_keys=True, default=str))
         groups.setdefault(key, []).append(r)
     out = []
     for members in groups.values():
         if len(members) < 2:
             continue
-        ps = [set(np.unique(r.lanes["p"]).tolist()) for r in members]
-        union = set().union(*ps)
-        if sum(len(s) for s in ps) != len(union):
+        vals = [set(np.round(np.unique(r.lanes[column]), 12).tolist()) for r in members]
+        union = set().union(*vals)
+        if sum(len(v) for v in vals) != len(union):
             continue
         cols = [k for k in members[0].lanes if all(k in r.lanes for r in members[1:])]
         lanes = {k: np.concatenate([r.lanes[k] for r in members]) for k in cols}
+        if axis == "p":
+            joined = dict(p=sorted(int(p) for p in union))
+        else:
+            lrs = sorted(float(lr) for lr in union)
+            joined = dict(lrs=lrs, lr=lrs[0])
         out.append(
             Run(
                 path="",
                 name="+".join(r.name for r in members),
-                config=dict(members[0].config, p=sorted(int(p) for p in union)),
+                config=dict(members[0].config, **joined),
                 lanes=lanes,
                 curves={},
             )

@@ -906,3 +906,50 @@ def test_runs_split_by_modulus_are_pooled_for_the_fits_across_p():
     assert set(shared) == {pooled.name, "delay_sweep-paper-p53p71"}
     assert shared[pooled.name] != shared["delay_sweep-paper-p53p71"]
     assert 6.0 < shared[pooled.name] < 10.0
+
+
+def test_a_fixed_wc_matrix_run_one_lr_column_at_a_time_is_pooled_for_the_lr_effect(tmp_path):
+    """lr_matrix with a fixed W_c is one design whichever lr columns a job ran: runs.pool(...,
+    "lr") joins two column runs (configs equal but lrs / lr / out) into the whole matrix, and
+    the report measures the lr effect (which needs all four lrs) on it, equal to the whole
+    run's; runs that clamp to their own W_c, or that share an lr, stay apart."""
+    from grokjax import runs as runs_lib
+
+    whole = load_run(
+        make_run(
+            str(tmp_path / "lrm"),
+            experiment="lr_matrix",
+            rho=(0.85, 1.0, 1.15),
+            lr=(1e-3, 2e-3, 4e-3, 8e-3),
+            seeds=4,
+            budget=300_000,
+        )
+    )
+    whole.config = dict(whole.config, lrs=[1e-3, 2e-3, 4e-3, 8e-3], lr=1e-3, fixed_wc=54.6)
+
+    def column(name, lrs, **cfg):
+        keep = np.isin(np.round(whole.lanes["lr"], 12), np.round(lrs, 12))
+        return runs_lib.Run(
+            path="",
+            name=name,
+            config=dict(whole.config, lrs=list(lrs), lr=lrs[0], out=name, **cfg),
+            lanes={k: v[keep] for k, v in whole.lanes.items()},
+            curves={},
+        )
+
+    a, b = column("lo", [1e-3, 2e-3]), column("hi", [4e-3, 8e-3])
+    (pooled,) = runs_lib.pool([a, b], "lr")
+    assert pooled.name == "lo+hi" and pooled.n == whole.n
+    assert pooled.config["lrs"] == [1e-3, 2e-3, 4e-3, 8e-3] and pooled.config["lr"] == 1e-3
+    assert runs_lib.pool([a, b]) == []  # the p axis: both runs are at p = 59
+    own = [column("lo", [1e-3, 2e-3], fixed_wc=0.0), column("hi", [4e-3, 8e-3], fixed_wc=0.0)]
+    assert runs_lib.pool(own, "lr") == []
+    assert runs_lib.pool([a, column("mid", [2e-3, 4e-3])], "lr") == []
+    with pytest.raises(ValueError, match="no pool axis"):
+        runs_lib.pool([a, b], "wd")
+
+    ref = paper.reference("lr_fold")
+    (row,) = compare.compare([a, b], [ref])
+    (alone,) = compare.compare([whole], [ref])
+    assert row["run"] == "lo+hi" and row["status"] == alone["status"] == "pass"
+    assert row["measured"] == pytest.approx(alone["measured"]) and 1.5 < row["measured"] < 3.0
