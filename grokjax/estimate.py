@@ -18,7 +18,16 @@ CLAMP_T59 = 4077.0  # paper: median T_grok at rho 1.00
 ALPHA = 7.5
 P_EXPONENT = 2.2  # T_grok ∝ (59/p)^2.2 between the paper's p = 41 and 59 medians
 SATURATION_RHO, SATURATION = 1.25, 0.7
-RATE = 400.0  # paper-MLP lane-steps/s on the 2-core CPU with other work running
+# Paper-MLP lane-steps/s at p = 59 on the 2-core CPU the committed runs under results/ ran on
+# (185-420 there, 253 over the 2 M lane-steps of dense_rho); a step's work grows with the p²
+# pairs it trains and evaluates, so the rate at p is RATE·(59/p)² (p = 41: ~540, measured
+# 500-670).
+RATE = 260.0
+
+
+def rate(p: int, at59: float = RATE) -> float:
+    """Expected paper-MLP lane-steps/s at modulus ``p`` on that CPU."""
+    return at59 * (59.0 / p) ** 2
 
 
 def t_grok(
@@ -42,15 +51,23 @@ def expected(lanes) -> float:
     return sum(lane_steps(b, t_grok(p, r, lr, wd, f)) for p, r, lr, wd, f, b in lanes)
 
 
+def hours(lanes, at59: float = RATE) -> float:
+    """Expected wall hours of ``lanes`` (as :func:`expected`) at :func:`rate`."""
+    return (
+        sum(lane_steps(b, t_grok(p, r, lr, wd, f)) / rate(p, at59) for p, r, lr, wd, f, b in lanes)
+        / 3600
+    )
+
+
 def cost_line(n_lanes: int, bound: float, lanes=None, rate: float = RATE) -> str:
     """'N lanes, <= B M lane-steps (budget bound)', and with ``lanes`` the expected
-    lane-steps and hours at ``rate``."""
+    lane-steps and hours at ``rate`` lane-steps/s at p = 59 (scaled by (59/p)²)."""
     line = f"{n_lanes} lanes, <= {bound / 1e6:.2f} M lane-steps (budget bound)"
     if lanes is not None:
         e = expected(lanes)
         line += (
-            f", expected ~{e / 1e6:.2f} M from the paper's medians (~{e / rate / 3600:.1f} h "
-            f"at {rate:.0f} lane-steps/s)"
+            f", expected ~{e / 1e6:.2f} M from the paper's medians (~{hours(lanes, rate):.1f} h "
+            f"at {rate:.0f}·(59/p)² lane-steps/s, the 2-core CPU's rate)"
         )
     return line
 

@@ -319,6 +319,33 @@ def test_expected_cost_follows_the_papers_medians():
     assert "expected" not in delay_sweep.cost(tiny)  # no estimate off the paper MLP
 
 
+def test_expected_cost_matches_the_committed_paper_runs():
+    """The estimate against what the paper presets took on the 2-core CPU (results/): the
+    expected lane-steps within 20 % of those the lanes ran, the hours within 1.5× of the
+    wall time, at p = 59 alone and across p = 31-71 (where the rate's (59/p)² matters)."""
+    import csv
+
+    from experiments import dense_rho
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for name, spec, over in [
+        ("delay_sweep-paper-p59", delay_sweep.SPEC, dict(p=[59])),
+        ("delay_sweep-paper-p53p71", delay_sweep.SPEC, dict(p=[53, 71], extra_rho=[])),
+        ("delay_sweep-paper-p31p41", delay_sweep.SPEC, dict(p=[31, 41])),
+        ("dense_rho-paper", dense_rho.SPEC, {}),
+    ]:
+        run = os.path.join(root, "results", name)
+        with open(os.path.join(run, "lanes.csv"), newline="") as f:
+            ran = sum(int(float(r["steps_run"])) for r in csv.DictReader(f))
+        with open(os.path.join(run, "timing.json")) as f:
+            wall_h = json.load(f)["wall_s"] / 3600
+        line = spec.cost(experiment.config_for(spec, "paper", out="/nonexistent/run", **over))
+        expect = float(line.split("expected ~")[1].split(" M")[0]) * 1e6
+        hours = float(line.split("(~")[1].split(" h")[0])
+        assert expect == pytest.approx(ran, rel=0.2), name
+        assert 1 / 1.5 < hours / wall_h < 1.5, (name, hours, wall_h)
+
+
 def test_paper_scale_tolerances_are_tighter():
     from grokjax import paper
 
