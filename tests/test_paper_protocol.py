@@ -2,6 +2,7 @@
 delay_sweep paper preset's lanes, and a tiny end-to-end run of each new arm."""
 
 import json
+import math
 import os
 from collections import Counter
 
@@ -310,6 +311,12 @@ def test_expected_cost_follows_the_papers_medians():
     # a lane runs to T_grok plus the margin, or to its budget
     assert estimate.lane_steps(100_000, 4077) == pytest.approx(4077 + 407.7)
     assert estimate.lane_steps(3000, 4077) == 3000
+    # beyond the weight-decay frontier (p = 59, wd 8: 15 of 16 lanes ungrokked at 30k) a free
+    # lane runs its budget, so norm_controls' 16 wd-8 lanes alone expect 16 × 30k lane-steps
+    assert estimate.t_grok(59, wd=5.0) < 1500 and math.isinf(estimate.t_grok(59, wd=8.0))
+    assert estimate.lane_steps(30_000, estimate.t_grok(59, wd=8.0)) == 30_000
+    nc = experiment.config_for(norm_controls.SPEC, "paper", out="/nonexistent/run")
+    assert float(norm_controls.cost(nc).split("expected ~")[1].split(" M")[0]) > 16 * 30_000 / 1e6
     cfg = experiment.config_for(delay_sweep.SPEC, "paper", out="/nonexistent/run")
     line = delay_sweep.cost(cfg)
     bound = float(line.split("<= ")[1].split(" M")[0])
