@@ -170,7 +170,7 @@ PRESETS = {
         ln_frac=[0.7],
         ln_seeds=2,
         ln_lr=3e-3,
-        ln_steps=1500,
+        ln_steps=3000,
         grid_p=13,
         grid_frac=0.7,
         grid_lr=[3e-3],
@@ -178,7 +178,7 @@ PRESETS = {
         clamp_p=13,
         clamp_frac=0.7,
         clamps=["unembed:1.0", "mlp:1.2"],
-        clamp_steps=1500,
+        clamp_steps=3000,
         chunk_steps=250,
     ),
 }
