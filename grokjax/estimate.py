@@ -53,17 +53,24 @@ def lane_steps(budget: int, t: float) -> float:
     return min(float(budget), t + max(200.0, 0.1 * t))
 
 
+def _steps_and_seconds(lanes, at59: float) -> tuple[float, float]:
+    """Expected lane-steps of ``lanes`` and their wall seconds at :func:`rate`, in one pass."""
+    steps = seconds = 0.0
+    for p, r, lr, wd, f, b in lanes:
+        n = lane_steps(b, t_grok(p, r, lr, wd, f))
+        steps += n
+        seconds += n / rate(p, at59)
+    return steps, seconds
+
+
 def expected(lanes) -> float:
     """Expected lane-steps of ``lanes``: (p, rho or None, lr, wd, frac, budget) tuples."""
-    return sum(lane_steps(b, t_grok(p, r, lr, wd, f)) for p, r, lr, wd, f, b in lanes)
+    return _steps_and_seconds(lanes, RATE)[0]
 
 
 def hours(lanes, at59: float = RATE) -> float:
     """Expected wall hours of ``lanes`` (as :func:`expected`) at :func:`rate`."""
-    return (
-        sum(lane_steps(b, t_grok(p, r, lr, wd, f)) / rate(p, at59) for p, r, lr, wd, f, b in lanes)
-        / 3600
-    )
+    return _steps_and_seconds(lanes, at59)[1] / 3600
 
 
 def cost_line(n_lanes: int, bound: float, lanes=None, rate: float = RATE) -> str:
@@ -71,9 +78,9 @@ def cost_line(n_lanes: int, bound: float, lanes=None, rate: float = RATE) -> str
     lane-steps and hours at ``rate`` lane-steps/s at p = 59 (scaled by (59/p)²)."""
     line = f"{n_lanes} lanes, <= {bound / 1e6:.2f} M lane-steps (budget bound)"
     if lanes is not None:
-        e = expected(lanes)
+        e, sec = _steps_and_seconds(lanes, rate)
         line += (
-            f", expected ~{e / 1e6:.2f} M from the paper's medians (~{hours(lanes, rate):.1f} h "
+            f", expected ~{e / 1e6:.2f} M from the paper's medians (~{sec / 3600:.1f} h "
             f"at {rate:.0f}·(59/p)² lane-steps/s, the 2-core CPU's rate)"
         )
     return line

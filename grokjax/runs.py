@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,7 +30,7 @@ __all__ = [
     "load_run",
     "load_runs",
     "POOL_AXES",
-    "POOL_KEYS",
+    "PoolAxis",
     "pool",
 ]
 
@@ -244,17 +245,22 @@ def load_runs(paths: list[str]) -> list[Run]:
     return runs
 
 
-# The axes along which one design may be run as separate jobs and pooled by :func:`pool`:
-# axis -> (the lane column whose values must not overlap between the parts, the config.json
-# fields that may differ between them besides "out"). p: a sweep run one modulus group at a
-# time; lr: a rho × lr matrix run one lr column at a time, which is one design only when every
-# part clamps to the same fixed W_c (config ``fixed_wc`` > 0; with a run's own W_c each column
-# would clamp to the norm of its own reference control).
+class PoolAxis(NamedTuple):
+    """One axis along which a design may be run as separate jobs and pooled by :func:`pool`."""
+
+    column: str  # the lane column whose values must not overlap between the parts
+    fields: tuple  # the config.json fields that may differ between the parts besides "out"
+    requires: str | None = None  # a config.json field every part must set (truthy), if any
+
+
+# p: a sweep run one modulus group at a time; lr: a rho × lr matrix run one lr column at a
+# time, which is one design only when every part clamps to the same fixed W_c (config
+# ``fixed_wc`` > 0; with a run's own W_c each column would clamp to the norm of its own
+# reference control).
 POOL_AXES = {
-    "p": ("p", ("p", "extra_rho", "extra_rho_p")),
-    "lr": ("lr", ("lr", "lrs")),
+    "p": PoolAxis("p", ("p", "extra_rho", "extra_rho_p")),
+    "lr": PoolAxis("lr", ("lr", "lrs"), requires="fixed_wc"),
 }
-POOL_KEYS = POOL_AXES["p"][1] + ("out",)  # the p axis' fields, for callers of pool(runs)
 
 
 def pool(runs: list[Run], axis: str = "p") -> list[Run]:
@@ -266,13 +272,13 @@ def pool(runs: list[Run], axis: str = "p") -> list[Run]:
     p) or across lr (the lr effect) can use parts that were run as separate jobs. Runs that
     share a value are not pooled (the same cells twice would be two seed sets in one cell)."""
     try:
-        column, keys = POOL_AXES[axis]
+        column, fields, requires = POOL_AXES[axis]
     except KeyError:
         raise ValueError(f"no pool axis {axis!r} (axes: {', '.join(POOL_AXES)})") from None
-    keys = keys + ("out",)
+    keys = fields + ("out",)
     groups: dict = {}
     for r in runs:
-        if axis == "lr" and not r.config.get("fixed_wc"):
+        if requires and not r.config.get(requires):
             continue
         same = {k: v for k, v in r.config.items() if k not in keys}
         key = (r.experiment, json.dumps(same, sort_keys=True, default=str))
