@@ -25,9 +25,6 @@ from grokjax.tables import fmt, fmt_val
 __all__ = [
     "Candidate",
     "MEASURES",
-    "ACROSS_P",
-    "ACROSS_LR",
-    "ACROSS",
     "mismatches",
     "candidates",
     "compare",
@@ -609,14 +606,6 @@ MEASURES = {
 }
 
 
-# Fits across p: measured also on the runs of one design split by modulus, pooled
-# (:func:`grokjax.runs.pool`), beside each run alone.
-ACROSS_P = ("wc_exponent", "embed_exponent", "alpha_shared", "alpha_shared_r2", "absolute_norm_r2")
-# Fits across lr: measured also on a fixed-W_c matrix run one lr column at a time, pooled.
-ACROSS_LR = ("lr_fold",)
-ACROSS = {"p": ACROSS_P, "lr": ACROSS_LR}
-
-
 def candidates(ref: paper.Reference, runs: list[Run]) -> list[Candidate]:
     """Every measurement of ``ref``'s number in ``runs`` (by :data:`MEASURES`)."""
     try:
@@ -686,9 +675,10 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
     """One or more rows per paper reference: measured value, paper value, relative difference,
     tolerance and status (see the module docstring)."""
     rows = []
-    pooled = {axis: pool(runs, axis) for axis in ACROSS}
-    for ref in refs or paper.references():
-        extra = [r for axis, ms in ACROSS.items() if ref.measure in ms for r in pooled[axis]]
+    refs = refs or paper.references()
+    pooled = {axis: pool(runs, axis) for axis in {ref.pooled for ref in refs if ref.pooled}}
+    for ref in refs:
+        extra = pooled.get(ref.pooled, [])
         cands = candidates(ref, runs + extra)
         if not cands:
             rows.append(

@@ -113,6 +113,9 @@ class Reference:
         :mod:`grokjax.registry` by ``experiments.catalog``).
     scale, unit: display only (CV is shown in % with scale 100).
     paper_scale: the tighter tolerance of a measurement on at least PAPER_SEEDS seeds per cell.
+    pooled: for a fit across p or lr, the axis of :data:`grokjax.runs.POOL_AXES` along which
+        runs of one design that were run as separate jobs are pooled (:func:`grokjax.runs.pool`)
+        and measured as one, beside each run alone.
     """
 
     key: str
@@ -131,6 +134,7 @@ class Reference:
     scale: float = 1.0
     unit: str = ""
     paper_scale: Tolerance | None = None
+    pooled: str = ""
 
     def tolerance_at(self, seeds: int | None) -> Tolerance:
         """The tolerance for a measurement on ``seeds`` seeds per cell."""
@@ -243,6 +247,7 @@ _refs = [
         Tolerance("range", 0.03),
         f"{_SRC}: power law of Wc in p over p = 29..97, b in 0.38-0.44",
         measure="wc_exponent",
+        pooled="p",
         protocol=MLP_PROTOCOL,
         lo=0.38,
         hi=0.44,
@@ -285,6 +290,7 @@ _refs = [
         f"{_SRC}: log T_grok = alpha·rho + c_p with one alpha for p in {{41,53,59,71}}, "
         "rho in {0.85, 1.00, 1.15}",
         measure="alpha_shared",
+        pooled="p",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
         needs="clamped runs at >= 2 of these p",
@@ -298,6 +304,7 @@ _refs = [
         _R2,
         f"{_SRC}: R² = 0.996 of the shared-alpha fit over p in {{41,53,59,71}}",
         measure="alpha_shared_r2",
+        pooled="p",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2, "min_rho": 2},
         needs="clamped runs at >= 2 of these p",
@@ -311,6 +318,7 @@ _refs = [
         f"{_SRC}: T_grok against the absolute held norm rho·W_c across p in {{41,53,59,71}}: "
         "one slope in ‖W‖ with an intercept per p, R² = 0.988",
         measure="absolute_norm_r2",
+        pooled="p",
         protocol=dict(CLAMP_PROTOCOL, p=_PAPER_P),
         select={"rho_max": 1.15, "min_p": 2},
         needs="clamped runs at >= 2 of these p",
@@ -323,6 +331,7 @@ _refs = [
         Tolerance("abs", 0.05),
         f"{_SRC}: the embedding norm at grokking grows as p^0.47, beside W_c ∝ p^0.44",
         measure="embed_exponent",
+        pooled="p",
         protocol=dict(MLP_PROTOCOL, p=_PAPER_P),
         select={"min_p": 3},
         needs="free runs at >= 3 of the paper's p",
@@ -419,6 +428,7 @@ _refs = [
         _FOLD,
         f"{_SRC}: lr moves T_grok only ~2x across lr in {{1,2,4,8}}e-3 at fixed rho",
         measure="lr_fold",
+        pooled="lr",
         protocol={k: v for k, v in dict(CLAMP_PROTOCOL, p=59).items() if k != "lr"},
         select={"lrs": (1e-3, 2e-3, 4e-3, 8e-3)},
         needs="lr 1e-3, 2e-3, 4e-3 and 8e-3 at a common rho",
