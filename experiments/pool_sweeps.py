@@ -11,7 +11,6 @@ lanes). Paper: alpha ≈ 7.5, R² 0.996; absolute norm R² 0.988; W_c ∝ p^0.44
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -22,24 +21,32 @@ COLUMNS = ("p", "rho", "target_norm", "T_grok", "steps_run", "grokked", "diverge
 
 
 def load(run_dirs: list[str]) -> dict:
-    """The lanes of ``run_dirs`` concatenated (the columns the pooled fits read)."""
-    from grokjax import results
+    """The lanes of ``run_dirs``: one delay_sweep run, or several runs of one design split by
+    modulus (:func:`grokjax.runs.pool`), joined. Runs that differ beyond p, or that share a
+    modulus (the same cells twice, two seed sets in one cell), are refused."""
+    from grokjax import runs
 
-    parts = []
-    for d in run_dirs:
-        path = os.path.join(d, "lanes.csv")
-        if not os.path.isfile(path):
-            raise cli.UsageError(f"{d}: no lanes.csv (not a run directory)")
-        try:
-            lanes = results.read_lanes_csv(path)
-        except ValueError as e:
-            raise cli.UsageError(str(e)) from None
-        missing = [c for c in COLUMNS + ("norm_at_grok",) if c not in lanes]
-        if missing:
-            raise cli.UsageError(f"{path}: no column {missing[0]} (not a delay_sweep run)")
-        parts.append(lanes)
-    keys = COLUMNS + ("norm_at_grok", "norm_at_grok_embed")
-    return {k: np.concatenate([L[k] for L in parts]) for k in keys if all(k in L for L in parts)}
+    try:
+        loaded = runs.load_runs(run_dirs)
+    except runs.RunDirError as e:
+        raise cli.UsageError(str(e)) from None
+    for r in loaded:
+        if r.experiment != "delay_sweep":
+            raise cli.UsageError(f"{r.path}: a {r.experiment} run, not a delay_sweep run")
+    if len(loaded) == 1:
+        lanes = loaded[0].lanes
+    else:
+        joined = runs.pool(loaded, "p")
+        if len(joined) != 1 or joined[0].n != sum(r.n for r in loaded):
+            raise cli.UsageError(
+                "the runs are not one delay_sweep design split by p: they differ in more than "
+                "p (seeds, seed base, budgets, ...) or share a modulus"
+            )
+        lanes = joined[0].lanes
+    missing = [c for c in COLUMNS + ("norm_at_grok",) if c not in lanes]
+    if missing:
+        raise cli.UsageError(f"no column {missing[0]} in the runs' lanes.csv")
+    return lanes
 
 
 def pooled(lanes: dict, ps, rho_max: float = 1.15) -> dict:

@@ -40,7 +40,14 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path):
         )
 
     r = run(str(tmp_path))
-    assert r.returncode == 2 and "no lanes.csv" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert (
+        r.returncode == 2 and "missing config.json" in r.stderr and len(r.stderr.splitlines()) == 1
+    )
+    # another seed set at p = 59 beside the paper run at p = 59: the same cells twice
+    r = run(RUNS[2], os.path.join(ROOT, "results", "delay_sweep-p59-seeds1000"))
+    assert r.returncode == 2 and "not one delay_sweep design split by p" in r.stderr
+    r = run(RUNS[0], os.path.join(ROOT, "results", "dense_rho-paper"))
+    assert r.returncode == 2 and "not a delay_sweep run" in r.stderr
     r = run(RUNS[1], "--p", "41")
     assert r.returncode == 2 and "no lanes at that p" in r.stderr
     r = run(*RUNS)
