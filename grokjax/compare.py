@@ -676,9 +676,12 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
     tolerance and status (see the module docstring)."""
     rows = []
     refs = refs or paper.references()
-    pooled = {axis: pool(runs, axis) for axis in {ref.pooled for ref in refs if ref.pooled}}
+    # every number is also measured on runs of one design split by seed, pooled; a fit across
+    # p or lr also on runs split along that axis
+    axes = {"seed"} | {ref.pooled for ref in refs if ref.pooled}
+    pooled = {axis: pool(runs, axis) for axis in sorted(axes)}
     for ref in refs:
-        extra = pooled.get(ref.pooled, [])
+        extra = pooled["seed"] + (pooled[ref.pooled] if ref.pooled not in ("", "seed") else [])
         cands = candidates(ref, runs + extra)
         if not cands:
             rows.append(

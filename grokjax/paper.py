@@ -115,7 +115,8 @@ class Reference:
     paper_scale: the tighter tolerance of a measurement on at least PAPER_SEEDS seeds per cell.
     pooled: for a fit across p or lr, the axis of :data:`grokjax.runs.POOL_AXES` along which
         runs of one design that were run as separate jobs are pooled (:func:`grokjax.runs.pool`)
-        and measured as one, beside each run alone.
+        and measured as one, beside each run alone (every number is also measured on runs
+        split by seed, pooled).
     """
 
     key: str

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -250,16 +250,31 @@ class PoolAxis(NamedTuple):
 
     column: str  # the lane column whose values must not overlap between the parts
     fields: tuple  # the config.json fields that may differ between the parts besides "out"
+    join: Callable  # the union of the parts' values on ``column`` -> the pooled config's fields
     requires: str | None = None  # a config.json field every part must set (truthy), if any
 
 
 # p: a sweep run one modulus group at a time; lr: a rho × lr matrix run one lr column at a
-# time, which is one design only when every part clamps to the same fixed W_c (config
-# ``fixed_wc`` > 0; with a run's own W_c each column would clamp to the norm of its own
-# reference control).
+# time; seed: any design run one block of seeds at a time (``--seeds 8 --seed-base 2008``
+# beside ``--seeds 8``), which adds seeds to the same cells. lr and seed are one design only
+# when every part clamps to the same fixed W_c (config ``fixed_wc`` > 0): with a run's own W_c
+# each part would clamp to the norm of its own controls.
 POOL_AXES = {
-    "p": PoolAxis("p", ("p", "extra_rho", "extra_rho_p")),
-    "lr": PoolAxis("lr", ("lr", "lrs"), requires="fixed_wc"),
+    "p": PoolAxis(
+        "p", ("p", "extra_rho", "extra_rho_p"), lambda u: dict(p=sorted(int(p) for p in u))
+    ),
+    "lr": PoolAxis(
+        "lr",
+        ("lr", "lrs"),
+        lambda u: dict(lrs=sorted(float(x) for x in u), lr=float(min(u))),
+        requires="fixed_wc",
+    ),
+    "seed": PoolAxis(
+        "seed",
+        ("seeds", "seed_base"),
+        lambda u: dict(seeds=len(u), seed_base=int(min(u))),
+        requires="fixed_wc",
+    ),
 }
 
 
@@ -267,12 +282,13 @@ def pool(runs: list[Run], axis: str = "p") -> list[Run]:
     """Runs of one design split along ``axis`` (:data:`POOL_AXES`), joined: every group of two
     or more runs of one experiment whose config.json agree on everything but that axis'
     fields (and ``out``) and whose values on the axis do not overlap becomes one :class:`Run`
-    over all their lanes (named ``a+b+...``, no curves, config holding the union: ``p``, or
-    ``lrs`` with ``lr`` its smallest), so a fit across p (the shared alpha, the power laws in
-    p) or across lr (the lr effect) can use parts that were run as separate jobs. Runs that
-    share a value are not pooled (the same cells twice would be two seed sets in one cell)."""
+    over all their lanes (named ``a+b+...``, no curves, config holding the union: ``p``;
+    ``lrs`` with ``lr`` its smallest; ``seeds`` their count with ``seed_base`` the smallest),
+    so a fit across p (the shared alpha, the power laws in p) or across lr (the lr effect), or
+    any number on more seeds, can use parts that were run as separate jobs. Runs that share a
+    value are not pooled (the same cells twice would be two seed sets in one cell)."""
     try:
-        column, fields, requires = POOL_AXES[axis]
+        column, fields, join, requires = POOL_AXES[axis]
     except KeyError:
         raise ValueError(f"no pool axis {axis!r} (axes: {', '.join(POOL_AXES)})") from None
     keys = fields + ("out",)
@@ -293,16 +309,11 @@ def pool(runs: list[Run], axis: str = "p") -> list[Run]:
             continue
         cols = [k for k in members[0].lanes if all(k in r.lanes for r in members[1:])]
         lanes = {k: np.concatenate([r.lanes[k] for r in members]) for k in cols}
-        if axis == "p":
-            joined = dict(p=sorted(int(p) for p in union))
-        else:
-            lrs = sorted(float(lr) for lr in union)
-            joined = dict(lrs=lrs, lr=lrs[0])
         out.append(
             Run(
                 path="",
                 name="+".join(r.name for r in members),
-                config=dict(members[0].config, **joined),
+                config=dict(members[0].config, **join(union)),
                 lanes=lanes,
                 curves={},
             )

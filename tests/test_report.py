@@ -953,3 +953,52 @@ def test_a_fixed_wc_matrix_run_one_lr_column_at_a_time_is_pooled_for_the_lr_effe
     (alone,) = compare.compare([whole], [ref])
     assert row["run"] == "lo+hi" and row["status"] == alone["status"] == "pass"
     assert row["measured"] == pytest.approx(alone["measured"]) and 1.5 < row["measured"] < 3.0
+
+
+def test_a_fixed_wc_design_run_one_block_of_seeds_at_a_time_is_measured_on_all_its_seeds(
+    tmp_path,
+):
+    """Two jobs of one fixed-W_c design on disjoint seed blocks (--seeds 2, --seed-base 0 and
+    2) are the design on four seeds: runs.pool(..., "seed") joins them, and the report measures
+    every number on the pooled lanes as on the whole run, beside each block alone; blocks that
+    clamp to their own W_c, or that share a seed, stay apart."""
+    from grokjax import runs as runs_lib
+
+    whole = load_run(
+        make_run(
+            str(tmp_path / "lrm"),
+            experiment="lr_matrix",
+            rho=(0.85, 1.0, 1.15, 1.3),
+            lr=(1e-3, 2e-3, 4e-3, 8e-3),
+            seeds=4,
+            budget=300_000,
+        )
+    )
+    whole.config = dict(whole.config, lrs=[1e-3, 2e-3, 4e-3, 8e-3], lr=1e-3, fixed_wc=54.6)
+    whole.config["seed_base"] = 0
+
+    def block(name, seeds, **cfg):
+        keep = np.isin(whole.lanes["seed"], seeds)
+        return runs_lib.Run(
+            path="",
+            name=name,
+            config=dict(whole.config, seeds=len(seeds), seed_base=seeds[0], out=name, **cfg),
+            lanes={k: v[keep] for k, v in whole.lanes.items()},
+            curves={},
+        )
+
+    a, b = block("s0", [0, 1]), block("s2", [2, 3])
+    (pooled,) = runs_lib.pool([a, b], "seed")
+    assert pooled.name == "s0+s2" and pooled.n == whole.n
+    assert (pooled.config["seeds"], pooled.config["seed_base"]) == (4, 0)
+    own = [block("s0", [0, 1], fixed_wc=0.0), block("s2", [2, 3], fixed_wc=0.0)]
+    assert runs_lib.pool(own, "seed") == []
+    assert runs_lib.pool([a, block("s1", [1, 2])], "seed") == []
+
+    for key in ("norm_fold", "lr_fold", "tgrok_p59_rho1.00"):
+        ref = paper.reference(key)
+        rows = {r["run"]: r for r in compare.compare([a, b], [ref])}
+        (alone,) = compare.compare([whole], [ref])
+        assert set(rows) >= {"s0", "s2", "s0+s2"}, key
+        assert rows["s0+s2"]["measured"] == pytest.approx(alone["measured"]), key
+        assert rows["s0+s2"]["measured"] != rows["s0"]["measured"], key
