@@ -26,7 +26,9 @@ Presets (lane-steps are upper bounds):
          0.8; low-norm init at ||W|| = 0.73 and 0.90 × W_c (--init-rho: the natural init,
          ≈ 19.3, rescaled up to below W_c); clamps and rescales at rho × the fixed W_c = 54.6;
          each group's share of ||W||² at t_int and at T_grok. 304 lanes (+16 run to t_int);
-         GPU-sized (≈ 9 M lane-steps bound). Paper: one-shot rescaling moves T_grok only
+         ≈ 9 M lane-steps bound, ~1.9 M expected (~2.7 h on the 2-core CPU): there, run it as
+         two 8-seed blocks (``--seeds 8``, then ``--seeds 8 --seed-base 2008``, each into its
+         own directory), which the report pools into the 16-seed design. Paper: one-shot rescaling moves T_grok only
          ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
          within ~3 % of the control; low-norm initialisation is washed out; the clamped cells
          lie off the free frontier.
