@@ -321,6 +321,11 @@ def summary(fitted: dict, cfg: Config) -> str:
             f"[{fmt(ci[0], '{:.2f}')}, {fmt(ci[1], '{:.2f}')}], norm effect "
             f"{fmt(nf['fold'], '{:.1f}')}×{' (lower bound)' if nf['lower_bound'] else ''}"
         )
+    if len(fitted["alpha_by_lr"]) < 2:
+        lines.append(
+            "lr effect: one lr in this run (the report measures it on the lr columns pooled)"
+        )
+        return "\n".join(lines)
     for r, f in fitted["lr_fold_by_rho"].items():
         lines.append(
             f"rho {float(r):.2f}: lr effect {fmt(f['fold'], '{:.1f}')}×"

@@ -366,3 +366,15 @@ def test_paper_scale_tolerances_are_tighter():
     assert wc.passes(56.0, seeds=4) and not wc.passes(56.0, seeds=16)
     r2 = paper.reference("alpha_shared_r2")  # no paper-scale tolerance: unchanged
     assert r2.tolerance_at(16) is r2.tolerance
+
+
+def test_a_one_column_matrix_run_does_not_print_an_lr_effect():
+    """One lr column (the committed lr = 2e-3 job) has no lr effect of its own: the summary
+    says so instead of printing a fold change of 1.0× over a single lr."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "results", "lr_matrix-paper-lr2e-3", "fit.json")) as f:
+        fitted = json.load(f)
+    cfg = experiment.config_for(lr_matrix.SPEC, "paper", out="/nonexistent/run", lrs=[2e-3])
+    text = lr_matrix.SPEC.summary(fitted, cfg)
+    assert "lr 0.002: alpha = 7.32" in text
+    assert "lr effect: one lr in this run" in text and "lr effect 1.0×" not in text
