@@ -28,8 +28,8 @@ Presets (lane-steps are upper bounds):
          each group's share of ||W||² at t_int and at T_grok. 304 lanes (+16 run to t_int);
          ≈ 9 M lane-steps bound, ~1.9 M expected (~2.7 h on the 2-core CPU): there, run it as
          two 8-seed blocks (``--seeds 8``, then ``--seeds 8 --seed-base 2008``, each into its
-         own directory), which the report pools into the 16-seed design. Paper: one-shot rescaling moves T_grok only
-         ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
+         own directory), which the report pools into the 16-seed design. Paper: one-shot
+         rescaling moves T_grok only ~1.2× across rho (the norm re-equilibrates); a one-shot ×0.8 of one group stays
          within ~3 % of the control; low-norm initialisation is washed out; the clamped cells
          lie off the free frontier.
   quick  scaled down to the small model (p=31, d=64, H=128, fraction 0.7, lr 1e-2, t_int 50),

@@ -681,7 +681,7 @@ def compare(runs: list[Run], refs: list[paper.Reference] | None = None) -> list[
     axes = {"seed"} | {ref.pooled for ref in refs if ref.pooled}
     pooled = {axis: pool(runs, axis) for axis in sorted(axes)}
     for ref in refs:
-        extra = pooled["seed"] + (pooled[ref.pooled] if ref.pooled not in ("", "seed") else [])
+        extra = [r for axis in sorted({"seed", ref.pooled} - {""}) for r in pooled[axis]]
         cands = candidates(ref, runs + extra)
         if not cands:
             rows.append(

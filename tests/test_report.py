@@ -908,6 +908,37 @@ def test_runs_split_by_modulus_are_pooled_for_the_fits_across_p():
     assert 6.0 < shared[pooled.name] < 10.0
 
 
+def _fixed_wc_matrix(tmp_path, rho=(0.85, 1.0, 1.15)):
+    """A synthetic lr_matrix run over lr 1e-3..8e-3 on 4 seeds, clamped to the fixed W_c 54.6."""
+    whole = load_run(
+        make_run(
+            str(tmp_path / "lrm"),
+            experiment="lr_matrix",
+            rho=rho,
+            lr=(1e-3, 2e-3, 4e-3, 8e-3),
+            seeds=4,
+            budget=300_000,
+        )
+    )
+    whole.config = dict(
+        whole.config, lrs=[1e-3, 2e-3, 4e-3, 8e-3], lr=1e-3, fixed_wc=54.6, seed_base=0
+    )
+    return whole
+
+
+def _part(whole, name, keep, **cfg):
+    """The lanes ``keep`` of ``whole`` as a run of their own (a job of the same design)."""
+    from grokjax import runs as runs_lib
+
+    return runs_lib.Run(
+        path="",
+        name=name,
+        config=dict(whole.config, out=name, **cfg),
+        lanes={k: v[keep] for k, v in whole.lanes.items()},
+        curves={},
+    )
+
+
 def test_a_fixed_wc_matrix_run_one_lr_column_at_a_time_is_pooled_for_the_lr_effect(tmp_path):
     """lr_matrix with a fixed W_c is one design whichever lr columns a job ran: runs.pool(...,
     "lr") joins two column runs (configs equal but lrs / lr / out) into the whole matrix, and
@@ -915,27 +946,11 @@ def test_a_fixed_wc_matrix_run_one_lr_column_at_a_time_is_pooled_for_the_lr_effe
     run's; runs that clamp to their own W_c, or that share an lr, stay apart."""
     from grokjax import runs as runs_lib
 
-    whole = load_run(
-        make_run(
-            str(tmp_path / "lrm"),
-            experiment="lr_matrix",
-            rho=(0.85, 1.0, 1.15),
-            lr=(1e-3, 2e-3, 4e-3, 8e-3),
-            seeds=4,
-            budget=300_000,
-        )
-    )
-    whole.config = dict(whole.config, lrs=[1e-3, 2e-3, 4e-3, 8e-3], lr=1e-3, fixed_wc=54.6)
+    whole = _fixed_wc_matrix(tmp_path)
 
     def column(name, lrs, **cfg):
         keep = np.isin(np.round(whole.lanes["lr"], 12), np.round(lrs, 12))
-        return runs_lib.Run(
-            path="",
-            name=name,
-            config=dict(whole.config, lrs=list(lrs), lr=lrs[0], out=name, **cfg),
-            lanes={k: v[keep] for k, v in whole.lanes.items()},
-            curves={},
-        )
+        return _part(whole, name, keep, lrs=list(lrs), lr=lrs[0], **cfg)
 
     a, b = column("lo", [1e-3, 2e-3]), column("hi", [4e-3, 8e-3])
     (pooled,) = runs_lib.pool([a, b], "lr")
@@ -964,28 +979,11 @@ def test_a_fixed_wc_design_run_one_block_of_seeds_at_a_time_is_measured_on_all_i
     clamp to their own W_c, or that share a seed, stay apart."""
     from grokjax import runs as runs_lib
 
-    whole = load_run(
-        make_run(
-            str(tmp_path / "lrm"),
-            experiment="lr_matrix",
-            rho=(0.85, 1.0, 1.15, 1.3),
-            lr=(1e-3, 2e-3, 4e-3, 8e-3),
-            seeds=4,
-            budget=300_000,
-        )
-    )
-    whole.config = dict(whole.config, lrs=[1e-3, 2e-3, 4e-3, 8e-3], lr=1e-3, fixed_wc=54.6)
-    whole.config["seed_base"] = 0
+    whole = _fixed_wc_matrix(tmp_path, rho=(0.85, 1.0, 1.15, 1.3))
 
     def block(name, seeds, **cfg):
         keep = np.isin(whole.lanes["seed"], seeds)
-        return runs_lib.Run(
-            path="",
-            name=name,
-            config=dict(whole.config, seeds=len(seeds), seed_base=seeds[0], out=name, **cfg),
-            lanes={k: v[keep] for k, v in whole.lanes.items()},
-            curves={},
-        )
+        return _part(whole, name, keep, seeds=len(seeds), seed_base=seeds[0], **cfg)
 
     a, b = block("s0", [0, 1]), block("s2", [2, 3])
     (pooled,) = runs_lib.pool([a, b], "seed")
