@@ -17,9 +17,10 @@ The work is done by one module per job, each importing only those before it:
 and their numbers), :mod:`grokjax.tables` (tables and the Markdown / CSV / JSON text),
 :mod:`grokjax.compare` (the comparison with the paper) and :mod:`grokjax.plots` (figures).
 The experiments come from :mod:`grokjax.registry`: the report lists every registered one
-and reruns the fit, summary and figure of those with ``section``; the library never imports
-the application, so an entry point imports ``experiments.catalog`` first. An experiment found
-in a run directory but not registered gets the generic tables and figures only.
+and reruns the fit, summary and figure of those with ``section`` (per run, and per design
+run in parts, pooled); the library never imports the application, so an entry point imports
+``experiments.catalog`` first. An experiment found in a run directory but not registered gets
+the generic tables and figures only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import dataclasses
 import os
 
 from grokjax import compare, plots, registry, tables
-from grokjax.runs import CONFIG_FIELDS, load_runs, read_lanes
+from grokjax.runs import CONFIG_FIELDS, POOL_AXES, load_runs, pool, read_lanes
 
 
 __all__ = ["build", "experiments", "experiment_sections"]
@@ -58,13 +59,16 @@ def experiments(runs: list) -> list[dict]:
 def experiment_sections(runs: list, out: str) -> list[dict]:
     """Per run of a registered experiment with a ``section``: its fit recomputed from
     lanes.csv with the experiment's own fit function, its summary text and its figure (file
-    names prefixed with the run name). Such experiments without a run get a "not run"
+    names prefixed with the run name), and the same over each design run in parts
+    (:func:`grokjax.runs.pool` along every axis: seed blocks, lr columns, moduli), so a design
+    run as separate jobs also reads as a whole. Such experiments without a run get a "not run"
     entry."""
     rows = []
+    pooled = [r for axis in POOL_AXES for r in pool(runs, axis)]
     for spec in registry.specs():
         if not spec.section:
             continue
-        rs = [r for r in runs if r.experiment == spec.name]
+        rs = [r for r in runs + pooled if r.experiment == spec.name]
         if not rs:
             rows.append(
                 _section(spec.name, None, "not run", f"not run (python -m experiments.{spec.name})")
@@ -90,7 +94,8 @@ def _run_section(spec, run, out: str) -> dict:
     """One run's section: the experiment's fit, summary and figure over the run's lanes."""
     fields = {f.name for f in dataclasses.fields(spec.config_cls)}
     cfg = spec.config_cls(**{k: v for k, v in run.config.items() if k in fields})
-    lanes = read_lanes(os.path.join(run.path, "lanes.csv"))
+    # a pooled run (no directory of its own) has only its parts' lanes, already joined
+    lanes = read_lanes(os.path.join(run.path, "lanes.csv")) if run.path else dict(run.lanes)
     for k in CONFIG_FIELDS:  # settings recorded once in config.json, per lane here
         if k not in lanes and k in run.lanes:
             lanes[k] = run.lanes[k]

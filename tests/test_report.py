@@ -1000,3 +1000,28 @@ def test_a_fixed_wc_design_run_one_block_of_seeds_at_a_time_is_measured_on_all_i
         assert set(rows) >= {"s0", "s2", "s0+s2"}, key
         assert rows["s0+s2"]["measured"] == pytest.approx(alone["measured"]), key
         assert rows["s0+s2"]["measured"] != rows["s0"]["measured"], key
+
+
+def test_a_design_run_in_parts_gets_its_own_section_over_all_the_parts(tmp_path):
+    """Beside each part's section, the report renders the experiment's own fit and summary over
+    the pooled parts (seed blocks, lr columns), the same text as the design run in one job: a
+    norm_controls or lr_matrix run in blocks is read as its whole design."""
+    whole = _fixed_wc_matrix(tmp_path, rho=(0.85, 1.0, 1.15, 1.3))
+    (alone,) = [s for s in report.experiment_sections([whole], str(tmp_path / "w")) if s["run"]]
+    assert alone["status"] == "run", alone["text"]
+
+    def part(name, col, vals, **cfg):
+        return _part(whole, name, np.isin(np.round(whole.lanes[col], 12), vals), **cfg)
+
+    blocks = [part("s0", "seed", [0, 1], seeds=2), part("s2", "seed", [2, 3], seeds=2, seed_base=2)]
+    columns = [
+        part("lo", "lr", [1e-3, 2e-3], lrs=[1e-3, 2e-3]),
+        part("hi", "lr", [4e-3, 8e-3], lrs=[4e-3, 8e-3], lr=4e-3),
+    ]
+    for parts, joined in ((blocks, "s0+s2"), (columns, "lo+hi")):
+        out = str(tmp_path / joined)
+        sec = {s["run"]: s for s in report.experiment_sections(parts, out) if s["run"]}
+        assert set(sec) == {parts[0].name, parts[1].name, joined}
+        assert sec[joined]["status"] == "run" and sec[joined]["text"] == alone["text"]
+        assert sec[parts[0].name]["text"] != alone["text"]
+        assert os.path.isfile(tmp_path / joined / sec[joined]["figures"][0])
