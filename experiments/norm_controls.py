@@ -440,6 +440,15 @@ def summary(fitted: dict, cfg: Config) -> str:
                 f"{fmt(c['ratio_to_control'], '{:.3f}')}× control{extra}"
             )
     lines.append(f"one-shot fold across rho: {fmt(fitted['one_shot_fold'], '{:.2f}')}×")
+    shares = [c for c in fitted["clamped"] if c.get("norm_fractions")]
+    if shares:
+        names = list(shares[0]["norm_fractions"])
+        lines.append(f"share of ‖W‖² ({' / '.join(names)}) at t_int -> at T_grok, clamped cells:")
+        for c in shares:
+            nf = c["norm_fractions"]
+            before = " / ".join(f"{nf[n]['t_int']:.3f}" for n in names)
+            after = " / ".join(f"{nf[n]['T_grok']:.3f}" for n in names)
+            lines.append(f"  clamp rho {c['key']:g}: {before} -> {after}")
     return "\n".join(lines)
 
 

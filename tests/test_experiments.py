@@ -285,6 +285,21 @@ def test_tiny_results_make_sense(tiny_runs):
     nc = results.read_lanes_csv(os.path.join(d["norm_controls"], "lanes.csv"))
     assert {"free", "clamp", "one_shot", "group_one_shot", "low_init"} <= set(nc["arm"])
     assert "to-t_int" not in set(nc["cell"])
+    # each clamped cell that grokked carries its groups' shares of ||W||² before and after
+    # the clamp, and the summary prints them
+    from experiments import norm_controls
+
+    ncf = json.load(open(os.path.join(d["norm_controls"], "fit.json")))
+    shared = [c for c in ncf["clamped"] if c.get("norm_fractions")]
+    assert shared, "no clamped cell of the tiny norm_controls grokked: nothing checked"
+    for c in shared:
+        for when in ("t_int", "T_grok"):
+            total = sum(v[when] for v in c["norm_fractions"].values())
+            assert total == pytest.approx(1.0, abs=1e-3)
+    cfg = experiment.config_for(norm_controls.SPEC, "tiny", out=d["norm_controls"])
+    text = norm_controls.summary(ncf, cfg)
+    assert "at t_int -> at T_grok" in text
+    assert f"clamp rho {shared[0]['key']:g}: " in text
     dr = json.load(open(os.path.join(d["dense_rho"], "fit.json")))
     # the tiny scan's law (5.5 over [0.9, 1.1] on CPU): rising, and not absurdly steep
     assert 3.0 < dr["delay_law"]["alpha"] < 11.0
