@@ -627,12 +627,16 @@ def _seeds(run) -> int | None:
 
 
 def _schedule(run) -> str:
-    """The eval schedule a run latched T_grok on (older runs: every eval point)."""
-    return (
+    """The eval schedule a run latched T_grok on (older runs: every eval point), and its loss
+    rounding where it is not the default log_softmax."""
+    text = (
         ""
         if run.config.get("eval_schedule", "every") == "every"
         else (f"; eval {run.config['eval_schedule']}")
     )
+    if run.config.get("loss", "log_softmax") != "log_softmax":
+        text += f"; loss {run.config['loss']}"
+    return text
 
 
 def _cond_text(cond: dict, keys=("model", "layernorm", "p", "frac", "lr", "wd", "rho")) -> str:

@@ -41,6 +41,7 @@ from typing import Any, Callable, Generator
 import numpy as np
 
 from grokjax import cli
+from grokjax.protocol import LOSSES
 
 GRID_POINTS = 120
 GEOMETRIC_POINTS = 360  # the paper's eval grid: 360 geometric points over a lane's budget
@@ -74,6 +75,7 @@ class BaseConfig:
     out: str = ""
     seed_base: int = 0  # the lanes' seeds are seed_base, seed_base + 1, ...
     eval_schedule: str = "every"  # "every" eval point latches, or the paper's "geometric" grid
+    loss: str = "log_softmax"  # how -log p_y is rounded (protocol.LOSSES)
 
     def seed_range(self) -> range:
         """The seeds of every cell: ``seeds`` consecutive ones from ``seed_base``."""
@@ -84,6 +86,7 @@ class BaseConfig:
         return dict(
             eval_every=self.eval_every,
             eval_grid=GEOMETRIC_POINTS if self.eval_schedule == "geometric" else 0,
+            loss=self.loss,
         )
 
     def validate(self) -> None:
@@ -93,6 +96,8 @@ class BaseConfig:
                 f"--eval-schedule must be one of {', '.join(EVAL_SCHEDULES)}, "
                 f"got {self.eval_schedule!r}"
             )
+        if self.loss not in LOSSES:
+            raise cli.UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not 0 <= self.seed_base < 2**31 - 2**24:
             raise cli.UsageError(f"--seed-base must be in [0, 2^31 - 2^24), got {self.seed_base}")
         if self.dtype not in ("float32", "float64"):
@@ -211,6 +216,11 @@ def make_parser(spec: Spec) -> cli.Parser:
         help="every (default: T_grok latched at every eval, every 10 steps) or "
         f"geometric (the paper's {GEOMETRIC_POINTS}-point geometric grid over "
         "each lane's budget)",
+    )
+    ap.add_argument(
+        "--loss",
+        help="log_softmax (default, as the paper's cross-entropy) or margin (the same loss as "
+        "softplus(logsumexp_{j≠y}(z_j − z_y)): no softmax collapse in float32)",
     )
     ap.add_argument(
         "--chunk-steps",

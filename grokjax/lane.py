@@ -25,7 +25,7 @@ import optax
 from grokjax import data as data_lib
 from grokjax.models import ModelSpec, make_model
 from grokjax.optim import clamp_norm, global_norm, weight_matrices
-from grokjax.protocol import FOREVER, HEADLINE, MEM_THRESHOLD, THRESHOLDS
+from grokjax.protocol import FOREVER, HEADLINE, LOSSES, MEM_THRESHOLD, THRESHOLDS
 
 PARITY_FIELDS = ("n_train", "n_test", "k_bits")  # Static fields only the parity task reads
 
@@ -59,9 +59,13 @@ class Static:
     # only the points of an N-point geometric grid over each lane's budget (the paper's
     # measurement, N = 360; see ``on_geometric_grid``). Training and curves are unchanged.
     eval_grid: int = 0
+    # How -log p_y is rounded (``protocol.LOSSES``): "log_softmax" or the collapse-free "margin".
+    loss: str = "log_softmax"
 
     def validate(self) -> None:
         self.model.validate()
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         parity, bits = self.op == data_lib.PARITY, self.model.kind == "bits"
         if parity and not bits:
             raise ValueError(f"the parity task needs model kind 'bits', got {self.model.kind!r}")
@@ -91,7 +95,7 @@ class Static:
 FINGERPRINT_VERSION = 1
 # Fields a version-1 fingerprint leaves out at these values: they were added after run
 # directories were first fingerprinted, and at these values they change nothing.
-_V1_OMIT_AT = {"eval_grid": 0}
+_V1_OMIT_AT = {"eval_grid": 0, "loss": "log_softmax"}
 
 
 def static_fingerprint(static: Static) -> str:
@@ -303,6 +307,23 @@ def empty_latches(n_groups: int, dtype=jnp.float32) -> Latches:
     )
 
 
+def log_prob_of_label(logits_BxC, y_B, loss: str = "log_softmax"):
+    """log p_y per row, rounded as ``loss`` says (``protocol.LOSSES``).
+
+    "log_softmax": log_softmax(z)[y]. When every z_j - z_y is below about -16, the float32
+    denominator rounds to 1, log p_y to exactly 0 and the correct-class gradient
+    softmax_y - 1 with it (softmax collapse); which rows do depends on how the denominator
+    is summed. "margin": -softplus(logsumexp_{j != y}(z_j - z_y)), the same value in exact
+    arithmetic, whose correct-class gradient -sigmoid(.) stays ~ -(1 - p_y) instead of 0.
+    """
+    z_y_B = jnp.take_along_axis(logits_BxC, y_B[:, None], axis=1)[:, 0]
+    if loss == "margin":
+        is_y_BxC = jnp.arange(logits_BxC.shape[1])[None, :] == y_B[:, None]
+        rest_BxC = jnp.where(is_y_BxC, -jnp.inf, logits_BxC - z_y_B[:, None])
+        return -jax.nn.softplus(jax.nn.logsumexp(rest_BxC, axis=1))
+    return jnp.take_along_axis(jax.nn.log_softmax(logits_BxC), y_B[:, None], axis=1)[:, 0]
+
+
 def _group_masks(params, groups: tuple, on):
     """Mask pytree: the weight matrices (ndim >= 2) of the groups switched on in ``on``
     (a per-lane, possibly traced, bool vector over ``groups``)."""
@@ -365,8 +386,7 @@ def make_lane_fns(static: Static) -> LaneFns:
     def loss_and_stats(params, x, y):
         with jax.default_matmul_precision(static.precision):
             logits_BxC = model.apply(params, x)
-        logp_BxC = jax.nn.log_softmax(logits_BxC)
-        logp_y_B = jnp.take_along_axis(logp_BxC, y[:, None], axis=1)[:, 0]
+        logp_y_B = log_prob_of_label(logits_BxC, y, static.loss)
         loss = -jnp.mean(logp_y_B)
         acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
         collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)

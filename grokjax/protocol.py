@@ -15,6 +15,11 @@ THRESHOLDS = (0.8, 0.9, 0.95)  # test-accuracy thresholds latched as T_grok
 HEADLINE = 1  # index of 0.9, the paper's T_grok
 MEM_THRESHOLD = 0.99  # train accuracy for T_mem
 FOREVER = 2**30  # clamp duration meaning "continuous"
+# How -log p_y is computed (the same loss, rounded differently): "log_softmax" (the default, as
+# PyTorch's and the paper's cross-entropy: log_softmax, then the correct class) or "margin"
+# (softplus(logsumexp_{j != y}(z_j - z_y)): once p_y rounds to 1 in float32, log_softmax's
+# correct-class gradient is exactly 0 (softmax collapse), the margin form's stays ~ 1 - p_y).
+LOSSES = ("log_softmax", "margin")
 
 
 @dataclasses.dataclass

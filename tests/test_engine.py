@@ -302,3 +302,47 @@ def test_lanes_that_fit_follows_the_memory_budget(small_engine):
     big = small_engine.lanes_that_fit(memory_bytes=500e6, chunk_steps=100)
     assert 1 <= small < big
     assert big == pytest.approx(10 * small, rel=0.3)
+
+
+def test_margin_loss_is_log_softmax_rounded_without_collapse():
+    """The two losses agree in value and gradient; only where p_y rounds to 1 in float32 does
+    log_softmax's correct-class gradient vanish (softmax collapse) and the margin form's not."""
+    z = jax.random.normal(jax.random.PRNGKey(0), (64, 31)) * 3.0
+    y = jnp.arange(64) % 31
+
+    def nll_and_grad(loss, logits, labels):
+        f = lambda zz: -jnp.sum(eng.log_prob_of_label(zz, labels, loss))
+        return jax.value_and_grad(f)(logits)
+
+    (va, ga), (vb, gb) = (nll_and_grad(k, z, y) for k in ("log_softmax", "margin"))
+    np.testing.assert_allclose(vb, va, rtol=1e-6)
+    np.testing.assert_allclose(gb, ga, atol=1e-6)
+    # every wrong logit 25 below the right one: 1 - p_y = 30·e^-25 ~ 4e-10, below float32's
+    # resolution near 1
+    zc = jnp.zeros((2, 31)).at[jnp.arange(2), jnp.array([3, 5])].set(25.0)
+    yc = jnp.array([3, 5])
+    (_, g_ls), (v_m, g_m) = (nll_and_grad(k, zc, yc) for k in ("log_softmax", "margin"))
+    assert float(g_ls[0, 3]) == 0.0 and float(g_ls[1, 5]) == 0.0  # collapsed
+    tail = 30 * np.exp(-25.0)
+    np.testing.assert_allclose(float(g_m[0, 3]), -tail, rtol=1e-5)
+    np.testing.assert_allclose(float(v_m), 2 * tail, rtol=1e-5)
+    # the wrong classes' gradients agree: softmax_j in both
+    np.testing.assert_allclose(g_m[0, :3], g_ls[0, :3], rtol=1e-5)
+
+
+def test_margin_loss_trains_like_log_softmax_before_any_collapse():
+    """One lane, each loss, same seed: the same training to float32 rounding (no row is near
+    p_y = 1 this early), and the default loss keeps the old fingerprint."""
+    assert "loss" not in eng.static_fingerprint(SMALL)
+    margin = eng.Static(model=SMALL.model, frac=SMALL.frac, eval_every=10, loss="margin")
+    assert "loss='margin'" in eng.static_fingerprint(margin)
+    with pytest.raises(ValueError, match="loss"):
+        eng.Static(loss="hinge").validate()
+    hp = _hp(seed=[3], budget=200)
+    runs = [engine.Engine(s).run(hp, chunk_steps=200, progress=None) for s in (SMALL, margin)]
+    ok = np.isfinite(runs[0].curves["train_loss"][0])
+    assert ok.sum() >= 5
+    for key in ("train_loss", "norm"):
+        np.testing.assert_allclose(
+            runs[1].curves[key][0, ok], runs[0].curves[key][0, ok], rtol=2e-4
+        )
