@@ -316,8 +316,8 @@ def log_prob_of_label(logits_BxC, y_B, loss: str = "log_softmax"):
     is summed. "margin": -softplus(logsumexp_{j != y}(z_j - z_y)), the same value in exact
     arithmetic, whose correct-class gradient -sigmoid(.) stays ~ -(1 - p_y) instead of 0.
     """
-    z_y_B = jnp.take_along_axis(logits_BxC, y_B[:, None], axis=1)[:, 0]
     if loss == "margin":
+        z_y_B = jnp.take_along_axis(logits_BxC, y_B[:, None], axis=1)[:, 0]
         is_y_BxC = jnp.arange(logits_BxC.shape[1])[None, :] == y_B[:, None]
         rest_BxC = jnp.where(is_y_BxC, -jnp.inf, logits_BxC - z_y_B[:, None])
         return -jax.nn.softplus(jax.nn.logsumexp(rest_BxC, axis=1))
