@@ -202,6 +202,40 @@ def _is_python_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _concrete(x) -> Optional[np.ndarray]:
+    """``x`` as a NumPy array when its value is known now (a Python number or list, a NumPy
+    or a concrete JAX array); None when it is traced (its checks then fall to run time)."""
+    if x is None or isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except Exception:  # noqa: BLE001 -- anything that is not an array is checked by its use
+        return None
+
+
+def _check_scalar(name: str, x) -> None:
+    if x is not None and np.ndim(x) != 0:
+        raise ValueError(
+            f"clamp_norm: {name} must be a scalar (one value for all the masked leaves; a "
+            f"value per lane is a traced scalar under jax.vmap), got shape {np.shape(x)}."
+        )
+
+
+def _check_target_fits(target: np.ndarray, dtype) -> None:
+    """A positive concrete target that is 0 or inf in ``dtype`` would silently mean no clamp,
+    or inf parameters."""
+    t = float(target)
+    if t > 0:
+        with np.errstate(over="ignore", under="ignore"):
+            v = float(np.asarray(t).astype(dtype))
+        if v == 0 or not np.isfinite(v):
+            raise ValueError(
+                f"clamp_norm: target_norm {t:g} is {v:g} in {np.dtype(dtype).name}, the "
+                f"dtype the parameters are rescaled in; pass a target it can represent "
+                f"(or 0 for no clamp)."
+            )
+
+
 def clamp_norm(
     target_norm: Optional[jax.typing.ArrayLike],
     *,
@@ -227,8 +261,8 @@ def clamp_norm(
 
     The clamp is active on update number ``count`` (counted by this
     transformation from 0) when ``start_step <= count < start_step +
-    num_steps``.  A ``target_norm`` of ``0`` (or any non-positive or NaN value)
-    means "no clamp"; this is decided with ``jnp.where``, so clamped and free
+    num_steps``.  A ``target_norm`` of ``0`` (or, traced, any non-positive or NaN
+    value) means "no clamp"; this is decided with ``jnp.where``, so clamped and free
     runs share one compiled program and ``target_norm``, ``start_step`` and
     ``num_steps`` may all be traced (e.g. a different value per lane under
     ``jax.vmap``).
@@ -260,8 +294,14 @@ def clamp_norm(
 
     Raises:
       ValueError: on an unknown ``mode``, on ``num_steps`` given together with
-        ``mode="one_shot"``, on a negative Python ``target_norm`` or
-        ``num_steps``, or (from ``update``) when ``params`` is not passed.
+        ``mode="one_shot"``, on a ``target_norm``, ``start_step``, ``num_steps``
+        or ``eps`` that is not a scalar, on a concrete (not traced)
+        ``target_norm`` that is negative, NaN or infinite, a negative
+        ``num_steps`` or an ``eps`` that is not finite and > 0; and from
+        ``update``: when ``params`` is not passed, when a masked parameter is
+        not floating-point, or when a positive concrete ``target_norm`` is 0 or
+        infinite in the dtype the parameters are rescaled in (1e-300 in
+        float32 would otherwise silently mean "no clamp").
 
     Example:
       >>> import jax, jax.numpy as jnp, optax
@@ -291,14 +331,21 @@ def clamp_norm(
                 "clamp_norm: mode='one_shot' means num_steps=1; do not pass num_steps as well."
             )
         num_steps = 1
-    if _is_python_number(target_norm) and target_norm < 0:
-        raise ValueError(
-            f"clamp_norm: target_norm must be >= 0 (0 disables the clamp), got {target_norm}."
-        )
-    if _is_python_number(num_steps) and num_steps < 0:
+    for name, x in (("target_norm", target_norm), ("start_step", start_step),
+                    ("num_steps", num_steps), ("eps", eps)):  # fmt: skip
+        _check_scalar(name, x)
+    target_c, steps_c, eps_c = _concrete(target_norm), _concrete(num_steps), _concrete(eps)
+    if target_c is not None:
+        t = float(target_c)
+        if not np.isfinite(t) or t < 0:
+            raise ValueError(
+                f"clamp_norm: target_norm must be finite and >= 0 (0 or None disables the "
+                f"clamp), got {t}."
+            )
+    if steps_c is not None and not float(steps_c) >= 0:
         raise ValueError(f"clamp_norm: num_steps must be >= 0 or None, got {num_steps}.")
-    if _is_python_number(eps) and not eps > 0:
-        raise ValueError(f"clamp_norm: eps must be > 0, got {eps}.")
+    if eps_c is not None and not (np.isfinite(float(eps_c)) and float(eps_c) > 0):
+        raise ValueError(f"clamp_norm: eps must be finite and > 0, got {eps}.")
 
     def init_fn(params):
         del params
@@ -322,6 +369,17 @@ def clamp_norm(
 
         p_leaves, m_leaves, treedef = _flatten_with_mask(params, mask)
         u_leaves = treedef.flatten_up_to(updates)
+        for p, m in zip(p_leaves, m_leaves):
+            if m is False:
+                continue
+            dt = jnp.result_type(p)
+            if not jnp.issubdtype(dt, jnp.floating):
+                raise ValueError(
+                    f"clamp_norm: a masked parameter has dtype {dt}; only floating-point "
+                    f"parameters can be rescaled (leave it out of the mask)."
+                )
+            if target_c is not None:
+                _check_target_fits(target_c, _compute_dtype(jnp.asarray(p)))
 
         # (params + updates) exactly as optax.apply_updates forms it.
         new_leaves = [
@@ -329,7 +387,9 @@ def clamp_norm(
             for p, u, m in zip(p_leaves, u_leaves, m_leaves)
         ]
         norm = _norm_of_leaves(new_leaves, m_leaves)
-        factor = target / jnp.maximum(norm, eps)
+        denom = jnp.maximum(norm, eps)
+        # (a traced eps <= 0 on all-zero parameters: zero stays zero instead of 0 * inf = NaN)
+        factor = target / jnp.where(denom > 0, denom, jnp.ones_like(denom))
 
         out = []
         for p, u, new, m in zip(p_leaves, u_leaves, new_leaves, m_leaves):
