@@ -72,13 +72,31 @@ def atomic_path(path: str):
     fd, tmp = tempfile.mkstemp(
         dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
     )
-    os.close(fd)
+    try:  # mkstemp makes it 0600; a written file gets the mode open() would give it
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where the system says it (Linux), else
+    set and restored at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str, text: str) -> None:
@@ -239,6 +257,81 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
                     ) from None
                 out[k] = np.array(vals, dtype=object)  # an extra column of labels
     return out
+
+
+# The lane schema: what a value of each column may be (empty cells read as NaN). Every run
+# writes only such values; a file that holds others was edited or damaged.
+_REQUIRED_COLUMNS = ("lane", "p", "seed", "steps_run")  # never empty
+_EVENT_COLUMNS = ("T_mem", "T_grok", "T_grok_80", "T_grok_95", "diverged_step")  # <= steps_run
+_POSITIVE_COLUMNS = ("rho", "lr", "init_scale")  # > 0 where given
+_NONNEGATIVE_COLUMNS = ("target_norm", "wd", "collapse_at_grok")  # >= 0 where given
+
+
+def check_lane_values(lanes: dict, where: str = "lanes.csv") -> None:
+    """Raises ValueError (one line naming the row and column) unless every value of ``lanes``
+    (columns as :func:`read_lanes_csv` returns them) is one a run writes: counts and steps are
+    whole numbers >= 0 and the lane, p, seed and steps_run never empty; event steps at most
+    ``steps_run``; a lane is grokked exactly when it has a T_grok (diverged exactly when it has
+    a diverged_step), and a grokked lane has a positive norm_at_grok; held norms, learning
+    rates and initial scales positive, weight decay and norms >= 0, fractions in (0, 1]; every
+    number finite. A value edited to nan, inf or -100 is refused, not fitted."""
+    n = len(lanes.get("lane", lanes.get("p", [])))
+
+    def bad(col: str, i: int, why: str):
+        v = lanes[col][i]
+        if isinstance(v, (bool, np.bool_)):
+            held = f"holds {int(v)}"
+        elif isinstance(v, (float, np.floating)) and np.isnan(v):
+            held = "is empty (or nan)"
+        else:
+            held = f"holds {float(v):g}"
+        raise ValueError(f"{where}: row {i + 2}, column {col} {held}: {why}")
+
+    for col, vals in lanes.items():
+        if vals.dtype == object or vals.dtype == bool:
+            continue
+        v = np.asarray(vals, float)
+        given = ~np.isnan(v)
+        for i in np.flatnonzero(given & ~np.isfinite(v)):
+            bad(col, i, "not a finite number")
+        if col in _INT_COLUMNS:
+            for i in np.flatnonzero(given & ((v < 0) | (v != np.round(v)))):
+                bad(col, i, "not a whole number >= 0")
+            if col in _REQUIRED_COLUMNS:
+                for i in np.flatnonzero(~given):
+                    bad(col, i, "empty")
+        elif col in _POSITIVE_COLUMNS:
+            for i in np.flatnonzero(given & ~(v > 0)):
+                bad(col, i, "must be > 0")
+        elif col in _NONNEGATIVE_COLUMNS or col.startswith("norm_at_"):
+            for i in np.flatnonzero(given & ~(v >= 0)):
+                bad(col, i, "must be >= 0")
+        elif col == "frac":
+            for i in np.flatnonzero(given & ~((v > 0) & (v <= 1))):
+                bad(col, i, "must lie in (0, 1]")
+    if "p" in lanes:
+        for i in np.flatnonzero(~(np.asarray(lanes["p"], float) >= 1)):
+            bad("p", i, "must be >= 1")
+    steps = np.asarray(lanes.get("steps_run", np.full(n, np.inf)), float)
+    for col in _EVENT_COLUMNS:
+        if col in lanes:
+            v = np.asarray(lanes[col], float)
+            for i in np.flatnonzero(~np.isnan(v) & (v > steps)):
+                bad(col, i, f"after the lane's last step (steps_run {steps[i]:g})")
+    for flag, event in (("grokked", "T_grok"), ("diverged", "diverged_step")):
+        if flag in lanes and event in lanes:
+            has = ~np.isnan(np.asarray(lanes[event], float))
+            for i in np.flatnonzero(np.asarray(lanes[flag], bool) != has):
+                bad(
+                    event,
+                    i,
+                    f"{flag} is {int(lanes[flag][i])}, so {event} must be "
+                    f"{'given' if lanes[flag][i] else 'empty'}",
+                )
+    if "grokked" in lanes and "norm_at_grok" in lanes:
+        v = np.asarray(lanes["norm_at_grok"], float)
+        for i in np.flatnonzero(np.asarray(lanes["grokked"], bool) & ~(v > 0)):
+            bad("norm_at_grok", i, "a grokked lane's norm at T_grok must be > 0")
 
 
 def write_curves(path: str, results: list[RunResult]) -> None:

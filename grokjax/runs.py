@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import zipfile
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -97,6 +98,13 @@ class Run:
         return self.lanes["arm"] == name
 
 
+def check_lane_values(lanes: dict, where: str) -> None:
+    """The lane schema (:func:`grokjax.results.check_lane_values`)."""
+    from grokjax.results import check_lane_values as check
+
+    check(lanes, where)
+
+
 def read_lanes(path: str) -> dict:
     """``lanes.csv`` as columns (:func:`grokjax.results.read_lanes_csv`)."""
     from grokjax.results import read_lanes_csv
@@ -126,6 +134,10 @@ def load_run(path: str, name: str | None = None) -> Run:
     missing = [c for c in REQUIRED_COLUMNS if c not in lanes]
     if missing:
         raise RunDirError(f"{path}: lanes.csv lacks column(s) {', '.join(missing)}")
+    try:
+        check_lane_values(lanes, os.path.join(path, "lanes.csv"))
+    except ValueError as e:
+        raise RunDirError(f"{e} (an edited or damaged file; rerun the experiment)") from None
     check_lanes_match(path, config, lanes)
     curves = read_curves(path, len(lanes["p"]))
     fill_config_fields(lanes, config)
@@ -146,8 +158,12 @@ def read_curves(path: str, n: int) -> dict:
         try:
             with np.load(os.path.join(path, "curves.npz"), allow_pickle=False) as z:
                 curves = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise RunDirError(f"{path}: unreadable curves.npz ({e})".replace("\n", " ")) from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            why = str(e) or type(e).__name__
+            raise RunDirError(
+                f"{path}: unreadable curves.npz ({why}; an emptied or truncated file: delete it "
+                f"to read the run without curves, or rerun the experiment)".replace("\n", " ")
+            ) from None
     for k in ("steps", "train_acc", "test_acc", "norm") if curves else ():
         if k not in curves:
             raise RunDirError(f"{path}: curves.npz lacks {k}")
@@ -209,8 +225,81 @@ def check_config(path: str, config: dict) -> None:
         )
 
 
+# The columns that say which cell a lane is in (a cell's lanes differ only in their seed).
+CELL_COLUMNS = (
+    "p",
+    "arm",
+    "rho",
+    "lr",
+    "wd",
+    "frac",
+    "model",
+    "dtype",
+    "cell",
+    "clamp_group",
+    "clamp_mode",
+    "t_int",
+    "layernorm",
+)
+
+
+def _cell_name(lanes: dict, i: int) -> str:
+    parts = []
+    for k in CELL_COLUMNS:
+        if k not in lanes:
+            continue
+        v = lanes[k][i]
+        if v is None or v == "" or (isinstance(v, float) and np.isnan(v)):
+            continue
+        parts.append(f"{k}={v:g}" if isinstance(v, (float, np.floating)) else f"{k}={v}")
+    return ", ".join(parts[:4])
+
+
+def _seed_counts(config: dict) -> set:
+    """The seeds per cell that config.json allows: its ``seeds`` and ``*_seeds`` counts."""
+    return {
+        int(v)
+        for k, v in config.items()
+        if (k == "seeds" or k.endswith("_seeds")) and isinstance(v, int) and not isinstance(v, bool)
+    }
+
+
 def check_lanes_match(path: str, config: dict, lanes: dict) -> None:
-    """Refuses a config.json that contradicts lanes.csv on a setting both record."""
+    """Refuses a lanes.csv that is not the one this run's config.json wrote: one row per lane
+    (the ``lane`` column is 0, 1, ... in order: no row repeated, dropped or reordered), and
+    in every cell (the lanes that differ only in their seed) the seeds ``seed_base``,
+    ``seed_base + 1``, ... as many as one of config.json's seed counts says (a lanes.csv copied
+    from a run with another ``--seed-base``, or a cell edited apart, is refused); and a
+    config.json that contradicts lanes.csv on a setting both record."""
+    hint = "lanes.csv was edited or copied from another run; rerun the experiment"
+    n = len(lanes["p"])
+    if "lane" in lanes:
+        lane = np.asarray(lanes["lane"], float)
+        off = np.flatnonzero(lane != np.arange(n))
+        if off.size:
+            i = int(off[0])
+            raise RunDirError(
+                f"{path}: lanes.csv row {i + 2} is lane {lane[i]:g}, expected lane {i} "
+                f"(one row per lane, in order: a row repeated, dropped or moved); {hint}"
+            )
+    base = config.get("seed_base", 0)
+    counts = _seed_counts(config)
+    if isinstance(base, int) and not isinstance(base, bool) and counts:
+        cells: dict = {}
+        for i in range(n):
+            key = tuple(repr(lanes[k][i]) for k in CELL_COLUMNS if k in lanes)
+            cells.setdefault(key, []).append(i)
+        for rows in cells.values():
+            seeds = sorted(float(lanes["seed"][i]) for i in rows)
+            if seeds != list(range(base, base + len(seeds))) or len(seeds) not in counts:
+                shown = ", ".join(f"{s:g}" for s in seeds[:6]) + (", ..." if len(seeds) > 6 else "")
+                want = " or ".join(
+                    f"{base}..{base + c - 1}" if c > 1 else f"{base}" for c in sorted(counts)
+                )
+                raise RunDirError(
+                    f"{path}: the cell {_cell_name(lanes, rows[0])} holds seeds {shown}, but "
+                    f"config.json (seed_base {base}) gives every cell seeds {want}; {hint}"
+                )
     for key in ("dtype", "model"):
         v = config.get(key)
         if isinstance(v, str) and key in lanes:
