@@ -159,9 +159,12 @@ def _ps_with_rhos(run, idx) -> list:
 
 
 def wc_exponent(ref, runs) -> list[Candidate]:
-    """Power law of W_c in p over the free lanes of each setting at ``min_p`` or more p."""
+    """Power law of W_c in p over the free lanes of each setting at ``min_p`` or more p (of the
+    reference's p, when its protocol names them)."""
     out = []
     need = ref.select.get("min_p", 3)
+    allowed = ref.protocol.get("p")
+    allowed = None if allowed is None else np.atleast_1d(allowed)
     for run in runs:
         keys = tuple(k for k in cells.FREE_KEYS if k != "p")
         for cond, idx in cells.groups(run, run.arm("free") & run.ok(), keys):
@@ -169,6 +172,8 @@ def wc_exponent(ref, runs) -> list[Candidate]:
                 continue
             per_p = {}
             for p in cells.values(run, idx, "p"):
+                if allowed is not None and not np.isin(p, allowed):
+                    continue
                 w = cells.critical_norm(run, idx[run.lanes["p"][idx] == p])["median"]
                 if w is not None:
                     per_p[p] = w

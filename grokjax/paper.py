@@ -47,7 +47,8 @@ class Tolerance:
     """How close a measurement must be to count as reproducing a reference value.
 
     kind: ``rel`` (|m - v| <= tol·|v|), ``abs`` (|m - v| <= tol), ``min`` (m >= tol), ``max``
-    (m <= tol), ``range`` (lo - tol <= m <= hi + tol) or ``factor`` (v/tol <= m <= v·tol).
+    (m <= tol), ``range`` (lo - tol <= m <= hi + tol), ``factor`` (v/tol <= m <= v·tol) or
+    ``band`` (lo <= m <= hi: a prediction's 95 % band).
     """
 
     kind: str
@@ -67,6 +68,8 @@ class Tolerance:
             return ref.lo - self.tol <= m <= ref.hi + self.tol
         if self.kind == "factor":
             return ref.value / self.tol <= m <= ref.value * self.tol
+        if self.kind == "band":
+            return ref.lo <= m <= ref.hi
         raise ValueError(f"unknown tolerance kind {self.kind!r}")
 
     def describe(self, ref: "Reference") -> str:
@@ -83,6 +86,8 @@ class Tolerance:
             return f"in [{lo:.4g}, {hi:.4g}]"
         if self.kind == "factor":
             return f"within a factor {self.tol:g}"
+        if self.kind == "band":
+            return f"inside the 95 % band [{ref.lo:.4g}, {ref.hi:.4g}]"
         raise ValueError(f"unknown tolerance kind {self.kind!r}")
 
 
@@ -136,6 +141,12 @@ class Reference:
     unit: str = ""
     paper_scale: Tolerance | None = None
     pooled: str = ""
+    text_value: str = ""  # the paper's text, where ``value`` comes from its released data
+
+    @property
+    def basis(self) -> str:
+        """Where ``value`` comes from: the paper's text or its code release's per-seed data."""
+        return "released data" if self.text_value else "text"
 
     def tolerance_at(self, seeds: int | None) -> Tolerance:
         """The tolerance for a measurement on ``seeds`` seeds per cell."""
@@ -155,6 +166,8 @@ class Reference:
         base = f"{self.value * s:.6g}{self.unit_suffix}"
         if self.lo is not None and self.hi is not None:
             base += f" [{self.lo * s:.4g}, {self.hi * s:.4g}]"
+        if self.text_value:
+            base += f" (released data; text: {self.text_value})"
         return base
 
     def passes(self, measured: float, seeds: int | None = None) -> bool:
@@ -208,7 +221,13 @@ _FOLD = Tolerance("factor", 1.5)
 
 _PAPER_P = (41, 53, 59, 71)  # the shared-alpha scan
 _ALL_P = (29, 41, 53, 59, 71, 79, 97)  # every p the paper reports on
-_WC_BY_P = {29: 42.0, 41: 48.0, 59: 55.0, 79: 61.0, 97: 67.0}
+_WC_BY_P = {29: 42.0, 41: 48.0, 59: 55.0, 79: 61.0, 97: 67.0}  # the text
+# The paper's code release (data/) gives per-seed runs; where they do not support a number of
+# the text, the reference judges against the released data and quotes the text beside it.
+_RELEASED = "arXiv 2606.13753 code release, data/"
+_WC_P29_RELEASED = 36.56  # median of the 12 of 20 seeds that grokked within 60k steps
+# W_c ∝ p^b over p = 29..97 with the released p = 29 point and the text's W_c elsewhere
+_WC_EXPONENT_RELEASED = 0.476
 _TGROK_P59 = {0.85: 1492.0, 1.00: 4077.0, 1.15: 13426.0, 1.30: 27925.0}
 _ATTN_TGROK = {0.85: 718.0, 1.00: 6608.0, 1.15: 73966.0, 1.20: 99920.0}
 _SRC = "arXiv 2606.13753"
@@ -239,22 +258,52 @@ _refs = [
             experiments=("critical_norm",),
         )
         for p, v in _WC_BY_P.items()
-        if p != 59
+        if p not in (29, 59)
     ],
+    Reference(
+        "wc_p29",
+        "Wc at p=29",
+        _WC_P29_RELEASED,
+        _REL5,
+        f"{_RELEASED}: W_c at p = 29, fraction 0.4 is 36.56 over the 12 of 20 seeds that "
+        "grokked within 60k steps; the text's Wc-against-p figure says 42",
+        measure="free_wc",
+        protocol=dict(MLP_PROTOCOL, p=29),
+        requires_p=True,
+        needs="free runs at p=29",
+        experiments=("critical_norm",),
+        text_value="42",
+    ),
     Reference(
         "wc_exponent",
         "exponent b of Wc ∝ p^b",
-        0.41,
-        Tolerance("range", 0.03),
-        f"{_SRC}: power law of Wc in p over p = 29..97, b in 0.38-0.44",
+        _WC_EXPONENT_RELEASED,
+        Tolerance("abs", 0.05),
+        f"{_RELEASED}: the text's power law of Wc in p over p = 29..97 (b in 0.38-0.44) rests "
+        "on W_c(29) = 42; with the released W_c(29) = 36.56 and the text's 48/55/61/67 at "
+        "p = 41/59/79/97 the exponent is 0.476",
         measure="wc_exponent",
         pooled="p",
-        protocol=MLP_PROTOCOL,
-        lo=0.38,
-        hi=0.44,
-        select={"min_p": 3},
-        needs="free runs at >= 3 values of p",
+        protocol=dict(MLP_PROTOCOL, p=tuple(_WC_BY_P)),
+        select={"min_p": 5},
+        needs="free runs at the paper's five moduli p = 29, 41, 59, 79, 97",
         experiments=("critical_norm",),
+        text_value="0.38-0.44",
+    ),
+    Reference(
+        "wc_exponent_scan",
+        "exponent b of Wc ∝ p^b over the scan's p = 41..71",
+        0.31,
+        Tolerance("abs", 0.05),
+        f"{_RELEASED}: over the delay-law scan's p = 41..71 the released free runs give "
+        "W_c ∝ p^0.31; the text quotes p^0.44 beside ‖E‖ ∝ p^0.47",
+        measure="wc_exponent",
+        pooled="p",
+        protocol=dict(MLP_PROTOCOL, p=_PAPER_P),
+        select={"min_p": 4},
+        needs="free runs at the scan's four moduli p = 41, 53, 59, 71",
+        experiments=("delay_sweep",),
+        text_value="0.44",
     ),
     Reference(
         "wc_cv",
@@ -328,9 +377,11 @@ _refs = [
     Reference(
         "embed_exponent",
         "exponent of ‖E‖ at T_grok ∝ p^b",
-        0.47,
+        0.72,
         Tolerance("abs", 0.05),
-        f"{_SRC}: the embedding norm at grokking grows as p^0.47, beside W_c ∝ p^0.44",
+        f"{_RELEASED}: over p = 41..71 the released free runs give ‖E‖ at grokking ∝ p^0.72 "
+        "(and W_c ∝ p^0.31); the text says p^0.47 beside W_c ∝ p^0.44",
+        text_value="0.47",
         measure="embed_exponent",
         pooled="p",
         protocol=dict(MLP_PROTOCOL, p=_PAPER_P),
@@ -643,6 +694,73 @@ _refs = [
         needs="free parity runs at lr 5e-4, 1e-3 and 2e-3",
         experiments=("parity",),
     ),
+]
+
+# The preregistered held-out prediction (python -m experiments.heldout predict, committed in
+# 68f59d5 before any held-out lane ran; results/heldout-prediction/prediction.json, variant
+# "all"): median T_grok (and its 95 % band with a 12-seed median's own seed noise) per model
+# of the exponent, at moduli the four-modulus scan never saw. A test holds these numbers to the
+# committed file.
+HELDOUT_SOURCE = (
+    "prediction: results/heldout-prediction/prediction.json (commit 68f59d5, before the "
+    "held-out run), from the scan p = 41/53/59/71"
+)
+HELDOUT_TGROK = {
+    ("universal/log_p", 67, 0.85): (1094.4, 979.3, 1205.6),
+    ("universal/log_p", 67, 1.0): (3565.6, 3227.5, 3938.1),
+    ("universal/log_p", 67, 1.15): (11616.6, 10444.1, 12839.7),
+    ("drift/log_p", 67, 0.85): (1233.8, 1091.6, 1376.4),
+    ("drift/log_p", 67, 1.0): (3565.6, 3186.5, 3919.1),
+    ("drift/log_p", 67, 1.15): (10303.8, 9352.0, 11468.9),
+    ("universal/log_p", 97, 0.85): (487.7, 428.8, 552.0),
+    ("universal/log_p", 97, 1.0): (1589.0, 1397.8, 1795.5),
+    ("universal/log_p", 97, 1.15): (5177.0, 4498.1, 5841.6),
+    ("universal/p", 97, 0.85): (335.5, 291.5, 386.8),
+    ("universal/p", 97, 1.0): (1093.2, 943.1, 1254.2),
+    ("universal/p", 97, 1.15): (3561.6, 3017.7, 4110.4),
+    ("drift/log_p", 97, 0.85): (762.6, 606.9, 890.3),
+    ("drift/log_p", 97, 1.0): (1589.0, 1401.2, 1791.8),
+    ("drift/log_p", 97, 1.15): (3310.9, 2913.5, 3943.7),
+    ("drift/p", 97, 0.85): (524.6, 406.7, 622.7),
+    ("drift/p", 97, 1.0): (1093.2, 937.6, 1251.3),
+    ("drift/p", 97, 1.15): (2277.8, 1978.0, 2718.6),
+}
+HELDOUT_WC = {67: (57.265, 57.102, 57.552), 97: (63.698, 63.154, 64.863)}
+_BAND = Tolerance("band", 0.0)
+_refs += [
+    Reference(
+        f"heldout_{model.replace('/', '_')}_p{p}_rho{r:.2f}",
+        f"held-out median T_grok at p={p}, rho={r:.2f} ({model})",
+        v,
+        _BAND,
+        f"{HELDOUT_SOURCE}; model {model}",
+        measure="cell_tgrok",
+        protocol=dict(CLAMP_PROTOCOL, p=p),
+        lo=lo,
+        hi=hi,
+        select={"rho": r},
+        requires_p=True,
+        needs=f"clamped runs at p={p}, rho={r:.2f} (python -m experiments.heldout run)",
+        unit="steps",
+        experiments=("delay_sweep",),
+    )
+    for (model, p, r), (v, lo, hi) in HELDOUT_TGROK.items()
+] + [
+    Reference(
+        f"heldout_wc_p{p}",
+        f"held-out W_c at p={p} (power law over the scan)",
+        v,
+        _BAND,
+        f"{HELDOUT_SOURCE}; W_c ∝ p^0.288 over the scan's free lanes",
+        measure="free_wc",
+        protocol=dict(MLP_PROTOCOL, p=p),
+        lo=lo,
+        hi=hi,
+        requires_p=True,
+        needs=f"free runs at p={p}",
+        experiments=("delay_sweep", "critical_norm"),
+    )
+    for p, (v, lo, hi) in HELDOUT_WC.items()
 ]
 
 PAPER: dict[str, Reference] = {r.key: r for r in _refs}

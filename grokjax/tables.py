@@ -685,6 +685,15 @@ def render(data: dict) -> str:
         else:
             out.append(f"- {f['name']}: skipped — {f['skipped']}")
     out += ["", "## Sources of the paper's values", ""]
+    released = [r.key for r in paper.references() if r.basis == "released data"]
+    if released:
+        out += [
+            "Each value comes from the paper's text unless its source names the paper's code "
+            "release: where the released per-seed data (its `data/`) do not support the text, "
+            f"the report judges against the released data and quotes the text beside it "
+            f"({', '.join(f'`{k}`' for k in released)}).",
+            "",
+        ]
     out += [f"- `{r.key}` ({r.text()}): {r.source}" for r in paper.references()]
     return "\n".join(out) + "\n"
 
