@@ -18,7 +18,8 @@ and their numbers), :mod:`grokjax.tables` (tables and the Markdown / CSV / JSON 
 :mod:`grokjax.compare` (the comparison with the paper) and :mod:`grokjax.plots` (figures).
 The experiments come from :mod:`grokjax.registry`: the report lists every registered one
 and reruns the fit, summary and figure of those with ``section`` (per run, and per design
-run in parts, pooled); the library never imports the application, so an entry point imports
+run in parts, pooled; the figure from :data:`grokjax.plots.EXPERIMENT_FIGURES` where it has
+one, which puts the paper's values and CIs on it); the library never imports the application, so an entry point imports
 ``experiments.catalog`` first. An experiment found in a run directory but not registered gets
 the generic tables and figures only.
 """
@@ -102,7 +103,8 @@ def _run_section(spec, run, out: str) -> dict:
     try:
         fitted = spec.fit(lanes, cfg)
         text = spec.summary(fitted, cfg)
-        figs = spec.figure(lanes, fitted, run.curves, out, prefix=f"{run.name}_") or []
+        draw = plots.EXPERIMENT_FIGURES.get(spec.name, spec.figure)
+        figs = draw(lanes, fitted, run.curves, out, prefix=f"{run.name}_") or []
     except (KeyError, ValueError, TypeError, IndexError) as e:
         # e.g. a run directory written before the experiment recorded its cell columns: the
         # generic tables still use it; its own section says why it is absent
