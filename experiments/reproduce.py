@@ -2,7 +2,8 @@
 
     python -m experiments.reproduce                   # preset quick (default)
     python -m experiments.reproduce --preset paper    # GPU-sized
-    python -m experiments.reproduce --list            # the experiments and their cost
+    python -m experiments.reproduce --list            # the experiments, their cost and the
+                                                      # runs committed under results/
 
 Runs delay_sweep, critical_norm, lr_matrix, dense_rho, norm_controls, log_delay,
 transformer and parity in turn, each into ``<runs>/<name>-<preset>`` (the experiments' own
@@ -60,6 +61,48 @@ def measured_line(runs: str, name: str, preset: str) -> str:
     )
 
 
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+
+
+def committed_runs(name: str, preset: str, results: str = RESULTS) -> list[tuple[str, float]]:
+    """The runs of experiment ``name`` at ``preset`` committed under results/: (directory
+    name, minutes of training from timing.json, NaN where unknown), sorted by name."""
+    out = []
+    try:
+        entries = sorted(os.listdir(results))
+    except OSError:
+        return out
+    for d in entries:
+        try:
+            with open(os.path.join(results, d, "config.json")) as f:
+                cfg = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(cfg, dict) or cfg.get("experiment") != name:
+            continue
+        if cfg.get("preset") != preset:
+            continue
+        try:
+            with open(os.path.join(results, d, "timing.json")) as f:
+                mins = float(json.load(f)["wall_s"]) / 60
+        except (OSError, ValueError, KeyError, TypeError):
+            mins = float("nan")
+        out.append((d, mins))
+    return out
+
+
+def committed_line(name: str, preset: str, results: str = RESULTS) -> str:
+    """What --list says of the runs committed under results/ (empty when there are none)."""
+    runs = committed_runs(name, preset, results)
+    if not runs:
+        return ""
+    mins = sum(m for _, m in runs if m == m)
+    return (
+        f"; committed under results/: {', '.join(d for d, _ in runs)} "
+        f"({mins:.0f} min of training in all)"
+    )
+
+
 def parse_args(argv):
     ap = cli.Parser(prog="python -m experiments.reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="quick", help="quick (default), paper or tiny")
@@ -100,6 +143,11 @@ def parse_args(argv):
         cli.check_writable(args.runs, "--runs")
     elif os.path.lexists(args.runs) and not os.path.isdir(args.runs):
         raise cli.UsageError(f"--runs {args.runs} is a file, not a directory")
+    if not args.list:
+        from experiments import report as report_cli
+
+        # --runs is the parent of the run directories: never one itself, nor inside one
+        report_cli.refuse_inside_run(args.runs, "--runs", "every experiment's run directory")
     args.names = names
     return args
 
@@ -120,7 +168,8 @@ def main(argv=None) -> int:
         for name in args.names:
             print(
                 f"{name:14s} {args.preset:6s} {cost_line(name, args.preset)}; "
-                f"{measured_line(args.runs, name, args.preset)}  "
+                f"{measured_line(args.runs, name, args.preset)}"
+                f"{committed_line(name, args.preset)}  "
                 f"-> {run_dir(args.runs, name, args.preset)}"
             )
         return 0
