@@ -1555,7 +1555,9 @@ def dense_rho_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: 
     _plain_log_ticks(ax, "y")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("T_grok (steps to test acc ≥ 0.9, log scale)")
-    ax.set_title("Dense ρ scan", fontsize=10)
+    seeds = len({int(v) for v in lanes["seed"][clamp]})
+    at_p = f"p = {ps[0]}, " if len(ps) == 1 else ""
+    ax.set_title(f"Dense ρ scan: T_grok at a held norm ({at_p}{seeds} seeds per cell)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
