@@ -703,7 +703,10 @@ def _fig_trajectories(run: Run, path: str):
     """Accuracy and norm against step for a free lane and up to three clamped lanes."""
 
     if not run.curves:
-        return None, "no curves.npz in the run directory (results/ keeps only lanes.csv)"
+        return (
+            None,
+            "no curves.npz in the run directory (runs committed under results/ before 2026-12-06 keep none)",
+        )
     L = run.lanes
     usable = (run.arm("free") | run.arm("clamp")) & ~L["diverged"]
     idx = cells.main_setting(run, usable, ("model", "layernorm", "frac", "wd", "d", "hidden"))
