@@ -262,7 +262,7 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
 # The lane schema: what a value of each column may be (empty cells read as NaN). Every run
 # writes only such values; a file that holds others was edited or damaged.
 _REQUIRED_COLUMNS = ("lane", "p", "seed", "steps_run")  # never empty
-_EVENT_COLUMNS = ("T_mem", "T_grok", "T_grok_80", "T_grok_95", "diverged_step")  # <= steps_run
+_EVENT_COLUMNS = ("T_grok",)  # the headline event, at most steps_run (a grokked lane runs on)
 _POSITIVE_COLUMNS = ("rho", "lr", "init_scale")  # > 0 where given
 _NONNEGATIVE_COLUMNS = ("target_norm", "wd", "collapse_at_grok")  # >= 0 where given
 
@@ -270,7 +270,7 @@ _NONNEGATIVE_COLUMNS = ("target_norm", "wd", "collapse_at_grok")  # >= 0 where g
 def check_lane_values(lanes: dict, where: str = "lanes.csv") -> None:
     """Raises ValueError (one line naming the row and column) unless every value of ``lanes``
     (columns as :func:`read_lanes_csv` returns them) is one a run writes: counts and steps are
-    whole numbers >= 0 and the lane, p, seed and steps_run never empty; event steps at most
+    whole numbers >= 0 and the lane, p, seed and steps_run never empty; T_grok at most
     ``steps_run``; a lane is grokked exactly when it has a T_grok (diverged exactly when it has
     a diverged_step), and a grokked lane has a positive norm_at_grok; held norms, learning
     rates and initial scales positive, weight decay and norms >= 0, fractions in (0, 1]; every
