@@ -477,6 +477,8 @@ def other_modes(args) -> int:
     import os
 
     if args.summary:
+        if not os.path.isdir(args.summary):
+            raise cli.UsageError(f"--summary {args.summary}: no such directory")
         table = gpu_check_summary(args.summary)
         print(table)
         if os.environ.get("OUT"):

@@ -129,6 +129,10 @@ class Config(experiment.BaseConfig):
     # <= 0.25 (0: ``steps`` scaled up at small fractions, small lr and large p)
     low_frac_steps: int = 0
 
+    # the low fractions run at the --low-frac-p moduli that are among --p (a subset is fine);
+    # the power law in p is fitted at the reference fraction, one of the main grid's
+    MEMBERS = (("low_frac_p", "p", "low_frac"), ("ref_frac", "frac", None))
+
     def validate(self) -> None:
         from grokjax.data import validate_task
 

@@ -106,6 +106,8 @@ class Config(common.MLPConfig, common.RhoBudgets):
         default_factory=lambda: [15_000, 25_000, 80_000, 120_000]
     )
 
+    RANGES = (("fit_lo", "fit_hi", "rho"),)
+
     def validate(self) -> None:
         experiment.positive("rho", self.rho)
         self.validate_budgets()

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli
+from grokjax import cli, experiment
 
 COLUMNS = ("p", "rho", "target_norm", "T_grok", "steps_run", "grokked", "diverged", "arm")
 
@@ -102,6 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--p", type=cli.ints, default=[41, 53, 59, 71], help="moduli to pool")
     ap.add_argument("--rho-max", type=float, default=1.15, help="largest held norm in the fit")
     args = ap.parse_args(argv)
+    experiment.positive("rho-max", args.rho_max)
     lanes = load(args.runs)
     absent = [p for p in args.p if not (lanes["p"] == p).any()]
     if absent:

@@ -324,3 +324,28 @@ def run(
     out["checkpoints"] = ckpt
     out["final"] = state
     return out
+
+
+def main(argv=None) -> int:
+    """``python -m experiments.reference_mlp``: there is no job to run (the module is imported
+    by the tests that audit the engine); --help describes it, anything else is refused."""
+    from grokjax import cli
+
+    ap = cli.Parser(
+        prog="python -m experiments.reference_mlp",
+        description=__doc__.split("\n\n")[0]
+        + " A library, not a job: import it (init_from, grads, step, evaluate, run).",
+    )
+    ap.parse_args(argv)
+    raise cli.UsageError(
+        "nothing to run: this module is a library (the NumPy reference of the paper's MLP "
+        "step); import it, as tests/test_reference_mlp.py does, or see --help"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from grokjax import cli
+
+    sys.exit(cli.main_guard("reference_mlp", main))

@@ -234,6 +234,9 @@ class Config(common.MLPConfig, common.RhoBudgets):
     scan_rho: list = dataclasses.field(default_factory=list)
     scan_steps: int = 30_000
 
+    CHOICES = {"ln_mode": LN_MODES, "parts": PARTS}
+    RANGES = (("fit_lo", "fit_hi", "rho"),)
+
     def ln_seed_range(self) -> range:
         """The seeds of the LayerNorm parts: ln_seeds from seed_base."""
         return range(self.seed_base, self.seed_base + self.ln_seeds)

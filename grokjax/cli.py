@@ -32,12 +32,41 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _value(v):
+    """A list entry as a value: numbers as floats; a string as the tuple of its ``:``-separated
+    parts, each a float where it reads as one ('unembed:1.0' and 'unembed:1' are one value)."""
+    if not isinstance(v, str):
+        return (float(v),)
+    parts = []
+    for part in v.split(":"):
+        part = part.strip()
+        try:
+            parts.append(float(part))
+        except ValueError:
+            parts.append(part)
+    return tuple(parts)
+
+
 def _close(a, b) -> bool:
-    """Equal as list entries: the same string, or numbers as close as numpy.isclose says
-    (the tolerance the fits use to pick a cell's lanes, so that such values would pool)."""
-    if isinstance(a, str) or isinstance(b, str):
-        return a == b
-    return abs(a - b) <= 1e-8 + 1e-5 * abs(b)
+    """Equal as list entries, compared by value (see ``_value``): the same words, and numbers
+    as close as numpy.isclose says (the tolerance the fits use to pick a cell's lanes, so that
+    such values would pool)."""
+    a, b = _value(a), _value(b)
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, str) or isinstance(y, str):
+            if x != y:
+                return False
+        elif not (x == y or abs(x - y) <= 1e-8 + 1e-5 * abs(y)):
+            return False
+    return True
+
+
+def same_value(a, b) -> bool:
+    """True when ``a`` and ``b`` are one value as list entries (``_close``): how every list
+    flag's repeats and every 'must be one of --x' check compare."""
+    return _close(a, b)
 
 
 def duplicates(values) -> list:
@@ -208,6 +237,50 @@ class StopSignals:
         return 128 + (self.signum or signal.SIGTERM)
 
 
+def distributed_settings(environ=None) -> dict | None:
+    """The multi-host settings of the environment, checked (UsageError, one line), or None
+    when the job runs on one host.
+
+    Multi-host mode is on when ``GROKJAX_DISTRIBUTED`` is true or ``JAX_COORDINATOR_ADDRESS``
+    is set. Returns the keyword arguments for ``jax.distributed.initialize``: the coordinator
+    address (host:port), the process count and this process's id where the environment gives
+    them (JAX finds them itself on Cloud TPU, SLURM, Open MPI and Kubernetes)."""
+    environ = os.environ if environ is None else environ
+    flag = environ.get("GROKJAX_DISTRIBUTED", "").strip().lower()
+    if flag not in ("", "0", "false", "no", "off", "1", "true", "yes", "on"):
+        raise UsageError(f"GROKJAX_DISTRIBUTED must be 1 or 0, got {flag!r}")
+    address = environ.get("JAX_COORDINATOR_ADDRESS", "").strip()
+    if flag not in ("1", "true", "yes", "on") and not address:
+        return None
+    kw = {}
+    if address:
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(
+                f"JAX_COORDINATOR_ADDRESS must be host:port (port 1-65535), got {address!r}"
+            )
+        kw["coordinator_address"] = address
+    for var, key, lo in (
+        ("JAX_NUM_PROCESSES", "num_processes", 1),
+        ("JAX_PROCESS_ID", "process_id", 0),
+    ):
+        text = environ.get(var, "").strip()
+        if not text:
+            continue
+        try:
+            kw[key] = int(text)
+        except ValueError:
+            raise UsageError(f"{var} must be an integer, got {text!r}") from None
+        if kw[key] < lo:
+            raise UsageError(f"{var} must be >= {lo}, got {kw[key]}")
+    if "process_id" in kw and "num_processes" in kw and kw["process_id"] >= kw["num_processes"]:
+        raise UsageError(
+            f"JAX_PROCESS_ID must be below JAX_NUM_PROCESSES ({kw['num_processes']}), "
+            f"got {kw['process_id']}"
+        )
+    return kw
+
+
 def initialize_distributed(environ=None) -> bool:
     """Calls ``jax.distributed.initialize()`` when the job is launched on several hosts.
 
@@ -215,23 +288,86 @@ def initialize_distributed(environ=None) -> bool:
     JAX then finds the coordinator, process count and process id itself on Cloud TPU, SLURM,
     Open MPI and Kubernetes; elsewhere set ``JAX_COORDINATOR_ADDRESS`` (host:port of process
     0), ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` on every process. Call it before any other
-    JAX work. Returns True when it initialized the distributed runtime.
+    JAX work (``experiment.run`` does, before its checks trace the models). Returns True when
+    it initialized the distributed runtime; a setting it cannot use, or a runtime that cannot
+    be joined, is a one-line UsageError.
     """
-    environ = os.environ if environ is None else environ
-    on = environ.get("GROKJAX_DISTRIBUTED", "").lower() in ("1", "true", "yes")
-    if not (on or environ.get("JAX_COORDINATOR_ADDRESS")):
+    kw = distributed_settings(environ)
+    if kw is None:
         return False
     import jax
 
     if jax.distributed.is_initialized():
         return False
-    kw = {}
     try:
-        if environ.get("JAX_NUM_PROCESSES"):
-            kw["num_processes"] = int(environ["JAX_NUM_PROCESSES"])
-        if environ.get("JAX_PROCESS_ID"):
-            kw["process_id"] = int(environ["JAX_PROCESS_ID"])
-    except ValueError:
-        raise UsageError("JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers") from None
-    jax.distributed.initialize(**kw)
+        jax.distributed.initialize(**kw)
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        hint = (
+            "; where JAX cannot detect the cluster, set JAX_COORDINATOR_ADDRESS (host:port of "
+            "process 0), JAX_NUM_PROCESSES and JAX_PROCESS_ID on every process"
+            if "coordinator_address" not in kw
+            else ""
+        )
+        raise UsageError(
+            f"cannot join the multi-host job ({_describe(kw)}): {first}{hint}"
+        ) from None
     return True
+
+
+def _describe(kw: dict) -> str:
+    names = {
+        "coordinator_address": "JAX_COORDINATOR_ADDRESS",
+        "num_processes": "JAX_NUM_PROCESSES",
+        "process_id": "JAX_PROCESS_ID",
+    }
+    return ", ".join(f"{names[k]}={v}" for k, v in kw.items()) or "settings detected by JAX"
+
+
+def check_backend() -> None:
+    """UsageError (one line) unless JAX can start a backend: ``JAX_PLATFORMS=cuda`` on a machine
+    without a GPU makes every JAX call fail, some with a bare AssertionError."""
+    import jax
+
+    try:
+        jax.devices()
+    except Exception as e:  # noqa: BLE001 -- any failure to start is reported the same way
+        why = (str(e).strip().splitlines() or [""])[0] or type(e).__name__
+        platforms = os.environ.get("JAX_PLATFORMS", "")
+        raise UsageError(
+            f"JAX cannot start a backend (JAX_PLATFORMS={platforms!r}): {why}; unset "
+            f"JAX_PLATFORMS or install that platform's jax plugin"
+        ) from None
+
+
+class DirLock:
+    """An exclusive lock on a run directory for as long as the job runs: a second process on
+    the same ``--out`` is refused in one line instead of running the whole job again beside
+    the first. The lock is ``flock`` on the directory itself (no file is written; the kernel
+    releases it when the process ends, however it ends)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> "DirLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(
+                f"{self.path} is in use by another process running this job; wait for it "
+                f"to finish or pick another --out"
+            ) from None
+        except OSError:  # a file system without locks: run unlocked, as before
+            pass
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -64,13 +64,44 @@ def memory_limit() -> int:
     ``GROKJAX_MEMORY_LIMIT`` (bytes) overrides it."""
     import os
 
-    env = os.environ.get("GROKJAX_MEMORY_LIMIT", "")
-    if env.strip():
-        return int(float(env))
+    limit = env_bytes("GROKJAX_MEMORY_LIMIT")
+    if limit is not None:
+        return int(limit)
     try:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return 2**62  # unknown: nothing is refused
+
+
+def parse_bytes(text: str, name: str) -> float:
+    """A size in bytes: a number (``1.5e9``) with an optional unit (``512MiB``, ``2GB``, ``10G``:
+    K, M, G, T are powers of 1000, Ki, Mi, Gi, Ti of 1024). ValueError (one line naming
+    ``name``) unless it is a positive, finite size."""
+    import math
+    import re
+
+    v = text.strip()
+    m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?|B)?", v)
+    try:
+        x = float(m.group(1))
+    except (AttributeError, ValueError):
+        x = math.nan
+    if not (math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a size in bytes such as 2e9, 512MiB or 10GB, got {v!r}")
+    unit = m.group(2) or ""
+    if unit and unit != "B":
+        k = "KMGT".index(unit[0]) + 1
+        x *= 2 ** (10 * k) if "i" in unit else 1000**k
+    return x
+
+
+def env_bytes(var: str) -> float | None:
+    """The size in bytes of the environment variable ``var`` (``parse_bytes``), or None when it
+    is unset or empty."""
+    import os
+
+    text = os.environ.get(var, "")
+    return parse_bytes(text, var) if text.strip() else None
 
 
 def check_fits(nbytes: float, what: str) -> None:
@@ -174,6 +205,30 @@ def validate_parity(n_bits: int, k_bits: int, n_train: int, n_test: int) -> None
         raise ValueError(f"the parity task needs n_train >= 1 training rows, got {n_train}")
     if int(n_test) != n_test or n_test < 1:
         raise ValueError(f"the parity task needs n_test >= 1 test rows, got {n_test}")
+    if n_bits > MAX_PARITY_BITS:
+        raise ValueError(
+            f"n_bits must be at most {MAX_PARITY_BITS:,} (the paper uses up to 40), got {n_bits}"
+        )
+    shared = parity_test_overlap(n_bits, n_train)
+    if shared > MAX_TEST_OVERLAP:
+        raise ValueError(
+            f"with n_bits={n_bits} there are only 2^{n_bits} distinct inputs: about "
+            f"{shared:.0%} of the test rows would also be train rows ({n_train} drawn), so "
+            f"test accuracy would not measure generalisation; raise n_bits or lower the "
+            f"train rows"
+        )
+
+
+MAX_PARITY_BITS = 4096
+MAX_TEST_OVERLAP = 0.1  # at most 10 % of the test rows expected to repeat a train row
+
+
+def parity_test_overlap(n_bits: int, n_train: int) -> float:
+    """The expected fraction of test rows that equal some train row: rows are independent
+    uniform draws from 2^n_bits inputs, so 1 - (1 - 2^-n_bits)^n_train."""
+    import math
+
+    return -math.expm1(n_train * math.log1p(-(2.0 ** -float(n_bits))))
 
 
 def parity_labels(x_BxN, k_bits: int):

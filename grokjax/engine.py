@@ -77,25 +77,11 @@ LANE_MODES = ("auto", "walk", "vmap")
 
 
 def memory_budget() -> float | None:
-    """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None."""
-    import os
-    import re
+    """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None
+    (``data.parse_bytes``; ValueError naming the variable on anything else)."""
+    from grokjax.data import env_bytes
 
-    v = os.environ.get("GROKJAX_MEMORY_BUDGET", "").strip()
-    if not v:
-        return None
-    m = re.fullmatch(r"([0-9.eE+]+)\s*([KMGT]i?B?)?", v)
-    units = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    try:
-        x = float(m.group(1))
-    except (AttributeError, ValueError):
-        raise ValueError(
-            f"GROKJAX_MEMORY_BUDGET must be bytes such as 2e9 or 512MiB, got {v!r}"
-        ) from None
-    if m.group(2):
-        u = m.group(2)[0]
-        x *= 2 ** (10 * "KMGT".index(u) + 10) if "i" in m.group(2) else units[u]
-    return x
+    return env_bytes("GROKJAX_MEMORY_BUDGET")
 
 
 class Interrupted(Exception):

@@ -53,6 +53,7 @@ COMPARED_EXCEPT = ("out",)  # a run directory may be moved and resumed under ano
 MAX_STEPS = 10**9
 MAX_SEEDS = 100_000
 MAX_LANES = 1_000_000
+MAX_PROGRAMS = 100  # distinct models / tasks in one run (the paper's presets compile at most 34)
 RESTART_HINT = "pass --fresh to move it aside or pick another --out"
 
 
@@ -76,6 +77,21 @@ class BaseConfig:
     seed_base: int = 0  # the lanes' seeds are seed_base, seed_base + 1, ...
     eval_schedule: str = "every"  # "every" eval point latches, or the paper's "geometric" grid
     loss: str = "log_softmax"  # how -log p_y is rounded (protocol.LOSSES)
+
+    # Declarations read by the shared checks (check_fields) and the parser (make_parser); a
+    # subclass adds to them (each is the union over the classes, as REPEATABLE is):
+    # CHOICES: field -> the values it may take (shown by --help as {a,b}; for a list field,
+    # each entry). MEMBERS: (field, among, when): the value of ``field`` must be one of
+    # ``among``'s values (for a list, at least one entry must: a subset of the moduli may run)
+    # while ``when`` is set (None: always). RANGES: (lo, hi, field): at least two values of
+    # ``field`` lie in [lo, hi] (a fit over that range needs two cells).
+    CHOICES = {
+        "dtype": ("float32", "float64"),
+        "eval_schedule": EVAL_SCHEDULES,
+        "loss": LOSSES,
+    }
+    MEMBERS = ()
+    RANGES = ()
 
     def seed_range(self) -> range:
         """The seeds of every cell: ``seeds`` consecutive ones from ``seed_base``."""
@@ -199,7 +215,12 @@ def make_parser(spec: Spec) -> cli.Parser:
     ap = cli.Parser(
         prog=f"python -m experiments.{spec.name}", description=(spec.doc or "").split("\n\n")[0]
     )
-    ap.add_argument("--preset", default="quick", help=f"one of {', '.join(spec.presets)}")
+    ap.add_argument(
+        "--preset",
+        default="quick",
+        metavar="{" + ",".join(spec.presets) + "}",
+        help="the configuration every other flag overrides (default: quick)",
+    )
     (spec.add_arguments or field_arguments(spec.config_cls))(ap)
     ap.add_argument("--dtype", help="float32 (default) or float64 (the whole program in float64)")
     ap.add_argument("--op", help="operation (default add)")
@@ -265,10 +286,43 @@ def make_parser(spec: Spec) -> cli.Parser:
         "--lane-mode",
         dest="lane_mode",
         default="auto",
+        metavar="{auto,walk,vmap}",
         help="auto (default: walk on one CPU device, else vmap), walk (the host "
         "runs one lane's program per lane) or vmap (all lanes in one program)",
     )
+    _show_choices_and_defaults(ap, spec)
     return ap
+
+
+def _preset_value(spec: Spec, preset: str, name: str):
+    cfg = spec.config_cls()
+    return spec.presets.get(preset, {}).get(name, getattr(cfg, name, None))
+
+
+def _shown(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return _listed(v) if v else "none"
+    return "none" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _show_choices_and_defaults(ap, spec: Spec) -> None:
+    """--help of every configuration flag shows its choices (``CHOICES``, as {a,b}) and its
+    value in the default preset, and in the other presets where that differs."""
+    choices = declared(spec.config_cls, "CHOICES")
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+    for action in ap._actions:
+        name = action.dest
+        if name not in fields or name in ("preset", "out"):
+            continue
+        if name in choices and action.metavar is None:
+            action.metavar = "{" + ",".join(choices[name]) + "}"
+        if action.help and "default" in action.help:
+            continue
+        vals = {p: _shown(_preset_value(spec, p, name)) for p in spec.presets}
+        first = next(iter(vals)) if "quick" not in vals else "quick"
+        others = [f"{p}: {v}" for p, v in vals.items() if p != first and v != vals[first]]
+        default = f"default: {vals[first]}" + (f"; {', '.join(others)}" if others else "")
+        action.help = f"{action.help or ''} ({default})".strip()
 
 
 def flag(name: str) -> str:
@@ -279,6 +333,52 @@ def flag(name: str) -> str:
 def repeatable(cfg) -> set:
     """List fields whose values may repeat: the union of ``REPEATABLE`` over the classes."""
     return {n for c in type(cfg).__mro__ for n in c.__dict__.get("REPEATABLE", ())}
+
+
+def declared(cfg_cls, name: str):
+    """The union over the classes of a declaration (``CHOICES``: a dict; ``MEMBERS``,
+    ``RANGES``: tuples), base classes first."""
+    if not isinstance(cfg_cls, type):
+        cfg_cls = type(cfg_cls)
+    if name == "CHOICES":
+        out = {}
+        for c in reversed(cfg_cls.__mro__):
+            out.update(c.__dict__.get(name, {}))
+        return out
+    out = []
+    for c in reversed(cfg_cls.__mro__):
+        out += [x for x in c.__dict__.get(name, ()) if x not in out]
+    return tuple(out)
+
+
+def _listed(v) -> str:
+    return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) or "(none)"
+
+
+def check_links(cfg) -> None:
+    """The ``MEMBERS`` and ``RANGES`` declarations of ``cfg``'s classes (UsageError naming the
+    flags): a value that must be one of another flag's values, a fit range that must hold two
+    of its values. Values are compared as list entries are (``cli.same_value``)."""
+    for field, among, when in declared(cfg, "MEMBERS"):
+        if when is not None and not getattr(cfg, when):
+            continue
+        v, pool = getattr(cfg, field), getattr(cfg, among)
+        pool = pool if isinstance(pool, (list, tuple)) else [pool]
+        vals = v if isinstance(v, (list, tuple)) else [v]
+        found = [x for x in vals if any(cli.same_value(x, y) for y in pool)]
+        if not found:
+            cause = f": the {flag(when)} cells would not run" if when else ""
+            raise cli.UsageError(
+                f"{flag(field)} {_listed(vals)} is not among {flag(among)} {_listed(pool)}{cause}"
+            )
+    for lo, hi, field in declared(cfg, "RANGES"):
+        a, b, vals = getattr(cfg, lo), getattr(cfg, hi), getattr(cfg, field)
+        inside = [x for x in vals if a - 1e-9 <= x <= b + 1e-9]
+        if len(inside) < 2:
+            raise cli.UsageError(
+                f"{flag(lo)} {a:g} .. {flag(hi)} {b:g} holds {len(inside)} of {flag(field)} "
+                f"{_listed(vals)}; a fit over that range needs at least two"
+            )
 
 
 def check_fields(cfg) -> None:
@@ -334,6 +434,7 @@ def config_for(spec: Spec, preset: str, out: str = "", **overrides):
     except (ValueError, TypeError, ArithmeticError) as e:  # a check that was not worded
         raise cli.UsageError(f"invalid configuration: {e}") from None
     check_fields(cfg)  # validate may fill in fields (the reference lr, wd, ...)
+    check_links(cfg)
     return cfg
 
 
@@ -347,6 +448,8 @@ def parse_run_args(spec: Spec, argv) -> tuple[Any, RunOptions]:
         "out",
     }
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.out is not None:
+        cli.check_writable(args.out, "--out")  # (an empty --out is refused, not the default)
     cfg = config_for(spec, args.preset, args.out or "", **overrides)
     opts = RunOptions(
         fresh=args.fresh,
@@ -370,6 +473,13 @@ def check_run_dir(cfg, config_format: int | None = None, hint: str = RESTART_HIN
     (the entry point's own options)."""
     config_format = cfg.config_format if config_format is None else config_format
     path = os.path.join(cfg.out, "config.json")
+    for sub in ("phases", "checkpoints"):
+        p = os.path.join(cfg.out, sub)
+        if os.path.lexists(p) and not os.path.isdir(p):
+            raise cli.UsageError(
+                f"{p} is not a directory (a run directory keeps its finished phases and "
+                f"checkpoints there); {hint}"
+            )
     if not os.path.exists(path):
         if os.path.isdir(cfg.out) and os.listdir(cfg.out):
             raise cli.UsageError(f"{cfg.out} is not empty and holds no config.json; {hint}")
@@ -539,7 +649,10 @@ def _check_column(name: str, meta: dict, key: str, lo: int, hi: int, what: str) 
 FLOAT_LIMIT = 1e30  # a lane's float hyperparameters are float32 on device (max 3.4e38)
 
 
-def _check_float_column(name: str, meta: dict, key: str, what: str) -> None:
+def _check_float_column(name: str, meta: dict, key: str, what: str, dtype: str = "float32") -> None:
+    """UsageError unless every value of the column is finite, at most ``FLOAT_LIMIT`` in size
+    and, unless 0, representable in ``dtype`` (a learning rate of 1e-300 is 0 in float32: it
+    would train nothing, and a held norm that small would mean no clamp)."""
     if key not in meta:
         return
     col = np.asarray(meta[key], dtype=float)
@@ -550,6 +663,15 @@ def _check_float_column(name: str, meta: dict, key: str, what: str) -> None:
             f"phase {name}: a lane's {what} is {col[i]:.6g} "
             f"({_lane_where(meta, i)}); it must be finite and at most "
             f"{FLOAT_LIMIT:g} in size (lanes compute in float32)"
+        )
+    tiny = float(np.finfo(dtype).tiny)
+    bad = np.flatnonzero((col != 0) & (np.abs(col) < tiny))
+    if bad.size:
+        i = int(bad[0])
+        raise cli.UsageError(
+            f"phase {name}: a lane's {what} is {col[i]:.6g} "
+            f"({_lane_where(meta, i)}); it rounds to 0 in {dtype} (the smallest normal "
+            f"{dtype} is {tiny:.3g})"
         )
 
 
@@ -639,12 +761,18 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
                 ("target_norm", "held norm"),
                 ("init_scale", "initial scale"),
             ):
-                _check_float_column(name, meta, key, what)
+                _check_float_column(name, meta, key, what, cfg.dtype)
             groups = GROUPS.get(static.model.kind, ())
             if "clamp_group" in meta:
                 group_mask(groups, meta["clamp_group"])
             if static not in seen:
                 seen.add(static)
+                if len(seen) > MAX_PROGRAMS:
+                    raise cli.UsageError(
+                        f"the run would compile more than {MAX_PROGRAMS} programs (one per "
+                        f"model and task; {len(seen)} by phase {name}), minutes of compiling "
+                        f"before any training; run fewer list values at a time"
+                    )
                 try:
                     mem = static_memory(static, n)
                     data.check_fits(
@@ -822,15 +950,18 @@ def main(spec: Spec, argv=None) -> int:
     return run(spec, cfg, opts, command=f"python -m experiments.{spec.name} " + shlex.join(argv))
 
 
-def _start_dir(cfg, fresh: bool) -> list:
-    """Moves an old run aside (``fresh``), creates ``cfg.out`` and writes config.json.
-    Returns the directories it created (deepest last), for ``_undo_start``. A directory that
-    cannot be created or written is a one-line UsageError and leaves nothing behind."""
+def _start_dir(cfg, fresh: bool, resuming: bool = False) -> tuple:
+    """Moves an old run aside (``fresh``), creates ``cfg.out``, locks it against a second
+    process (``cli.DirLock``) and writes config.json (not when ``resuming``: a resumed run
+    directory keeps its config.json, with its ``out``, until the run finishes). Returns the
+    directories it created (deepest last, for ``_undo_start``) and the lock. A directory that
+    cannot be created, written or locked is a one-line UsageError and leaves nothing behind."""
     from grokjax import results
 
-    created = []
+    created, lock = [], None
     try:
         if fresh and os.path.exists(cfg.out):
+            cli.DirLock(cfg.out).acquire().release()  # not while another process runs in it
             print(f"--fresh: moved the existing {cfg.out} to {move_aside(cfg.out)}", flush=True)
         missing, d = [], os.path.abspath(cfg.out)
         while not os.path.exists(d):
@@ -839,11 +970,17 @@ def _start_dir(cfg, fresh: bool) -> list:
         for d in reversed(missing):
             os.mkdir(d)
             created.append(d)
-        results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
-    except OSError as e:
+        lock = cli.DirLock(cfg.out).acquire()
+        if not resuming:
+            results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
+    except (OSError, cli.UsageError) as e:
+        if lock is not None:
+            lock.release()
         _undo_start(cfg, created, wrote_config=False)
+        if isinstance(e, cli.UsageError):
+            raise
         raise cli.UsageError(f"--out {cfg.out}: {e.strerror or e}") from None
-    return created
+    return created, lock
 
 
 def _undo_start(cfg, created: list, wrote_config: bool = True) -> None:
@@ -875,25 +1012,46 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
     start that still fails before its first phase finished removes what it wrote, so that the
     corrected command is not refused as "a different configuration"."""
     opts = opts or RunOptions()
+    check_environment()
     if not opts.fresh:
         check_run_dir(cfg, spec.config_format, hint=opts.restart_hint)
-    check_plan(spec, cfg)
+    # (before any JAX computation: check_plan traces the models' shapes)
+    cli.initialize_distributed()
+    cli.check_backend()
     import jax
 
     if cfg.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    cli.initialize_distributed()
+    check_plan(spec, cfg)
     writer = jax.process_index() == 0
     resuming = os.path.exists(os.path.join(cfg.out, "config.json")) and not opts.fresh
-    created = _start_dir(cfg, opts.fresh) if writer else []
-    if resuming:
-        print(f"resuming the run in {cfg.out} (to start over: {opts.restart_hint})", flush=True)
+    created, lock = _start_dir(cfg, opts.fresh, resuming) if writer else ([], None)
     try:
-        return _run_phases(spec, cfg, opts, command, writer, resuming)
-    except BaseException:
-        if writer and not resuming:
-            _undo_start(cfg, created)
-        raise
+        if resuming and writer:
+            print(f"resuming the run in {cfg.out} (to start over: {opts.restart_hint})", flush=True)
+        try:
+            return _run_phases(spec, cfg, opts, command, writer, resuming)
+        except BaseException:
+            if writer and not resuming:
+                _undo_start(cfg, created)
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_environment() -> None:
+    """The environment variables a run reads, checked before any work (UsageError naming the
+    variable): the memory settings ``GROKJAX_MEMORY_LIMIT`` and ``GROKJAX_MEMORY_BUDGET`` and
+    the multi-host settings (``cli.distributed_settings``)."""
+    from grokjax import data
+
+    for var in ("GROKJAX_MEMORY_LIMIT", "GROKJAX_MEMORY_BUDGET"):
+        try:
+            data.env_bytes(var)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+    cli.distributed_settings()
 
 
 def _run_phases(
@@ -963,6 +1121,9 @@ def _run_phases(
 def _write_results(spec, cfg, rows, runs, phases, t0, resuming) -> int:
     from grokjax import results
 
+    # (a resumed run directory that was moved now records where it is; the same bytes as the
+    # config.json written at the start otherwise)
+    results.write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg))
     results.write_lanes_csv(os.path.join(cfg.out, "lanes.csv"), rows)
     results.write_curves(os.path.join(cfg.out, "curves.npz"), runs)
     lanes = results.read_lanes_csv(os.path.join(cfg.out, "lanes.csv"))

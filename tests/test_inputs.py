@@ -111,9 +111,9 @@ BAD = [
     ("transformer", ["--ln-p", "100000"], "GiB"),
     ("parity", ["--lrs", "1e-3,1e-3"], "given twice"),
     ("parity", ["--m", "3000000000"], "int32"),
-    ("parity", ["--m", "2000000000"], "more than this machine's"),
+    ("parity", ["--m", "2000000000", "--n-bits", "40"], "more than this machine's"),
     ("parity", ["--seeds", "100000000"], "seeds per cell"),
-    ("parity", ["--n-bits", "100000000"], "more than this machine's"),
+    ("parity", ["--n-bits", "100000000"], "n_bits must be at most"),
 ]
 
 
