@@ -17,9 +17,13 @@ checkpoint back, moving unreadable ones aside (``<dir>.corrupt/``) and saying so
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import errno
+import logging
 import os
+import re
 import shutil
 import time
 from typing import Callable
@@ -32,6 +36,51 @@ FORMAT = 1
 
 class CheckpointMismatch(ValueError):
     """A readable checkpoint that belongs to a different run (other lanes or settings)."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (a full disk, a file too large, no permission): one
+    line naming the directory and the cause; the partial checkpoint has been removed."""
+
+
+class _OrbaxErrors(logging.Filter):
+    """Keeps Orbax's own ERROR records (a failed background save logs a traceback per thread)
+    off stderr while a checkpointer that reports the failure itself in one line is open."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list = []
+
+    def filter(self, record) -> bool:
+        if record.levelno >= logging.ERROR and "orbax" in (record.pathname or ""):
+            self.records.append(record)
+            return False
+        return True
+
+
+def _write_error(directory: str, e: BaseException) -> CheckpointWriteError:
+    """The one-line error of a failed save: the OS error behind Orbax's wrapping, if any."""
+    text = " ".join(str(e).split())
+    code = None
+    cur: BaseException | None = e
+    while cur is not None and code is None:
+        if isinstance(cur, OSError) and cur.errno:
+            code = cur.errno
+        cur = cur.__cause__ or cur.__context__
+    if code is None:
+        m = re.search(r"os_error_code='?(\d+)", text)
+        code = int(m.group(1)) if m else None
+    if code is None:
+        for c in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            if os.strerror(c) in text:
+                code = c
+                break
+    why = os.strerror(code) if code else (text[:200] or type(e).__name__)
+    return CheckpointWriteError(
+        code or errno.EIO,
+        f"{why} (while saving a checkpoint; the partial one was removed)",
+        directory,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +175,8 @@ class LaneCheckpointer:
         self._last_save = time.monotonic()
         self._chunks_since = 0
         self.saved_steps: list[int] = []
+        self._failed: CheckpointWriteError | None = None
+        self._quiet: _OrbaxErrors | None = None
 
     # -- Orbax plumbing -------------------------------------------------------------------------
     def _manager(self):
@@ -149,7 +200,34 @@ class LaneCheckpointer:
             self._mngr = ocp.CheckpointManager(
                 self.directory, options=options, item_names=("state", "host", "meta")
             )
+            if self.writer and self._quiet is None:
+                self._quiet = _OrbaxErrors()
+                logging.getLogger("absl").addFilter(self._quiet)
         return self._mngr
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Turns a failed save (now or in the background, seen at the next save, wait or close)
+        into one :class:`CheckpointWriteError` and removes the partial checkpoint; after that,
+        closing does not raise again."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 -- Orbax wraps the OS error in its own types
+            self._failed = (
+                e if isinstance(e, CheckpointWriteError) else _write_error(self.directory, e)
+            )
+            self._drop_partial()
+            raise self._failed from None
+
+    def _drop_partial(self) -> None:
+        """Removes the temporary directories of unfinished saves (``*.orbax-checkpoint-tmp*``)."""
+        if not (self.writer and os.path.isdir(self.directory)):
+            return
+        for name in os.listdir(self.directory):
+            if "orbax-checkpoint-tmp" in name:
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def steps(self) -> list[int]:
         if not os.path.isdir(self.directory):
@@ -176,25 +254,38 @@ class LaneCheckpointer:
         flat = flatten(state)
         if self.host_local:
             flat = jax.device_get(flat)
-        m.save(
-            int(step),
-            force=True,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(flat),
-                host=ocp.args.StandardSave(host),
-                meta=ocp.args.JsonSave(meta),
-            ),
-        )
+        with self._writing():
+            m.save(
+                int(step),
+                force=True,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(flat),
+                    host=ocp.args.StandardSave(host),
+                    meta=ocp.args.JsonSave(meta),
+                ),
+            )
         self.saved_steps.append(int(step))
 
     def wait(self) -> None:
         if self._mngr is not None:
-            self._mngr.wait_until_finished()
+            with self._writing():
+                self._mngr.wait_until_finished()
 
     def close(self) -> None:
-        if self._mngr is not None:
-            self._mngr.close()
+        try:
+            if self._mngr is not None:
+                if self._failed is None:
+                    with self._writing():
+                        self._mngr.close()
+                else:  # the failure was reported; closing only releases what it holds
+                    with contextlib.suppress(Exception):
+                        self._mngr.close()
+                    self._drop_partial()
+        finally:
             self._mngr = None
+            if self._quiet is not None:
+                logging.getLogger("absl").removeFilter(self._quiet)
+                self._quiet = None
 
     def discard(self) -> None:
         """Closes and deletes the checkpoints (once the caller has persisted the results)."""
