@@ -29,6 +29,21 @@ SLOW_MODULES = {
 }
 SLOW_TESTS = {
     # one name per test (parametrised ones included) that takes tens of seconds on its own
+    # (the slowest of a `pytest -m "not slow" --durations=40` run, 2026-12-06)
+    "test_paper_protocol.py::test_lr_matrix_fixed_wc_and_view",
+    "test_paper_protocol.py::test_norm_controls_init_at_a_norm_and_fractions",
+    "test_paper_protocol.py::test_transformer_scan_and_paper_layernorm",
+    "test_engine.py::test_repacking_or_skipping_finished_lanes_does_not_change_results",
+    "test_engine.py::test_lanes_beyond_max_lanes_wait_for_a_slot_with_identical_results",
+    "test_engine.py::test_dynamic_chunk_length_matches_a_static_one",
+    "test_engine.py::test_one_lane_alone_equals_the_same_lane_in_a_batch",
+    "test_engine.py::test_margin_loss_trains_like_log_softmax_before_any_collapse",
+    "test_engine.py::test_walked_lanes_compute_exactly_what_each_lane_computes_alone",
+    "test_engine.py::test_diverged_lane_is_frozen_and_leaves_others_alone",
+    "test_engine.py::test_free_run_groks_and_clamp_holds_norm",
+    "test_engine.py::test_capped_run_resumes_from_a_checkpoint_taken_while_lanes_wait",
+    "test_layers.py::test_report_over_committed_results_without_jax",
+    "test_models.py::test_attention_equals_naive_full_attention",
     "test_report.py::test_paper_like_runs_reproduce_every_reference",
     "test_report.py::test_module_entry_point_exits_nonzero_with_one_line",
     "test_resume.py::test_float64_runs_end_to_end",
