@@ -102,6 +102,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # (starts whole runs: tens of seconds)
 def test_the_multi_host_launch_works_as_documented(tmp_path):
     """Every experiment called JAX (check_plan) before jax.distributed.initialize(), so the
     documented launch failed with a 28-line RuntimeError, even with one process."""
@@ -227,6 +228,7 @@ def test_phases_that_is_a_file_is_refused_before_training(sub, tmp_path, capsys)
     assert snapshot(d) == before
 
 
+@pytest.mark.slow  # (starts whole runs: tens of seconds)
 def test_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path):
     d = tmp_path / "run"
     args = TINY + ["--checkpoint-every-chunks", "1"]
