@@ -143,7 +143,7 @@ def summary(data: dict, out: str, notes=()) -> list[str]:
         if r["status"] == "FAIL":
             s = r.get("scale") or 1.0
             lines.append(
-                f"  FAIL {r['key']}: {tables.fmt(r['measured'] * s)} against the paper's "
+                f"  FAIL {r['key']}: {tables.fmt(r['measured'] * s)} against "
                 f"{r['paper_text']} ({r['tolerance']}) in {r['run']}"
             )
     figs = sum(len(f.get("files", [])) for f in data["figures"])
