@@ -48,7 +48,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment, registry
+from grokjax import api, cli, experiment, registry
 
 from experiments import common
 
@@ -399,6 +399,7 @@ SPEC = registry.register(
 )
 
 main, main_cli = experiment.entry_points(SPEC)
+run = api.runner(SPEC)  # from Python: run(preset=..., **fields) -> grokjax.api.Results
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ import sys
 
 import numpy as np
 
-from grokjax import experiment, registry
+from grokjax import api, experiment, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -408,6 +408,7 @@ SPEC = registry.register(
 )
 
 main, main_cli = experiment.entry_points(SPEC)
+run = api.runner(SPEC)  # from Python: run(preset=..., **fields) -> grokjax.api.Results
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, estimate, experiment, registry
+from grokjax import api, cli, estimate, experiment, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -360,6 +360,7 @@ SPEC = registry.register(
 )
 
 main, main_cli = experiment.entry_points(SPEC)
+run = api.runner(SPEC)  # from Python: run(preset=..., **fields) -> grokjax.api.Results
 
 
 if __name__ == "__main__":

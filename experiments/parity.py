@@ -62,7 +62,7 @@ import sys
 
 import numpy as np
 
-from grokjax import cli, experiment, fit, registry
+from grokjax import api, cli, experiment, fit, registry
 
 from experiments import common
 from experiments.common import fmt
@@ -793,6 +793,7 @@ SPEC = registry.register(
 )
 
 main, main_cli = experiment.entry_points(SPEC)
+run = api.runner(SPEC)  # from Python: run(preset=..., **fields) -> grokjax.api.Results
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ SLOW_MODULES = {
     "test_bench.py",  # the benchmark and the GPU check's CPU rehearsal
     "test_lowering.py",  # exports 256-lane programs for cuda and tpu
     "test_heldout.py",  # rebuilds the held-out prediction from the committed scan
+    "test_api_docs.py",  # runs every docs/api.md snippet (tiny experiments)
 }
 SLOW_TESTS = {
     # one name per test (parametrised ones included) that takes tens of seconds on its own
@@ -47,6 +48,8 @@ SLOW_TESTS = {
     "test_report.py::test_paper_like_runs_reproduce_every_reference",
     "test_report.py::test_module_entry_point_exits_nonzero_with_one_line",
     "test_resume.py::test_float64_runs_end_to_end",
+    "test_api.py::test_a_sweep_from_python_returns_its_lanes_fit_and_curves_and_resumes",
+    "test_api.py::test_a_float64_run_leaves_the_x64_flag_as_it_was",
     "test_adoption_results_md.py::test_docs_results_md_is_the_report_over_results",
 }
 
