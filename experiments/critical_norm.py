@@ -305,11 +305,10 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """(a) W_c against p per fraction with the power law; (b) W_c and T_grok against lr per
     wd; (c) ||W|| and the embedding's Fourier Gini over training, reference cell."""
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.0))
+    fig, axes = plots.subplots(1, 3, figsize=(14, 4.0))
     ax = axes[0]
     fracs = sorted({c["frac"] for c in fitted["cells"]})
     for k, f in enumerate(fracs):

@@ -170,11 +170,10 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, ax = plt.subplots(figsize=(5.4, 4.0))
+    fig, ax = plots.subplots(figsize=(5.4, 4.0))
     clamp = (lanes["arm"] == "clamp") & ~lanes["diverged"]
     g = clamp & lanes["grokked"]
     ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f", label="lanes")

@@ -278,11 +278,10 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     """(a) pinned norm: T_grok against rho (exponential); (b) free contraction: the delay
     T_grok − T_mem against ln(norm ratio)/(lr·wd) with the fitted line; (c) the delay against
     1/(lr·wd) (log-log) with the fitted power law."""
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
+    fig, (ax, ax2, ax3) = plots.subplots(1, 3, figsize=(15, 4))
     clamp = (lanes["arm"] == "clamp") & lanes["grokked"] & ~lanes["diverged"]
     ax.scatter(lanes["rho"][clamp], lanes["T_grok"][clamp], s=10, color="#1b3b6f", alpha=0.5)
     law = fitted.get("pinned")

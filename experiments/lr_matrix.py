@@ -229,11 +229,10 @@ def censored_at(lanes: dict, steps: int) -> dict:
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """T_grok against rho, one series per lr (medians with CIs, censored counts), and the
     norm at grokking against the held norm."""
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax, ax2) = plots.subplots(1, 2, figsize=(10, 4))
     lrs = sorted({c["lr"] for c in fitted["cells"]})
     for k, lr in enumerate(lrs):
         m, ls, col = plots.STYLES[k % len(plots.STYLES)]

@@ -366,11 +366,10 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
+    fig, (ax, ax2) = plots.subplots(1, 2, figsize=(10.5, 4))
     fr = [c for c in fitted["frontier"] if c["median"] and c["norm_at_grok"]]
     ax.plot(
         [c["norm_at_grok"] for c in fr],

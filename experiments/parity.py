@@ -614,11 +614,10 @@ def table2(fitted: dict, lanes: dict, cfg: Config) -> list:
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """(a) The parity frontier: norm at grokking against median T_grok over wd, clamped cells
     placed at their held norm; (b) W_c against lr at the reference wd, with T_grok."""
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, bx) = plots.subplots(1, 2, figsize=(11, 4.2))
     aw = fitted["across_wd"]
     pts = [
         (w, t, d, ci)

@@ -670,11 +670,10 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """Three panels: the no-LayerNorm delay law; the CV of each group's norm at T_grok under a
     final LayerNorm (pooled per p); the group clamps' fold change of T_grok."""
-    import matplotlib.pyplot as plt
 
     from grokjax import plots
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plots.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
     part = _parts(lanes)
     nl = fitted.get("noln")

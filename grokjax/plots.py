@@ -10,16 +10,13 @@ from __future__ import annotations
 import math
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from grokjax import cells, compare, fit, paper, tables  # noqa: E402
-from grokjax.fit import power_law  # noqa: E402
-from grokjax.results import atomic_path  # noqa: E402
-from grokjax.runs import Run  # noqa: E402
+from grokjax import cells, compare, fit, paper, tables
+from grokjax.fit import power_law
+from grokjax.results import atomic_path
+from grokjax.runs import Run
 
 _py = fit.py  # a numpy scalar as a Python value (``delay_law`` takes a parameter named fit)
 
@@ -34,6 +31,17 @@ STYLES = [
 ]
 
 
+_SUBPLOTS_KW = ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios", "subplot_kw")
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kw):
+    """``pyplot.subplots`` without pyplot: a Figure no backend holds, so drawing (and importing
+    this module) leaves matplotlib's backend and a notebook's figures as they were."""
+    fig = Figure(**{k: v for k, v in kw.items() if k not in _SUBPLOTS_KW + ("gridspec_kw",)})
+    sub = {k: v for k, v in kw.items() if k in _SUBPLOTS_KW + ("gridspec_kw",)}
+    return fig, fig.subplots(nrows, ncols, **sub)
+
+
 def save(fig, path: str, formats=("png",)) -> list[str]:
     """Saves ``fig`` atomically as ``path`` with each extension in ``formats``."""
     stem, _ = os.path.splitext(path)
@@ -46,7 +54,6 @@ def save(fig, path: str, formats=("png",)) -> list[str]:
             meta = {"CreationDate": None} if ext == "pdf" else None
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight", metadata=meta)
         written.append(target)
-    plt.close(fig)
     return written
 
 
@@ -56,7 +63,7 @@ def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
     ``fit['per_p'][p]['delay_law']``."""
     clamp = lanes["arm"] == "clamp"
     ps = sorted(set(lanes["p"][clamp].astype(int)))
-    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    fig, ax = subplots(figsize=(5.2, 4.0))
     rng = np.random.default_rng(0)
     for k, p in enumerate(ps):
         marker, ls, color = STYLES[k % len(STYLES)]
@@ -175,7 +182,7 @@ def trajectories(
     if not panels:
         raise ValueError("trajectories: no lanes to draw")
     n = len(panels)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         2, n, figsize=(2.9 * n + 0.8, 5.6), sharex=True, sharey="row", squeeze=False
     )
     handles = {}
@@ -342,7 +349,7 @@ def wc_scaling(
     if not panels:
         raise ValueError("wc_scaling: nothing to draw")
     nrows = max(len(s) for s, _ in panels) + (1 if paper_points else 0)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1, len(panels), figsize=(5.0 * len(panels), 4.3 + 0.2 * nrows), squeeze=False
     )
     from matplotlib.lines import Line2D
@@ -454,7 +461,7 @@ def delay_law_groups(
     if not series:
         raise ValueError("delay_law_groups: nothing to draw")
     n = 2 if collapse else 1
-    fig, axes = plt.subplots(1, n, figsize=(5.3 * n, 4.2), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(5.3 * n, 4.2), squeeze=False)
     ax = axes[0, 0]
     rng = np.random.default_rng(0)
     all_rho = np.concatenate([np.asarray(s["rho"], float) for s in series])
@@ -590,7 +597,7 @@ def norm_identity(
     Each series dict: ``label``, ``target``, ``norm`` (per grokked clamped lane)."""
     if not series:
         raise ValueError("norm_identity: nothing to draw")
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.0, 4.1))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(10.0, 4.1))
     lo = min(float(np.min(s["target"])) for s in series)
     hi = max(float(np.max(s["target"])) for s in series)
     pad = 0.04 * (hi - lo if hi > lo else hi)
@@ -644,7 +651,7 @@ def layernorm_cv(
     per LayerNorm setting. Each row dict: ``label`` and ``cv`` {group: CV as a fraction}."""
     if not rows or not groups:
         raise ValueError("layernorm_cv: nothing to draw")
-    fig, ax = plt.subplots(figsize=(1.3 * len(groups) * max(1, len(rows)) / 2 + 3.5, 4.0))
+    fig, ax = subplots(figsize=(1.3 * len(groups) * max(1, len(rows)) / 2 + 3.5, 4.0))
     width = 0.8 / len(rows)
     x = np.arange(len(groups))
     for k, r in enumerate(rows):
@@ -1354,7 +1361,7 @@ def critical_norm_figure(
         wd: e for wd, e in fitted.get("across_lr", {}).items() if len(e.get("lr", [])) >= 2
     }
     kinds = ["p"] + (["lr"] if across_lr else []) + (["traj"] if has_curves else [])
-    fig, axes = plt.subplots(1, len(kinds), figsize=(4.9 * len(kinds), 4.3), squeeze=False)
+    fig, axes = subplots(1, len(kinds), figsize=(4.9 * len(kinds), 4.3), squeeze=False)
     axes = dict(zip(kinds, axes[0]))
     cells_ = fitted["cells"]
     # (a) against p, at the run's first lr and wd (the paper's protocol where it has it)
@@ -1502,7 +1509,7 @@ def dense_rho_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: 
     """dense_rho: T_grok against rho, seeds and cell medians, the fitted law over the fit range
     with its extrapolation, the cells beyond it, and the paper's medians and alpha line (the
     paper's dense-scan alpha through its medians, on the paper's protocol)."""
-    fig, ax = plt.subplots(figsize=(5.8, 4.3))
+    fig, ax = subplots(figsize=(5.8, 4.3))
     clamp = (lanes["arm"] == "clamp") & ~lanes["diverged"]
     g = clamp & lanes["grokked"]
     ax.scatter(
@@ -1570,7 +1577,7 @@ def dense_rho_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: 
 def lr_matrix_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
     """lr_matrix: median T_grok (95 % CI) against rho per lr, with the paper's medians at its
     lr and its alpha line; the norm at grokking against the held norm."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.3))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(10.5, 4.3))
     lrs = sorted({c["lr"] for c in fitted["cells"]})
     for k, lr in enumerate(lrs):
         m, ls, col = _style(k)
@@ -1638,7 +1645,7 @@ def norm_controls_figure(
     95 % CIs); (b-d) one-shot rescales, single-group rescales and low-norm inits as the ratio
     of their median T_grok to the free control's, each with a 95 % bootstrap CI over both
     cells' seeds, and the paper's values where it gives them."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4.4))
 
     def errs(cs):
         y = np.array([c["median"] for c in cs], float)

@@ -77,3 +77,19 @@ def test_to_pandas(tmp_path):
     res = api.load(os.path.join(os.path.dirname(__file__), "..", "results", "dense_rho-paper"))
     df = res.to_pandas()
     assert isinstance(df, pd.DataFrame) and len(df) == res.n_lanes
+
+
+def test_importing_and_drawing_leaves_matplotlibs_backend_alone(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import grokjax.plots as p; "
+        "fig, ax = p.subplots(1, 2, figsize=(4, 2), squeeze=False); ax[0, 0].plot([1, 2]); "
+        f"p.save(fig, {str(tmp_path / 'f.png')!r}, ('png', 'pdf')); "
+        "import matplotlib.pyplot as plt; print(matplotlib.get_backend(), plt.get_fignums())"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["svg", "[]"]
+    assert (tmp_path / "f.png").stat().st_size > 500 and (tmp_path / "f.pdf").exists()
