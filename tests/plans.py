@@ -1,6 +1,8 @@
 """Test helpers shared by the experiment tests: a dry run of a plan with made-up outcomes, and
 the one-line-error check of an experiment's command line."""
 
+import os
+
 import numpy as np
 
 from grokjax import experiment
@@ -41,3 +43,21 @@ def assert_one_line_error(main_cli, args, msg, capsys, tmp_path) -> None:
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1, err
     assert not out.exists()
+
+
+def one_line(text: str) -> str:
+    """The one line of ``text`` (a refusal on stderr): no traceback, exactly one line."""
+    assert "Traceback" not in text, text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def snapshot(d) -> dict:
+    """(bytes, mtime) of every file under ``d``: compare before and after a refusal."""
+    out = {}
+    for root, _, files in os.walk(d):
+        for f in files:
+            p = os.path.join(root, f)
+            out[p] = (open(p, "rb").read(), os.stat(p).st_mtime_ns)
+    return out

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from plans import one_line, snapshot
+
 from grokjax import cli, data, experiment, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,22 +33,6 @@ def no_training(monkeypatch):
     monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))
     for var in ("GROKJAX_DISTRIBUTED", "JAX_COORDINATOR_ADDRESS", "GROKJAX_MEMORY_BUDGET"):
         monkeypatch.delenv(var, raising=False)
-
-
-def one_line(text: str) -> str:
-    assert "Traceback" not in text, text
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
-def snapshot(d) -> dict:
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            out[p] = (open(p, "rb").read(), os.stat(p).st_mtime_ns)
-    return out
 
 
 def existing_run(name: str, d) -> dict:

@@ -21,6 +21,8 @@ import time
 import numpy as np
 import pytest
 
+from plans import one_line, snapshot
+
 from grokjax import experiment, results
 from grokjax.protocol import RunResult
 
@@ -73,22 +75,6 @@ def finish(p: subprocess.Popen, timeout: float = 400) -> tuple:
         so, se = p.communicate()
         raise AssertionError(f"timed out: {se[-3000:]}")
     return p.returncode, so, se
-
-
-def one_line(text: str) -> str:
-    assert "Traceback" not in text, text
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
-def snapshot(d) -> dict:
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            out[p] = (open(p, "rb").read(), os.stat(p).st_mtime_ns)
-    return out
 
 
 def columns(path, names=("lane", "p", "seed", "arm", "rho", "T_mem", "T_grok", "grokked")):

@@ -15,24 +15,10 @@ import os
 import numpy as np
 import pytest
 
+from plans import one_line, snapshot
+
 from grokjax import cli, experiment, results, runs
 from grokjax.models import GROUPS
-
-
-def one_line(text: str) -> str:
-    assert "Traceback" not in text, text
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
-def snapshot(d) -> dict:
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            out[p] = (open(p, "rb").read(), os.stat(p).st_mtime_ns)
-    return out
 
 
 def write_run(d, seed_base: int = 0, curves: bool = True) -> None:
