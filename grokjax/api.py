@@ -203,7 +203,7 @@ def run(
     ``checkpoint_minutes``, ``keep_checkpoints``) are taken by keyword as well. A bad value
     raises ``ValueError`` (``grokjax.cli.UsageError``) with the command line's one-line
     message, before any work."""
-    from grokjax import experiment as ex
+    from grokjax import config, runner
 
     spec = spec_of(experiment)
     if preset not in spec.presets:
@@ -221,11 +221,13 @@ def run(
         if not path:
             raise cli.UsageError("out must be a directory path (or None for a temporary run)")
     try:
-        cfg = ex.config_for(spec, preset, path, **given)
-        opts = ex.RunOptions(fresh=fresh, **run_opts)
+        cfg = config.config_for(spec, preset, path, **given)
+        opts = config.RunOptions(fresh=fresh, **run_opts)
         opts.validate()
         with _output(progress), _x64_restored():
-            code = ex.run(spec, cfg, opts, command=f"grokjax.api.run({spec.name!r}, {preset!r})")
+            code = runner.run(
+                spec, cfg, opts, command=f"grokjax.api.run({spec.name!r}, {preset!r})"
+            )
         if code not in (0, None):
             raise RuntimeError(f"{spec.name} stopped before it finished (exit status {code})")
         res = load(path)

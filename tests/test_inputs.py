@@ -3,8 +3,9 @@ stderr and exit status 2, before any work, and leaves what is already on disk as
 
 Most calls are in-process (``main_cli(argv)``: seconds for the whole table); a few go through
 ``python -m`` to hold the real path. No test here trains a lane: every input is refused
-before the first phase starts (``experiment._run_phases`` is replaced by a tripwire)."""
+before the first phase starts (``runner._run_phases`` is replaced by a tripwire)."""
 
+import dataclasses
 import errno
 import importlib
 import json
@@ -15,11 +16,11 @@ import sys
 import numpy as np
 import pytest
 
-from grokjax import cli, experiment, results
+from grokjax import cli, experiment, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GiB = 2**30
-RUN_PHASES = experiment._run_phases  # (the fixture below replaces it by a tripwire)
+RUN_PHASES = runner._run_phases  # (the fixture below replaces it by a tripwire)
 
 
 def entry(name):
@@ -33,7 +34,7 @@ def no_training(monkeypatch):
     def tripwire(*a, **k):
         raise AssertionError("the bad input was accepted and the run started")
 
-    monkeypatch.setattr(experiment, "_run_phases", tripwire)
+    monkeypatch.setattr(runner, "_run_phases", tripwire)
     monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))  # the same limit everywhere
 
 
@@ -132,7 +133,7 @@ def fake_run_dir(name: str, d) -> dict:
     spec = importlib.import_module(f"experiments.{name}").SPEC
     cfg = experiment.config_for(spec, "tiny", str(d))
     os.makedirs(d / "phases")
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     for f in ("lanes.csv", "curves.npz", "fit.json", "timing.json", "phases/free.npz"):
         (d / f).write_bytes(b"keep " + f.encode())
     return snapshot(d)
@@ -191,7 +192,7 @@ def test_a_start_that_fails_in_the_first_phase_removes_what_it_wrote(capsys, tmp
         raise cli.UsageError("the engine refused the phase")
 
     monkeypatch.setattr(engine, "Engine", broken)
-    monkeypatch.setattr(experiment, "_run_phases", RUN_PHASES)
+    monkeypatch.setattr(runner, "_run_phases", RUN_PHASES)
     out = tmp_path / "x"
     argv = ["--preset", "tiny", "--out", str(out)]
     assert entry("delay_sweep")(argv) == 2
@@ -352,7 +353,7 @@ def test_reproduce_checks_every_run_dir_first_and_advises_what_it_accepts(tmp_pa
     spec = importlib.import_module("experiments.lr_matrix").SPEC
     cfg = experiment.config_for(spec, "tiny", str(d), seeds=3)  # another configuration
     d.mkdir(parents=True)
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     before = snapshot(runs)
     # delay_sweep comes first and would run: refused before it starts (the tripwire)
     assert (

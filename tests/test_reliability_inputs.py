@@ -5,6 +5,7 @@ points. Each is refused in one line on stderr with exit status 2, before any wor
 leaves what is on disk as it was. No test here trains a lane (``_run_phases`` is a tripwire);
 the few that need a fresh process (the JAX backend, ``python -m``) take a few seconds each."""
 
+import dataclasses
 import importlib
 import os
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from plans import one_line, snapshot
 
-from grokjax import cli, data, experiment, results
+from grokjax import cli, data, experiment, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GiB = 2**30
@@ -29,7 +30,7 @@ def no_training(monkeypatch):
     def tripwire(*a, **k):
         raise AssertionError("the bad input was accepted and the run started")
 
-    monkeypatch.setattr(experiment, "_run_phases", tripwire)
+    monkeypatch.setattr(runner, "_run_phases", tripwire)
     monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))
     for var in ("GROKJAX_DISTRIBUTED", "JAX_COORDINATOR_ADDRESS", "GROKJAX_MEMORY_BUDGET"):
         monkeypatch.delenv(var, raising=False)
@@ -41,7 +42,7 @@ def existing_run(name: str, d) -> dict:
     spec = importlib.import_module(f"experiments.{name}").SPEC
     cfg = experiment.config_for(spec, "tiny", str(d))
     os.makedirs(d / "phases")
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     for f in ("lanes.csv", "fit.json", "phases/p-free.npz"):
         (d / f).write_bytes(b"keep " + f.encode())
     return snapshot(d)
@@ -289,7 +290,7 @@ def test_help_shows_choices_and_defaults(name, capsys):
         "--lane-mode {auto,walk,vmap}",
     ):
         assert shown in text, shown
-    fields = {f.name for f in experiment.dataclasses.fields(spec.config_cls)}
+    fields = {f.name for f in dataclasses.fields(spec.config_cls)}
     for action in experiment.make_parser(spec)._actions:
         if action.dest in fields:
             assert "default" in (action.help or ""), action.option_strings

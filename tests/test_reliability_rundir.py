@@ -9,6 +9,7 @@ These start real runs of the tiny preset (one or two held norms): about a minute
 a 2-core CPU."""
 
 import csv
+import dataclasses
 import importlib
 import io
 import json
@@ -185,7 +186,7 @@ def test_a_refused_rerun_of_a_moved_run_keeps_its_config(tmp_path, capsys):
     d = tmp_path / "moved"
     cfg = experiment.config_for(spec, "tiny", "/somewhere/else/run", rho=[1.0])
     os.makedirs(d / "phases")
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     fake_phase(d / "phases" / "p31-free.npz", "written for other lanes")
     before = snapshot(d)
     main = importlib.import_module("experiments.delay_sweep").main_cli
@@ -202,7 +203,7 @@ def test_phases_that_is_a_file_is_refused_before_training(sub, tmp_path, capsys)
     d = tmp_path / "run"
     cfg = experiment.config_for(spec, "tiny", str(d), rho=[1.0])
     d.mkdir()
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     (d / sub).write_text("not a directory")
     before = snapshot(d)
     main = importlib.import_module("experiments.delay_sweep").main_cli

@@ -7,6 +7,7 @@ fitting other numbers under the run's name or raising a traceback. No lane is tr
 directory is written from the tiny preset's plan with made-up, seed-dependent outcomes."""
 
 import csv
+import dataclasses
 import importlib
 import io
 import math
@@ -17,7 +18,7 @@ import pytest
 
 from plans import one_line, snapshot
 
-from grokjax import cli, experiment, results, runs
+from grokjax import cli, dryrun, experiment, results, runs
 from grokjax.models import GROUPS
 
 
@@ -28,14 +29,14 @@ def write_run(d, seed_base: int = 0, curves: bool = True) -> None:
     cfg = experiment.config_for(spec, "tiny", str(d), seed_base=seed_base)
     rows = []
     for ph in experiment.check_plan(spec, cfg):
-        for r in experiment._dry_outcome(ph, GROUPS["mlp"]).rows:
+        for r in dryrun._dry_outcome(ph, GROUPS["mlp"]).rows:
             rho = 1.0 if math.isnan(r["rho"]) else r["rho"]
             t = int(100 * math.exp(3 * rho)) + 10 * (r["seed"] - seed_base)
             r.update(lane=len(rows), T_grok=t, T_grok_80=t - 10, T_grok_95=t + 10, steps_run=t + 50)
             r.update(norm_at_grok=30.0 + r["seed"] % 3, T_mem=t // 3)
             rows.append(r)
     os.makedirs(d)
-    results.write_json(str(d / "config.json"), experiment.dataclasses.asdict(cfg))
+    results.write_json(str(d / "config.json"), dataclasses.asdict(cfg))
     results.write_lanes_csv(str(d / "lanes.csv"), rows)
     if curves:
         n = len(rows)
@@ -182,7 +183,7 @@ def test_every_preset_plan_passes_the_lane_checks(tmp_path):
             for ph in experiment.check_plan(spec, cfg):
                 if ph.record:
                     groups = GROUPS.get(ph.static.model.kind, ())
-                    for r in experiment._dry_outcome(ph, groups).rows:
+                    for r in dryrun._dry_outcome(ph, groups).rows:
                         rows.append(dict(r, lane=len(rows)))
             path = str(tmp_path / f"{spec.name}-{preset}.csv")
             results.write_lanes_csv(path, rows)
