@@ -77,11 +77,11 @@ LANE_MODES = ("auto", "walk", "vmap")
 
 
 def memory_budget() -> float | None:
-    """``GROKJAX_MEMORY_BUDGET`` in bytes per device (``1.5e9``, ``512MiB``, ``2GB``), or None
-    (``data.parse_bytes``; ValueError naming the variable on anything else)."""
-    from grokjax.data import env_bytes
+    """The bytes per device a phase may fill (``memory.device_budget``: ``GROKJAX_MEMORY``),
+    or None; ValueError naming the variable when it is not a size."""
+    from grokjax.memory import device_budget
 
-    return env_bytes("GROKJAX_MEMORY_BUDGET")
+    return device_budget()
 
 
 class Interrupted(Exception):
@@ -343,7 +343,7 @@ class Engine:
         """The most lanes (over all devices) whose program fits in memory.
 
         ``memory_bytes`` is per device; by default the environment variable
-        ``GROKJAX_MEMORY_BUDGET`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
+        ``GROKJAX_MEMORY`` (bytes per device, e.g. ``2e9`` or ``512MiB``: an artificial
         budget, used as it is) or else the accelerator's ``bytes_limit`` (or half the host's RAM
         on CPU), times ``fraction``; the program's needs come from ``memory_bytes()`` (XLA's
         memory analysis of the compiled chunk program).

@@ -1,6 +1,7 @@
 """One lane's pure functions: what the engine vmaps so that one program advances many runs.
 
-A *lane* is one full-batch AdamW run on a modular-arithmetic or k-sparse parity task.
+A *lane* is one full-batch AdamW run of a model (``grokjax.models``) on a task
+(``grokjax.tasks``), both looked up by name.
 Everything that differs between runs of one shape is a per-lane value (``LaneHParams``: seed,
 learning rate, weight decay, clamp target / start / duration, the parameter groups the norm
 covers, an initial-scale multiplier, a step budget) and is vmapped; everything that changes
@@ -22,12 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from grokjax import data as data_lib
+from grokjax import models, tasks
+from grokjax.data import lane_keys
 from grokjax.models import ModelSpec, make_model
-from grokjax.optim import clamp_norm, global_norm, weight_matrices
+from grokjax.optim import clamp_norm, global_norm
 from grokjax.protocol import FOREVER, HEADLINE, LOSSES, MEM_THRESHOLD, THRESHOLDS
-
-PARITY_FIELDS = ("n_train", "n_test", "k_bits")  # Static fields only the parity task reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +49,9 @@ class Static:
     # and TPUs (their default may round inputs to TF32/bf16, which moves T_grok); "default"
     # trades that for speed. No effect on CPU.
     precision: str = "highest"
-    # k-sparse parity (op "parity", model kind "bits", model.p = n bits): n_train rows to train
-    # on and n_test to test on, drawn per lane; the label is the parity of the first k_bits
-    # bits. Ignored by the modular tasks (which split a table by ``frac``).
+    # The fields of the k-sparse parity task (``tasks.parity``; op "parity", model kind
+    # "bits", model.p = n bits): n_train rows to train on and n_test to test on, drawn per
+    # lane; the label is the parity of the first k_bits bits. Other tasks ignore them.
     n_train: int = 0
     n_test: int = 2000
     k_bits: int = 3
@@ -66,15 +66,20 @@ class Static:
         self.model.validate()
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        parity, bits = self.op == data_lib.PARITY, self.model.kind == "bits"
-        if parity and not bits:
-            raise ValueError(f"the parity task needs model kind 'bits', got {self.model.kind!r}")
-        if bits and not parity:
-            raise ValueError(f"model kind 'bits' needs op 'parity', got {self.op!r}")
-        if parity:
-            data_lib.validate_parity(self.model.p, self.k_bits, self.n_train, self.n_test)
-        else:
-            data_lib.validate_task(self.model.p, self.op, self.frac)
+        task, model = tasks.get(self.op), models.get(self.model.kind)
+        if task.inputs != model.inputs:
+            if task.inputs != "pairs":
+                ok = [k for k in models.names() if models.get(k).inputs == task.inputs]
+                raise ValueError(
+                    f"the {self.op} task needs model kind {' or '.join(map(repr, ok))}, "
+                    f"got {self.model.kind!r}"
+                )
+            ok = [k for k in tasks.names() if tasks.get(k).inputs == model.inputs]
+            raise ValueError(
+                f"model kind {self.model.kind!r} needs op {' or '.join(map(repr, ok))}, "
+                f"got {self.op!r}"
+            )
+        task.validate(self)
         if self.precision not in (
             "highest",
             "high",
@@ -100,16 +105,17 @@ _V1_OMIT_AT = {"eval_grid": 0, "loss": "log_softmax"}
 
 def static_fingerprint(static: Static) -> str:
     """The text of ``static`` that run fingerprints hash (``engine.run_fingerprint``), version
-    ``FINGERPRINT_VERSION``: ``Static(name=value, ...)`` over every field, except the parity
-    fields on a modular task and the ``_V1_OMIT_AT`` fields at those values, so that the phase
+    ``FINGERPRINT_VERSION``: ``Static(name=value, ...)`` over every field, except the fields
+    only other tasks read (``tasks.fields_of_others``: the parity sizes on a modular task) and
+    the ``_V1_OMIT_AT`` fields at those values, so that the phase
     files of run directories written before those fields existed stay valid. A new field that
     changes results must appear here (add it to ``_V1_OMIT_AT`` at the value that reproduces the
     old behaviour); any other change of this text is a new version."""
-    parity = static.op == data_lib.PARITY
+    others = tasks.fields_of_others(static.op)
     names = [
         f.name
         for f in dataclasses.fields(static)
-        if (parity or f.name not in PARITY_FIELDS)
+        if f.name not in others
         and not (f.name in _V1_OMIT_AT and getattr(static, f.name) == _V1_OMIT_AT[f.name])
     ]
     return f"Static({', '.join(f'{n}={getattr(static, n)!r}' for n in names)})"
@@ -176,8 +182,8 @@ class Latches(NamedTuple):
 
 
 class LaneData(NamedTuple):
-    """A lane's train and test rows: int operand pairs [.., 2] (modular tasks) or ±1 bit
-    vectors [.., n] in the model dtype (parity)."""
+    """A lane's train and test rows, as its task makes them: int operand pairs [.., 2]
+    (modular tasks) or float vectors [.., n] in the model dtype (parity's ±1 bits)."""
 
     x_train: jax.Array  # [T, 2] int or [T, n] float
     y_train: jax.Array  # [T]
@@ -206,7 +212,7 @@ class Metrics(NamedTuple):
     collapse: jax.Array  # fraction of train rows whose correct-class probability rounds to 1
     fourier_gini: jax.Array  # Gini coefficient of the embedding's power over token frequency
     spectral_entropy: jax.Array  # normalised entropy of that power spectrum, in [0, 1]
-    # (both NaN for the bits model, which has no token embedding)
+    # (both NaN for a model without a token embedding, such as bits)
 
 
 def fourier_stats(E_PxD):
@@ -324,40 +330,26 @@ def log_prob_of_label(logits_BxC, y_B, loss: str = "log_softmax"):
     return jnp.take_along_axis(jax.nn.log_softmax(logits_BxC), y_B[:, None], axis=1)[:, 0]
 
 
-def _group_masks(params, groups: tuple, on):
-    """Mask pytree: the weight matrices (ndim >= 2) of the groups switched on in ``on``
-    (a per-lane, possibly traced, bool vector over ``groups``)."""
+def _group_masks(params, groups: tuple, on, weights):
+    """Mask pytree: the weights (``weights(params)``, the model's mask) of the groups
+    switched on in ``on`` (a per-lane, possibly traced, bool vector over ``groups``)."""
+    is_w = weights(params)
     return {
-        g: {n: (on[i] if leaf.ndim >= 2 else False) for n, leaf in params[g].items()}
-        for i, g in enumerate(groups)
+        g: jax.tree.map(lambda w, i=i: on[i] if w else False, is_w[g]) for i, g in enumerate(groups)
     }
 
 
 def make_lane_fns(static: Static) -> LaneFns:
     """Pure per-lane functions for one static configuration."""
     static.validate()
-    model = make_model(static.model)
-    groups = model.groups
+    task = tasks.get(static.op)
+    model = make_model(static.model, task.num_classes(static), task.example(static))
+    groups, weights = model.groups, model.weights
     dtype = jnp.dtype(static.model.dtype)
-    parity = static.op == data_lib.PARITY
+    task_data = task.lane_data(static)
 
-    if parity:
-
-        def lane_data(split_key) -> LaneData:
-            return LaneData(
-                *data_lib.parity_data(
-                    split_key, static.model.p, static.k_bits, static.n_train, static.n_test, dtype
-                )
-            )
-    else:
-        ab_np, y_np = data_lib.make_table(static.model.p, static.op)
-        n_rows = ab_np.shape[0]
-        n_train = data_lib.num_train(static.model.p, static.frac, static.op)
-
-        def lane_data(split_key) -> LaneData:
-            train_idx, test_idx = data_lib.split_indices(split_key, n_rows, n_train)
-            ab, y = jnp.asarray(ab_np), jnp.asarray(y_np)
-            return LaneData(ab[train_idx], y[train_idx], ab[test_idx], y[test_idx])
+    def lane_data(split_key) -> LaneData:
+        return LaneData(*task_data(split_key))
 
     def make_tx(hp: LaneHParams, params):
         return optax.chain(
@@ -367,20 +359,21 @@ def make_lane_fns(static: Static) -> LaneFns:
                 b2=static.b2,
                 eps=static.eps,
                 weight_decay=hp.wd,
-                mask=weight_matrices,
+                mask=weights,
             ),
             clamp_norm(
                 hp.target_norm,
                 start_step=hp.t_int,
                 num_steps=hp.clamp_steps,
-                mask=_group_masks(params, groups, hp.groups),
+                mask=_group_masks(params, groups, hp.groups, weights),
             ),
         )
 
     def norms(params, hp):
         """The headline norm (the very computation the clamp uses) and per-group norms."""
-        total = global_norm(params, _group_masks(params, groups, hp.groups))
-        per_group = jnp.stack([global_norm(params[g], weight_matrices(params[g])) for g in groups])
+        total = global_norm(params, _group_masks(params, groups, hp.groups, weights))
+        is_w = weights(params)
+        per_group = jnp.stack([global_norm(params[g], is_w[g]) for g in groups])
         return total, per_group
 
     def loss_and_stats(params, x, y):
@@ -393,10 +386,10 @@ def make_lane_fns(static: Static) -> LaneFns:
         return loss, (acc, collapse)
 
     def init(hp: LaneHParams) -> LaneState:
-        init_key, split_key = data_lib.lane_keys(hp.seed)
+        init_key, split_key = lane_keys(hp.seed)
         params = model.init(init_key)
         params = jax.tree.map(
-            lambda x: x * hp.init_scale.astype(x.dtype) if x.ndim >= 2 else x, params
+            lambda x, w: x * hp.init_scale.astype(x.dtype) if w else x, params, weights(params)
         )
         tx = make_tx(hp, params)
         return LaneState(
@@ -447,10 +440,11 @@ def make_lane_fns(static: Static) -> LaneFns:
         lat = latch(
             static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group, collapse
         )
-        if parity:  # no token embedding to analyse
+        E_PxD = model.embedding(state.params)
+        if E_PxD is None:  # no token embedding to analyse
             gini = entropy = jnp.array(jnp.nan, dtype)
         else:
-            gini, entropy = fourier_stats(state.params["embed"]["E"][: static.model.p])
+            gini, entropy = fourier_stats(E_PxD)
         metrics = Metrics(
             t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse, gini, entropy
         )

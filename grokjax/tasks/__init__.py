@@ -1,0 +1,58 @@
+"""The tasks, looked up by name (``Static.op``): ``get("add")``, ``register(name, plugin)``,
+``names()``.
+
+Shipped: modular arithmetic ``add``, ``sub``, ``mul``, ``div`` (``tasks.modular``) and k-sparse
+``parity`` (``tasks.parity``). A task of your own is a ``TaskPlugin`` subclass, or for a new
+binary operation mod p ``Modular(label)``, registered from your code:
+
+    tasks.register("x2xy", tasks.Modular(lambda a, b, p: (a * a + a * b) % p))
+"""
+
+from __future__ import annotations
+
+from grokjax.tasks import modular, parity
+from grokjax.tasks.base import TaskPlugin
+from grokjax.tasks.modular import Modular
+
+__all__ = ["Modular", "TaskPlugin", "get", "names", "register"]
+
+_REGISTRY: dict = {}
+
+
+def register(name: str, plugin: TaskPlugin) -> TaskPlugin:
+    """Makes ``plugin`` the task ``name`` (replacing one of that name); returns it."""
+    if not isinstance(plugin, TaskPlugin):
+        raise TypeError(f"a task plug-in is a grokjax.tasks.TaskPlugin, got {plugin!r}")
+    _REGISTRY[name] = plugin
+    return plugin
+
+
+def get(name: str) -> TaskPlugin:
+    """The task registered as ``name``; ValueError naming the known ones."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown operation {name!r}; choose one of {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def names() -> tuple:
+    """The registered tasks' names, shipped ones first."""
+    return tuple(_REGISTRY)
+
+
+def fields_of_others(name: str) -> set:
+    """``Static`` fields that only tasks other than ``name`` read."""
+    own = set(get(name).fields)
+    return {f for k, t in _REGISTRY.items() if k != name for f in t.fields} - own
+
+
+for _name, _plugin in (
+    ("add", modular.ADD),
+    ("sub", modular.SUB),
+    ("mul", modular.MUL),
+    ("div", modular.DIV),
+    ("parity", parity.PARITY),
+):
+    register(_name, _plugin)
