@@ -123,40 +123,11 @@ def _check_float_column(name: str, meta: dict, key: str, what: str, dtype: str =
 
 
 def static_memory(static, lanes: int = 1) -> dict:
-    """A rough estimate of the memory of one lane of ``static``'s program (``data.lane_bytes``)
-    and of the host arrays (curves, latches) of ``lanes`` lanes, in bytes."""
-    import jax
-    from grokjax import data
-    from grokjax.models import GROUPS, make_model
+    """A rough estimate of the memory of one lane of ``static``'s program and of the host
+    arrays (curves, latches) of ``lanes`` lanes, in bytes (``memory.static_memory``)."""
+    from grokjax import memory
 
-    spec, op = static.model, static.op
-    itemsize = 8 if spec.dtype == "float64" else 4
-    shapes = jax.eval_shape(make_model(spec).init, jax.random.key(0))
-    n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
-    width = max(spec.d, spec.hidden) * (3 if spec.kind == "attn" else 1)
-    if op == data.PARITY:
-        est = data.lane_bytes(
-            n_rows=static.n_train + static.n_test,
-            n_train=static.n_train,
-            n_inputs=spec.p,
-            n_classes=2,
-            width=width,
-            n_params=n_params,
-            itemsize=itemsize,
-        )
-    else:
-        est = data.lane_bytes(
-            n_rows=data.num_examples(spec.p, op),
-            n_train=data.num_train(spec.p, static.frac, op),
-            n_inputs=2,
-            n_classes=spec.p + 1,
-            width=width,
-            n_params=n_params,
-            itemsize=itemsize,
-            table=data.table_bytes(spec.p, op),
-        )
-    est["host"] = lanes * GRID_POINTS * (12 + len(GROUPS.get(spec.kind, ()))) * 8
-    return est
+    return memory.static_memory(static, lanes, GRID_POINTS)
 
 
 def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
@@ -167,9 +138,8 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
     Returns the phases seen. UsageError (one line) on the first problem."""
     import contextlib
     import io
-    from grokjax import data
+    from grokjax import lane, memory
     from grokjax.protocol import FOREVER
-    from grokjax.models import GROUPS
 
     phases, lanes, seen = [], 0, set()
     gen = spec.plan(cfg)
@@ -209,7 +179,7 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
                 ("init_scale", "initial scale"),
             ):
                 _check_float_column(name, meta, key, what, cfg.dtype)
-            groups = GROUPS.get(static.model.kind, ())
+            groups = lane.model_of(static).groups
             if "clamp_group" in meta:
                 group_mask(groups, meta["clamp_group"])
             if static not in seen:
@@ -222,13 +192,13 @@ def check_plan(spec: Spec, cfg, max_phases: int = 10_000) -> list:
                     )
                 try:
                     mem = static_memory(static, n)
-                    data.check_fits(
+                    memory.check_fits(
                         mem["total"],
                         f"one lane of phase {name} (model "
                         f"{static.model.kind}, p={static.model.p}; its data table "
-                        f"{data.fmt_bytes(mem['table'])})",
+                        f"{memory.fmt_bytes(mem['table'])})",
                     )
-                    data.check_fits(mem["host"], f"the curves of the {n:,} lanes of phase {name}")
+                    memory.check_fits(mem["host"], f"the curves of the {n:,} lanes of phase {name}")
                 except ValueError as e:
                     raise cli.UsageError(str(e)) from None
             phases.append(phase)

@@ -16,6 +16,7 @@ from the host.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -119,6 +120,17 @@ def static_fingerprint(static: Static) -> str:
         and not (f.name in _V1_OMIT_AT and getattr(static, f.name) == _V1_OMIT_AT[f.name])
     ]
     return f"Static({', '.join(f'{n}={getattr(static, n)!r}' for n in names)})"
+
+
+def model_of(static: Static) -> models.Model:
+    """The model of ``static`` sized for its task (its class count and input rows); cached
+    per (static, model plug-in, task plug-in)."""
+    return _model_of(static, models.get(static.model.kind), tasks.get(static.op))
+
+
+@functools.lru_cache(maxsize=256)
+def _model_of(static: Static, plugin, task) -> models.Model:
+    return make_model(static.model, task.num_classes(static), task.example(static))
 
 
 class LaneHParams(NamedTuple):
@@ -343,7 +355,7 @@ def make_lane_fns(static: Static) -> LaneFns:
     """Pure per-lane functions for one static configuration."""
     static.validate()
     task = tasks.get(static.op)
-    model = make_model(static.model, task.num_classes(static), task.example(static))
+    model = model_of(static)
     groups, weights = model.groups, model.weights
     dtype = jnp.dtype(static.model.dtype)
     task_data = task.lane_data(static)

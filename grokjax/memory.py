@@ -132,16 +132,15 @@ def static_memory(static, lanes: int = 1, points: int = 120) -> dict:
     import jax
     import numpy as np
 
-    from grokjax import models, tasks
+    from grokjax import lane, models, tasks
 
     spec = static.model
-    task, plugin = tasks.get(static.op), models.get(spec.kind)
-    model = models.make_model(spec, task.num_classes(static), task.example(static))
+    model = lane.model_of(static)
     shapes = jax.eval_shape(model.init, jax.random.key(0))
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(shapes))
     est = lane_bytes(
-        **task.memory(static),
-        width=plugin.width(spec),
+        **tasks.get(static.op).memory(static),
+        width=models.get(spec.kind).width(spec),
         n_params=n_params,
         itemsize=8 if spec.dtype == "float64" else 4,
     )

@@ -65,15 +65,14 @@ def run(spec: Spec, cfg, opts: RunOptions | None = None, command: str = "") -> i
 
 def check_environment() -> None:
     """The environment variables a run reads, checked before any work (UsageError naming the
-    variable): the memory settings ``GROKJAX_MEMORY_LIMIT`` and ``GROKJAX_MEMORY_BUDGET`` and
-    the multi-host settings (``cli.distributed_settings``)."""
-    from grokjax import data
+    variable): the memory setting (``memory.check_environment``) and the multi-host settings
+    (``cli.distributed_settings``)."""
+    from grokjax import memory
 
-    for var in ("GROKJAX_MEMORY_LIMIT", "GROKJAX_MEMORY_BUDGET"):
-        try:
-            data.env_bytes(var)
-        except ValueError as e:
-            raise cli.UsageError(str(e)) from None
+    try:
+        memory.check_environment()
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
     cli.distributed_settings()
 
 
