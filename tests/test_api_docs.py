@@ -27,3 +27,9 @@ def test_every_docs_api_snippet_runs(tmp_path, monkeypatch, capsys):
     assert re.search(r"alpha = -?\d+\.\d\d, R² = ", out)
     assert (tmp_path / "runs" / "api-sweep" / "t_grok.png").stat().st_size > 1000
     assert ns["res"].out is None and ns["paper"].config["seeds"] == 16
+    # your model on your task: 4 free + 4 × 3 clamped lanes, every one grokked, the same events
+    # in both lane modes (asserted in the snippet), and a delay law over the three held norms
+    vmap = ns["vmap"]
+    assert vmap.n_lanes == 16 and set(vmap.lanes["model"]) == {"ln_mlp"}
+    assert vmap.lanes["grokked"].all() and len(ns["law"]["cells"]) == 3
+    assert re.search(r"LN-MLP on a² \+ b² mod 23: alpha = -?\d+\.\d\d, R² = ", out)

@@ -35,7 +35,7 @@ def no_training(monkeypatch):
         raise AssertionError("the bad input was accepted and the run started")
 
     monkeypatch.setattr(runner, "_run_phases", tripwire)
-    monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))  # the same limit everywhere
+    monkeypatch.setenv("GROKJAX_MEMORY", str(16 * GiB))  # the same limit everywhere
 
 
 def one_line(capsys) -> str:

@@ -31,9 +31,10 @@ def no_training(monkeypatch):
         raise AssertionError("the bad input was accepted and the run started")
 
     monkeypatch.setattr(runner, "_run_phases", tripwire)
-    monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))
+    monkeypatch.setenv("GROKJAX_MEMORY", str(16 * GiB))
     for var in ("GROKJAX_DISTRIBUTED", "JAX_COORDINATOR_ADDRESS", "GROKJAX_MEMORY_BUDGET"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("GROKJAX_MEMORY_LIMIT", raising=False)
 
 
 def existing_run(name: str, d) -> dict:
@@ -141,6 +142,7 @@ def test_valid_presets_pass_the_shared_checks():
 ENV = [
     ({"GROKJAX_MEMORY_BUDGET": "lots"}, "GROKJAX_MEMORY_BUDGET must be a size in bytes"),
     ({"GROKJAX_MEMORY_BUDGET": "-1"}, "GROKJAX_MEMORY_BUDGET must be a size in bytes"),
+    ({"GROKJAX_MEMORY": "ten"}, "GROKJAX_MEMORY must be a size in bytes"),
     ({"GROKJAX_MEMORY_LIMIT": "ten"}, "GROKJAX_MEMORY_LIMIT must be a size in bytes"),
     ({"GROKJAX_MEMORY_LIMIT": "0"}, "GROKJAX_MEMORY_LIMIT must be a size in bytes"),
     ({"GROKJAX_DISTRIBUTED": "maybe"}, "GROKJAX_DISTRIBUTED must be 1 or 0"),
@@ -180,10 +182,11 @@ def test_bad_environment_is_one_line_before_any_work(env, msg, capsys, tmp_path,
 
 
 def test_memory_sizes_take_units(monkeypatch):
-    monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", "10GB")  # "could not convert string to float"
+    monkeypatch.setenv("GROKJAX_MEMORY", "10GB")  # "could not convert string to float"
     assert data.memory_limit() == 10 * 10**9
-    monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", "2GiB")
+    monkeypatch.setenv("GROKJAX_MEMORY", "2GiB")
     assert data.memory_limit() == 2 * GiB
+    monkeypatch.delenv("GROKJAX_MEMORY")  # the old name still works
     monkeypatch.setenv("GROKJAX_MEMORY_LIMIT", str(16 * GiB))  # a plain number, as before
     assert data.memory_limit() == 16 * GiB
 
