@@ -47,3 +47,21 @@ def test_split_is_deterministic_per_seed_and_partitions_the_table():
 def test_bad_tasks_are_refused(p, op, frac, msg):
     with pytest.raises(ValueError, match=msg):
         data.validate_task(p, op, frac)
+
+
+def test_one_memory_variable_sets_the_limit_and_the_lane_budget(monkeypatch, capsys):
+    from grokjax import memory
+
+    for var in ("GROKJAX_MEMORY", "GROKJAX_MEMORY_LIMIT", "GROKJAX_MEMORY_BUDGET"):
+        monkeypatch.delenv(var, raising=False)
+    assert memory.device_budget() is None and memory.memory_limit() > 2**20
+    monkeypatch.setenv("GROKJAX_MEMORY", "3GiB")
+    assert memory.memory_limit() == memory.device_budget() == 3 * 2**30
+    with pytest.raises(ValueError, match="more than this machine's 3.0 GiB"):
+        memory.check_fits(4 * 2**30, "a lane")
+    # the old names: each sets its half, with a deprecation line
+    monkeypatch.delenv("GROKJAX_MEMORY")
+    monkeypatch.setattr(memory, "_warned", set())
+    monkeypatch.setenv("GROKJAX_MEMORY_BUDGET", "512MiB")
+    assert memory.device_budget() == 2**29 and memory.memory_limit() != 2**29
+    assert "GROKJAX_MEMORY_BUDGET is deprecated; set GROKJAX_MEMORY" in capsys.readouterr().err

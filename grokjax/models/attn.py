@@ -78,6 +78,8 @@ class Attention(nn.Module):
 
 
 class AttentionPlugin(ModelPlugin):
+    config_fields = ("p", "d", "hidden", "heads", "layernorm")
+
     def module(self, spec, num_classes):
         return Attention(
             p=spec.p,

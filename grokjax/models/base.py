@@ -66,6 +66,8 @@ class ModelPlugin:
     max(d, hidden)."""
 
     inputs = "pairs"
+    # the ModelSpec fields this model reads (the settings that tell its runs apart)
+    config_fields: tuple = ("p", "d", "hidden")
 
     def module(self, spec: ModelSpec, num_classes: int):
         raise NotImplementedError

@@ -32,6 +32,7 @@ class BitsMLP(nn.Module):
 
 class BitsPlugin(ModelPlugin):
     inputs = "vector"
+    config_fields = ("p", "hidden")
 
     def module(self, spec, num_classes):
         return BitsMLP(
