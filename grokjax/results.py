@@ -3,9 +3,9 @@
 Files (all written atomically: a temporary file in the same directory, then ``os.replace``):
 
 * ``config.json`` -- everything needed to rerun (the experiment's resolved configuration).
-* ``lanes.csv``   -- one row per lane (columns declared in ``grokjax.schema``); empty cells for events that did not
-  happen (a lane that never grokked has an empty ``T_grok`` and ``grokked = 0``: it is
-  right-censored at ``steps_run``).
+* ``lanes.csv``   -- one row per lane (columns declared in ``grokjax.schema``); empty cells
+  for events that did not happen (a lane that never grokked has an empty ``T_grok`` and
+  ``grokked = 0``: it is right-censored at ``steps_run``).
 * ``curves.npz``  -- ``steps`` [S] and per-lane trajectories [lanes, S] on a geometric step
   grid (NaN where not recorded); ``group_norms`` is [lanes, S, G] with names in ``groups``.
 * ``fit.json``    -- the fitted quantities (see ``grokjax.fit``); deterministic (no timings).

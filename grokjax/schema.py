@@ -51,6 +51,8 @@ class Column:
     config: bool = False  # recorded once in config.json when not a lane column
     cell: tuple = ()  # the arms whose cells it splits: "free", "clamp", "control"
     splits: bool = False  # lanes that differ in it are in different cells (also when not in cell)
+    needed: bool = False  # a run directory's lanes.csv must hold it to be read
+    always: bool = False  # never empty (p too, but in a parity lane: results.check_lane_values)
     dry: object = None  # a dry run's made-up value ("t": half the budget, "t/2": a quarter)
 
 
@@ -59,7 +61,7 @@ _T = "a step; empty when it did not happen within steps_run (right-censored)"
 
 # Standard columns in the order every lanes.csv holds them, then the optional ones.
 COLUMNS = (
-    Column("lane", int, "setting", "row number 0, 1, ... in run order", standard=True),
+    Column("lane", int, "setting", "row number 0, 1, ... in run order", standard=True, always=True),
     Column(
         "p",
         int,
@@ -68,8 +70,17 @@ COLUMNS = (
         empty="not a modular task (parity: see n_bits)",
         standard=True,
         cell=_ALL,
+        needed=True,
     ),
-    Column("seed", int, "setting", "the lane's seed (data split and init)", standard=True),
+    Column(
+        "seed",
+        int,
+        "setting",
+        "the lane's seed (data split and init)",
+        standard=True,
+        needed=True,
+        always=True,
+    ),
     Column(
         "arm",
         str,
@@ -78,6 +89,7 @@ COLUMNS = (
         default="free",
         standard=True,
         splits=True,
+        needed=True,
     ),
     Column(
         "rho",
@@ -89,6 +101,7 @@ COLUMNS = (
         check="positive",
         standard=True,
         splits=True,
+        needed=True,
     ),
     Column(
         "target_norm",
@@ -98,9 +111,28 @@ COLUMNS = (
         default=0.0,
         check="nonnegative",
         standard=True,
+        needed=True,
     ),
-    Column("lr", float, "setting", "learning rate", check="positive", standard=True, cell=_ALL),
-    Column("wd", float, "setting", "weight decay", check="nonnegative", standard=True, cell=_ALL),
+    Column(
+        "lr",
+        float,
+        "setting",
+        "learning rate",
+        check="positive",
+        standard=True,
+        cell=_ALL,
+        needed=True,
+    ),
+    Column(
+        "wd",
+        float,
+        "setting",
+        "weight decay",
+        check="nonnegative",
+        standard=True,
+        cell=_ALL,
+        needed=True,
+    ),
     Column(
         "t_int",
         int,
@@ -137,21 +169,40 @@ COLUMNS = (
         check="fraction",
         standard=True,
         cell=_ALL,
+        needed=True,
     ),
-    Column("model", str, "setting", "model kind", default="mlp", standard=True, cell=_ALL),
+    Column(
+        "model", str, "setting", "model kind", default="mlp", standard=True, cell=_ALL, needed=True
+    ),
     Column("dtype", str, "setting", "float32 or float64", standard=True, splits=True),
     Column("budget", int, "setting", "step budget", standard=True),
     Column(
-        "T_mem", int, "event", "first eval with train acc >= 0.99", _T, standard=True, dry="t/2"
+        "T_mem",
+        int,
+        "event",
+        "first eval with train acc >= 0.99",
+        _T,
+        standard=True,
+        dry="t/2",
+        needed=True,
     ),
-    Column("T_grok", int, "event", "first eval with test acc >= 0.9", _T, standard=True, dry="t"),
+    Column(
+        "T_grok",
+        int,
+        "event",
+        "first eval with test acc >= 0.9",
+        _T,
+        standard=True,
+        dry="t",
+        needed=True,
+    ),
     Column(
         "T_grok_80", int, "event", "first eval with test acc >= 0.8", _T, standard=True, dry="t"
     ),
     Column(
         "T_grok_95", int, "event", "first eval with test acc >= 0.95", _T, standard=True, dry="t"
     ),
-    Column("grokked", bool, "event", "T_grok happened (0/1)", standard=True, dry=True),
+    Column("grokked", bool, "event", "T_grok happened (0/1)", standard=True, dry=True, needed=True),
     Column(
         "norm_at_mem",
         float,
@@ -171,6 +222,7 @@ COLUMNS = (
         check="nonnegative",
         standard=True,
         dry=1.0,
+        needed=True,
     ),
     Column(
         "norm_at_test80",
@@ -202,9 +254,26 @@ COLUMNS = (
         standard=True,
         dry=0.0,
     ),
-    Column("diverged", bool, "event", "the loss went non-finite (0/1)", standard=True, dry=False),
+    Column(
+        "diverged",
+        bool,
+        "event",
+        "the loss went non-finite (0/1)",
+        standard=True,
+        dry=False,
+        needed=True,
+    ),
     Column("diverged_step", int, "event", "step it diverged", "did not diverge", standard=True),
-    Column("steps_run", int, "measure", "steps the lane trained", standard=True, dry="t"),
+    Column(
+        "steps_run",
+        int,
+        "measure",
+        "steps the lane trained",
+        standard=True,
+        dry="t",
+        needed=True,
+        always=True,
+    ),
     # -- written when a phase gives them --------------------------------------------------
     Column(
         "norm_at_grok_{group}",
@@ -235,6 +304,9 @@ COLUMNS = (
         "not a one-shot lane",
         default=math.nan,
     ),
+    Column("d", int, "setting", "embedding width", "not recorded", config=True, cell=_ALL),
+    Column("hidden", int, "setting", "hidden width", "not recorded", config=True, cell=_ALL),
+    Column("heads", int, "setting", "attention heads", "not recorded", config=True),
     Column(
         "layernorm",
         str,
@@ -244,9 +316,6 @@ COLUMNS = (
         config=True,
         cell=_ALL,
     ),
-    Column("d", int, "setting", "embedding width", "not recorded", config=True, cell=_ALL),
-    Column("hidden", int, "setting", "hidden width", "not recorded", config=True, cell=_ALL),
-    Column("heads", int, "setting", "attention heads", "not recorded", config=True),
     Column("part", str, "setting", "the transformer experiment's part (noln, ln)"),
     Column("n_bits", int, "setting", "parity: bits n per input", "not parity", cell=_ALL),
     Column("n_train", int, "setting", "parity: training rows m", "not parity", cell=_ALL),
@@ -270,26 +339,8 @@ _PATTERNS = [
     for c in COLUMNS
     if "{group}" in c.name
 ]
-# never empty in a run's lanes (p too unless the lane is parity's: see check_lane_values)
-REQUIRED_VALUES = ("lane", "seed", "steps_run")
-# the columns a run directory's lanes.csv must hold to be read (runs.load_run)
-REQUIRED = (
-    "p",
-    "seed",
-    "arm",
-    "rho",
-    "target_norm",
-    "lr",
-    "wd",
-    "frac",
-    "model",
-    "T_mem",
-    "T_grok",
-    "grokked",
-    "norm_at_grok",
-    "diverged",
-    "steps_run",
-)
+REQUIRED_VALUES = tuple(c.name for c in COLUMNS if c.always)
+REQUIRED = tuple(c.name for c in COLUMNS if c.needed)
 CONFIG_FIELDS = tuple(c.name for c in COLUMNS if c.config)
 # every setting that tells cells apart (a cell's lanes differ only in their seed), in
 # declaration order: what the seeds-per-cell check of a run directory groups by
