@@ -97,35 +97,22 @@ def mlp_static(cfg, p: int | None = None, frac: float | None = None, kind: str =
 
 
 def lane_table(cfg, lanes: list[dict]) -> dict:
-    """Per-lane columns from one dict per lane, with the standard columns filled in:
-    free (target 0) unless said otherwise, continuous clamps over all groups."""
-    from grokjax.protocol import FOREVER
+    """Per-lane columns from one dict per lane, with the settings a lane does not give taken
+    from the lane schema's defaults (:func:`grokjax.schema.setting_defaults`: free, continuous
+    clamps over all groups, the configuration's p, lr, wd, frac, dtype and step budget). A
+    setting without a value is refused unless the schema says what its empty cell means (a
+    parity lane has no p and no frac)."""
+    from grokjax import schema
 
-    defaults = dict(
-        p=getattr(cfg, "p", None),
-        arm="free",
-        rho=math.nan,
-        target_norm=0.0,
-        lr=getattr(cfg, "lr", None),
-        wd=getattr(cfg, "wd", None),
-        t_int=0,
-        clamp_mode="none",
-        clamp_steps=FOREVER,
-        clamp_group="all",
-        init_scale=1.0,
-        one_shot_factor=math.nan,
-        frac=getattr(cfg, "frac", None),
-        model="mlp",
-        dtype=cfg.dtype,
-        budget=getattr(cfg, "steps", None),
-        cell="",
-    )
+    defaults = schema.setting_defaults(cfg)
     rows = [{**defaults, **r} for r in lanes]
     out = {}
     for k in rows[0]:
         vals = [r[k] for r in rows]
         if any(v is None for v in vals):
-            raise ValueError(f"lane column {k!r} has no value for some lanes")
+            declared = schema.column(k)
+            if declared is None or not declared.empty or any(v is not None for v in vals):
+                raise ValueError(f"lane column {k!r} has no value for some lanes")
         out[k] = np.array(vals, dtype=object) if isinstance(vals[0], str) else np.array(vals)
     return out
 

@@ -199,31 +199,29 @@ def add_arguments(ap) -> None:
 
 
 def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
-    """Per-lane metadata of one phase at one p: free controls, or clamps at rho·Wc."""
+    """Per-lane metadata of one phase at one p: free controls, or clamps at rho·Wc (the
+    standard settings of the lane schema, the rest at their defaults)."""
+    from grokjax import schema
+
     seeds = np.array(cfg.seed_range())
     if arm == "free":
         grid = [(lr, None) for lr in cfg.lr]
     else:
         grid = [(lr, rho) for lr in cfg.lr for rho in cfg.rhos_at(p)]
     rows = [(s, lr, rho) for lr, rho in grid for s in seeds]
-    seed = np.array([r[0] for r in rows])
-    lr = np.array([r[1] for r in rows], float)
     rho = np.array([np.nan if r[2] is None else r[2] for r in rows], float)
-    target = np.zeros(len(rows)) if arm == "free" else rho * wc
-    return dict(
-        p=np.full(len(rows), p),
-        seed=seed,
-        arm=np.full(len(rows), arm, object),
+    return schema.standard_settings(
+        cfg,
+        len(rows),
+        p=p,
+        seed=np.array([r[0] for r in rows]),
+        arm=arm,
         rho=rho,
-        target_norm=target,
-        lr=lr,
-        wd=np.full(len(rows), cfg.wd),
-        t_int=np.full(len(rows), cfg.t_int if arm == "clamp" else 0),
-        clamp_mode=np.full(len(rows), "continuous" if arm == "clamp" else "none", object),
-        init_scale=np.ones(len(rows)),
-        frac=np.full(len(rows), cfg.frac),
-        model=np.full(len(rows), cfg.model, object),
-        dtype=np.full(len(rows), cfg.dtype, object),
+        target_norm=np.zeros(len(rows)) if arm == "free" else rho * wc,
+        lr=np.array([r[1] for r in rows], float),
+        t_int=cfg.t_int if arm == "clamp" else 0,
+        clamp_mode="continuous" if arm == "clamp" else "none",
+        model=cfg.model,
         budget=np.array([cfg.budget(None if np.isnan(r) else r, p) for r in rho]),
     )
 

@@ -224,14 +224,13 @@ def static_of(cfg: Config, n: int, m: int):
 
 
 def _lane(cfg: Config, n: int, m: int, seed: int, **kw) -> dict:
+    # (no p, no frac: those are a modular task's; see grokjax.schema)
     return dict(
         seed=seed,
-        p=n,
         n_bits=n,
-        m=m,
+        n_train=m,
         k_bits=cfg.k_bits,
         n_test=cfg.n_test,
-        frac=m / (m + cfg.n_test),
         model="bits",
         hidden=cfg.hidden,
         budget=cfg.steps,
@@ -341,7 +340,7 @@ def _cells(lanes: dict, sel: np.ndarray) -> list:
             {
                 "cell": str(key),
                 "n_bits": int(lanes["n_bits"][i]),
-                "m": int(lanes["m"][i]),
+                "m": int(lanes["n_train"][i]),
                 "lr": float(lanes["lr"][i]),
                 "wd": float(lanes["wd"][i]),
                 "rho": _num(lanes["rho"][i]),
@@ -410,7 +409,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", lanes["arm"] == "clamp"
-    at_ref_nm = (lanes["n_bits"] == cfg.n_bits) & (lanes["m"] == cfg.m)
+    at_ref_nm = (lanes["n_bits"] == cfg.n_bits) & (lanes["n_train"] == cfg.m)
     ref_lr, ref_wd = np.isclose(lanes["lr"], cfg.lr), np.isclose(lanes["wd"], cfg.wd)
     ref = free & at_ref_nm & ref_lr & ref_wd
     cells = _cells(lanes, free)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from grokjax import fit
+from grokjax import fit, schema
 
 __all__ = [
     "FREE_KEYS",
@@ -39,9 +39,11 @@ __all__ = [
     "norm_cvs",
 ]
 
-FREE_KEYS = ("model", "layernorm", "d", "hidden", "frac", "lr", "wd", "p")
-CLAMP_KEYS = FREE_KEYS + ("t_int", "clamp_mode")
-CONTROL_KEYS = FREE_KEYS + ("t_int",)
+# the settings that make a cell (grokjax.schema): of free lanes, of clamped lanes (adding t_int
+# and clamp_mode) and of the control arms (adding t_int)
+FREE_KEYS = schema.cell_keys("free")
+CLAMP_KEYS = schema.cell_keys("clamp")
+CONTROL_KEYS = schema.cell_keys("control")
 N_BOOT = 1000  # bootstrap replicates of the fits (grokjax.fit default)
 N_BOOT_MEDIAN = 500  # bootstrap replicates of a cell median's CI
 SEED = 0

@@ -66,8 +66,8 @@ def mismatches(cond: dict, protocol: dict) -> list[tuple[str, str]]:
 
 def _model_ok(ref: paper.Reference, cond: dict) -> bool:
     """A run is a candidate for a reference only with the same kind of model (and LayerNorm),
-    and at the reference's p when it ``requires_p``."""
-    keys = ("model", "layernorm") + (("p",) if ref.requires_p else ())
+    and at the reference's p (parity: n_bits) when it ``requires_p``."""
+    keys = ("model", "layernorm") + (("p", "n_bits") if ref.requires_p else ())
     for k in keys:
         if (
             k in ref.protocol

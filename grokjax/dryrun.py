@@ -34,30 +34,17 @@ class _DryOutcome(PhaseOutcome):
 
 
 def _dry_outcome(phase, groups: tuple) -> _DryOutcome:
+    """Each lane's settings from the phase's table with the lane schema's made-up outcome
+    (:func:`grokjax.schema.dry_outcome`): the columns a real run writes."""
+    from grokjax import schema
+
     meta = phase.meta
     n = len(meta["seed"])
     rows = []
     for i in range(n):
         r = {k: (v[i] if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in meta.items()}
         r = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-        t = max(1, int(r.get("budget") or 2) // 2)
-        r.update(
-            lane=i,
-            T_mem=max(1, t // 2),
-            T_grok=t,
-            T_grok_80=t,
-            T_grok_95=t,
-            grokked=True,
-            norm_at_mem=1.0,
-            norm_at_grok=1.0,
-            norm_at_test80=1.0,
-            norm_at_test95=1.0,
-            collapse_at_grok=0.0,
-            diverged=False,
-            diverged_step=None,
-            steps_run=t,
-        )
-        r.update({f"norm_at_grok_{g}": 1.0 for g in groups})
+        r.update(lane=i, **schema.dry_outcome(r.get("budget"), groups))
         rows.append(r)
     return _DryOutcome(rows, _DryResult(groups, n))
 

@@ -204,9 +204,9 @@ LN_PROTOCOL = {
     "lr": 1e-3,
     "wd": 1.0,
 }
-# k-sparse parity (k=3) with an MLP on the bits (model "bits", width 512): p is the number of
-# bits n, the fraction is m / (m + 2000 test rows); the reference cell is n=30, m=1000.
-PARITY_PROTOCOL = {"model": "bits", "hidden": 512, "p": 30, "frac": 1000 / 3000, "wd": 1.0}
+# k-sparse parity (k=3) with an MLP on the bits (model "bits", width 512): n_bits bits per
+# input, n_train training rows (2000 test rows); the reference cell is n=30, m=1000.
+PARITY_PROTOCOL = {"model": "bits", "hidden": 512, "n_bits": 30, "n_train": 1000, "wd": 1.0}
 _LN_P = (53, 71, 97)
 
 PAPER_SEEDS = 12  # seeds per cell that make a paper-scale number

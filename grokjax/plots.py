@@ -687,9 +687,16 @@ def layernorm_cv(
 LAW_RHO_MAX = 1.25  # the paper's law holds up to here and saturates above (rho 1.30)
 
 
-def _ref_p(run: Run, idx: np.ndarray) -> int | None:
-    """The p a per-run figure is drawn at: 59 if the lanes have it, else the smallest."""
-    ps = cells.values(run, idx, "p")
+def _size(run: Run, idx: np.ndarray) -> str:
+    """The column that sizes the task of lanes ``idx``: p, or n_bits for parity (no p)."""
+    has_p = any(v is not None for v in cells.values(run, idx, "p"))
+    return "p" if has_p or "n_bits" not in run.lanes else "n_bits"
+
+
+def _ref_p(run: Run, idx: np.ndarray, size: str = "p") -> int | None:
+    """The p (or ``size``) a per-run figure is drawn at: 59 if the lanes have it, else the
+    smallest."""
+    ps = cells.values(run, idx, size)
     if not ps:
         return None
     return 59 if 59 in ps else ps[0]
@@ -716,11 +723,13 @@ def _fig_trajectories(run: Run, path: str):
         )
     L = run.lanes
     usable = (run.arm("free") | run.arm("clamp")) & ~L["diverged"]
-    idx = cells.main_setting(run, usable, ("model", "layernorm", "frac", "wd", "d", "hidden"))
+    keys = ("model", "layernorm", "frac", "n_train", "wd", "d", "hidden")
+    idx = cells.main_setting(run, usable, keys)
     if not idx.size:
         return None, "no free or clamped lanes"
-    p = _ref_p(run, idx)
-    idx = idx[L["p"][idx] == p]
+    size = _size(run, idx)
+    p = _ref_p(run, idx, size)
+    idx = idx[L[size][idx] == p]
     lr = _ref_lr(run, idx)
     idx = idx[np.isclose(L["lr"][idx], lr)]
     free = idx[L["arm"][idx] == "free"]
@@ -744,10 +753,11 @@ def _fig_trajectories(run: Run, path: str):
     wc = cells.wc_of(
         run,
         {
-            "p": p,
+            size: p,
             "lr": lr,
             "model": fit.py(L["model"][idx[0]]),
             "frac": fit.py(L["frac"][idx[0]]),
+            "n_train": fit.py(L["n_train"][idx[0]]) if "n_train" in L else None,
             "wd": fit.py(L["wd"][idx[0]]),
         },
     )
@@ -869,7 +879,7 @@ def _delay_series(
             if proto or group != "lr":  # per lr: only the paper's own lr gets its law
                 ov = paper_overlay(
                     cond["model"],
-                    int(L["p"][i]),
+                    fit.py(L["p"][i]),
                     [cl["rho"] for cl in cell_fits],
                     [cl["median"] for cl in cell_fits],
                     proto,
@@ -907,10 +917,11 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
     # the line is fitted where the paper's law holds (rho <= 1.25: it saturates above); the
     # seeds of every rho are drawn
     in_law = at_lr[L["rho"][at_lr] <= LAW_RHO_MAX + 1e-9]
+    size = _size(run, idx)
     law = cells.delay_law(
-        run, in_law if len(cells.values(run, in_law, "rho")) >= 2 else at_lr, group="p"
+        run, in_law if len(cells.values(run, in_law, "rho")) >= 2 else at_lr, group=size
     )
-    series = _delay_series(run, at_lr, law, "p", lambda g: f"p = {g}")
+    series = _delay_series(run, at_lr, law, size, lambda g: f"{size} = {g}")
     collapse = None
     if len(law["per_group"]) >= 2 and law["alpha"] is not None:
         t, _ = run.times()
@@ -921,10 +932,10 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
             cell_fits = [
                 cl for cl in law["cells"] if cl["group"] == gk and cl["median"] is not None
             ]
-            sel = at_lr[(L["p"][at_lr] == int(gk)) & L["grokked"][at_lr]]
+            sel = at_lr[(L[size][at_lr] == int(gk)) & L["grokked"][at_lr]]
             pts.append(
                 {
-                    "label": f"p = {gk}",
+                    "label": f"{size} = {gk}",
                     "rho": [cl["rho"] for cl in cell_fits],
                     "y": [math.log(cl["median"]) - c0 for cl in cell_fits],
                     "seeds_rho": L["rho"][sel],
@@ -949,11 +960,13 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
         title=f"{run.name}: delay law per p (lr={lr:g}, {model}; fit over ρ ≤ {LAW_RHO_MAX:g})",
     )
     if len(cells.values(run, idx, "lr")) >= 2:
-        p = _ref_p(run, idx)
-        at_p = idx[L["p"][idx] == p]
+        p = _ref_p(run, idx, size)
+        at_p = idx[L[size][idx] == p]
         law_lr = cells.delay_law(run, at_p, group="lr")
         s = _delay_series(run, at_p, law_lr, "lr", lambda g: f"lr = {float(g):g}")
-        made += delay_law_groups(s, path_lr, title=f"{run.name}: delay law per lr (p={p}, {model})")
+        made += delay_law_groups(
+            s, path_lr, title=f"{run.name}: delay law per lr ({size}={p}, {model})"
+        )
     else:
         skipped.append(("delay law per lr", "one learning rate"))
     return made, skipped

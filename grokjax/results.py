@@ -3,9 +3,9 @@
 Files (all written atomically: a temporary file in the same directory, then ``os.replace``):
 
 * ``config.json`` -- everything needed to rerun (the experiment's resolved configuration).
-* ``lanes.csv``   -- one row per lane (``LANE_COLUMNS``); empty cells for events that did not
-  happen (a lane that never grokked has an empty ``T_grok`` and ``grokked = 0``: it is
-  right-censored at ``steps_run``).
+* ``lanes.csv``   -- one row per lane (columns declared in ``grokjax.schema``); empty cells
+  for events that did not happen (a lane that never grokked has an empty ``T_grok`` and
+  ``grokked = 0``: it is right-censored at ``steps_run``).
 * ``curves.npz``  -- ``steps`` [S] and per-lane trajectories [lanes, S] on a geometric step
   grid (NaN where not recorded); ``group_norms`` is [lanes, S, G] with names in ``groups``.
 * ``fit.json``    -- the fitted quantities (see ``grokjax.fit``); deterministic (no timings).
@@ -30,38 +30,11 @@ import tempfile
 
 import numpy as np
 
+from grokjax import schema
 from grokjax.protocol import HEADLINE, THRESHOLDS, RunResult
 
-LANE_COLUMNS = (
-    "lane",
-    "p",
-    "seed",
-    "arm",
-    "rho",
-    "target_norm",
-    "lr",
-    "wd",
-    "t_int",
-    "clamp_mode",
-    "init_scale",
-    "frac",
-    "model",
-    "dtype",
-    "budget",
-    "T_mem",
-    "T_grok",
-    "T_grok_80",
-    "T_grok_95",
-    "grokked",
-    "norm_at_mem",
-    "norm_at_grok",
-    "norm_at_test80",
-    "norm_at_test95",
-    "collapse_at_grok",
-    "diverged",
-    "diverged_step",
-    "steps_run",
-)
+LANE_COLUMNS = schema.STANDARD  # every run writes these, in this order, then any others sorted
+RENAMED_COLUMNS = schema.RENAMED
 
 
 @contextlib.contextmanager
@@ -184,34 +157,16 @@ def write_lanes_csv(path: str, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
-_INT_COLUMNS = {
-    "lane",
-    "p",
-    "seed",
-    "t_int",
-    "budget",
-    "T_mem",
-    "T_grok",
-    "T_grok_80",
-    "T_grok_95",
-    "diverged_step",
-    "steps_run",
-}
-_BOOL_COLUMNS = {"grokked", "diverged"}
-# columns renamed since run directories were first written: old name -> new (the reader
-# returns the new names; the threshold norms no longer look like a group's norm_at_grok_<group>)
-RENAMED_COLUMNS = {"norm_at_grok_80": "norm_at_test80", "norm_at_grok_95": "norm_at_test95"}
-_STR_COLUMNS = {"arm", "clamp_mode", "model", "dtype", "cell", "clamp_group", "layernorm"}
-
-
 def _number(v: str) -> float:
     return float(v) if v != "" else np.nan
 
 
-def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
-    """Columns of ``lanes.csv`` as arrays: floats with NaN for empty cells (event steps
-    included, so a censored ``T_grok`` is NaN), bools for flags, strings for labels (the
-    known label columns, and any extra column holding a cell that is not a number).
+def read_lanes_csv(path: str, config: dict | None = None) -> dict[str, np.ndarray]:
+    """Columns of ``lanes.csv`` as arrays, typed by the lane schema: floats with NaN for
+    empty cells (event steps and counts included, so a censored ``T_grok`` is NaN), bools for
+    flags, strings for labels (the declared label columns, and any undeclared column holding
+    a cell that is not a number). A file written before a rename reads under the new names and
+    meanings (:func:`grokjax.schema.upgrade`, given the run's ``config`` where known).
 
     Raises ValueError (one line) on a file that is not a whole table: a row with fewer or
     more cells than the header (a truncated or spliced file), a flag that is not 0/1, or a
@@ -240,9 +195,10 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
     for k in header:
         vals = [r[k] for r in rows]
         k = RENAMED_COLUMNS.get(k, k)
-        if k in _STR_COLUMNS:
+        declared = schema.column(k)
+        if declared is not None and declared.type is str:
             out[k] = np.array(vals, dtype=object)
-        elif k in _BOOL_COLUMNS:
+        elif declared is not None and declared.type is bool:
             bad = [v for v in vals if v not in ("0", "1")]
             if bad:
                 raise ValueError(f"{path}: column {k} holds {bad[0]!r}, not 0 or 1")
@@ -251,26 +207,39 @@ def read_lanes_csv(path: str) -> dict[str, np.ndarray]:
             try:
                 out[k] = np.array([_number(v) for v in vals])
             except ValueError:
-                if k in LANE_COLUMNS:
+                if declared is not None:
                     raise ValueError(
                         f"{path}: column {k} holds text where numbers belong"
                     ) from None
-                out[k] = np.array(vals, dtype=object)  # an extra column of labels
-    return out
+                out[k] = np.array(vals, dtype=object)  # an undeclared column of labels
+    return schema.upgrade(out, config)
 
 
-# The lane schema: what a value of each column may be (empty cells read as NaN). Every run
-# writes only such values; a file that holds others was edited or damaged.
-_REQUIRED_COLUMNS = ("lane", "p", "seed", "steps_run")  # never empty
-_EVENT_COLUMNS = ("T_grok",)  # the headline event, at most steps_run (a grokked lane runs on)
-_POSITIVE_COLUMNS = ("rho", "lr", "init_scale")  # > 0 where given
-_NONNEGATIVE_COLUMNS = ("target_norm", "wd", "collapse_at_grok")  # >= 0 where given
+# The value checks by column are the lane schema's (grokjax.schema: type and check); T_grok,
+# the headline event, is at most steps_run (a grokked lane runs on).
+_EVENT_COLUMNS = ("T_grok",)
+_CHECKS = {
+    "positive": (lambda v: v > 0, "must be > 0"),
+    "nonnegative": (lambda v: v >= 0, "must be >= 0"),
+    "fraction": (lambda v: (v > 0) & (v <= 1), "must lie in (0, 1]"),
+}
+
+
+def _required(lanes: dict, col: str, n: int) -> np.ndarray:
+    """The rows where ``col`` must not be empty: every row for lane, seed and steps_run; for
+    p every row that is not a parity lane (with an n_bits)."""
+    if col in schema.REQUIRED_VALUES:
+        return np.ones(n, bool)
+    if col == "p":
+        return np.isnan(np.asarray(lanes.get("n_bits", np.full(n, np.nan)), float))
+    return np.zeros(n, bool)
 
 
 def check_lane_values(lanes: dict, where: str = "lanes.csv") -> None:
     """Raises ValueError (one line naming the row and column) unless every value of ``lanes``
     (columns as :func:`read_lanes_csv` returns them) is one a run writes: counts and steps are
-    whole numbers >= 0 and the lane, p, seed and steps_run never empty; T_grok at most
+    whole numbers >= 0 and the lane, seed and steps_run never empty (nor p, but in a parity
+    lane, which has n_bits instead); T_grok at most
     ``steps_run``; a lane is grokked exactly when it has a T_grok (diverged exactly when it has
     a diverged_step), and a grokked lane has a positive norm_at_grok; held norms, learning
     rates and initial scales positive, weight decay and norms >= 0, fractions in (0, 1]; every
@@ -294,23 +263,21 @@ def check_lane_values(lanes: dict, where: str = "lanes.csv") -> None:
         given = ~np.isnan(v)
         for i in np.flatnonzero(given & ~np.isfinite(v)):
             bad(col, i, "not a finite number")
-        if col in _INT_COLUMNS:
+        declared = schema.column(col)
+        if declared is None:
+            continue
+        if declared.type is int:
             for i in np.flatnonzero(given & ((v < 0) | (v != np.round(v)))):
                 bad(col, i, "not a whole number >= 0")
-            if col in _REQUIRED_COLUMNS:
-                for i in np.flatnonzero(~given):
-                    bad(col, i, "empty")
-        elif col in _POSITIVE_COLUMNS:
-            for i in np.flatnonzero(given & ~(v > 0)):
-                bad(col, i, "must be > 0")
-        elif col in _NONNEGATIVE_COLUMNS or col.startswith("norm_at_"):
-            for i in np.flatnonzero(given & ~(v >= 0)):
-                bad(col, i, "must be >= 0")
-        elif col == "frac":
-            for i in np.flatnonzero(given & ~((v > 0) & (v <= 1))):
-                bad(col, i, "must lie in (0, 1]")
+            for i in np.flatnonzero(~given & _required(lanes, col, len(v))):
+                bad(col, i, "empty")
+        elif declared.check:
+            ok, why = _CHECKS[declared.check]
+            for i in np.flatnonzero(given & ~ok(v)):
+                bad(col, i, why)
     if "p" in lanes:
-        for i in np.flatnonzero(~(np.asarray(lanes["p"], float) >= 1)):
+        p = np.asarray(lanes["p"], float)
+        for i in np.flatnonzero(~(p >= 1) & (~np.isnan(p) | _required(lanes, "p", len(p)))):
             bad("p", i, "must be >= 1")
     steps = np.asarray(lanes.get("steps_run", np.full(n, np.inf)), float)
     for col in _EVENT_COLUMNS:

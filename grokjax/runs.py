@@ -17,6 +17,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from grokjax import schema
+
 __all__ = [
     "REQUIRED_FILES",
     "REQUIRED_COLUMNS",
@@ -36,25 +38,9 @@ __all__ = [
 ]
 
 REQUIRED_FILES = ("config.json", "lanes.csv")
-REQUIRED_COLUMNS = (
-    "p",
-    "seed",
-    "arm",
-    "rho",
-    "target_norm",
-    "lr",
-    "wd",
-    "frac",
-    "model",
-    "T_mem",
-    "T_grok",
-    "grokked",
-    "norm_at_grok",
-    "diverged",
-    "steps_run",
-)
+REQUIRED_COLUMNS = schema.REQUIRED
 # Settings stored once in config.json but needed per lane (filled in when not a lane column).
-CONFIG_FIELDS = ("d", "hidden", "heads", "layernorm")
+CONFIG_FIELDS = schema.CONFIG_FIELDS
 
 
 class RunDirError(ValueError):
@@ -105,11 +91,12 @@ def check_lane_values(lanes: dict, where: str) -> None:
     check(lanes, where)
 
 
-def read_lanes(path: str) -> dict:
-    """``lanes.csv`` as columns (:func:`grokjax.results.read_lanes_csv`)."""
+def read_lanes(path: str, config: dict | None = None) -> dict:
+    """``lanes.csv`` as columns (:func:`grokjax.results.read_lanes_csv`), a run directory's
+    written before a rename mapped to the names and meanings of now (given its ``config``)."""
     from grokjax.results import read_lanes_csv
 
-    return read_lanes_csv(path)
+    return read_lanes_csv(path, config)
 
 
 def load_run(path: str, name: str | None = None) -> Run:
@@ -128,7 +115,7 @@ def load_run(path: str, name: str | None = None) -> Run:
         raise RunDirError(f"{path}: config.json is not a JSON object")
     check_config(path, config)
     try:
-        lanes = read_lanes(os.path.join(path, "lanes.csv"))
+        lanes = read_lanes(os.path.join(path, "lanes.csv"), config)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunDirError(f"{path}: unreadable lanes.csv ({e})".replace("\n", " ")) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in lanes]
@@ -226,21 +213,7 @@ def check_config(path: str, config: dict) -> None:
 
 
 # The columns that say which cell a lane is in (a cell's lanes differ only in their seed).
-CELL_COLUMNS = (
-    "p",
-    "arm",
-    "rho",
-    "lr",
-    "wd",
-    "frac",
-    "model",
-    "dtype",
-    "cell",
-    "clamp_group",
-    "clamp_mode",
-    "t_int",
-    "layernorm",
-)
+CELL_COLUMNS = schema.CELL_COLUMNS
 
 
 def _cell_name(lanes: dict, i: int) -> str:

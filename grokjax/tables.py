@@ -332,6 +332,8 @@ def tgrok_md(rows: list[dict]) -> str:
         r.get("frac"),
         r.get("wd"),
         r.get("p"),
+        r.get("n_bits"),
+        r.get("n_train"),
     )
     blocks: dict = {}
     for r in rows:
@@ -375,12 +377,21 @@ def tgrok_md(rows: list[dict]) -> str:
                 line.append(txt)
             body.append(line)
         r0 = rs[0]
-        head = (
-            f"**{r0['run']}** — p={r0.get('p')}, {r0.get('model')}, "
-            f"frac={fmt_val(r0.get('frac'))}, wd={fmt_val(r0.get('wd'))}"
+        size = (
+            f"n_bits={r0['n_bits']}, {r0.get('model')}, n_train={r0.get('n_train')}"
+            if r0.get("p") is None and r0.get("n_bits") is not None
+            else f"p={r0.get('p')}, {r0.get('model')}, frac={fmt_val(r0.get('frac'))}"
         )
+        head = f"**{r0['run']}** — {size}, wd={fmt_val(r0.get('wd'))}"
         parts.append(head + "\n\n" + _md(["ρ \\ lr"] + [f"{lr:g}" for lr in lrs], body))
     return "\n\n".join(parts)
+
+
+def _p(r: dict):
+    """A row's p, or for parity (no p) its n_bits as n=..."""
+    if r.get("p") is None and r.get("n_bits") is not None:
+        return f"n={r['n_bits']}"
+    return r["p"]
 
 
 def alpha_md(rows: list[dict]) -> str:
@@ -391,7 +402,7 @@ def alpha_md(rows: list[dict]) -> str:
         [
             r["run"],
             r.get("model"),
-            r["p"] if r["p"] != "shared" else f"shared ({r['p_set']})",
+            _p(r) if r["p"] != "shared" else f"shared ({r['p_set']})",
             fmt_val(r.get("lr")),
             f"{fmt(r['rho_min'])}–{fmt(r['rho_max'])} ({r['n_rho']})",
             fmt(r["alpha"]),
@@ -431,7 +442,7 @@ def wc_md(rows: list[dict]) -> str:
         [
             r["run"],
             r.get("model"),
-            r["p"],
+            _p(r),
             fmt_val(r.get("frac")),
             fmt_val(r.get("lr")),
             fmt_val(r.get("wd")),

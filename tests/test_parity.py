@@ -188,13 +188,11 @@ def test_paper_grid_expands_as_the_issue_says():
     free, clamp = t["arm"] == "free", t["arm"] == "clamp"
     assert set(t["budget"]) == {50_000} and set(t["k_bits"]) == {3}
     assert set(t["model"]) == {"bits"} and set(t["hidden"]) == {512}
-    np.testing.assert_array_equal(t["p"], t["n_bits"])
-    np.testing.assert_allclose(
-        t["frac"].astype(float), t["m"].astype(float) / (t["m"].astype(float) + 2000)
-    )
+    # no modulus and no train fraction: the task's size is n_bits and n_train (grokjax.schema)
+    assert set(t["p"]) == {None} and set(t["frac"]) == {None} and set(t["n_test"]) == {2000}
     # Data amount at lr 1e-3, wd 1: n=30 × m in {600, 1000, 1500} and n in {20, 40} × m=1000.
     ref = free & (t["lr"] == 1e-3) & (t["wd"] == 1.0)
-    assert Counter(zip(t["n_bits"][ref], t["m"][ref])) == {
+    assert Counter(zip(t["n_bits"][ref], t["n_train"][ref])) == {
         (30, 600): 16,
         (30, 1000): 16,
         (30, 1500): 16,
@@ -202,7 +200,7 @@ def test_paper_grid_expands_as_the_issue_says():
         (40, 1000): 16,
     }
     # lr × wd at n=30, m=1000, the shared cell once.
-    grid = free & (t["n_bits"] == 30) & (t["m"] == 1000)
+    grid = free & (t["n_bits"] == 30) & (t["n_train"] == 1000)
     assert Counter(zip(t["lr"][grid], t["wd"][grid])) == {
         (lr, wd): 16 for lr in (5e-4, 1e-3, 2e-3) for wd in (0.3, 0.5, 1.0, 2.0, 3.0, 5.0)
     }
@@ -217,7 +215,7 @@ def test_paper_grid_expands_as_the_issue_says():
     )
     assert set(t["t_int"][clamp]) == {1000} and set(t["lr"][clamp]) == {1e-3}
     assert set(t["wd"][clamp]) == {1.0}
-    assert set(zip(t["n_bits"][clamp], t["m"][clamp])) == {(30, 1000)}
+    assert set(zip(t["n_bits"][clamp], t["n_train"][clamp])) == {(30, 1000)}
     assert set(t["target_norm"][free]) == {0.0}
     # One program per (n, m); every one a parity program of the bits MLP.
     statics = {ph.static for ph in phases}
@@ -275,7 +273,7 @@ def _fake_lanes(cells):
         k: []
         for k in (
             "n_bits",
-            "m",
+            "n_train",
             "lr",
             "wd",
             "arm",
@@ -293,7 +291,7 @@ def _fake_lanes(cells):
     for n, m, lr, wd, arm, rho, norm, t, grids in cells:
         for s in range(3):
             cols["n_bits"].append(n)
-            cols["m"].append(m)
+            cols["n_train"].append(m)
             cols["lr"].append(lr)
             cols["wd"].append(wd)
             cols["arm"].append(arm)
@@ -378,7 +376,7 @@ def test_tiny_preset_runs_end_to_end(tiny_run):
         "diverged",
         "steps_run",
         "n_bits",
-        "m",
+        "n_train",
         "k_bits",
         "cell",
         "grids",
