@@ -274,14 +274,15 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     arm, cell = lanes["arm"], lanes["cell"]
     ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
-    control = common.cell_times(lanes, ctrl_sel)
+    control = measures.cell_times(run, ctrl_sel)
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
+        "Wc": measures.wc(run, ctrl_sel & ok),
         "control": control,
         "n_lanes": int(len(lanes["p"])),
         "n_censored": int((~lanes["grokked"] & ok).sum()),
@@ -308,7 +309,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         res = []
         for name in dict.fromkeys(cell[arm == a]):
             sel = cell == name
-            c = common.cell_times(lanes, sel)
+            c = measures.cell_times(run, sel)
             g = sel & ok & lanes["grokked"] & np.isfinite(total)
             c.update(
                 cell=str(name),
@@ -362,7 +363,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             else f"×{lanes['init_scale'][i]:g}"
         ),
     )
-    return out
+    return measures.fit_json(out)
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

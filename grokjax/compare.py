@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 
 import numpy as np
 
-from grokjax import cells, fit, paper
+from grokjax import cells, fit, measures, paper
 from grokjax.runs import Run, pool
 from grokjax.tables import fmt, fmt_val
 
@@ -78,11 +77,11 @@ def _model_ok(ref: paper.Reference, cond: dict) -> bool:
     return True
 
 
-def _censored_note(m: dict, t: np.ndarray) -> str:
+def _censored_note(m: dict, run, idx) -> str:
     """Lane counts of a cell median, and the budget when the median lies beyond it."""
     note = f"n={m['n']}, {m['n_censored']} censored"
     if m["median"] is None:
-        note += f" (median beyond the budget {fmt(float(np.max(t)))})"
+        note += f" (median beyond the budget {fmt(float(np.max(measures.times(run, idx)[0])))})"
     return note
 
 
@@ -104,7 +103,7 @@ def free_wc(ref, runs) -> list[Candidate]:
     """W_c (median norm at T_grok) of the free lanes of each setting, with its bootstrap CI."""
     out = []
     for run, cond, idx in _free_cells(ref, runs):
-        w = cells.critical_norm(run, idx)
+        w = measures.wc(run, idx)
         out.append(Candidate(run, cond, w["median"], w["ci"], f"n={w['n']}"))
     return out
 
@@ -113,7 +112,7 @@ def free_wc_cv(ref, runs) -> list[Candidate]:
     """Seed CV of W_c of each setting with two or more grokked free lanes."""
     out = []
     for run, cond, idx in _free_cells(ref, runs):
-        w = cells.critical_norm(run, idx)
+        w = measures.wc(run, idx)
         if w["n"] >= 2:
             out.append(Candidate(run, cond, w["cv"], None, f"n={w['n']}"))
     return out
@@ -123,16 +122,15 @@ def free_tgrok(ref, runs) -> list[Candidate]:
     """Median T_grok of the free lanes of each setting, with its bootstrap CI."""
     out = []
     for run, cond, idx in _free_cells(ref, runs):
-        t, c = run.times()
-        m = fit.median_ci(t[idx], c[idx])
-        out.append(Candidate(run, cond, m["median"], m["ci"], _censored_note(m, t[idx])))
+        m = measures.tgrok(run, idx)
+        out.append(Candidate(run, cond, m["median"], m["ci"], _censored_note(m, run, idx)))
     return out
 
 
 def _p_power_law(run, cond, per_p: dict) -> Candidate:
     """A Candidate for the power law in p of ``per_p`` ({p: median norm})."""
     ps = list(per_p)
-    pl = fit.power_law(np.array(ps, float), np.array(list(per_p.values())), seed=cells.SEED)
+    pl = measures.power_law(per_p)
     note = f"{len(ps)} values of p, R²={fmt(pl['r2'])}"
     return Candidate(run, dict(cond, p=tuple(ps)), pl["exponent"], pl["exponent_ci"], note)
 
@@ -174,7 +172,7 @@ def wc_exponent(ref, runs) -> list[Candidate]:
             for p in cells.values(run, idx, "p"):
                 if allowed is not None and not np.isin(p, allowed):
                     continue
-                w = cells.critical_norm(run, idx[run.lanes["p"][idx] == p])["median"]
+                w = measures.wc(run, idx[run.lanes["p"][idx] == p])["median"]
                 if w is not None:
                     per_p[p] = w
             if len(per_p) >= need:
@@ -194,7 +192,7 @@ def wc_lr_cv(ref, runs) -> list[Candidate]:
             wcs = []
             for lr in lrs:
                 sel = idx[np.isclose(run.lanes["lr"][idx], lr)]
-                wcs.append(cells.critical_norm(run, sel)["median"] if sel.size else None)
+                wcs.append(measures.wc(run, sel)["median"] if sel.size else None)
             if sum(w is not None for w in wcs) < 2 or not all(
                 np.isclose(run.lanes["lr"][idx], lr).any() for lr in lrs
             ):
@@ -218,7 +216,7 @@ def wc_lr_cv(ref, runs) -> list[Candidate]:
 # ---------------------------------------------------------------------------------------------
 
 
-def delay_law(ref, runs, shared: bool, metric: str) -> list[Candidate]:
+def law_candidates(ref, runs, shared: bool, metric: str) -> list[Candidate]:
     """The delay law's ``metric`` ("alpha" with its CI, or "r2") per setting of clamped lanes
     in the reference's rho range: one fit per p, or (``shared``) one alpha with an intercept
     per p over the p with two or more rho."""
@@ -240,7 +238,7 @@ def delay_law(ref, runs, shared: bool, metric: str) -> list[Candidate]:
             rhos = cells.values(run, idx, "rho")
             if len(rhos) < sel.get("min_rho", 2):
                 continue
-            law = cells.delay_law(run, idx, group="p" if shared else None)
+            law = measures.delay_law(run, idx, group="p" if shared else None)
             if law["alpha"] is None and metric == "alpha":
                 out.append(
                     Candidate(
@@ -270,13 +268,14 @@ def cell_tgrok(ref, runs) -> list[Candidate]:
     out = []
     r0 = ref.select["rho"]
     for run in runs:
-        t, c = run.times()
         for cond, idx in cells.clamp_groups(run, mask=cells.rho_mask(run, r0, r0)):
             if not _model_ok(ref, cond):
                 continue
-            m = fit.median_ci(t[idx], c[idx])
+            m = measures.tgrok(run, idx)
             out.append(
-                Candidate(run, dict(cond, rho=r0), m["median"], m["ci"], _censored_note(m, t[idx]))
+                Candidate(
+                    run, dict(cond, rho=r0), m["median"], m["ci"], _censored_note(m, run, idx)
+                )
             )
     return out
 
@@ -346,14 +345,14 @@ def saturation(ref, runs) -> list[Candidate]:
             low = idx[run.lanes["rho"][idx] <= r_max + 1e-9]
             if not top.size or len(cells.values(run, low, "rho")) < ref.select.get("min_rho", 2):
                 continue
-            law = cells.delay_law(run, low, n_boot=0)
+            law = measures.delay_law(run, low, n_boot=0)
             med = fit.censored_median(t[top], c[top])
-            if law["alpha"] is None or med is None:
+            pred = measures.extrapolated(law, r_hi)
+            if pred is None or med is None:
                 out.append(
                     Candidate(run, cond, None, None, "law or rho=1.30 median not identifiable")
                 )
                 continue
-            pred = math.exp(law["alpha"] * r_hi + next(iter(law["intercepts"].values())))
             out.append(
                 Candidate(
                     run,
@@ -388,11 +387,10 @@ def one_shot_fold(ref, runs) -> list[Candidate]:
     """Fold change of the median T_grok across the rho of one-shot rescales."""
     out = []
     for run in runs:
-        t, c = run.times()
         for cond, idx in cells.groups(run, run.arm("one_shot") & run.ok(), cells.CONTROL_KEYS):
             if not _model_ok(ref, cond) or len(cells.values(run, idx, "rho")) < 2:
                 continue
-            f = fit.fold_change_across(np.round(run.lanes["rho"][idx], 6), "rho", t[idx], c[idx])
+            f = measures.fold_across(run, idx, "rho")
             note = "medians: " + ", ".join(f"rho {k}: {fmt(v)}" for k, v in f["medians"].items())
             out.append(
                 Candidate(
@@ -522,7 +520,7 @@ def unembed_exponent(ref, runs) -> list[Candidate]:
         if len(ps) < ref.select.get("min_p", 2):
             continue
         med = [float(np.median(run.lanes[col][idx[run.lanes["p"][idx] == p]])) for p in ps]
-        pl = fit.power_law(np.array(ps, float), np.array(med), seed=cells.SEED)
+        pl = measures.power_law(dict(zip(ps, med)))
         out.append(
             Candidate(
                 run,
@@ -577,7 +575,7 @@ def absolute_norm_r2(ref, runs) -> list[Candidate]:
             if len(ps) < sel.get("min_p", 2):
                 continue
             idx = idx[np.isin(run.lanes["p"][idx], ps)]
-            law = cells.delay_law(run, idx, group="p", x="target_norm")
+            law = measures.absolute_norm(run, idx)
             note = (
                 f"one slope, an intercept per p, over {len(ps)} values of p: {law['n_lanes']} "
                 f"lanes, {law['n_censored']} censored; slope {fmt(law['alpha'])} per unit of ‖W‖"
@@ -593,10 +591,10 @@ MEASURES = {
     "free_tgrok": free_tgrok,
     "wc_exponent": wc_exponent,
     "wc_lr_cv": wc_lr_cv,
-    "alpha": functools.partial(delay_law, shared=False, metric="alpha"),
-    "alpha_r2": functools.partial(delay_law, shared=False, metric="r2"),
-    "alpha_shared": functools.partial(delay_law, shared=True, metric="alpha"),
-    "alpha_shared_r2": functools.partial(delay_law, shared=True, metric="r2"),
+    "alpha": functools.partial(law_candidates, shared=False, metric="alpha"),
+    "alpha_r2": functools.partial(law_candidates, shared=False, metric="r2"),
+    "alpha_shared": functools.partial(law_candidates, shared=True, metric="alpha"),
+    "alpha_shared_r2": functools.partial(law_candidates, shared=True, metric="r2"),
     "cell_tgrok": cell_tgrok,
     "norm_fold": norm_fold,
     "lr_fold": lr_fold,
