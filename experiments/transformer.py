@@ -478,14 +478,15 @@ def plan(cfg: Config):
 
 
 def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     free = sel & (lanes["arm"] == "free")
     clamp = sel & (lanes["arm"] == "clamp") & ok
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
-        "free": common.cell_times(lanes, free),
+        "Wc": measures.wc(run, free & ok),
+        "free": measures.cell_times(run, free),
         "fit_range": [cfg.fit_lo, cfg.fit_hi],
         "delay_law": None,
         "cells": [],
@@ -493,14 +494,12 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     }
     rho = np.round(lanes["rho"], 6)
     for r in sorted(set(rho[clamp])):
-        c = common.cell_times(lanes, clamp & (rho == r))
+        c = measures.cell_times(run, clamp & (rho == r))
         c["rho"] = float(r)
         out["cells"].append(c)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
     if inside.any():
-        t, c = experiment.times(lanes, inside)
-        law = fit.delay_law(rho[inside], t, censored=c, seed=0)
-        out["delay_law"] = law
+        law = out["delay_law"] = measures.delay_law(run, inside)
         out["beyond"] = [
             common.versus_law(cell, law, cell["rho"])
             for cell in out["cells"]
@@ -509,7 +508,7 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     scan = sel & (lanes["arm"] == "scan") & ok
     out["scan"] = []
     for r in sorted(set(rho[scan])):
-        c = common.cell_times(lanes, scan & (rho == r))
+        c = measures.cell_times(run, scan & (rho == r))
         c.update(rho=float(r), steps=int(np.max(lanes["budget"][scan & (rho == r)])))
         out["scan"].append(c)
     return out
@@ -642,6 +641,8 @@ def _parts(lanes: dict) -> np.ndarray:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import measures
+
     ok = ~lanes["diverged"]
     part = _parts(lanes)
     out = {
@@ -659,7 +660,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["ln_free"] = _fit_ln_free(lanes, cfg, lnm & (part == "ln_free"))
     if (part == "ln_clamp").any():
         out["ln_clamp"] = _fit_ln_clamp(lanes, cfg, lnm)
-    return out
+    return measures.fit_json(out)
 
 
 # ---------------------------------------------------------------------------------------------
