@@ -594,7 +594,7 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
 
 
 def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import fit
+    from grokjax import fit, measures
 
     at = (
         sel
@@ -605,18 +605,19 @@ def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     )
     ok = ~lanes["diverged"]
     control = at & (lanes["arm"] == "free") & ok
-    out = {"control": common.cell_times(lanes, control), "cells": [], "max_fold": None}
+    run = measures.as_run(lanes)
+    out = {"control": measures.cell_times(run, control), "cells": [], "max_fold": None}
     if not control.any():
         return out
-    tc, cc = experiment.times(lanes, control)
+    tc, cc = measures.times(run, control)
     group = lanes.get("clamp_group", np.full(len(lanes["p"]), "all", dtype=object))
     folds = []
     for g, r in cfg.clamp_list():
         cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
         if not cell.any():
             continue
-        c = common.cell_times(lanes, cell)
-        t, cz = experiment.times(lanes, cell & ok)
+        c = measures.cell_times(run, cell)
+        t, cz = measures.times(run, cell & ok)
         fc = fit.fold_change(tc, t, cc, cz)
         c.update(
             group=g, rho=r, fold=fc["fold"], held_norm=float(np.median(lanes["target_norm"][cell]))
