@@ -106,7 +106,7 @@ def tgrok(run: Run, sel, n_boot: int = N_BOOT_MEDIAN) -> dict:
 def cell_times(run: Run, sel, n_boot: int = N_BOOT_MEDIAN) -> dict:
     """One cell of lanes: :func:`tgrok` over its lanes that did not diverge, with the
     censored and diverged counts and the median norm at T_grok of its grokked lanes."""
-    mask = np.zeros(run.n, bool)
+    mask = np.zeros(len(run.lanes["grokked"]), bool)
     mask[lanes_of(run, sel)] = True
     diverged = run.lanes["diverged"]
     n_div = int((mask & diverged).sum())
