@@ -529,11 +529,12 @@ def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
 def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
     the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
-    from grokjax import fit
+    from grokjax import measures
 
     free = sel & (lanes["arm"] == "free")
     good = free & ~lanes["diverged"] & lanes["grokked"]
     ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    run = measures.as_run(lanes)
     out = {"cells": [], "pooled_by_p": [], "grid": None, "power_law": {}}
     keys = sorted(
         {
@@ -552,7 +553,7 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
             & np.isclose(lanes["wd"], wd)
         )
         idx = np.flatnonzero(cell & good)
-        c = common.cell_times(lanes, cell)
+        c = measures.cell_times(run, cell)
         out["cells"].append(
             {
                 "p": int(p),
@@ -585,11 +586,9 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         }
     pooled = [r for r in out["pooled_by_p"] if r["n"]]
     if len(pooled) >= 2:
-        ps = [r["p"] for r in pooled]
         for g in ("unembed", "total"):
-            out["power_law"][g] = fit.power_law(
-                ps, [r["norms"][g]["median"] for r in pooled], n_boot=200
-            )
+            per_p = {r["p"]: r["norms"][g]["median"] for r in pooled}
+            out["power_law"][g] = measures.power_law(per_p, n_boot=200)
     return out
 
 
