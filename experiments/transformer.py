@@ -516,13 +516,13 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
 
 def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
     """Per group (and 'total'): median norm at T_grok and its CV across the lanes ``idx``."""
+    from grokjax import measures
+
+    run = measures.as_run(lanes)
     out = {}
     for g in GROUPS + ("total",):
-        col = lanes["norm_at_grok" if g == "total" else f"norm_at_grok_{g}"][idx]
-        out[g] = {
-            "median": float(np.median(col)) if col.size else None,
-            "cv": fit.cv(col, finite=True),
-        }
+        w = measures.group_norm(run, idx, g)
+        out[g] = {"median": w["median"], "cv": w["cv"]}
     return out
 
 
@@ -593,7 +593,7 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
 
 
 def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import fit, measures
+    from grokjax import measures
 
     at = (
         sel

@@ -162,10 +162,7 @@ def norm_groups(run) -> list[str]:
     ] + [TOTAL]
 
 
-def group_norm(run, idx: np.ndarray, group: str = TOTAL) -> dict:
-    """fit.critical_norm (no bootstrap) of one group's norm at T_grok over the lanes ``idx``:
-    median, CV across the lanes, n."""
-    return fit.critical_norm(run.lanes[norm_column(group)][idx], n_boot=0)
+group_norm = measures.group_norm
 
 
 def norm_cvs(run, idx: np.ndarray, names) -> dict:

@@ -43,6 +43,7 @@ __all__ = [
     "extrapolated",
     "power_law",
     "fold_across",
+    "group_norm",
     "FIT_FORMAT",
     "fit_json",
 ]
@@ -170,6 +171,14 @@ def fold_across(run: Run, sel, key: str) -> dict:
     t, c = times(run, idx)
     col = run.lanes[key][idx]
     return fit.fold_change_across(np.round(col, 6) if key == "rho" else col, key, t, c)
+
+
+def group_norm(run: Run, sel, group: str = "total") -> dict:
+    """:func:`grokjax.fit.critical_norm` (no bootstrap) of one parameter group's norm at T_grok
+    (column ``norm_at_grok_<group>``; ``total``: the whole model's, ``norm_at_grok``) over the
+    selected lanes: median, CV across the lanes, n."""
+    col = "norm_at_grok" if group == "total" else f"norm_at_grok_{group}"
+    return fit.critical_norm(run.lanes[col][lanes_of(run, sel)], n_boot=0)
 
 
 def fit_json(fitted: dict) -> dict:
