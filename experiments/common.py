@@ -8,12 +8,13 @@ is the application's, beside the experiments that use it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable
 
 import numpy as np
 
-from grokjax import cli
+from grokjax import cli, tables
 from grokjax.experiment import BaseConfig, Phase, PhaseOutcome, positive
 
 
@@ -160,8 +161,9 @@ def versus_law(cell: dict, law: dict, rho: float) -> dict:
     return cell
 
 
-def fmt(v, spec: str = "{:.3g}") -> str:
-    return "n/a" if v is None else spec.format(v)
+# how an experiment's summary writes a number: the report's fmt with a format string,
+# "n/a" for None (fmt(v, "{:.2f}"))
+fmt = functools.partial(tables.fmt, missing="n/a")
 
 
 def interp_budget(rho: float, rhos, steps) -> int:

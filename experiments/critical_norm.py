@@ -434,7 +434,7 @@ def summary(fitted: dict, cfg: Config) -> str:
         )
     pl = fitted.get("power_law") or {}
     lines.append(
-        f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'))} "
+        f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'), '{:.3g}')} "
         f"(R² {fmt(pl.get('r2'), '{:.3f}')})"
     )
     return "\n".join(lines)

@@ -255,9 +255,9 @@ def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
             "n_free_censored": int((~lanes["grokked"][free]).sum()),
             "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum()),
         }
-        embed = free & lanes["grokked"]
-        if "norm_at_grok_embed" in lanes and embed.any():
-            entry["E_at_grok_median"] = float(np.median(lanes["norm_at_grok_embed"][embed]))
+        e = measures.median_norm(run, free) if "norm_at_grok_embed" in lanes else None
+        if e is not None:
+            entry["E_at_grok_median"] = e
         if clamp.any():
             law = entry["delay_law"] = measures.delay_law(run, clamp)
             entry["cells"] = [

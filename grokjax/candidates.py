@@ -166,7 +166,7 @@ def wc_lr_cv(ref, runs) -> list[Candidate]:
             ):
                 continue
             good = np.array([w for w in wcs if w is not None])
-            cv = float(good.std(ddof=1) / good.mean()) if len(good) == len(lrs) else None
+            cv = fit.cv(good) if len(good) == len(lrs) else None
             out.append(
                 Candidate(
                     run,
@@ -517,10 +517,9 @@ def embed_exponent(ref, runs) -> list[Candidate]:
             idx = _paper_ps(ref, run, idx)
             per_p = {}
             for p in cells.values(run, idx, "p"):
-                e = run.lanes["norm_at_grok_embed"][idx[run.lanes["p"][idx] == p]]
-                e = e[np.isfinite(e)]
-                if e.size:
-                    per_p[p] = float(np.median(e))
+                e = measures.median_norm(run, idx[run.lanes["p"][idx] == p], "norm_at_grok_embed")
+                if e is not None:
+                    per_p[p] = e
             if len(per_p) >= need:
                 out.append(_p_power_law(run, cond, per_p))
     return out

@@ -44,6 +44,7 @@ __all__ = [
     "power_law",
     "fold_across",
     "group_norm",
+    "median_norm",
     "FIT_FORMAT",
     "fit_json",
 ]
@@ -179,6 +180,15 @@ def group_norm(run: Run, sel, group: str = "total") -> dict:
     selected lanes: median, CV across the lanes, n."""
     col = "norm_at_grok" if group == "total" else f"norm_at_grok_{group}"
     return fit.critical_norm(run.lanes[col][lanes_of(run, sel)], n_boot=0)
+
+
+def median_norm(run: Run, sel, column: str = "norm_at_grok_embed") -> float | None:
+    """The median of ``column`` (a norm at T_grok, e.g. the embedding's ‖E‖) over the grokked
+    lanes of the selection that recorded it; None if none did."""
+    idx = lanes_of(run, sel)
+    v = run.lanes[column][idx[run.lanes["grokked"][idx]]]
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
 
 
 def fit_json(fitted: dict) -> dict:
