@@ -102,3 +102,19 @@ def test_a_catalog_that_cannot_be_imported_is_an_error(monkeypatch, tmp_path):
         registry.names()
     with pytest.raises(registry.CatalogError):
         report.build([make_run(str(tmp_path / "sweep"), seeds=2)], str(tmp_path / "out"))
+
+
+def test_docs_name_every_key_of_the_committed_fit_json():
+    doc = open(os.path.join(ROOT, "docs", "fit_json.md")).read()
+    assert f"`fit_format: {measures.FIT_FORMAT}`" in doc
+    missing = set()
+    for name in sorted(os.listdir(os.path.join(ROOT, "results"))):
+        path = os.path.join(ROOT, "results", name, "fit.json")
+        if not os.path.isfile(path):
+            continue
+        fitted = results.read_json(path)
+        keys = set(fitted)
+        for entry in fitted.get("per_p", {}).values():
+            keys |= set(entry)
+        missing |= {k for k in keys if f"`{k}`" not in doc}
+    assert not missing, sorted(missing)
