@@ -273,6 +273,25 @@ def plan(cfg: Config):
         yield experiment.Phase("controls", static, common.lane_table(cfg, rows), "[controls] ")
 
 
+def _frontier_line(frontier: list, clamped: list) -> dict | None:
+    """The frontier line ln T = a·norm + b through the free cells (None with fewer than two
+    distinct norms); each clamped cell gets its ``frontier_T_grok`` and ``ratio_to_frontier``."""
+    fr = [c for c in frontier if c["median"] and c["norm_at_grok"]]
+    if len(fr) < 2:
+        return None
+    x = np.array([c["norm_at_grok"] for c in fr])
+    y = np.log([c["median"] for c in fr])
+    if not np.ptp(x) > 0:
+        return None
+    a, b = np.polyfit(x, y, 1)
+    for c in clamped:
+        if c["median"]:
+            pred = math.exp(a * c["held_norm"] + b)
+            c["frontier_T_grok"] = pred
+            c["ratio_to_frontier"] = c["median"] / pred
+    return {"slope": float(a), "intercept": float(b)}
+
+
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
     from grokjax import measures
 
@@ -336,21 +355,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 }
                 for n in groups
             }
-    # The frontier line ln T = a·norm + b through the free cells; clamped cells against it.
-    fr = [c for c in out["frontier"] if c["median"] and c["norm_at_grok"]]
-    line = None
-    if len(fr) >= 2:
-        x = np.array([c["norm_at_grok"] for c in fr])
-        y = np.log([c["median"] for c in fr])
-        if np.ptp(x) > 0:
-            a, b = np.polyfit(x, y, 1)
-            line = {"slope": float(a), "intercept": float(b)}
-            for c in out["clamped"]:
-                if c["median"]:
-                    pred = math.exp(a * c["held_norm"] + b)
-                    c["frontier_T_grok"] = pred
-                    c["ratio_to_frontier"] = c["median"] / pred
-    out["frontier_line"] = line
+    out["frontier_line"] = _frontier_line(out["frontier"], out["clamped"])
     out["one_shot"] = cells_of("one_shot", lambda i: float(lanes["rho"][i]))
     meds = [c["median"] for c in out["one_shot"] if c["median"]]
     out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None

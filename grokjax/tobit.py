@@ -67,6 +67,36 @@ def _tobit_nll(theta, y, rho, gidx, cens, n_groups):
     return -float(ll.sum()), -grad, -hess
 
 
+def _tobit_optimise(theta0, args, lo: float, hi: float) -> optimize.OptimizeResult:
+    """The maximum-likelihood parameters from ``theta0``: L-BFGS-B with log sigma kept in
+    [lo, hi], then a trust-region Newton step where that did not converge inside the bounds."""
+    bounds = [(None, None)] * (len(theta0) - 1) + [(lo, hi)]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        res = optimize.minimize(
+            lambda th: _tobit_nll(th, *args)[:2],
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000},
+        )
+        interior = lo + 1e-6 < res.x[-1] < hi - 1e-6
+        if not res.success and interior:  # second attempt with a trust-region Newton method
+            try:
+                res2 = optimize.minimize(
+                    lambda th: _tobit_nll(th, *args)[0],
+                    res.x,
+                    jac=lambda th: _tobit_nll(th, *args)[1],
+                    hess=lambda th: _tobit_nll(th, *args)[2],
+                    method="trust-exact",
+                )
+                if np.all(np.isfinite(res2.x)) and lo <= res2.x[-1] <= hi and res2.fun <= res.fun:
+                    res = res2
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+                pass
+    return res
+
+
 def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     """Censored log-normal (Tobit) regression with shared alpha."""
     n_groups = len(group_keys)
@@ -110,30 +140,7 @@ def _tobit_fit(rho, t, gidx, cens, group_keys, ci):
     s0 = min(max(float(np.std(y - yhat)), 1e-2), SIGMA_CEIL)
     theta0 = np.concatenate([[a0], c0, [math.log(s0)]])
     args = (y, rho, gi, cens, G)
-    bounds = [(None, None)] * (1 + G) + [(lo, hi)]
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        res = optimize.minimize(
-            lambda th: _tobit_nll(th, *args)[:2],
-            theta0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000},
-        )
-        interior = lo + 1e-6 < res.x[-1] < hi - 1e-6
-        if not res.success and interior:  # second attempt with a trust-region Newton method
-            try:
-                res2 = optimize.minimize(
-                    lambda th: _tobit_nll(th, *args)[0],
-                    res.x,
-                    jac=lambda th: _tobit_nll(th, *args)[1],
-                    hess=lambda th: _tobit_nll(th, *args)[2],
-                    method="trust-exact",
-                )
-                if np.all(np.isfinite(res2.x)) and lo <= res2.x[-1] <= hi and res2.fun <= res.fun:
-                    res = res2
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError):
-                pass
+    res = _tobit_optimise(theta0, args, lo, hi)
     theta = res.x
     floored = bool(theta[-1] <= lo + 1e-6)
     nll, grad, hess = _tobit_nll(theta, *args)
