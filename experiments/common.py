@@ -8,13 +8,14 @@ is the application's, beside the experiments that use it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Callable
 
 import numpy as np
 
-from grokjax import cli
-from grokjax.experiment import BaseConfig, Phase, PhaseOutcome, positive, times
+from grokjax import cli, tables
+from grokjax.experiment import BaseConfig, Phase, PhaseOutcome, positive
 
 
 @dataclasses.dataclass
@@ -126,31 +127,19 @@ def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | 
 
 
 def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
-    """Median T_grok (Kaplan-Meier, bootstrap CI) of the selected lanes that did not diverge,
-    with the censored and diverged counts and the median norm at grokking of the grokked."""
-    from grokjax.fit import median_ci
+    """:func:`grokjax.measures.cell_times` of the selected lanes of a lanes dict."""
+    from grokjax import measures
 
-    n_div = int((sel & lanes["diverged"]).sum())
-    sel = sel & ~lanes["diverged"]
-    t, c = times(lanes, sel)
-    out = (
-        median_ci(t, c, n_boot=n_boot)
-        if sel.any()
-        else {"median": None, "ci": [None, None], "n": 0, "n_censored": 0}
-    )
-    g = sel & lanes["grokked"]
-    out["norm_at_grok"] = float(np.median(lanes["norm_at_grok"][g])) if g.any() else None
-    out["n_diverged"] = n_div
-    return out
+    return measures.cell_times(measures.as_run(lanes), sel, n_boot)
 
 
 def versus_law(cell: dict, law: dict, rho: float) -> dict:
     """``cell`` (a :func:`cell_times` dict) with ``rho``, the delay law's extrapolation to it
-    (one group's intercept) and the ratio of its median to that; returns the cell."""
-    c0 = next(iter(law["intercepts"].values()), None)
-    pred = (
-        math.exp(law["alpha"] * rho + c0) if law["alpha"] is not None and c0 is not None else None
-    )
+    (:func:`grokjax.measures.extrapolated`) and the ratio of its median to that; returns the
+    cell."""
+    from grokjax import measures
+
+    pred = measures.extrapolated(law, rho)
     cell.update(
         rho=float(rho),
         extrapolated=pred,
@@ -159,8 +148,9 @@ def versus_law(cell: dict, law: dict, rho: float) -> dict:
     return cell
 
 
-def fmt(v, spec: str = "{:.3g}") -> str:
-    return "n/a" if v is None else spec.format(v)
+# how an experiment's summary writes a number: the report's fmt with a format string,
+# "n/a" for None (fmt(v, "{:.2f}"))
+fmt = functools.partial(tables.fmt, missing="n/a")
 
 
 def interp_budget(rho: float, rhos, steps) -> int:

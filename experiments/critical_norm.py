@@ -215,14 +215,16 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     cells = []
     for key in dict.fromkeys(lanes["cell"]):
         sel = lanes["cell"] == key
         i = np.flatnonzero(sel)[0]
         g = sel & ok & lanes["grokked"]
-        t = common.cell_times(lanes, sel)
+        t = measures.cell_times(run, sel)
         cells.append(
             {
                 "cell": key,
@@ -235,17 +237,8 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 "n_censored": t["n_censored"],
                 "n_diverged": t["n_diverged"],
                 "T_grok": {"median": t["median"], "ci": t["ci"]},
-                "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
-                "Wc_thresholds": fit.critical_norm_thresholds(
-                    {
-                        thr: lanes[col][sel & ok & np.isfinite(lanes[col])]
-                        for thr, col in (
-                            (0.8, "norm_at_test80"),
-                            (0.9, "norm_at_grok"),
-                            (0.95, "norm_at_test95"),
-                        )
-                    }
-                ),
+                "Wc": measures.wc(run, sel & ok),
+                "Wc_thresholds": measures.wc_thresholds(run, sel & ok),
             }
         )
     at = lambda c, lr, wd: math.isclose(c["lr"], lr) and math.isclose(c["wd"], wd)  # noqa: E731
@@ -287,7 +280,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)), key=lambda c: c["p"])
     out["Wc_by_p"] = {str(c["p"]): c["Wc"]["median"] for c in ref}
     out["power_law"] = (
-        fit.power_law([c["p"] for c in ref], [c["Wc"]["median"] or np.nan for c in ref])
+        measures.power_law({c["p"]: c["Wc"]["median"] or np.nan for c in ref})
         if len(ref) >= 2
         else None
     )
@@ -296,10 +289,8 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         for p in sorted({c["p"] for c in base})
     }
     pooled = {p: float(np.median(v)) for p, v in pooled.items() if v}
-    out["power_law_all_fracs"] = (
-        fit.power_law(list(pooled), list(pooled.values())) if len(pooled) >= 2 else None
-    )
-    return out
+    out["power_law_all_fracs"] = measures.power_law(pooled) if len(pooled) >= 2 else None
+    return measures.fit_json(out)
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
@@ -443,7 +434,7 @@ def summary(fitted: dict, cfg: Config) -> str:
         )
     pl = fitted.get("power_law") or {}
     lines.append(
-        f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'))} "
+        f"W_c ∝ p^b at fraction {cfg.ref_frac:g}: b = {fmt(pl.get('exponent'), '{:.3g}')} "
         f"(R² {fmt(pl.get('r2'), '{:.3f}')})"
     )
     return "\n".join(lines)

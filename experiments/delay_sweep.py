@@ -228,90 +228,63 @@ def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
 
 def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
     """Wc per p from the free controls at the first lr; the delay law per p over the --rho
-    cells and shared; the --extra-rho cells against the law's extrapolation."""
-    from grokjax import fit
+    cells and shared; the --extra-rho cells against the law's extrapolation (every number a
+    measure of :mod:`grokjax.measures`)."""
+    from grokjax import fit, measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     out = {"per_p": {}, "n_diverged": int((~ok).sum()), "reference_lr": cfg.lr[0]}
     ref_lr = np.isclose(lanes["lr"], cfg.lr[0])
     in_law = np.isin(np.round(lanes["rho"], 6), np.round(cfg.rho, 6))
+    clamp_at = lambda p, r: (  # noqa: E731
+        (lanes["p"] == p) & run.arm("clamp") & ref_lr & np.isclose(lanes["rho"], r)
+    )
     for p in cfg.p:
         at_p = ok & (lanes["p"] == p)
-        free = at_p & (lanes["arm"] == "free") & ref_lr
-        clamp = at_p & (lanes["arm"] == "clamp") & ref_lr & in_law
+        free = at_p & run.arm("free") & ref_lr
+        clamp = at_p & run.arm("clamp") & ref_lr & in_law
         entry = {
-            "Wc": fit.critical_norm(lanes["norm_at_grok"][free]),
-            "Wc_thresholds": fit.critical_norm_thresholds(
-                {
-                    thr: lanes[col][free]
-                    for thr, col in (
-                        (0.8, "norm_at_test80"),
-                        (0.9, "norm_at_grok"),
-                        (0.95, "norm_at_test95"),
-                    )
-                }
-            ),
-            "free_T_grok_median": fit.censored_median(*experiment.times(lanes, free)),
-            "free_T_grok": common.cell_times(lanes, free),
+            "Wc": measures.wc(run, free),
+            "Wc_thresholds": measures.wc_thresholds(run, free),
+            "free_T_grok_median": fit.censored_median(*measures.times(run, free)),
+            "free_T_grok": measures.cell_times(run, free),
             "n_free": int(free.sum()),
             "n_free_censored": int((~lanes["grokked"][free]).sum()),
             "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum()),
         }
-        embed = free & lanes["grokked"]
-        if "norm_at_grok_embed" in lanes and embed.any():
-            entry["E_at_grok_median"] = float(np.median(lanes["norm_at_grok_embed"][embed]))
+        e = measures.median_norm(run, free) if "norm_at_grok_embed" in lanes else None
+        if e is not None:
+            entry["E_at_grok_median"] = e
         if clamp.any():
-            t, c = experiment.times(lanes, clamp)
-            law = entry["delay_law"] = fit.delay_law(lanes["rho"][clamp], t, censored=c, seed=0)
+            law = entry["delay_law"] = measures.delay_law(run, clamp)
             entry["cells"] = [
-                dict(
-                    rho=float(r),
-                    **common.cell_times(
-                        lanes,
-                        at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
-                    ),
-                )
-                for r in cfg.rho
+                dict(rho=float(r), **measures.cell_times(run, ok & clamp_at(p, r))) for r in cfg.rho
             ]
             entry["beyond"] = [
-                common.versus_law(
-                    common.cell_times(
-                        lanes,
-                        at_p & (lanes["arm"] == "clamp") & ref_lr & np.isclose(lanes["rho"], r),
-                    ),
-                    law,
-                    r,
-                )
+                common.versus_law(measures.cell_times(run, ok & clamp_at(p, r)), law, r)
                 for r in cfg.rhos_at(p)[len(cfg.rho) :]
             ]
             if len(cfg.lr) > 1:
-                entry["delay_law_by_lr"] = {}
-                for lr in cfg.lr:
-                    sel = at_p & (lanes["arm"] == "clamp") & np.isclose(lanes["lr"], lr) & in_law
-                    t, c = experiment.times(lanes, sel)
-                    entry["delay_law_by_lr"][repr(lr)] = fit.delay_law(
-                        lanes["rho"][sel], t, censored=c, seed=0
+                entry["delay_law_by_lr"] = {
+                    repr(lr): measures.delay_law(
+                        run, at_p & run.arm("clamp") & np.isclose(lanes["lr"], lr) & in_law
                     )
+                    for lr in cfg.lr
+                }
         out["per_p"][str(p)] = entry
-    clamp = ok & (lanes["arm"] == "clamp") & ref_lr & in_law
+    clamp = ok & run.arm("clamp") & ref_lr & in_law
     if len(cfg.p) > 1 and clamp.any():
-        t, c = experiment.times(lanes, clamp)
-        out["shared"] = fit.delay_law(
-            lanes["rho"][clamp], t, group=lanes["p"][clamp].astype(int), censored=c, seed=0
-        )
-        # the absolute-norm collapse: T_grok against the held norm itself, one slope per unit
-        # of ||W|| over p with an intercept per p (the report's absolute_norm_r2)
-        target = np.round(lanes["target_norm"][clamp], 6)
-        out["absolute_norm"] = fit.delay_law(
-            target, t, group=lanes["p"][clamp].astype(int), censored=c, seed=0
-        )
-        wcs = [out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p]
-        if len(cfg.p) > 2 and all(w is not None for w in wcs):
-            out["Wc_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(wcs))
-            es = [out["per_p"][str(p)].get("E_at_grok_median") for p in cfg.p]
-            if all(e is not None for e in es):
-                out["E_power_law"] = fit.power_law(np.array(cfg.p, float), np.array(es))
-    return out
+        out["shared"] = measures.delay_law(run, clamp, group="p")
+        # the absolute-norm collapse (the report's absolute_norm_r2 is its r2)
+        out["absolute_norm"] = measures.absolute_norm(run, clamp)
+        wcs = {p: out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p}
+        if len(cfg.p) > 2 and all(w is not None for w in wcs.values()):
+            out["Wc_power_law"] = measures.power_law(wcs)
+            es = {p: out["per_p"][str(p)].get("E_at_grok_median") for p in cfg.p}
+            if all(e is not None for e in es.values()):
+                out["E_power_law"] = measures.power_law(es)
+    return measures.fit_json(out)
 
 
 def plan(cfg: SweepConfig):

@@ -143,12 +143,13 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", (lanes["arm"] == "clamp") & ok
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
+        "Wc": measures.wc(run, free & ok),
         "n_lanes": int(len(lanes["p"])),
         "n_censored": int((~lanes["grokked"] & ok).sum()),
         "n_diverged": int((~ok).sum()),
@@ -159,14 +160,13 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     rho = np.round(lanes["rho"], 6)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
     if inside.any():
-        t, c = experiment.times(lanes, inside)
-        law = fit.delay_law(rho[inside], t, censored=c, seed=0)
+        law = measures.delay_law(run, inside)
         out["delay_law"] = law
         for r in sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)])):
             out["beyond"].append(
-                common.versus_law(common.cell_times(lanes, clamp & (rho == r)), law, r)
+                common.versus_law(measures.cell_times(run, clamp & (rho == r)), law, r)
             )
-    return out
+    return measures.fit_json(out)
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

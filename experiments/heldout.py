@@ -72,16 +72,19 @@ def _km(t: np.ndarray, c: np.ndarray) -> float:
 
 
 def cells(lanes: dict, ps, rhos) -> dict:
-    """{(p, rho): (times, censored)} of the clamped lanes (censored lanes at their steps run)."""
+    """{(p, rho): (times, censored)} of the clamped lanes (censored lanes at their steps run;
+    :func:`grokjax.measures.times`)."""
+    from grokjax import measures
+
+    run = measures.as_run(lanes)
     ok = ~np.asarray(lanes["diverged"], bool)
-    arm = np.asarray(lanes["arm"])
-    t_all = np.where(lanes["grokked"], lanes["T_grok"], lanes["steps_run"]).astype(float)
     out = {}
     for p in ps:
         for r in rhos:
-            sel = ok & (arm == "clamp") & (lanes["p"] == p) & np.isclose(lanes["rho"], r)
+            sel = ok & run.arm("clamp") & (lanes["p"] == p) & np.isclose(lanes["rho"], r)
             if sel.any():
-                out[(int(p), float(r))] = (t_all[sel], ~np.asarray(lanes["grokked"], bool)[sel])
+                t, c = measures.times(run, sel)
+                out[(int(p), float(r))] = (t.astype(float), c)
     return out
 
 

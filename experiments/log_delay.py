@@ -178,8 +178,9 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+    from grokjax import fit, measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     free = (lanes["arm"] == "free") & ok
     use = free & lanes["grokked"] & np.isfinite(lanes["T_mem"])
@@ -207,7 +208,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         sel = (lanes["cell"] == name) & ok
         i = np.flatnonzero(lanes["cell"] == name)[0]
         u = sel & use
-        c = common.cell_times(lanes, lanes["cell"] == name)
+        c = measures.cell_times(run, lanes["cell"] == name)
         c.update(
             cell=str(name),
             lr=float(lanes["lr"][i]),
@@ -243,12 +244,8 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["cells"].append(c)
     out["timescale"] = _timescale(out["cells"])
     clamp = (lanes["arm"] == "clamp") & ok
-    if clamp.any():
-        t, cen = experiment.times(lanes, clamp)
-        out["pinned"] = fit.delay_law(np.round(lanes["rho"][clamp], 6), t, censored=cen, seed=0)
-    else:
-        out["pinned"] = None
-    return out
+    out["pinned"] = measures.delay_law(run, clamp) if clamp.any() else None
+    return measures.fit_json(out)
 
 
 def _timescale(cells: list) -> dict | None:

@@ -156,13 +156,13 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     clamp, free = lanes["arm"] == "clamp", lanes["arm"] == "free"
-    ref = free & np.isclose(lanes["lr"], cfg.lr) & ok & lanes["grokked"]
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][ref]),
+        "Wc": measures.wc(run, free & np.isclose(lanes["lr"], cfg.lr) & ok),
         "reference_lr": cfg.lr,
         "n_lanes": int(len(lanes["p"])),
         "n_censored": int((~lanes["grokked"] & ok).sum()),
@@ -175,13 +175,13 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     }
     for lr in cfg.lrs:
         sel = free & np.isclose(lanes["lr"], lr)
-        out["free"][repr(lr)] = common.cell_times(lanes, sel)
+        out["free"][repr(lr)] = measures.cell_times(run, sel)
     for lr in cfg.lrs:
         for r in cfg.rho:
             sel = clamp & np.isclose(lanes["lr"], lr) & np.isclose(lanes["rho"], r)
             if not sel.any():
                 continue
-            c = common.cell_times(lanes, sel)
+            c = measures.cell_times(run, sel)
             g = sel & ok & lanes["grokked"]
             held = lanes["target_norm"][sel]
             c.update(
@@ -195,27 +195,22 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 ),
             )
             if cfg.view_steps and np.max(lanes["budget"][sel]) > cfg.view_steps:
-                c["view"] = common.cell_times(censored_at(lanes, cfg.view_steps), sel)
+                view = measures.as_run(censored_at(lanes, cfg.view_steps))
+                c["view"] = measures.cell_times(view, sel)
                 c["view"]["steps"] = cfg.view_steps
             out["cells"].append(c)
     for lr in cfg.lrs:
         sel = clamp & ok & np.isclose(lanes["lr"], lr)
         if not sel.any():
             continue
-        t, c = experiment.times(lanes, sel)
-        out["alpha_by_lr"][repr(lr)] = fit.delay_law(
-            np.round(lanes["rho"][sel], 6), t, censored=c, seed=0
-        )
-        out["norm_fold_by_lr"][repr(lr)] = fit.fold_change_across(
-            np.round(lanes["rho"][sel], 6), "rho", t, c
-        )
+        out["alpha_by_lr"][repr(lr)] = measures.delay_law(run, sel)
+        out["norm_fold_by_lr"][repr(lr)] = measures.fold_across(run, sel, "rho")
     for r in cfg.rho:
         sel = clamp & ok & np.isclose(lanes["rho"], r)
         if not sel.any():
             continue
-        t, c = experiment.times(lanes, sel)
-        out["lr_fold_by_rho"][repr(r)] = fit.fold_change_across(lanes["lr"][sel], "lr", t, c)
-    return out
+        out["lr_fold_by_rho"][repr(r)] = measures.fold_across(run, sel, "lr")
+    return measures.fit_json(out)
 
 
 def censored_at(lanes: dict, steps: int) -> dict:

@@ -273,15 +273,35 @@ def plan(cfg: Config):
         yield experiment.Phase("controls", static, common.lane_table(cfg, rows), "[controls] ")
 
 
-def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+def _frontier_line(frontier: list, clamped: list) -> dict | None:
+    """The frontier line ln T = a·norm + b through the free cells (None with fewer than two
+    distinct norms); each clamped cell gets its ``frontier_T_grok`` and ``ratio_to_frontier``."""
+    fr = [c for c in frontier if c["median"] and c["norm_at_grok"]]
+    if len(fr) < 2:
+        return None
+    x = np.array([c["norm_at_grok"] for c in fr])
+    y = np.log([c["median"] for c in fr])
+    if not np.ptp(x) > 0:
+        return None
+    a, b = np.polyfit(x, y, 1)
+    for c in clamped:
+        if c["median"]:
+            pred = math.exp(a * c["held_norm"] + b)
+            c["frontier_T_grok"] = pred
+            c["ratio_to_frontier"] = c["median"] / pred
+    return {"slope": float(a), "intercept": float(b)}
 
+
+def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import measures
+
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     arm, cell = lanes["arm"], lanes["cell"]
     ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
-    control = common.cell_times(lanes, ctrl_sel)
+    control = measures.cell_times(run, ctrl_sel)
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][ctrl_sel & ok & lanes["grokked"]]),
+        "Wc": measures.wc(run, ctrl_sel & ok),
         "control": control,
         "n_lanes": int(len(lanes["p"])),
         "n_censored": int((~lanes["grokked"] & ok).sum()),
@@ -308,7 +328,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         res = []
         for name in dict.fromkeys(cell[arm == a]):
             sel = cell == name
-            c = common.cell_times(lanes, sel)
+            c = measures.cell_times(run, sel)
             g = sel & ok & lanes["grokked"] & np.isfinite(total)
             c.update(
                 cell=str(name),
@@ -335,21 +355,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 }
                 for n in groups
             }
-    # The frontier line ln T = a·norm + b through the free cells; clamped cells against it.
-    fr = [c for c in out["frontier"] if c["median"] and c["norm_at_grok"]]
-    line = None
-    if len(fr) >= 2:
-        x = np.array([c["norm_at_grok"] for c in fr])
-        y = np.log([c["median"] for c in fr])
-        if np.ptp(x) > 0:
-            a, b = np.polyfit(x, y, 1)
-            line = {"slope": float(a), "intercept": float(b)}
-            for c in out["clamped"]:
-                if c["median"]:
-                    pred = math.exp(a * c["held_norm"] + b)
-                    c["frontier_T_grok"] = pred
-                    c["ratio_to_frontier"] = c["median"] / pred
-    out["frontier_line"] = line
+    out["frontier_line"] = _frontier_line(out["frontier"], out["clamped"])
     out["one_shot"] = cells_of("one_shot", lambda i: float(lanes["rho"][i]))
     meds = [c["median"] for c in out["one_shot"] if c["median"]]
     out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None
@@ -362,7 +368,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             else f"×{lanes['init_scale'][i]:g}"
         ),
     )
-    return out
+    return measures.fit_json(out)
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

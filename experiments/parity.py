@@ -325,15 +325,16 @@ def _listing(keys, values, label: str, spec: str = "{:g}") -> str:
 
 def _cells(lanes: dict, sel: np.ndarray) -> list:
     """One summary per distinct cell among the selected lanes, in lanes.csv order."""
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     out = []
     for key in dict.fromkeys(lanes["cell"][sel]):
         s = sel & (lanes["cell"] == key)
         i = np.flatnonzero(s)[0]
         g = s & ok & lanes["grokked"]
-        t = common.cell_times(lanes, s)
+        t = measures.cell_times(run, s)
         mem = lanes["T_mem"][g]
         mem_first = g & np.isfinite(lanes["T_mem"]) & (lanes["T_mem"] < lanes["T_grok"])
         out.append(
@@ -354,7 +355,7 @@ def _cells(lanes: dict, sel: np.ndarray) -> list:
                 "T_mem_median": _num(np.median(mem[np.isfinite(mem)]))
                 if np.isfinite(mem).any()
                 else None,
-                "Wc": fit.critical_norm(lanes["norm_at_grok"][g]),
+                "Wc": measures.wc(run, s & ok),
                 "held_norm": _num(np.median(lanes["target_norm"][s]))
                 if lanes["arm"][i] == "clamp"
                 else None,
@@ -405,8 +406,9 @@ def frontier_at(points: list, norm: float) -> tuple[float | None, bool]:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", lanes["arm"] == "clamp"
     at_ref_nm = (lanes["n_bits"] == cfg.n_bits) & (lanes["n_train"] == cfg.m)
@@ -414,7 +416,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
     ref = free & at_ref_nm & ref_lr & ref_wd
     cells = _cells(lanes, free)
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][ref & ok & lanes["grokked"]]),
+        "Wc": measures.wc(run, ref & ok),
         "reference": {"n_bits": cfg.n_bits, "m": cfg.m, "lr": cfg.lr, "wd": cfg.wd},
         "n_lanes": int(len(lanes["seed"])),
         "n_censored": int((~lanes["grokked"] & ok).sum()),
@@ -450,7 +452,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
             else None
         )
     out["table2"] = table2(out, lanes, cfg)
-    return out
+    return measures.fit_json(out)
 
 
 def table2(fitted: dict, lanes: dict, cfg: Config) -> list:

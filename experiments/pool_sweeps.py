@@ -51,28 +51,23 @@ def load(run_dirs: list[str]) -> dict:
 
 def pooled(lanes: dict, ps, rho_max: float = 1.15) -> dict:
     """The shared-alpha and absolute-norm fits and the W_c and ‖E‖ power laws over ``ps``."""
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"] & np.isin(lanes["p"], ps)
     clamp = ok & (lanes["arm"] == "clamp") & (lanes["rho"] <= rho_max + 1e-9)
-    t = np.where(lanes["grokked"], lanes["T_grok"], lanes["steps_run"])[clamp]
-    c = ~lanes["grokked"][clamp]
-    g = lanes["p"][clamp].astype(int)
     out = {
         "p": [int(p) for p in ps],
-        "shared": fit.delay_law(lanes["rho"][clamp], t, group=g, censored=c, seed=0),
-        "absolute_norm": fit.delay_law(
-            np.round(lanes["target_norm"][clamp], 6), t, group=g, censored=c, seed=0
-        ),
+        "shared": measures.delay_law(run, clamp, group="p"),
+        "absolute_norm": measures.absolute_norm(run, clamp),
     }
     free = ok & (lanes["arm"] == "free") & lanes["grokked"]
     have = [p for p in ps if (free & (lanes["p"] == p)).any()]
     if len(have) >= 3:
-        x = np.array(have, float)
         for key, col in (("Wc_power_law", "norm_at_grok"), ("E_power_law", "norm_at_grok_embed")):
             if col in lanes:
-                med = [float(np.median(lanes[col][free & (lanes["p"] == p)])) for p in have]
-                out[key] = fit.power_law(x, np.array(med))
+                med = {p: float(np.median(lanes[col][free & (lanes["p"] == p)])) for p in have}
+                out[key] = measures.power_law(med)
     return out
 
 

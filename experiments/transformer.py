@@ -478,14 +478,15 @@ def plan(cfg: Config):
 
 
 def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
+    run = measures.as_run(lanes)
     ok = ~lanes["diverged"]
     free = sel & (lanes["arm"] == "free")
     clamp = sel & (lanes["arm"] == "clamp") & ok
     out = {
-        "Wc": fit.critical_norm(lanes["norm_at_grok"][free & ok & lanes["grokked"]]),
-        "free": common.cell_times(lanes, free),
+        "Wc": measures.wc(run, free & ok),
+        "free": measures.cell_times(run, free),
         "fit_range": [cfg.fit_lo, cfg.fit_hi],
         "delay_law": None,
         "cells": [],
@@ -493,14 +494,12 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     }
     rho = np.round(lanes["rho"], 6)
     for r in sorted(set(rho[clamp])):
-        c = common.cell_times(lanes, clamp & (rho == r))
+        c = measures.cell_times(run, clamp & (rho == r))
         c["rho"] = float(r)
         out["cells"].append(c)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
     if inside.any():
-        t, c = experiment.times(lanes, inside)
-        law = fit.delay_law(rho[inside], t, censored=c, seed=0)
-        out["delay_law"] = law
+        law = out["delay_law"] = measures.delay_law(run, inside)
         out["beyond"] = [
             common.versus_law(cell, law, cell["rho"])
             for cell in out["cells"]
@@ -509,7 +508,7 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     scan = sel & (lanes["arm"] == "scan") & ok
     out["scan"] = []
     for r in sorted(set(rho[scan])):
-        c = common.cell_times(lanes, scan & (rho == r))
+        c = measures.cell_times(run, scan & (rho == r))
         c.update(rho=float(r), steps=int(np.max(lanes["budget"][scan & (rho == r)])))
         out["scan"].append(c)
     return out
@@ -517,24 +516,25 @@ def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
 
 def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
     """Per group (and 'total'): median norm at T_grok and its CV across the lanes ``idx``."""
+    from grokjax import measures
+
+    run = measures.as_run(lanes)
     out = {}
     for g in GROUPS + ("total",):
-        col = lanes["norm_at_grok" if g == "total" else f"norm_at_grok_{g}"][idx]
-        out[g] = {
-            "median": float(np.median(col)) if col.size else None,
-            "cv": fit.cv(col, finite=True),
-        }
+        w = measures.group_norm(run, idx, g)
+        out[g] = {"median": w["median"], "cv": w["cv"]}
     return out
 
 
 def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
     the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
-    from grokjax import fit
+    from grokjax import measures
 
     free = sel & (lanes["arm"] == "free")
     good = free & ~lanes["diverged"] & lanes["grokked"]
     ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    run = measures.as_run(lanes)
     out = {"cells": [], "pooled_by_p": [], "grid": None, "power_law": {}}
     keys = sorted(
         {
@@ -553,7 +553,7 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
             & np.isclose(lanes["wd"], wd)
         )
         idx = np.flatnonzero(cell & good)
-        c = common.cell_times(lanes, cell)
+        c = measures.cell_times(run, cell)
         out["cells"].append(
             {
                 "p": int(p),
@@ -586,16 +586,14 @@ def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
         }
     pooled = [r for r in out["pooled_by_p"] if r["n"]]
     if len(pooled) >= 2:
-        ps = [r["p"] for r in pooled]
         for g in ("unembed", "total"):
-            out["power_law"][g] = fit.power_law(
-                ps, [r["norms"][g]["median"] for r in pooled], n_boot=200
-            )
+            per_p = {r["p"]: r["norms"][g]["median"] for r in pooled}
+            out["power_law"][g] = measures.power_law(per_p, n_boot=200)
     return out
 
 
 def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import fit
+    from grokjax import measures
 
     at = (
         sel
@@ -606,18 +604,19 @@ def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
     )
     ok = ~lanes["diverged"]
     control = at & (lanes["arm"] == "free") & ok
-    out = {"control": common.cell_times(lanes, control), "cells": [], "max_fold": None}
+    run = measures.as_run(lanes)
+    out = {"control": measures.cell_times(run, control), "cells": [], "max_fold": None}
     if not control.any():
         return out
-    tc, cc = experiment.times(lanes, control)
+    tc, cc = measures.times(run, control)
     group = lanes.get("clamp_group", np.full(len(lanes["p"]), "all", dtype=object))
     folds = []
     for g, r in cfg.clamp_list():
         cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
         if not cell.any():
             continue
-        c = common.cell_times(lanes, cell)
-        t, cz = experiment.times(lanes, cell & ok)
+        c = measures.cell_times(run, cell)
+        t, cz = measures.times(run, cell & ok)
         fc = fit.fold_change(tc, t, cc, cz)
         c.update(
             group=g, rho=r, fold=fc["fold"], held_norm=float(np.median(lanes["target_norm"][cell]))
@@ -642,6 +641,8 @@ def _parts(lanes: dict) -> np.ndarray:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
+    from grokjax import measures
+
     ok = ~lanes["diverged"]
     part = _parts(lanes)
     out = {
@@ -659,7 +660,7 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         out["ln_free"] = _fit_ln_free(lanes, cfg, lnm & (part == "ln_free"))
     if (part == "ln_clamp").any():
         out["ln_clamp"] = _fit_ln_clamp(lanes, cfg, lnm)
-    return out
+    return measures.fit_json(out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The lanes of a loaded :class:`grokjax.runs.Run` grouped by setting, and the numbers of such
-a group: the Kaplan-Meier median T_grok with its bootstrap CI, the delay law (cached on the
-run), W_c and the norm at T_grok of each parameter group.
+a group: W_c of a clamped cell's setting and the norm at T_grok of each parameter group; the
+delay law and W_c of a group are the measures of :mod:`grokjax.measures` (re-exported here by
+the names the tables and figures use).
 
 Lane conventions (as in ``experiments/delay_sweep.py``): diverged lanes are left out of every
 fit; a lane that did not grok is right-censored at ``steps_run``; ``W_c`` is the median
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 
-from grokjax import fit, schema
+from grokjax import fit, measures, schema
 
 __all__ = [
     "FREE_KEYS",
@@ -44,9 +45,9 @@ __all__ = [
 FREE_KEYS = schema.cell_keys("free")
 CLAMP_KEYS = schema.cell_keys("clamp")
 CONTROL_KEYS = schema.cell_keys("control")
-N_BOOT = 1000  # bootstrap replicates of the fits (grokjax.fit default)
-N_BOOT_MEDIAN = 500  # bootstrap replicates of a cell median's CI
-SEED = 0
+N_BOOT = measures.N_BOOT  # bootstrap replicates of the fits (grokjax.fit default)
+N_BOOT_MEDIAN = measures.N_BOOT_MEDIAN  # bootstrap replicates of a cell median's CI
+SEED = measures.SEED
 TOTAL = "total"  # the norm group of the whole model: lanes.csv column norm_at_grok
 # the norm when test accuracy first reaches 0.8 / 0.95: not a parameter group's norm (the
 # reader maps their old names, norm_at_grok_80 / _95, to these; lanes built in memory may
@@ -127,35 +128,9 @@ def main_setting(run, mask: np.ndarray, keys) -> np.ndarray:
     return max(gs, key=lambda g: g[1].size)[1]
 
 
-def delay_law(
-    run, idx: np.ndarray, group: str | None = None, n_boot: int = N_BOOT, x: str = "rho"
-) -> dict:
-    """fit.delay_law on the lanes ``idx`` (censored at steps_run) against column ``x`` (rho,
-    or ``target_norm``: the held norm itself, rounded to 1e-6), grouped by a column; cached on
-    the run."""
-    key = ("delay", idx.tobytes(), group, n_boot) + (() if x == "rho" else (x,))
-    if key not in run.cache:
-        t, c = run.times()
-        g = None
-        if group is not None:
-            col = run.lanes[group][idx]
-            g = (
-                col.astype(int)
-                if group == "p"
-                else np.array([fit.py(v) for v in col], dtype=object)
-            )
-        xs = run.lanes[x][idx] if x == "rho" else np.round(run.lanes[x][idx], 6)
-        run.cache[key] = fit.delay_law(
-            xs, t[idx], group=g, censored=c[idx], n_boot=n_boot, seed=SEED
-        )
-    return run.cache[key]
-
-
-def critical_norm(run, idx: np.ndarray) -> dict:
-    """fit.critical_norm of norm_at_grok over the grokked lanes among ``idx`` (W_c, its seed
-    CV and the bootstrap CI of the median)."""
-    g = idx[run.lanes["grokked"][idx]]
-    return fit.critical_norm(run.lanes["norm_at_grok"][g], seed=SEED)
+# the measures over a group of lanes (grokjax.measures), by the names the tables and figures use
+delay_law = measures.delay_law
+critical_norm = measures.wc
 
 
 def wc_of(run, cond: dict) -> float | None:
@@ -189,10 +164,7 @@ def norm_groups(run) -> list[str]:
     ] + [TOTAL]
 
 
-def group_norm(run, idx: np.ndarray, group: str = TOTAL) -> dict:
-    """fit.critical_norm (no bootstrap) of one group's norm at T_grok over the lanes ``idx``:
-    median, CV across the lanes, n."""
-    return fit.critical_norm(run.lanes[norm_column(group)][idx], n_boot=0)
+group_norm = measures.group_norm
 
 
 def norm_cvs(run, idx: np.ndarray, names) -> dict:

@@ -15,13 +15,16 @@
 The work is done by one module per job, each importing only those before it:
 :mod:`grokjax.runs` (reading run directories), :mod:`grokjax.cells` (lanes grouped by setting
 and their numbers), :mod:`grokjax.tables` (tables and the Markdown / CSV / JSON text),
-:mod:`grokjax.compare` (the comparison with the paper) and :mod:`grokjax.plots` (figures).
+:mod:`grokjax.compare` (the comparison with the paper; each number a measure of
+:mod:`grokjax.measures`, as in the experiments' fit.json) and :mod:`grokjax.plots` (figures).
 The experiments come from :mod:`grokjax.registry`: the report lists every registered one
 and reruns the fit, summary and figure of those with ``section`` (per run, and per design
 run in parts, pooled; the figure from :data:`grokjax.plots.EXPERIMENT_FIGURES` where it has
-one, which puts the paper's values and CIs on it); the library never imports the application, so an entry point imports
-``experiments.catalog`` first. An experiment found in a run directory but not registered gets
-the generic tables and figures only.
+one, which puts the paper's values and CIs on it). The registry imports its catalog
+(``experiments.catalog``) on the first look-up, so ``build`` gives the same report whether or
+not its caller imported the catalog, and a catalog that cannot be imported is an error; an
+experiment found in a run directory but registered by no catalog gets the generic tables and
+figures only, and is listed as not known to the report.
 """
 
 from __future__ import annotations

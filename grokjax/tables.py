@@ -47,10 +47,14 @@ STATUS_ORDER = ("pass", "FAIL", "inconclusive", "not comparable", "not run")
 # ---------------------------------------------------------------------------------------------
 
 
-def fmt(v, digits: int = 4) -> str:
-    """How the report writes a number: 4 significant digits, integers from 1000 up."""
+def fmt(v, digits: int | str = 4, missing: str = "—") -> str:
+    """How the report writes a number: 4 significant digits, integers from 1000 up; with a
+    format string for ``digits`` (``"{:.2f}"``: an experiment's summary), that format.
+    ``missing`` stands for None."""
     if v is None:
-        return "—"
+        return missing
+    if isinstance(digits, str):
+        return digits.format(v)
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
     if isinstance(v, (int, np.integer)):

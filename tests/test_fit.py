@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from grokjax import fit
+from grokjax import tobit
 from grokjax.fit import (
     censored_median,
     critical_norm,
@@ -309,13 +309,13 @@ def test_tobit_gradient_and_hessian_match_finite_differences():
     args = (y, rho, gidx, cens, G)
 
     def f(th):
-        return fit._tobit_nll(th, *args)[0]
+        return tobit._tobit_nll(th, *args)[0]
 
     def g(th):
-        return fit._tobit_nll(th, *args)[1]
+        return tobit._tobit_nll(th, *args)[1]
 
     assert optimize.check_grad(f, g, theta) < 1e-5 * max(1.0, np.abs(g(theta)).max())
-    h = fit._tobit_nll(theta, *args)[2]
+    h = tobit._tobit_nll(theta, *args)[2]
     eps = 1e-6
     num = np.array(
         [(g(theta + eps * e) - g(theta - eps * e)) / (2 * eps) for e in np.eye(theta.size)]
@@ -420,7 +420,7 @@ def test_delay_law_degenerate_inputs_are_finite_or_none(rho, t, cens):
     json.dumps(res, allow_nan=False)  # every number finite or None
     mle = res["mle"]
     if mle["sigma"] is not None:
-        assert fit.SIGMA_FLOOR * (1 - 1e-9) <= mle["sigma"] <= fit.SIGMA_CEIL
+        assert tobit.SIGMA_FLOOR * (1 - 1e-9) <= mle["sigma"] <= tobit.SIGMA_CEIL
     if mle["sigma_floored"]:
         assert mle["alpha_se"] is None and mle["alpha_ci"] == [None, None]
 
@@ -433,7 +433,7 @@ def test_delay_law_one_lane_per_cell_has_exact_alpha_and_no_interval():
     assert res["alpha"] == pytest.approx(want)
     assert res["alpha_ci"] == [None, None] and res["alpha_se"] is None
     assert res["mle"]["alpha"] == pytest.approx(want, rel=1e-4)
-    assert res["mle"]["sigma_floored"] and res["mle"]["sigma"] == pytest.approx(fit.SIGMA_FLOOR)
+    assert res["mle"]["sigma_floored"] and res["mle"]["sigma"] == pytest.approx(tobit.SIGMA_FLOOR)
 
 
 def test_tobit_never_overflows_on_wild_starting_residuals():

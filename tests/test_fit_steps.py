@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from grokjax import fit
+from grokjax import delay, fit, survival, tobit
 
 RHOS = (1.0, 1.2, 1.4, 1.6)
 ALPHA = 3.0
@@ -33,10 +33,10 @@ def noisy_lanes(seed=0, sigma=0.2, n_seeds=9):
 
 def steps(rho, t, grp=None, cens=None):
     """Lanes, cells and OLS law of the inputs, as delay_law computes them."""
-    lanes = fit._delay_lanes(rho, t, grp, cens)
+    lanes = delay._delay_lanes(rho, t, grp, cens)
     r, tt, c, gidx, gkeys, _ = lanes
-    cells = fit._delay_cells(r, tt, c, gidx, len(gkeys))
-    return lanes, cells, fit._ols_law(cells, len(gkeys))
+    cells = delay._delay_cells(r, tt, c, gidx, len(gkeys))
+    return lanes, cells, delay._ols_law(cells, len(gkeys))
 
 
 # --------------------------------------------------------------------------- lanes and cells
@@ -46,18 +46,18 @@ def test_delay_lanes_drops_missing_and_keeps_label_types():
     rho = [1.0, 1.2, np.inf, 1.4, 1.6]
     t = [10.0, np.nan, 30.0, -1.0, 50.0]
     grp = np.array([59.0, 53.0, 53.0, 59.0, 53.0])
-    r, tt, c, gidx, gkeys, n_missing = fit._delay_lanes(rho, t, grp, None)
+    r, tt, c, gidx, gkeys, n_missing = delay._delay_lanes(rho, t, grp, None)
     assert n_missing == 3
     assert r.tolist() == [1.0, 1.6] and tt.tolist() == [10.0, 50.0] and not c.any()
     assert gkeys == ["53.0", "59.0"]  # sorted; float labels stay floats
     assert gidx.tolist() == [1, 0]
-    assert fit._delay_lanes([1.0], [2.0], None, None)[4] == ["all"]
+    assert delay._delay_lanes([1.0], [2.0], None, None)[4] == ["all"]
     with pytest.raises(ValueError, match="same length"):
-        fit._delay_lanes([1.0, 2.0], [1.0], None, None)
+        delay._delay_lanes([1.0, 2.0], [1.0], None, None)
     with pytest.raises(ValueError, match="censored"):
-        fit._delay_lanes([1.0], [1.0], None, [True, False])
+        delay._delay_lanes([1.0], [1.0], None, [True, False])
     with pytest.raises(ValueError, match="group"):
-        fit._delay_lanes([1.0], [1.0], [1, 2], None)
+        delay._delay_lanes([1.0], [1.0], [1, 2], None)
 
 
 def test_delay_cells_medians_order_and_identifiability():
@@ -65,7 +65,7 @@ def test_delay_cells_medians_order_and_identifiability():
     t = np.array([30.0, 10.0, 40.0, 12.0, 14.0, 40.0, 100.0])
     cens = np.array([False, False, True, False, False, True, False])
     gidx = np.array([0, 0, 0, 0, 0, 0, 1])
-    cells = fit._delay_cells(rho, t, cens, gidx, 2)
+    cells = delay._delay_cells(rho, t, cens, gidx, 2)
     assert cells["group"].tolist() == [0, 0, 1] and cells["rho"].tolist() == [1.0, 1.2, 1.0]
     assert [m.tolist() for m in cells["members"]] == [[1, 3, 4], [0, 2, 5], [6]]
     # uncensored cells: the plain median; two of three lanes censored: not identifiable
@@ -111,15 +111,15 @@ def test_median_fits_uses_only_the_selected_cells():
     y[0] = 99.0  # a wild cell, left out
     use = np.ones(y.size, bool)
     use[0] = False
-    alpha, c, yhat, lines = fit._median_fits(cells["rho"], cells["group"], 2, y, use)
+    alpha, c, yhat, lines = delay._median_fits(cells["rho"], cells["group"], 2, y, use)
     assert alpha == pytest.approx(ALPHA, rel=1e-12) and yhat.size == 7
     assert lines[0][0] == pytest.approx(ALPHA, rel=1e-12)
     # one used cell in a group: no line of its own, the shared alpha is still identified
     use[:3] = False
-    alpha, c, _, lines = fit._median_fits(cells["rho"], cells["group"], 2, y, use)
+    alpha, c, _, lines = delay._median_fits(cells["rho"], cells["group"], 2, y, use)
     assert math.isnan(lines[0][0]) and alpha == pytest.approx(ALPHA, rel=1e-12)
     nothing = np.zeros(y.size, bool)
-    alpha, c, yhat, lines = fit._median_fits(cells["rho"], cells["group"], 2, y, nothing)
+    alpha, c, yhat, lines = delay._median_fits(cells["rho"], cells["group"], 2, y, nothing)
     assert math.isnan(alpha) and np.isnan(c).all() and yhat.size == 0
 
 
@@ -128,7 +128,7 @@ def test_median_fits_uses_only_the_selected_cells():
 
 def test_model_comparison_formulas():
     rss_s, rss_p, k_s, k_p, n = 2.0, 0.5, 4, 6, 10
-    mc = fit._model_comparison(rss_s, rss_p, k_s, k_p, n)
+    mc = delay._model_comparison(rss_s, rss_p, k_s, k_p, n)
     aic_s = n * math.log(rss_s / n) + 2 * k_s
     aic_p = n * math.log(rss_p / n) + 2 * k_p
     assert mc["aic_shared"] == pytest.approx(aic_s) and mc["aic_separate"] == pytest.approx(aic_p)
@@ -141,11 +141,11 @@ def test_model_comparison_formulas():
     assert mc["f_df"] == [df1, df2] and mc["f_stat"] == pytest.approx(f)
     assert mc["f_pvalue"] == pytest.approx(stats.f.sf(f, df1, df2))
     assert mc["n_cells"] == n and mc["rss_shared"] == rss_s
-    tie = fit._model_comparison(1.0, 1.0, 3, 3, 8)
+    tie = delay._model_comparison(1.0, 1.0, 3, 3, 8)
     assert tie["preferred_aic"] == tie["preferred_bic"] == "shared" and tie["f_stat"] is None
-    empty = fit._model_comparison(math.nan, math.nan, 2, 1, 0)
+    empty = delay._model_comparison(math.nan, math.nan, 2, 1, 0)
     assert empty["aic_shared"] is None and empty["preferred_bic"] is None
-    assert fit._model_comparison(1.0, 0.5, 3, 4, 4)["aicc_separate"] is None  # n <= k + 1
+    assert delay._model_comparison(1.0, 0.5, 3, 4, 4)["aicc_separate"] is None  # n <= k + 1
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -154,33 +154,33 @@ def test_model_comparison_formulas():
 def test_law_bootstrap_interval_contains_point_estimate_and_is_seeded():
     rho, t, grp = noisy_lanes(seed=2)
     (r, tt, c, gidx, gkeys, _), cells, law = steps(rho, t, grp)
-    a1, s1 = fit._law_bootstrap(tt, c, cells, 2, 300, 7)
-    a2, s2 = fit._law_bootstrap(tt, c, cells, 2, 300, 7)
-    a3, _ = fit._law_bootstrap(tt, c, cells, 2, 300, 8)
+    a1, s1 = delay._law_bootstrap(tt, c, cells, 2, 300, 7)
+    a2, s2 = delay._law_bootstrap(tt, c, cells, 2, 300, 7)
+    a3, _ = delay._law_bootstrap(tt, c, cells, 2, 300, 8)
     assert a1.shape == (300,) and s1.shape == (300, 2) and np.isfinite(a1).all()
     assert np.array_equal(a1, a2) and np.array_equal(s1, s2) and not np.array_equal(a1, a3)
-    lo, hi = fit._percentile_ci(a1, 0.95)
+    lo, hi = survival._percentile_ci(a1, 0.95)
     assert lo < law["alpha"] < hi and hi - lo < 2.0
     for g in range(2):
-        lo, hi = fit._percentile_ci(s1[:, g], 0.95)
+        lo, hi = survival._percentile_ci(s1[:, g], 0.95)
         assert lo < law["lines"][g][0] < hi
     # delay_law reports exactly these replicates
     res = fit.delay_law(rho, t, grp, n_boot=300, seed=7)
-    assert res["alpha_ci"] == fit._percentile_ci(a1, 0.95)
-    assert res["per_group"]["59"]["alpha_ci"] == fit._percentile_ci(s1[:, 1], 0.95)
+    assert res["alpha_ci"] == survival._percentile_ci(a1, 0.95)
+    assert res["per_group"]["59"]["alpha_ci"] == survival._percentile_ci(s1[:, 1], 0.95)
 
 
 def test_law_bootstrap_without_spread_or_replicates_is_nan():
     # identical lanes in a cell: every replicate is the point fit
     (r, tt, c, gidx, gkeys, _), cells, law = steps(*exact_lanes())
-    a, s = fit._law_bootstrap(tt, c, cells, 2, 50, 0)
+    a, s = delay._law_bootstrap(tt, c, cells, 2, 50, 0)
     assert a == pytest.approx(np.full(50, law["alpha"]), rel=1e-12)
     # one lane per cell, or no replicates: no interval
     (r, tt, c, gidx, gkeys, _), cells, _ = steps(*exact_lanes(n_seeds=1))
-    a, s = fit._law_bootstrap(tt, c, cells, 2, 50, 0)
+    a, s = delay._law_bootstrap(tt, c, cells, 2, 50, 0)
     assert a.shape == (50,) and np.isnan(a).all() and np.isnan(s).all()
-    assert fit._percentile_ci(a, 0.95) == [None, None]
-    a, s = fit._law_bootstrap(tt, c, cells, 2, 0, 0)
+    assert survival._percentile_ci(a, 0.95) == [None, None]
+    a, s = delay._law_bootstrap(tt, c, cells, 2, 0, 0)
     assert a.shape == (0,) and s.shape == (0, 2)
 
 
@@ -189,8 +189,8 @@ def test_law_bootstrap_without_spread_or_replicates_is_nan():
 
 def test_tobit_without_censoring_is_least_squares_on_lanes():
     rho, t, grp = noisy_lanes(seed=3)
-    r, tt, c, gidx, gkeys, _ = fit._delay_lanes(rho, t, grp, None)
-    mle = fit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
+    r, tt, c, gidx, gkeys, _ = delay._delay_lanes(rho, t, grp, None)
+    mle = tobit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
     X = np.column_stack([r] + [(gidx == g).astype(float) for g in range(2)])
     coef, rss, *_ = np.linalg.lstsq(X, np.log(tt), rcond=None)
     assert mle["converged"] and not mle["sigma_floored"]
@@ -207,17 +207,17 @@ def test_tobit_censoring_moves_alpha_up_from_the_naive_fit():
     cens = t_true >= budget
     t = np.minimum(t_true, budget)
     assert cens[rho == max(RHOS)].mean() > 0.3 and cens[rho < max(RHOS)].mean() < 0.1
-    r, tt, c, gidx, gkeys, _ = fit._delay_lanes(rho, t, grp, cens)
-    mle = fit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
-    naive = fit._tobit_fit(r, tt, gidx, np.zeros_like(c), gkeys, 0.95)  # budgets as events
-    truth = fit._tobit_fit(r, t_true, gidx, np.zeros_like(c), gkeys, 0.95)  # nothing censored
+    r, tt, c, gidx, gkeys, _ = delay._delay_lanes(rho, t, grp, cens)
+    mle = tobit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
+    naive = tobit._tobit_fit(r, tt, gidx, np.zeros_like(c), gkeys, 0.95)  # budgets as events
+    truth = tobit._tobit_fit(r, t_true, gidx, np.zeros_like(c), gkeys, 0.95)  # nothing censored
     assert mle["converged"] and mle["n_censored"] == int(cens.sum())
     assert naive["alpha"] < mle["alpha"] - 0.1  # censoring at the top pulls a naive fit down
     assert abs(mle["alpha"] - truth["alpha"]) < 0.1
     assert mle["alpha_ci"][0] < ALPHA < mle["alpha_ci"][1]
     # a group without an observed lane is left out of the likelihood
     c2 = c | (gidx == 0)
-    out = fit._tobit_fit(r, tt, gidx, c2, gkeys, 0.95)
+    out = tobit._tobit_fit(r, tt, gidx, c2, gkeys, 0.95)
     assert out["excluded_groups"] == ["53"] and out["intercepts"]["53"] is None
     assert out["intercepts"]["59"] is not None
 
@@ -232,10 +232,10 @@ def test_delay_law_is_the_composition_of_its_steps():
     (r, tt, c, gidx, gkeys, n_missing), cells, law = steps(rho, t, grp, cens)
     assert res["alpha"] == law["alpha"] and res["alpha_se"] == law["alpha_se"]
     assert res["n_cells_fit"] == law["n_fit"] and res["n_missing"] == n_missing
-    assert res["model_comparison"] == fit._model_comparison(
+    assert res["model_comparison"] == delay._model_comparison(
         law["rss_shared"], law["rss_separate"], law["k_shared"], law["k_separate"], law["n_fit"]
     )
-    assert res["mle"] == fit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
+    assert res["mle"] == tobit._tobit_fit(r, tt, gidx, c, gkeys, 0.95)
     assert [cell["median"] for cell in res["cells"]] == [
         None if math.isnan(m) else m for m in cells["median"]
     ]
