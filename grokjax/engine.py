@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from grokjax.protocol import HEADLINE, RunResult
+from grokjax.protocol import GRID_POINTS, HEADLINE, RunResult
 from grokjax.lane import (
     FINGERPRINT_VERSION,
     Latches,
@@ -57,7 +57,7 @@ from grokjax.lane import (
 )
 
 
-def step_grid(max_steps: int, eval_every: int, points: int = 120) -> np.ndarray:
+def step_grid(max_steps: int, eval_every: int, points: int = GRID_POINTS) -> np.ndarray:
     """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
     g = np.geomspace(eval_every, max(max_steps, eval_every), points)
     g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
@@ -580,7 +580,7 @@ class Engine:
         hp: LaneHParams,
         *,
         chunk_steps: int = 500,
-        grid_points: int = 120,
+        grid_points: int = GRID_POINTS,
         repack: bool = True,
         progress: Callable | None = print,
         label: str = "",
