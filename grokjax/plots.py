@@ -5,9 +5,10 @@ Matplotlib and numpy; JAX-free. This module gathers the public names of
 * ``grokjax.plots_paper``: the paper's values drawn on a figure (:func:`paper_overlay`, ...);
 * ``grokjax.plots_series``: the drawing functions, plain series in, PNG/PDF files out
   (:func:`trajectories`, :func:`wc_scaling`, :func:`delay_law_groups`, :func:`norm_identity`,
-  :func:`layernorm_cv`, :func:`delay_law`);
+  :func:`layernorm_cv`);
 * ``grokjax.plots_report``: the report's figures over loaded runs (:func:`make_figures`);
-* ``grokjax.plots_experiments``: the experiments' own figures (:data:`EXPERIMENT_FIGURES`).
+* ``grokjax.plots_experiments``: the experiments' own figures (:func:`delay_law`,
+  :data:`EXPERIMENT_FIGURES`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from grokjax.plots_paper import (
     paper_rho_max,
 )
 from grokjax.plots_series import (
-    delay_law,
     trajectories,
     wc_scaling,
     delay_law_groups,
@@ -47,6 +47,7 @@ from grokjax.plots_series import (
 )
 from grokjax.plots_report import LAW_RHO_MAX, make_figures
 from grokjax.plots_experiments import (
+    delay_law,
     median_ratio_ci,
     critical_norm_figure,
     dense_rho_figure,

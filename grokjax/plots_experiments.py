@@ -1,5 +1,6 @@
-"""The experiments' own figures with the paper's values and CIs on them (critical_norm,
-dense_rho, lr_matrix, norm_controls): what the report draws for them (:data:`EXPERIMENT_FIGURES`)."""
+"""The experiments' own figures with the paper's values and CIs on them: delay_sweep's
+:func:`delay_law`, and critical_norm, dense_rho, lr_matrix and norm_controls' figures, which the
+report draws for them (:data:`EXPERIMENT_FIGURES`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ import os
 import numpy as np
 
 from grokjax import fit, paper
-from grokjax.plots_base import plain_log_ticks, plain_ticks_at, relative_ylim, save, style, subplots
+from grokjax.plots_base import (
+    STYLES,
+    plain_log_ticks,
+    plain_ticks_at,
+    relative_ylim,
+    save,
+    style,
+    subplots,
+)
 from grokjax.plots_paper import (
+    paper_overlay,
     PAPER_COLOR,
     draw_paper_law,
     draw_paper_points,
@@ -21,6 +31,87 @@ from grokjax.plots_paper import (
     paper_rho_max,
     paper_wc,
 )
+
+
+_py = fit.py  # a numpy scalar as a Python value (``delay_law`` takes a parameter named fit)
+
+
+def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
+    """T_grok against rho on a log axis, one series per p: seeds as points, cell medians as
+    open markers, censored seeds as upward triangles at their budget, fitted lines from
+    ``fit['per_p'][p]['delay_law']``."""
+    clamp = lanes["arm"] == "clamp"
+    ps = sorted(set(lanes["p"][clamp].astype(int)))
+    fig, ax = subplots(figsize=(5.2, 4.0))
+    rng = np.random.default_rng(0)
+    for k, p in enumerate(ps):
+        marker, ls, color = STYLES[k % len(STYLES)]
+        sel = clamp & (lanes["p"] == p)
+        rho = lanes["rho"][sel]
+        t = lanes["T_grok"][sel]
+        ok = np.isfinite(t)
+        jitter = rng.uniform(-0.006, 0.006, rho.size)
+        ax.scatter(
+            rho[ok] + jitter[ok], t[ok], s=10, color=color, alpha=0.45, marker=marker, linewidths=0
+        )
+        cens = ~ok & ~lanes["diverged"][sel]
+        if cens.any():
+            ax.scatter(
+                rho[cens] + jitter[cens],
+                lanes["steps_run"][sel][cens],
+                s=22,
+                color=color,
+                marker="^",
+                facecolors="none",
+                label=f"p={p} censored",
+            )
+        law = fit.get("per_p", {}).get(str(p), {}).get("delay_law")
+        label = f"p={p}"
+        if law and law.get("alpha") is not None:
+            cell_fits = [c for c in law["cells"] if c.get("median") is not None]
+            ax.plot(
+                [c["rho"] for c in cell_fits],
+                [c["median"] for c in cell_fits],
+                marker=marker,
+                ls="none",
+                mfc="white",
+                mec=color,
+                ms=7,
+                mew=1.5,
+            )
+            r = np.linspace(min(rho), max(rho), 50)
+            c0 = next(iter(law["intercepts"].values()))
+            label += f": α={law['alpha']:.2f}, R²={law['r2']:.3f}"
+            ax.plot(r, np.exp(law["alpha"] * r + c0), ls=ls, color=color, label=label)
+            model = str(lanes["model"][sel][0]) if "model" in lanes else "mlp"
+            cond = {k: _py(lanes[k][sel][0]) for k in ("model", "frac", "lr", "wd") if k in lanes}
+            ov = paper_overlay(
+                model,
+                p,
+                [c["rho"] for c in cell_fits],
+                [c["median"] for c in cell_fits],
+                on_protocol(cond),
+            )
+            if ov:
+                draw_paper_law(
+                    ax,
+                    ov["alpha"],
+                    ov["c"],
+                    min(rho),
+                    min(max(rho), ov["hi"]),
+                    None if k else ov["label"],
+                )
+                draw_paper_points(ax, ov["points"], None if k else "paper's medians")
+        else:
+            ax.plot([], [], ls=ls, color=color, label=label)
+    ax.set_yscale("log")
+    plain_log_ticks(ax, "y")
+    ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
+    ax.set_ylabel("T_grok (steps, test acc ≥ 0.9)")
+    ax.set_title("Grokking delay under a pinned weight norm")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path, formats)
 
 
 def _times(lanes: dict, sel: np.ndarray):
@@ -66,8 +157,19 @@ def critical_norm_figure(
     fig, axes = subplots(1, len(kinds), figsize=(4.9 * len(kinds), 4.3), squeeze=False)
     axes = dict(zip(kinds, axes[0]))
     cells_ = fitted["cells"]
-    # (a) against p, at the run's first lr and wd (the paper's protocol where it has it)
-    ax = axes["p"]
+    _wc_against_p(axes["p"], lanes, fitted)
+    if across_lr:
+        _wc_against_lr(axes["lr"], cells_, across_lr)
+    if has_curves:
+        _wc_trajectories(axes["traj"], lanes, cells_, curves)
+    fig.tight_layout()
+    return save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
+
+
+def _wc_against_p(ax, lanes: dict, fitted: dict) -> None:
+    """critical_norm (a): W_c against p per train fraction at the run's first lr and wd (the
+    paper's protocol where it has it), with the power law and the paper's W_c."""
+    cells_ = fitted["cells"]
     lr0, wd0 = float(lanes["lr"][0]), float(lanes["wd"][0])
     fracs = sorted({c["frac"] for c in cells_})
     ps_drawn = set()
@@ -120,91 +222,91 @@ def critical_norm_figure(
     ax.set_title(f"(a) W_c against p (lr {lr0:g}, wd {wd0:g})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    # (b) against lr, per wd: W_c with CIs on a relative axis, T_grok on the right
-    if across_lr:
-        ax = axes["lr"]
-        ax2 = ax.twinx()
-        all_wc, all_lr = [], []
-        for k, (wd, e) in enumerate(sorted(across_lr.items(), key=lambda kv: float(kv[0]))):
-            m, ls, col = style(k)
-            pts = []
-            for lr, w in zip(e["lr"], e["Wc"]):
-                if w is None:
-                    continue
-                cell = next(
-                    (
-                        c
-                        for c in cells_
-                        if math.isclose(c["lr"], lr)
-                        and math.isclose(c["wd"], float(wd))
-                        and c["Wc"]["median"] is not None
-                        and math.isclose(c["Wc"]["median"], w, rel_tol=1e-9)
-                    ),
-                    None,
-                )
-                ci = (cell or {}).get("Wc", {}).get("ci") or [None, None]
-                pts.append((lr, w, ci[0] if ci[0] is not None else w, ci[1] or w))
-            if pts:
-                x, y, lo, hi = (np.array(v, float) for v in zip(*pts))
-                cv = e.get("cv")
-                lab = f"W_c, wd {float(wd):g}" + (f" (CV across lr {100 * cv:.1f} %)" if cv else "")
-                ax.errorbar(
-                    x, y, yerr=[y - lo, hi - y], marker=m, ls=ls, color=col, capsize=2.5,
-                    ms=5, label=lab,
-                )  # fmt: skip
-                all_wc += list(lo) + list(hi)
-                all_lr += list(x)
-            okt = [(lr, t) for lr, t in zip(e["lr"], e["T_grok"]) if t is not None]
-            if okt:
-                ax2.plot(
-                    *zip(*okt), marker=m, ls=":", color=col, mfc="white", alpha=0.7,
-                    label=f"median T_grok, wd {float(wd):g}",
-                )  # fmt: skip
-        ax.set_xscale("log")
-        ax2.set_yscale("log")
-        relative_ylim(ax, all_wc, 0.05)
-        if all_lr:
-            plain_ticks_at(ax, all_lr, "x")
-        plain_log_ticks(ax2, "y")
-        ref = paper.PAPER.get("wc_lr_cv_wd3")
-        note = (
-            f"y axis ±5 % of W_c; paper: CV across lr {100 * ref.value:g} % at wd 3" if ref else ""
-        )
-        ax.set_xlabel("learning rate (log scale)")
-        ax.set_ylabel("W_c (solid; ±5 % axis)")
-        ax2.set_ylabel("median T_grok (dotted, open; log scale)")
-        ax.set_title("(b) W_c and T_grok against lr", fontsize=10)
-        ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, color="0.3")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
-        ax.grid(True, alpha=0.3)
-    # (c) trajectories of the first fully grokked cell
-    if has_curves:
-        ax = axes["traj"]
-        best = max(cells_, key=lambda c: c["n_grokked"])["cell"]
-        idx = np.flatnonzero(lanes["cell"] == best)
-        ax3 = ax.twinx()
-        for j, i in enumerate(idx[:8]):
-            s = curves["steps"][i]
-            keep = (s >= 0) & np.isfinite(curves["norm"][i])
-            ax.plot(
-                np.maximum(s[keep], 1), curves["norm"][i][keep], color="#1b3b6f", lw=0.8,
-                label="‖W‖" if j == 0 else None,
+
+
+def _wc_against_lr(ax, cells_: list, across_lr: dict) -> None:
+    """critical_norm (b): W_c against lr per wd with CIs on a relative axis, T_grok on the
+    right."""
+    ax2 = ax.twinx()
+    all_wc, all_lr = [], []
+    for k, (wd, e) in enumerate(sorted(across_lr.items(), key=lambda kv: float(kv[0]))):
+        m, ls, col = style(k)
+        pts = []
+        for lr, w in zip(e["lr"], e["Wc"]):
+            if w is None:
+                continue
+            cell = next(
+                (
+                    c
+                    for c in cells_
+                    if math.isclose(c["lr"], lr)
+                    and math.isclose(c["wd"], float(wd))
+                    and c["Wc"]["median"] is not None
+                    and math.isclose(c["Wc"]["median"], w, rel_tol=1e-9)
+                ),
+                None,
+            )
+            ci = (cell or {}).get("Wc", {}).get("ci") or [None, None]
+            pts.append((lr, w, ci[0] if ci[0] is not None else w, ci[1] or w))
+        if pts:
+            x, y, lo, hi = (np.array(v, float) for v in zip(*pts))
+            cv = e.get("cv")
+            lab = f"W_c, wd {float(wd):g}" + (f" (CV across lr {100 * cv:.1f} %)" if cv else "")
+            ax.errorbar(
+                x, y, yerr=[y - lo, hi - y], marker=m, ls=ls, color=col, capsize=2.5,
+                ms=5, label=lab,
             )  # fmt: skip
-            if "fourier_gini" in curves:
-                ax3.plot(
-                    np.maximum(s[keep], 1), curves["fourier_gini"][i][keep], color="#c0392b",
-                    ls="--", lw=0.8, label="Fourier Gini" if j == 0 else None,
-                )  # fmt: skip
-        ax.set_xscale("log")
-        plain_log_ticks(ax, "x")
-        ax.set_xlabel("step (log scale)")
-        ax.set_ylabel("‖W‖ (solid)")
-        ax3.set_ylabel("embedding Fourier Gini (dashed)")
-        ax.set_title(f"(c) trajectories, {best}", fontsize=10)
-    fig.tight_layout()
-    return save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
+            all_wc += list(lo) + list(hi)
+            all_lr += list(x)
+        okt = [(lr, t) for lr, t in zip(e["lr"], e["T_grok"]) if t is not None]
+        if okt:
+            ax2.plot(
+                *zip(*okt), marker=m, ls=":", color=col, mfc="white", alpha=0.7,
+                label=f"median T_grok, wd {float(wd):g}",
+            )  # fmt: skip
+    ax.set_xscale("log")
+    ax2.set_yscale("log")
+    relative_ylim(ax, all_wc, 0.05)
+    if all_lr:
+        plain_ticks_at(ax, all_lr, "x")
+    plain_log_ticks(ax2, "y")
+    ref = paper.PAPER.get("wc_lr_cv_wd3")
+    note = f"y axis ±5 % of W_c; paper: CV across lr {100 * ref.value:g} % at wd 3" if ref else ""
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("W_c (solid; ±5 % axis)")
+    ax2.set_ylabel("median T_grok (dotted, open; log scale)")
+    ax.set_title("(b) W_c and T_grok against lr", fontsize=10)
+    ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, color="0.3")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
+    ax.grid(True, alpha=0.3)
+
+
+def _wc_trajectories(ax, lanes: dict, cells_: list, curves: dict) -> None:
+    """critical_norm (c): ‖W‖ and the embedding's Fourier Gini over training, first fully
+    grokked cell."""
+    best = max(cells_, key=lambda c: c["n_grokked"])["cell"]
+    idx = np.flatnonzero(lanes["cell"] == best)
+    ax3 = ax.twinx()
+    for j, i in enumerate(idx[:8]):
+        s = curves["steps"][i]
+        keep = (s >= 0) & np.isfinite(curves["norm"][i])
+        ax.plot(
+            np.maximum(s[keep], 1), curves["norm"][i][keep], color="#1b3b6f", lw=0.8,
+            label="‖W‖" if j == 0 else None,
+        )  # fmt: skip
+        if "fourier_gini" in curves:
+            ax3.plot(
+                np.maximum(s[keep], 1), curves["fourier_gini"][i][keep], color="#c0392b",
+                ls="--", lw=0.8, label="Fourier Gini" if j == 0 else None,
+            )  # fmt: skip
+    ax.set_xscale("log")
+    plain_log_ticks(ax, "x")
+    ax.set_xlabel("step (log scale)")
+    ax.set_ylabel("‖W‖ (solid)")
+    ax3.set_ylabel("embedding Fourier Gini (dashed)")
+    ax.set_title(f"(c) trajectories, {best}", fontsize=10)
 
 
 def dense_rho_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
@@ -348,6 +450,15 @@ def norm_controls_figure(
     of their median T_grok to the free control's, each with a 95 % bootstrap CI over both
     cells' seeds, and the paper's values where it gives them."""
     fig, (ax, ax2) = subplots(1, 2, figsize=(11, 4.4))
+    _frontier_panel(ax, fitted)
+    _ratio_panel(ax2, lanes, fitted)
+    fig.tight_layout()
+    return save(fig, os.path.join(out, f"{prefix}norm_controls.png"))
+
+
+def _frontier_panel(ax, fitted: dict) -> None:
+    """norm_controls (a): the free weight-decay frontier and the clamped cells, medians with
+    95 % CIs."""
 
     def errs(cs):
         y = np.array([c["median"] for c in cs], float)
@@ -377,7 +488,11 @@ def norm_controls_figure(
     ax.set_title("(a) free frontier and clamped cells", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    # (b-d) ratios to the control with bootstrap CIs
+
+
+def _ratio_panel(ax2, lanes: dict, fitted: dict) -> None:
+    """norm_controls (b-d): each control cell's median T_grok over the free control's, with a
+    95 % bootstrap CI over both cells' seeds, and the paper's values."""
     ok = ~lanes["diverged"]
     # the control: the frontier cell (free lanes at one wd) the fit took as control
     control = fitted.get("control") or {}
@@ -428,8 +543,6 @@ def norm_controls_figure(
     ax2.set_ylabel("median T_grok / free control (95 % CI)")
     ax2.set_title("(b-d) one-shot and init controls", fontsize=10)
     ax2.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    return save(fig, os.path.join(out, f"{prefix}norm_controls.png"))
 
 
 # The report draws an experiment's own figure with these instead of the experiment's

@@ -403,71 +403,10 @@ def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -
     ``<run>_delay_law`` (per p, with the shared-alpha collapse when there are several p),
     ``<run>_delay_law_lr``, ``<run>_norm_at_grok``; over all runs: ``layernorm_cv``."""
     figs = []
-
-    def add(name, caption, fn, *args):
-        try:
-            files, why = fn(*args)
-        except ValueError as e:
-            files, why = None, f"could not draw: {e}"
-        if files:
-            figs.append(
-                {
-                    "name": name,
-                    "files": [os.path.basename(f) for f in files],
-                    "caption": caption + (f" ({why})" if why else ""),
-                }
-            )
-        else:
-            figs.append({"name": name, "skipped": why})
-
     for run in runs:
-        stem = os.path.join(out, run.name)
-        add(
-            f"{run.name}_trajectories",
-            "train/test accuracy and ‖W‖ against step (log x) for a "
-            "free lane and clamped lanes of one seed; T_mem, T_grok and W_c marked",
-            _fig_trajectories,
-            run,
-            f"{stem}_trajectories.png",
-        )
-        add(
-            f"{run.name}_wc_scaling",
-            "W_c against p and/or train fraction with power-law fits",
-            _fig_wc,
-            run,
-            f"{stem}_wc_scaling.png",
-        )
-        made, skipped = _fig_delay(run, f"{stem}_delay_law.png", f"{stem}_delay_law_lr.png")
-        for stemname, cap in (
-            (
-                f"{run.name}_delay_law",
-                "T_grok against ρ per p with fitted "
-                "lines; with several p also the shared-α collapse "
-                "(ln T_grok − c_p against ρ)",
-            ),
-            (f"{run.name}_delay_law_lr", "T_grok against ρ per lr with fitted lines"),
-        ):
-            files = [
-                os.path.basename(f) for f in made if os.path.basename(f).startswith(stemname + ".")
-            ]
-            if files:
-                figs.append({"name": stemname, "files": files, "caption": cap})
-        for what, why in skipped:
-            figs.append(
-                {
-                    "name": f"{run.name}_{'delay_law_lr' if 'lr' in what else 'delay_law'}",
-                    "skipped": why,
-                }
-            )
-        add(
-            f"{run.name}_norm_at_grok",
-            "‖W‖ at T_grok against the held norm with the identity "
-            "line, and the relative deviation",
-            _fig_identity,
-            run,
-            f"{stem}_norm_at_grok.png",
-        )
-    add(
+        _run_figures(figs, run, out)
+    _add(
+        figs,
         "layernorm_cv",
         "per-group CV across seeds of the norm at T_grok with and without "
         "LayerNorm (attention model)",
@@ -476,7 +415,8 @@ def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -
         ln_rows if ln_rows is not None else tables.layernorm_table(runs),
         os.path.join(out, "layernorm_cv.png"),
     )
-    add(
+    _add(
+        figs,
         "delay_law_models",
         "T_grok against ρ for the MLP and the attention model (no "
         "LayerNorm), each with its own fitted α",
@@ -485,3 +425,74 @@ def make_figures(runs: list[Run], out: str, ln_rows: list[dict] | None = None) -
         os.path.join(out, "delay_law_models.png"),
     )
     return figs
+
+
+def _add(figs: list, name: str, caption: str, fn, *args) -> None:
+    """Draws one figure with ``fn(*args)`` -> (files, why) and records it in ``figs``."""
+    try:
+        files, why = fn(*args)
+    except ValueError as e:
+        files, why = None, f"could not draw: {e}"
+    if files:
+        figs.append(
+            {
+                "name": name,
+                "files": [os.path.basename(f) for f in files],
+                "caption": caption + (f" ({why})" if why else ""),
+            }
+        )
+    else:
+        figs.append({"name": name, "skipped": why})
+
+
+def _run_figures(figs: list, run: Run, out: str) -> None:
+    """The per-run figures of ``make_figures``, recorded in ``figs``."""
+    stem = os.path.join(out, run.name)
+    stem = os.path.join(out, run.name)
+    _add(
+        figs,
+        f"{run.name}_trajectories",
+        "train/test accuracy and ‖W‖ against step (log x) for a "
+        "free lane and clamped lanes of one seed; T_mem, T_grok and W_c marked",
+        _fig_trajectories,
+        run,
+        f"{stem}_trajectories.png",
+    )
+    _add(
+        figs,
+        f"{run.name}_wc_scaling",
+        "W_c against p and/or train fraction with power-law fits",
+        _fig_wc,
+        run,
+        f"{stem}_wc_scaling.png",
+    )
+    made, skipped = _fig_delay(run, f"{stem}_delay_law.png", f"{stem}_delay_law_lr.png")
+    for stemname, cap in (
+        (
+            f"{run.name}_delay_law",
+            "T_grok against ρ per p with fitted "
+            "lines; with several p also the shared-α collapse "
+            "(ln T_grok − c_p against ρ)",
+        ),
+        (f"{run.name}_delay_law_lr", "T_grok against ρ per lr with fitted lines"),
+    ):
+        files = [
+            os.path.basename(f) for f in made if os.path.basename(f).startswith(stemname + ".")
+        ]
+        if files:
+            figs.append({"name": stemname, "files": files, "caption": cap})
+    for what, why in skipped:
+        figs.append(
+            {
+                "name": f"{run.name}_{'delay_law_lr' if 'lr' in what else 'delay_law'}",
+                "skipped": why,
+            }
+        )
+    _add(
+        figs,
+        f"{run.name}_norm_at_grok",
+        "‖W‖ at T_grok against the held norm with the identity line, and the relative deviation",
+        _fig_identity,
+        run,
+        f"{stem}_norm_at_grok.png",
+    )

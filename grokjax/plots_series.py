@@ -1,101 +1,17 @@
 """The drawing functions: plain series in, PNG/PDF files out (trajectories, W_c scaling, the
-delay law per group, the norm identity, LayerNorm CVs, the delay law of one run)."""
+delay law per group, the norm identity, LayerNorm CVs)."""
 
 from __future__ import annotations
 
 
 import numpy as np
 
-from grokjax import fit
-from grokjax.plots_base import FORMATS, HATCHES, STYLES, plain_log_ticks, save, style, subplots
+from grokjax.plots_base import FORMATS, HATCHES, plain_log_ticks, save, style, subplots
 from grokjax.plots_paper import (
     PAPER_COLOR,
     draw_paper_law,
     draw_paper_points,
-    on_protocol,
-    paper_overlay,
 )
-
-
-_py = fit.py  # a numpy scalar as a Python value (``delay_law`` takes a parameter named fit)
-
-
-def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
-    """T_grok against rho on a log axis, one series per p: seeds as points, cell medians as
-    open markers, censored seeds as upward triangles at their budget, fitted lines from
-    ``fit['per_p'][p]['delay_law']``."""
-    clamp = lanes["arm"] == "clamp"
-    ps = sorted(set(lanes["p"][clamp].astype(int)))
-    fig, ax = subplots(figsize=(5.2, 4.0))
-    rng = np.random.default_rng(0)
-    for k, p in enumerate(ps):
-        marker, ls, color = STYLES[k % len(STYLES)]
-        sel = clamp & (lanes["p"] == p)
-        rho = lanes["rho"][sel]
-        t = lanes["T_grok"][sel]
-        ok = np.isfinite(t)
-        jitter = rng.uniform(-0.006, 0.006, rho.size)
-        ax.scatter(
-            rho[ok] + jitter[ok], t[ok], s=10, color=color, alpha=0.45, marker=marker, linewidths=0
-        )
-        cens = ~ok & ~lanes["diverged"][sel]
-        if cens.any():
-            ax.scatter(
-                rho[cens] + jitter[cens],
-                lanes["steps_run"][sel][cens],
-                s=22,
-                color=color,
-                marker="^",
-                facecolors="none",
-                label=f"p={p} censored",
-            )
-        law = fit.get("per_p", {}).get(str(p), {}).get("delay_law")
-        label = f"p={p}"
-        if law and law.get("alpha") is not None:
-            cell_fits = [c for c in law["cells"] if c.get("median") is not None]
-            ax.plot(
-                [c["rho"] for c in cell_fits],
-                [c["median"] for c in cell_fits],
-                marker=marker,
-                ls="none",
-                mfc="white",
-                mec=color,
-                ms=7,
-                mew=1.5,
-            )
-            r = np.linspace(min(rho), max(rho), 50)
-            c0 = next(iter(law["intercepts"].values()))
-            label += f": α={law['alpha']:.2f}, R²={law['r2']:.3f}"
-            ax.plot(r, np.exp(law["alpha"] * r + c0), ls=ls, color=color, label=label)
-            model = str(lanes["model"][sel][0]) if "model" in lanes else "mlp"
-            cond = {k: _py(lanes[k][sel][0]) for k in ("model", "frac", "lr", "wd") if k in lanes}
-            ov = paper_overlay(
-                model,
-                p,
-                [c["rho"] for c in cell_fits],
-                [c["median"] for c in cell_fits],
-                on_protocol(cond),
-            )
-            if ov:
-                draw_paper_law(
-                    ax,
-                    ov["alpha"],
-                    ov["c"],
-                    min(rho),
-                    min(max(rho), ov["hi"]),
-                    None if k else ov["label"],
-                )
-                draw_paper_points(ax, ov["points"], None if k else "paper's medians")
-        else:
-            ax.plot([], [], ls=ls, color=color, label=label)
-    ax.set_yscale("log")
-    plain_log_ticks(ax, "y")
-    ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
-    ax.set_ylabel("T_grok (steps, test acc ≥ 0.9)")
-    ax.set_title("Grokking delay under a pinned weight norm")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return save(fig, path, formats)
 
 
 def trajectories(
@@ -112,119 +28,10 @@ def trajectories(
         2, n, figsize=(2.9 * n + 0.8, 5.6), sharex=True, sharey="row", squeeze=False
     )
     handles = {}
-
-    def keep_handle(h):
-        handles.setdefault(h.get_label(), h)
-
     for j, pnl in enumerate(panels):
-        s = np.asarray(pnl["steps"], float)
-        keep = (s > 0) & np.isfinite(np.asarray(pnl["test_acc"], float))
-        s = s[keep]
         top, bot = axes[0, j], axes[1, j]
-        keep_handle(
-            top.plot(
-                s,
-                np.asarray(pnl["train_acc"], float)[keep],
-                ls="--",
-                color="#7f8fa6",
-                lw=1.6,
-                label="train accuracy",
-            )[0]
-        )
-        keep_handle(
-            top.plot(
-                s,
-                np.asarray(pnl["test_acc"], float)[keep],
-                ls="-",
-                color="#1b3b6f",
-                lw=1.8,
-                label="test accuracy",
-            )[0]
-        )
-        keep_handle(
-            top.axhline(0.9, color="0.6", lw=0.8, ls=(0, (1, 2)), label="test accuracy = 0.9")
-        )
-        keep_handle(
-            bot.plot(
-                s,
-                np.asarray(pnl["norm"], float)[keep],
-                ls="-",
-                color="#1b3b6f",
-                lw=1.8,
-                label="‖W‖",
-            )[0]
-        )
-        text = []
-        if pnl.get("wc") is not None:
-            keep_handle(
-                bot.axhline(
-                    pnl["wc"],
-                    color="#c0392b",
-                    ls="-.",
-                    lw=1.3,
-                    label="W_c (median ‖W‖ at T_grok, free lanes)",
-                )
-            )
-            text.append(f"W_c = {pnl['wc']:.4g}")
-        if pnl.get("target") is not None:
-            keep_handle(
-                bot.axhline(
-                    pnl["target"], color="#2e7d32", ls=":", lw=1.8, label="held norm (clamp target)"
-                )
-            )
-            text.append(f"held = {pnl['target']:.4g}")
-        ttext = []
-        for ax in (top, bot):
-            if pnl.get("t_mem") is not None:
-                keep_handle(
-                    ax.axvline(
-                        pnl["t_mem"],
-                        color="0.35",
-                        ls=":",
-                        lw=1.3,
-                        label="T_mem (train accuracy ≥ 0.99)",
-                    )
-                )
-            if pnl.get("t_grok") is not None:
-                keep_handle(
-                    ax.axvline(
-                        pnl["t_grok"],
-                        color="#6a1b9a",
-                        ls="--",
-                        lw=1.3,
-                        label="T_grok (test accuracy ≥ 0.9)",
-                    )
-                )
-            ax.set_xscale("log")
-            ax.grid(True, which="major", alpha=0.3)
-        if pnl.get("t_mem") is not None:
-            ttext.append(f"T_mem = {pnl['t_mem']:.0f}")
-        ttext.append(
-            f"T_grok = {pnl['t_grok']:.0f}"
-            if pnl.get("t_grok") is not None
-            else "T_grok: not reached"
-        )
-        box = dict(boxstyle="round,pad=0.25", fc="white", ec="0.7", alpha=0.9)
-        top.text(
-            0.03,
-            0.55,
-            "\n".join(ttext),
-            transform=top.transAxes,
-            fontsize=7.5,
-            va="center",
-            bbox=box,
-        )
-        if text:
-            bot.text(
-                0.97,
-                0.05,
-                "\n".join(text),
-                transform=bot.transAxes,
-                fontsize=7.5,
-                ha="right",
-                va="bottom",
-                bbox=box,
-            )
+        _trajectory_lines(top, bot, pnl, handles)
+        _trajectory_notes(top, bot, pnl)
         top.set_title(pnl["label"], fontsize=10)
         bot.set_xlabel("training step (log scale)")
     axes[0, 0].set_ylabel("accuracy")
@@ -242,6 +49,124 @@ def trajectories(
     )
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return save(fig, path, formats)
+
+
+def _trajectory_lines(top, bot, pnl: dict, handles: dict) -> None:
+    """One lane's column of ``trajectories``: accuracies (top), ‖W‖ with W_c and the held norm
+    (bottom), T_mem and T_grok on both; each legend entry's first handle kept in ``handles``."""
+
+    def keep_handle(h):
+        handles.setdefault(h.get_label(), h)
+
+    s = np.asarray(pnl["steps"], float)
+    keep = (s > 0) & np.isfinite(np.asarray(pnl["test_acc"], float))
+    s = s[keep]
+    keep_handle(
+        top.plot(
+            s,
+            np.asarray(pnl["train_acc"], float)[keep],
+            ls="--",
+            color="#7f8fa6",
+            lw=1.6,
+            label="train accuracy",
+        )[0]
+    )
+    keep_handle(
+        top.plot(
+            s,
+            np.asarray(pnl["test_acc"], float)[keep],
+            ls="-",
+            color="#1b3b6f",
+            lw=1.8,
+            label="test accuracy",
+        )[0]
+    )
+    keep_handle(top.axhline(0.9, color="0.6", lw=0.8, ls=(0, (1, 2)), label="test accuracy = 0.9"))
+    keep_handle(
+        bot.plot(
+            s,
+            np.asarray(pnl["norm"], float)[keep],
+            ls="-",
+            color="#1b3b6f",
+            lw=1.8,
+            label="‖W‖",
+        )[0]
+    )
+    if pnl.get("wc") is not None:
+        keep_handle(
+            bot.axhline(
+                pnl["wc"],
+                color="#c0392b",
+                ls="-.",
+                lw=1.3,
+                label="W_c (median ‖W‖ at T_grok, free lanes)",
+            )
+        )
+    if pnl.get("target") is not None:
+        keep_handle(
+            bot.axhline(
+                pnl["target"], color="#2e7d32", ls=":", lw=1.8, label="held norm (clamp target)"
+            )
+        )
+    for ax in (top, bot):
+        if pnl.get("t_mem") is not None:
+            keep_handle(
+                ax.axvline(
+                    pnl["t_mem"],
+                    color="0.35",
+                    ls=":",
+                    lw=1.3,
+                    label="T_mem (train accuracy ≥ 0.99)",
+                )
+            )
+        if pnl.get("t_grok") is not None:
+            keep_handle(
+                ax.axvline(
+                    pnl["t_grok"],
+                    color="#6a1b9a",
+                    ls="--",
+                    lw=1.3,
+                    label="T_grok (test accuracy ≥ 0.9)",
+                )
+            )
+        ax.set_xscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+
+
+def _trajectory_notes(top, bot, pnl: dict) -> None:
+    """The boxes of one lane's column: T_mem and T_grok (top), W_c and the held norm (bottom)."""
+    text = []
+    if pnl.get("wc") is not None:
+        text.append(f"W_c = {pnl['wc']:.4g}")
+    if pnl.get("target") is not None:
+        text.append(f"held = {pnl['target']:.4g}")
+    ttext = []
+    if pnl.get("t_mem") is not None:
+        ttext.append(f"T_mem = {pnl['t_mem']:.0f}")
+    ttext.append(
+        f"T_grok = {pnl['t_grok']:.0f}" if pnl.get("t_grok") is not None else "T_grok: not reached"
+    )
+    box = dict(boxstyle="round,pad=0.25", fc="white", ec="0.7", alpha=0.9)
+    top.text(
+        0.03,
+        0.55,
+        "\n".join(ttext),
+        transform=top.transAxes,
+        fontsize=7.5,
+        va="center",
+        bbox=box,
+    )
+    if text:
+        bot.text(
+            0.97,
+            0.05,
+            "\n".join(text),
+            transform=bot.transAxes,
+            fontsize=7.5,
+            ha="right",
+            va="bottom",
+            bbox=box,
+        )
 
 
 def _powerline(ax, x, fitres, style, label):
@@ -278,95 +203,99 @@ def wc_scaling(
     fig, axes = subplots(
         1, len(panels), figsize=(5.0 * len(panels), 4.3 + 0.2 * nrows), squeeze=False
     )
-    from matplotlib.lines import Line2D
-
     for ax, (series, name) in zip(axes[0], panels):
-        handles = []
-        for k, s in enumerate(series):
-            st = style(k)
-            x = np.asarray(s["x"], float)
-            y = np.asarray(s["median"], float)
-            lo = np.asarray(s["lo"], float)
-            hi = np.asarray(s["hi"], float)
-            sx = np.asarray(s["seeds_x"], float)
-            jit = np.exp(np.random.default_rng(k).uniform(-0.012, 0.012, sx.size))
-            ax.scatter(
-                sx * jit, s["seeds_y"], s=10, marker=st[0], color=st[2], alpha=0.45, linewidths=0
-            )
-            yerr = np.vstack(
-                [np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)]
-            )
-            label = s["label"]
-            f = s.get("fit")
-            if f and f.get("exponent") is not None:
-                ci = f.get("exponent_ci") or [None, None]
-                label += f": W_c ∝ {name}^{f['exponent']:.3f}"
-                if ci[0] is not None:
-                    label += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-                xs = np.geomspace(x.min(), x.max(), 50)
-                ax.plot(xs, f["prefactor"] * xs ** f["exponent"], ls=st[1], color=st[2], lw=1.4)
-            ax.errorbar(
-                x,
-                y,
-                yerr=yerr,
-                fmt=st[0],
-                mfc="white",
-                mec=st[2],
-                ecolor=st[2],
-                ms=7,
-                mew=1.5,
-                capsize=3,
-                elinewidth=1.2,
-                ls="none",
-            )
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker=st[0],
-                    mfc="white",
-                    mec=st[2],
-                    mew=1.5,
-                    ls=st[1],
-                    color=st[2],
-                    label=label,
-                )
-            )
-        if name == "p" and paper_points:
-            px = sorted(paper_points)
-            handles.append(
-                ax.plot(
-                    px,
-                    [paper_points[q] for q in px],
-                    ls="none",
-                    marker="x",
-                    ms=9,
-                    mew=1.6,
-                    color="0.15",
-                    zorder=5,
-                    label="paper's W_c",
-                )[0]
-            )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("modulus p (log scale)" if name == "p" else "train fraction (log scale)")
-        ax.set_ylabel("W_c = ‖W‖ at T_grok (log scale)")
-        ax.set_title("open: median with 95 % CI; small: seeds; lines: power-law fits", fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(
-            handles=handles,
-            fontsize=7,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.16),
-            frameon=False,
-            handlelength=3,
-        )
-        plain_log_ticks(ax, "x")
-        plain_log_ticks(ax, "y")
+        _wc_panel(ax, series, name, paper_points)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return save(fig, path, formats)
+
+
+def _wc_panel(ax, series: list[dict], name: str, paper_points: dict | None) -> None:
+    """One panel of ``wc_scaling``: W_c against ``name`` (p or frac), seeds, medians with CIs,
+    power-law lines and, on the p panel, the paper's W_c."""
+    handles = [_wc_series(ax, k, s, name) for k, s in enumerate(series)]
+    if name == "p" and paper_points:
+        px = sorted(paper_points)
+        handles.append(
+            ax.plot(
+                px,
+                [paper_points[q] for q in px],
+                ls="none",
+                marker="x",
+                ms=9,
+                mew=1.6,
+                color="0.15",
+                zorder=5,
+                label="paper's W_c",
+            )[0]
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("modulus p (log scale)" if name == "p" else "train fraction (log scale)")
+    ax.set_ylabel("W_c = ‖W‖ at T_grok (log scale)")
+    ax.set_title("open: median with 95 % CI; small: seeds; lines: power-law fits", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        frameon=False,
+        handlelength=3,
+    )
+    plain_log_ticks(ax, "x")
+    plain_log_ticks(ax, "y")
+
+
+def _wc_series(ax, k: int, s: dict, name: str):
+    """Series ``k`` of a ``wc_scaling`` panel: seeds, medians with CIs, its power-law line.
+    Returns its legend handle."""
+    from matplotlib.lines import Line2D
+
+    st = style(k)
+    x = np.asarray(s["x"], float)
+    y = np.asarray(s["median"], float)
+    lo = np.asarray(s["lo"], float)
+    hi = np.asarray(s["hi"], float)
+    sx = np.asarray(s["seeds_x"], float)
+    jit = np.exp(np.random.default_rng(k).uniform(-0.012, 0.012, sx.size))
+    ax.scatter(sx * jit, s["seeds_y"], s=10, marker=st[0], color=st[2], alpha=0.45, linewidths=0)
+    yerr = np.vstack([np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)])
+    label = s["label"]
+    f = s.get("fit")
+    if f and f.get("exponent") is not None:
+        ci = f.get("exponent_ci") or [None, None]
+        label += f": W_c ∝ {name}^{f['exponent']:.3f}"
+        if ci[0] is not None:
+            label += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        xs = np.geomspace(x.min(), x.max(), 50)
+        ax.plot(xs, f["prefactor"] * xs ** f["exponent"], ls=st[1], color=st[2], lw=1.4)
+    ax.errorbar(
+        x,
+        y,
+        yerr=yerr,
+        fmt=st[0],
+        mfc="white",
+        mec=st[2],
+        ecolor=st[2],
+        ms=7,
+        mew=1.5,
+        capsize=3,
+        elinewidth=1.2,
+        ls="none",
+    )
+    return Line2D(
+        [],
+        [],
+        marker=st[0],
+        mfc="white",
+        mec=st[2],
+        mew=1.5,
+        ls=st[1],
+        color=st[2],
+        label=label,
+    )
 
 
 def delay_law_groups(
@@ -394,73 +323,7 @@ def delay_law_groups(
     span = float(np.ptp(all_rho)) if all_rho.size else 0.0
     jit = 0.012 * (span if span > 0 else 1.0)
     for k, s in enumerate(series):
-        marker, ls, color = style(k)
-        rho = np.asarray(s["rho"], float)
-        t = np.asarray(s["t"], float)
-        c = np.asarray(s["censored"], bool)
-        j = rng.uniform(-jit, jit, rho.size)
-        ax.scatter(
-            rho[~c] + j[~c], t[~c], s=10, marker=marker, color=color, alpha=0.4, linewidths=0
-        )
-        if c.any():
-            ax.scatter(
-                rho[c] + j[c],
-                t[c],
-                s=26,
-                marker="^",
-                facecolors="none",
-                edgecolors=color,
-                label=f"{s['label']}: censored at budget",
-            )
-        ax.plot(
-            s["cells_rho"],
-            s["cells_median"],
-            marker=marker,
-            ls="none",
-            mfc="white",
-            mec=color,
-            ms=8,
-            mew=1.6,
-        )
-        if s.get("line") is not None and all(v is not None for v in s["line"]):
-            a, c0 = s["line"]
-            fr = np.asarray(s["cells_rho"], float)
-            r = np.linspace(fr.min(), fr.max(), 50)
-            ax.plot(
-                r,
-                np.exp(a * r + c0),
-                ls=ls,
-                color=color,
-                lw=1.5,
-                label=s.get("line_label") or s["label"],
-            )
-            if rho.max() > fr.max() or rho.min() < fr.min():  # extrapolation, thin and faint
-                r = np.linspace(rho.min(), rho.max(), 50)
-                ax.plot(r, np.exp(a * r + c0), ls=":", color=color, lw=0.9, alpha=0.6)
-        else:
-            ax.plot(
-                [],
-                [],
-                marker=marker,
-                ls="none",
-                mfc="white",
-                mec=color,
-                label=f"{s['label']} (no fit)",
-            )
-        ov = s.get("paper")
-        if ov:
-            first = not any(x.get("paper") for x in series[:k])
-            r = np.asarray(s["cells_rho"] or rho, float)
-            draw_paper_law(
-                ax,
-                ov["alpha"],
-                ov["c"],
-                r.min(),
-                min(r.max(), ov["hi"]),
-                ov["label"] if first else None,
-            )
-            has_pts = any(x.get("paper", {}).get("points") for x in series[:k])
-            draw_paper_points(ax, ov["points"], None if has_pts else "paper's medians")
+        _delay_group(ax, k, s, series, rng, jit)
     ax.set_yscale("log")
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("T_grok (steps to test acc ≥ 0.9, log scale)")
@@ -469,51 +332,126 @@ def delay_law_groups(
     ax.legend(fontsize=7)
     plain_log_ticks(ax, "y")
     if collapse:
-        ax2 = axes[0, 1]
-        for k, pts in enumerate(collapse["points"]):
-            marker, _, color = style(k)
-            ax2.plot(
-                pts["rho"],
-                pts["y"],
-                marker=marker,
-                ls="none",
-                mfc="white",
-                mec=color,
-                ms=8,
-                mew=1.6,
-                label=pts["label"],
-            )
-            if pts.get("seeds_rho") is not None:
-                ax2.scatter(
-                    pts["seeds_rho"],
-                    pts["seeds_y"],
-                    s=9,
-                    marker=marker,
-                    color=color,
-                    alpha=0.3,
-                    linewidths=0,
-                )
-        r = np.linspace(all_rho.min(), all_rho.max(), 50)
-        ax2.plot(r, collapse["alpha"] * r, color="black", lw=1.5, label=collapse["label"])
-        pa = collapse.get("paper_alpha")
-        if pa:  # the paper's slope through the same points' centre
-            xs = np.concatenate([np.asarray(q["rho"], float) for q in collapse["points"]])
-            ys = np.concatenate([np.asarray(q["y"], float) for q in collapse["points"]])
-            if xs.size:
-                k0 = float(np.mean(ys - pa * xs))
-                ax2.plot(
-                    r, pa * r + k0, color=PAPER_COLOR, ls=(0, (6, 3)), lw=1.1,
-                    label=f"paper α = {pa:g} (slope)",
-                )  # fmt: skip
-        ax2.set_xlabel("held norm ρ = ‖W‖ / W_c")
-        ax2.set_ylabel("ln T_grok − c_p (shared-α intercept removed)")
-        ax2.set_title("collapse onto one line", fontsize=9)
-        ax2.grid(True, alpha=0.3)
-        ax2.legend(fontsize=7)
+        _collapse_panel(axes[0, 1], collapse, all_rho)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return save(fig, path, formats)
+
+
+def _delay_group(ax, k: int, s: dict, series: list[dict], rng, jit: float) -> None:
+    """Series ``k`` of ``delay_law_groups``: seeds (jittered by ``rng``), censored seeds, cell
+    medians, the group's fit and the paper's law and medians where it has them."""
+    marker, ls, color = style(k)
+    rho = np.asarray(s["rho"], float)
+    t = np.asarray(s["t"], float)
+    c = np.asarray(s["censored"], bool)
+    j = rng.uniform(-jit, jit, rho.size)
+    ax.scatter(rho[~c] + j[~c], t[~c], s=10, marker=marker, color=color, alpha=0.4, linewidths=0)
+    if c.any():
+        ax.scatter(
+            rho[c] + j[c],
+            t[c],
+            s=26,
+            marker="^",
+            facecolors="none",
+            edgecolors=color,
+            label=f"{s['label']}: censored at budget",
+        )
+    ax.plot(
+        s["cells_rho"],
+        s["cells_median"],
+        marker=marker,
+        ls="none",
+        mfc="white",
+        mec=color,
+        ms=8,
+        mew=1.6,
+    )
+    if s.get("line") is not None and all(v is not None for v in s["line"]):
+        a, c0 = s["line"]
+        fr = np.asarray(s["cells_rho"], float)
+        r = np.linspace(fr.min(), fr.max(), 50)
+        ax.plot(
+            r,
+            np.exp(a * r + c0),
+            ls=ls,
+            color=color,
+            lw=1.5,
+            label=s.get("line_label") or s["label"],
+        )
+        if rho.max() > fr.max() or rho.min() < fr.min():  # extrapolation, thin and faint
+            r = np.linspace(rho.min(), rho.max(), 50)
+            ax.plot(r, np.exp(a * r + c0), ls=":", color=color, lw=0.9, alpha=0.6)
+    else:
+        ax.plot(
+            [],
+            [],
+            marker=marker,
+            ls="none",
+            mfc="white",
+            mec=color,
+            label=f"{s['label']} (no fit)",
+        )
+    ov = s.get("paper")
+    if ov:
+        first = not any(x.get("paper") for x in series[:k])
+        r = np.asarray(s["cells_rho"] or rho, float)
+        draw_paper_law(
+            ax,
+            ov["alpha"],
+            ov["c"],
+            r.min(),
+            min(r.max(), ov["hi"]),
+            ov["label"] if first else None,
+        )
+        has_pts = any(x.get("paper", {}).get("points") for x in series[:k])
+        draw_paper_points(ax, ov["points"], None if has_pts else "paper's medians")
+
+
+def _collapse_panel(ax2, collapse: dict, all_rho) -> None:
+    """The collapse panel of ``delay_law_groups``: cell medians minus each group's intercept
+    against rho, the shared slope and the paper's."""
+    for k, pts in enumerate(collapse["points"]):
+        marker, _, color = style(k)
+        ax2.plot(
+            pts["rho"],
+            pts["y"],
+            marker=marker,
+            ls="none",
+            mfc="white",
+            mec=color,
+            ms=8,
+            mew=1.6,
+            label=pts["label"],
+        )
+        if pts.get("seeds_rho") is not None:
+            ax2.scatter(
+                pts["seeds_rho"],
+                pts["seeds_y"],
+                s=9,
+                marker=marker,
+                color=color,
+                alpha=0.3,
+                linewidths=0,
+            )
+    r = np.linspace(all_rho.min(), all_rho.max(), 50)
+    ax2.plot(r, collapse["alpha"] * r, color="black", lw=1.5, label=collapse["label"])
+    pa = collapse.get("paper_alpha")
+    if pa:  # the paper's slope through the same points' centre
+        xs = np.concatenate([np.asarray(q["rho"], float) for q in collapse["points"]])
+        ys = np.concatenate([np.asarray(q["y"], float) for q in collapse["points"]])
+        if xs.size:
+            k0 = float(np.mean(ys - pa * xs))
+            ax2.plot(
+                r, pa * r + k0, color=PAPER_COLOR, ls=(0, (6, 3)), lw=1.1,
+                label=f"paper α = {pa:g} (slope)",
+            )  # fmt: skip
+    ax2.set_xlabel("held norm ρ = ‖W‖ / W_c")
+    ax2.set_ylabel("ln T_grok − c_p (shared-α intercept removed)")
+    ax2.set_title("collapse onto one line", fontsize=9)
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=7)
 
 
 def norm_identity(
