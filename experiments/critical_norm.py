@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 
 import numpy as np
@@ -294,115 +293,11 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-    """(a) W_c against p per fraction with the power law; (b) W_c and T_grok against lr per
-    wd; (c) ||W|| and the embedding's Fourier Gini over training, reference cell."""
-
+    """The run's figure: ``grokjax.plots.critical_norm_figure``, the one the report draws (with the
+    paper's values on it)."""
     from grokjax import plots
 
-    fig, axes = plots.subplots(1, 3, figsize=(14, 4.0))
-    ax = axes[0]
-    fracs = sorted({c["frac"] for c in fitted["cells"]})
-    for k, f in enumerate(fracs):
-        m, ls, col = plots.STYLES[k % len(plots.STYLES)]
-        cs = sorted(
-            (
-                c
-                for c in fitted["cells"]
-                if math.isclose(c["frac"], f)
-                and c["Wc"]["median"] is not None
-                and c["cell"].endswith(f"-lr{lanes['lr'][0]:g}-wd{lanes['wd'][0]:g}")
-            ),
-            key=lambda c: c["p"],
-        )
-        if cs:
-            ax.plot(
-                [c["p"] for c in cs],
-                [c["Wc"]["median"] for c in cs],
-                marker=m,
-                ls=ls,
-                color=col,
-                label=f"fraction {f:g}",
-            )
-    pl = fitted.get("power_law") or {}
-    if pl.get("exponent") is not None:
-        ps = np.array(sorted(int(p) for p in fitted["Wc_by_p"]), float)
-        ax.plot(
-            ps,
-            pl["prefactor"] * ps ** pl["exponent"],
-            color="k",
-            lw=1,
-            label=f"W_c ∝ p^{pl['exponent']:.2f}",
-        )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("modulus p")
-    ax.set_ylabel("W_c (median ‖W‖ at T_grok)")
-    ax.set_title("(a) critical norm against p")
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    ax2 = ax.twinx()
-    for k, (wd, e) in enumerate(sorted(fitted["across_lr"].items(), key=lambda kv: float(kv[0]))):
-        m, ls, col = plots.STYLES[k % len(plots.STYLES)]
-        ok = [i for i, w in enumerate(e["Wc"]) if w is not None]
-        ax.plot(
-            [e["lr"][i] for i in ok],
-            [e["Wc"][i] for i in ok],
-            marker=m,
-            ls=ls,
-            color=col,
-            label=f"W_c, wd={float(wd):g}",
-        )
-        okt = [i for i, t in enumerate(e["T_grok"]) if t is not None]
-        ax2.plot(
-            [e["lr"][i] for i in okt],
-            [e["T_grok"][i] for i in okt],
-            marker=m,
-            ls=":",
-            color=col,
-            mfc="white",
-            alpha=0.7,
-        )
-    ax.set_xscale("log")
-    ax2.set_yscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("W_c (solid)")
-    ax2.set_ylabel("median T_grok (dotted, open)")
-    ax.set_title("(b) W_c and T_grok against lr")
-    ax.legend(fontsize=7)
-    ax = axes[2]
-    if "steps" not in curves:  # a committed results/ run keeps no curves
-        ax.set_axis_off()
-        fig.tight_layout()
-        return plots.save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
-    best = max(fitted["cells"], key=lambda c: c["n_grokked"])["cell"]  # first fully grokked
-    idx = np.flatnonzero(lanes["cell"] == best)
-    ax3 = ax.twinx()
-    for j, i in enumerate(idx[:8]):
-        s = curves["steps"][i]
-        keep = (s >= 0) & np.isfinite(curves["norm"][i])
-        ax.plot(
-            np.maximum(s[keep], 1),
-            curves["norm"][i][keep],
-            color="#1b3b6f",
-            lw=0.8,
-            label="‖W‖" if j == 0 else None,
-        )
-        if "fourier_gini" in curves:
-            ax3.plot(
-                np.maximum(s[keep], 1),
-                curves["fourier_gini"][i][keep],
-                color="#c0392b",
-                ls="--",
-                lw=0.8,
-                label="Fourier Gini" if j == 0 else None,
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("‖W‖ (solid)")
-    ax3.set_ylabel("embedding Fourier Gini (dashed)")
-    ax.set_title(f"(c) trajectories, {best}")
-    fig.tight_layout()
-    return plots.save(fig, os.path.join(out, f"{prefix}critical_norm.png"))
+    return plots.critical_norm_figure(lanes, fitted, curves, out, prefix)
 
 
 def summary(fitted: dict, cfg: Config) -> str:

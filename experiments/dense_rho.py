@@ -27,7 +27,6 @@ Presets (lane-steps are upper bounds):
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 import numpy as np
@@ -170,63 +169,11 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-
+    """The run's figure: ``grokjax.plots.dense_rho_figure``, the one the report draws (with the
+    paper's values on it)."""
     from grokjax import plots
 
-    fig, ax = plots.subplots(figsize=(5.4, 4.0))
-    clamp = (lanes["arm"] == "clamp") & ~lanes["diverged"]
-    g = clamp & lanes["grokked"]
-    ax.scatter(lanes["rho"][g], lanes["T_grok"][g], s=9, alpha=0.4, color="#1b3b6f", label="lanes")
-    cens = clamp & ~lanes["grokked"]
-    if cens.any():
-        ax.scatter(
-            lanes["rho"][cens],
-            lanes["steps_run"][cens],
-            marker="^",
-            s=20,
-            facecolors="none",
-            color="#c0392b",
-            label="censored (at budget)",
-        )
-    law = fitted.get("delay_law")
-    if law and law.get("alpha") is not None:
-        cells = [c for c in law["cells"] if c["median"] is not None]
-        ax.plot(
-            [c["rho"] for c in cells],
-            [c["median"] for c in cells],
-            "o",
-            mfc="white",
-            mec="#1b3b6f",
-            ms=7,
-            label="cell medians (fit range)",
-        )
-        c0 = next(iter(law["intercepts"].values()))
-        hi = max([fitted["fit_range"][1]] + [b["rho"] for b in fitted["beyond"]])
-        r = np.linspace(fitted["fit_range"][0], hi, 50)
-        ax.plot(
-            r,
-            np.exp(law["alpha"] * r + c0),
-            "-",
-            color="k",
-            lw=1,
-            label=f"α={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}",
-        )
-        for b in fitted["beyond"]:
-            if b["median"] is not None:
-                ax.plot(
-                    [b["rho"]],
-                    [b["median"]],
-                    "s",
-                    color="#c0392b",
-                    ms=7,
-                    label=f"ρ={b['rho']:g}: {fmt(b['ratio'], '{:.2f}')}× extrapolation",
-                )
-    ax.set_yscale("log")
-    ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
-    ax.set_ylabel("T_grok (steps)")
-    ax.set_title("Dense ρ scan")
-    ax.legend(fontsize=7)
-    return plots.save(fig, os.path.join(out, f"{prefix}dense_rho.png"))
+    return plots.dense_rho_figure(lanes, fitted, curves, out, prefix)
 
 
 def summary(fitted: dict, cfg: Config) -> str:

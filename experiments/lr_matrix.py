@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 
 import numpy as np
@@ -222,66 +221,11 @@ def censored_at(lanes: dict, steps: int) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-    """T_grok against rho, one series per lr (medians with CIs, censored counts), and the
-    norm at grokking against the held norm."""
-
+    """The run's figure: ``grokjax.plots.lr_matrix_figure``, the one the report draws (with the
+    paper's values on it)."""
     from grokjax import plots
 
-    fig, (ax, ax2) = plots.subplots(1, 2, figsize=(10, 4))
-    lrs = sorted({c["lr"] for c in fitted["cells"]})
-    for k, lr in enumerate(lrs):
-        m, ls, col = plots.STYLES[k % len(plots.STYLES)]
-        cs = [c for c in fitted["cells"] if c["lr"] == lr and c["median"] is not None]
-        if not cs:
-            continue
-        x = np.array([c["rho"] for c in cs])
-        y = np.array([c["median"] for c in cs])
-        lo = np.array([c["ci"][0] if c["ci"][0] is not None else c["median"] for c in cs])
-        hi = np.array([c["ci"][1] if c["ci"][1] is not None else c["median"] for c in cs])
-        a = (fitted["alpha_by_lr"].get(repr(lr)) or {}).get("alpha")
-        ax.errorbar(
-            x + 0.004 * k,
-            y,
-            yerr=[y - lo, hi - y],
-            marker=m,
-            ls=ls,
-            color=col,
-            capsize=2,
-            label=f"lr {lr:g}" + (f": α={a:.2f}" if a is not None else ""),
-        )
-        # Cells whose median lies beyond the budget: an open triangle at the budget.
-        for c in fitted["cells"]:
-            if c["lr"] == lr and c["median"] is None:
-                sel = (
-                    (lanes["arm"] == "clamp")
-                    & np.isclose(lanes["lr"], lr)
-                    & np.isclose(lanes["rho"], c["rho"])
-                )
-                ax.plot(
-                    [c["rho"] + 0.004 * k],
-                    [np.nanmax(lanes["steps_run"][sel])],
-                    "^",
-                    color=col,
-                    mfc="white",
-                    ms=8,
-                    label=f"lr {lr:g}, ρ={c['rho']:g}: median > budget",
-                )
-    ax.set_yscale("log")
-    ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
-    ax.set_ylabel("median T_grok (95 % CI)")
-    ax.set_title("T_grok across ρ and lr")
-    ax.legend(fontsize=7)
-    cl = (lanes["arm"] == "clamp") & lanes["grokked"] & ~lanes["diverged"]
-    ax2.scatter(lanes["target_norm"][cl], lanes["norm_at_grok"][cl], s=10, color="#1b3b6f")
-    if cl.any():
-        lim = [lanes["target_norm"][cl].min() * 0.98, lanes["target_norm"][cl].max() * 1.02]
-        ax2.plot(lim, lim, color="k", lw=0.8, ls="--", label="identity")
-        ax2.legend(fontsize=7)
-    ax2.set_xlabel("held norm ρ·W_c")
-    ax2.set_ylabel("‖W‖ at T_grok")
-    ax2.set_title("norm at grokking = held norm")
-    fig.tight_layout()
-    return plots.save(fig, os.path.join(out, f"{prefix}lr_matrix.png"))
+    return plots.lr_matrix_figure(lanes, fitted, curves, out, prefix)
 
 
 def summary(fitted: dict, cfg: Config) -> str:

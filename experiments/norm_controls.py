@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 
 import numpy as np
@@ -372,49 +371,11 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:
-
+    """The run's figure: ``grokjax.plots.norm_controls_figure``, the one the report draws (with the
+    paper's values on it)."""
     from grokjax import plots
 
-    fig, (ax, ax2) = plots.subplots(1, 2, figsize=(10.5, 4))
-    fr = [c for c in fitted["frontier"] if c["median"] and c["norm_at_grok"]]
-    ax.plot(
-        [c["norm_at_grok"] for c in fr],
-        [c["median"] for c in fr],
-        "o-",
-        color="#1b3b6f",
-        label="free, wd = " + ", ".join(f"{c['key']:g}" for c in fr),
-    )
-    cl = [c for c in fitted["clamped"] if c["median"]]
-    ax.plot(
-        [c["held_norm"] for c in cl],
-        [c["median"] for c in cl],
-        "s",
-        color="#c0392b",
-        label="clamped (held norm)",
-    )
-    ax.set_yscale("log")
-    ax.set_xlabel("‖W‖ at grokking (clamped: held norm)")
-    ax.set_ylabel("median T_grok")
-    ax.set_title("(a) free frontier and clamped cells")
-    ax.legend(fontsize=7)
-    labels, vals, cols = [], [], []
-    for key, name, col in (
-        ("one_shot", "one-shot ρ={}", "#2e7d32"),
-        ("group_one_shot", "×0.8 {}", "#6a1b9a"),
-        ("low_init", "init {}", "#e08e0b"),
-    ):
-        for c in fitted[key]:
-            labels.append(name.format(c["key"] if isinstance(c["key"], str) else f"{c['key']:g}"))
-            vals.append(c["ratio_to_control"] if c["ratio_to_control"] is not None else np.nan)
-            cols.append(col)
-    ax2.bar(range(len(vals)), vals, color=cols)
-    ax2.axhline(1.0, color="k", lw=0.8)
-    ax2.set_xticks(range(len(vals)))
-    ax2.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-    ax2.set_ylabel("median T_grok / free control")
-    ax2.set_title("(b-d) one-shot and init controls")
-    fig.tight_layout()
-    return plots.save(fig, os.path.join(out, f"{prefix}norm_controls.png"))
+    return plots.norm_controls_figure(lanes, fitted, curves, out, prefix)
 
 
 def summary(fitted: dict, cfg: Config) -> str:

@@ -619,13 +619,24 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     from grokjax import plots
 
     fig, (ax, bx) = plots.subplots(1, 2, figsize=(11, 4.2))
+    _frontier_panel(ax, fitted)
+    _lr_panel(bx, fitted)
+    fig.tight_layout()
+    return plots.save(fig, os.path.join(out, f"{prefix}parity.png"))
+
+
+def _frontier_panel(ax, fitted: dict) -> None:
+    """Panel (a) of ``figure``: norm at grokking against median T_grok over wd, clamped cells
+    at their held norm, and the free frontier there."""
+    from grokjax import plots
+
+    m0, ls0, c0 = plots.STYLES[0]
     aw = fitted["across_wd"]
     pts = [
         (w, t, d, ci)
         for w, t, d, ci in zip(aw["Wc"], aw["T_grok"], aw["wd"], aw["Wc_ci"])
         if w is not None and t is not None
     ]
-    m0, ls0, c0 = plots.STYLES[0]
     if pts:
         pts.sort()
         x = np.array([p[0] for p in pts])
@@ -683,13 +694,19 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
             label="free frontier at the held norm",
         )
     ax.set_yscale("log")
-    plain_log = getattr(plots, "_plain_log_ticks", lambda ax, which: None)
-    plain_log(ax, "y")
+    plots.plain_log_ticks(ax, "y")
     ax.set_xlabel("‖W‖ at T_grok (free: W_c of the cell; clamped: held norm)")
     ax.set_ylabel("median T_grok (95 % CI)")
     ax.set_title("(a) parity frontier over weight decay")
     ax.legend(fontsize=7)
 
+
+def _lr_panel(bx, fitted: dict) -> None:
+    """Panel (b) of ``figure``: W_c against lr at the reference wd (±3 % band), T_grok on the
+    right."""
+    from grokjax import plots
+
+    m0, ls0, c0 = plots.STYLES[0]
     al = fitted["across_lr"]
     idx = [i for i, w in enumerate(al["Wc"]) if w is not None]
     if idx:
@@ -725,18 +742,16 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         label="median T_grok",
     )
     tx.set_yscale("log")
-    plain_log(tx, "y")
+    plots.plain_log_ticks(tx, "y")
     tx.set_ylabel("median T_grok (dotted, open)")
     bx.set_xscale("log")
-    plain_log(bx, "x")
+    plots.plain_log_ticks(bx, "x")
     bx.set_xlabel("learning rate")
     bx.set_ylabel("W_c (median ‖W‖ at T_grok)")
     bx.set_title(f"(b) W_c against lr at wd {fitted['reference']['wd']:g}")
     h1, l1 = bx.get_legend_handles_labels()
     h2, l2 = tx.get_legend_handles_labels()
     bx.legend(h1 + h2, l1 + l2, fontsize=7)
-    fig.tight_layout()
-    return plots.save(fig, os.path.join(out, f"{prefix}parity.png"))
 
 
 def summary(fitted: dict, cfg: Config) -> str:

@@ -675,7 +675,15 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     from grokjax import plots
 
     fig, axes = plots.subplots(1, 3, figsize=(15, 4.2))
-    ax = axes[0]
+    _delay_panel(axes[0], lanes, fitted)
+    _layernorm_cv_panel(axes[1], fitted)
+    _group_clamp_panel(axes[2], fitted)
+    fig.tight_layout()
+    return plots.save(fig, os.path.join(out, f"{prefix}transformer.png"))
+
+
+def _delay_panel(ax, lanes: dict, fitted: dict) -> None:
+    """Panel 1 of ``figure``: the no-LayerNorm delay law (lanes, cell medians, the fit)."""
     part = _parts(lanes)
     nl = fitted.get("noln")
     if nl:
@@ -723,7 +731,11 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax.set_ylabel("T_grok (steps)")
     ax.set_title("attention, no LayerNorm: delay law")
 
-    ax = axes[1]
+
+def _layernorm_cv_panel(ax, fitted: dict) -> None:
+    """Panel 2 of ``figure``: the CV of each group's norm at T_grok under a final LayerNorm."""
+    from grokjax import plots
+
     lf = fitted.get("ln_free")
     if lf and lf["pooled_by_p"]:
         names = list(GROUPS) + ["total"]
@@ -750,7 +762,9 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
     ax.set_ylabel("CV of the norm at T_grok (%)")
     ax.set_title("final LayerNorm: which norm is set at grokking")
 
-    ax = axes[2]
+
+def _group_clamp_panel(ax, fitted: dict) -> None:
+    """Panel 3 of ``figure``: the group clamps' fold change of T_grok."""
     lc = fitted.get("ln_clamp")
     if lc and lc["cells"]:
         labels = [f"{c['group']}\nρ={c['rho']:g}" for c in lc["cells"]]
@@ -761,8 +775,6 @@ def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") 
         ax.set_ylim(0, max(2.0, 1.1 * np.nanmax(vals)))
     ax.set_ylabel("median T_grok / free control")
     ax.set_title("final LayerNorm: group clamps")
-    fig.tight_layout()
-    return plots.save(fig, os.path.join(out, f"{prefix}transformer.png"))
 
 
 def _pct(v) -> str:

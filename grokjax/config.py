@@ -13,7 +13,6 @@ import numpy as np
 from grokjax import cli
 from grokjax.protocol import LOSSES
 
-GRID_POINTS = 120
 GEOMETRIC_POINTS = 360  # the paper's eval grid: 360 geometric points over a lane's budget
 EVAL_SCHEDULES = ("every", "geometric")
 # The engine counts steps in int32 and a grokked lane runs on for a 10 % margin: a budget,

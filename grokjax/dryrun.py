@@ -8,8 +8,9 @@ import math
 import numpy as np
 
 from grokjax import cli
-from grokjax.config import GRID_POINTS, MAX_STEPS, Spec
+from grokjax.config import MAX_STEPS, Spec
 from grokjax.phases import PhaseOutcome, group_mask
+from grokjax.protocol import GRID_POINTS
 
 MAX_LANES = 1_000_000
 MAX_PROGRAMS = 100  # distinct models / tasks in one run (the paper's presets compile at most 34)

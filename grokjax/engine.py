@@ -18,9 +18,11 @@ batched matmul, and even a lax.map over lanes inside one program, slower per lan
 lane's plain matmuls. Both give the same events; floats agree to float32 rounding (the batched
 and the plain matmuls sum in another order). In either mode the per-lane bookkeeping between
 chunks (curves, latches, end steps, finished lanes, refilling freed slots, repacking by a
-gather) is a few small device programs over arrays kept on the device (``_Book``); the host
-reads back a handful of scalars per chunk, so its work does not grow with the lane count
-(``python -m experiments.bench --host``).
+gather) is a few small device programs over arrays kept on the device (``grokjax.book``); the
+host reads back a handful of scalars per chunk, so its work does not grow with the lane count
+(``python -m experiments.bench --host``). The host loop's jobs (start, advance a chunk,
+reschedule, checkpoint) are ``grokjax.hostloop``'s; its scheduling and timing
+``grokjax.schedule``'s.
 
 Given a ``grokjax.checkpoint.LaneCheckpointer`` the loop also checkpoints between chunks (never
 inside one) and, when started again, continues from the newest readable checkpoint: the device
@@ -33,41 +35,38 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from grokjax.protocol import HEADLINE, RunResult
+from grokjax import hostloop
+from grokjax.hostloop import Interrupted as Interrupted  # (raised by Engine.run)
+from grokjax.book import book_programs
 from grokjax.lane import (
     FINGERPRINT_VERSION,
-    Latches,
     LaneHParams,
     LaneState,
     Metrics,
     Static,
-    empty_latches,
-    lane_end,
     make_hparams,
     make_lane_fns,
     static_fingerprint,
 )
+from grokjax.protocol import GRID_POINTS, RunResult
+from grokjax.schedule import (
+    ChunkClock,
+    bucket,
+    lane_groups,
+)
 
 
-def step_grid(max_steps: int, eval_every: int, points: int = 120) -> np.ndarray:
+def step_grid(max_steps: int, eval_every: int, points: int = GRID_POINTS) -> np.ndarray:
     """A geometric grid of eval steps from 0 to max_steps (multiples of eval_every)."""
     g = np.geomspace(eval_every, max(max_steps, eval_every), points)
     g = np.unique(np.round(g / eval_every).astype(np.int64) * eval_every)
     return np.concatenate([[0], g])
-
-
-def _bucket(n: int, multiple: int) -> int:
-    """Smallest power of two >= n, rounded up to a multiple of the device count."""
-    b = 1 << max(0, math.ceil(math.log2(max(n, 1))))
-    return int(math.ceil(b / multiple) * multiple)
 
 
 # How an Engine runs the lanes of a phase: "vmap", all of them in one vmapped program (sharded
@@ -82,26 +81,6 @@ def memory_budget() -> float | None:
     from grokjax.memory import device_budget
 
     return device_budget()
-
-
-class Interrupted(Exception):
-    """Raised by ``Engine.run`` when ``should_stop()`` turned true between two chunks.
-
-    Attributes:
-      step: steps the program had run when it stopped.
-      checkpoint_step: the step of the checkpoint written before stopping (None without a
-        checkpointer).
-      label: the run's label.
-    """
-
-    def __init__(self, step: int, checkpoint_step: int | None, label: str = ""):
-        super().__init__(f"{label}stopped at step {step}")
-        self.step, self.checkpoint_step, self.label = step, checkpoint_step, label
-
-
-def _lane_groups(n: int, group: int) -> tuple:
-    """(start, stop) of consecutive groups of ``group`` lanes covering ``n`` lanes."""
-    return tuple((i, min(i + group, n)) for i in range(0, n, group))
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -120,24 +99,6 @@ def _put_lanes(whole, part, start):
         jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 0), state, s),
         jax.tree.map(lambda x, y: jax.lax.dynamic_update_slice_in_dim(x, y, start, 1), metrics, m),
     )
-
-
-def _smaller_bucket_max(size: int, ndev: int) -> int:
-    """The most lanes that fit a smaller bucket than ``size`` (0 if none does)."""
-    m = size - 1
-    while m > 0 and _bucket(m, ndev) >= size:
-        m -= 1
-    return m
-
-
-class _Book(NamedTuple):
-    """What the host loop records per lane, kept on the device in the caller's lane order."""
-
-    curves: dict  # name -> [lanes, S] (group_norms [lanes, S, G]); NaN = not recorded
-    latches: Latches  # [lanes, ...]: each lane's latches when it last ran
-    lane_step: jax.Array  # int32 [lanes]: steps each lane has trained
-    end: jax.Array  # int32 [lanes]: last step at which the lane may latch
-    active: jax.Array  # bool [lanes]: still to run (waiting lanes too)
 
 
 def run_fingerprint(
@@ -191,14 +152,18 @@ class Engine:
             mesh = jax.sharding.Mesh(np.array(self.devices), ("lanes",))
             P = jax.sharding.PartitionSpec
             self._sharding = jax.sharding.NamedSharding(mesh, P("lanes"))
+            self._rep = jax.sharding.NamedSharding(mesh, P())  # replicated: the book
             metrics_sharding = jax.sharding.NamedSharding(mesh, P(None, "lanes"))
             init_kw = dict(out_shardings=self._sharding)
             chunk_kw = dict(out_shardings=(self._sharding, metrics_sharding))
         else:
-            self._sharding = None
+            self._sharding = self._rep = None
             init_kw, chunk_kw = {}, {}
         self._init = jax.jit(jax.vmap(self.fns.init), **init_kw)
-        self._build_book_programs(mesh if len(self.devices) > 1 else None)
+        # the book's device programs (grokjax.book): between chunks the host reads a few scalars
+        progs = book_programs(self.static, self.fns.init, self._sharding, self._rep)
+        self._gather_hp, self._plan, self._update = progs.gather_hp, progs.plan, progs.update
+        self._refill, self._repack = progs.refill, progs.repack
         # The host loop's program: up to ``max_blocks`` blocks, of which the first ``n_blocks``
         # (a traced scalar) run, so chunks can end where lanes finish without recompiling.
         vchunk = lambda state, hp, n_blocks, max_blocks: jax.vmap(
@@ -262,7 +227,7 @@ class Engine:
         # Metrics start blank; each group that runs writes its own lanes (state and metrics
         # in place, so memory stays one lane state per lane plus one group's temporaries).
         out = (state, self._blank_metrics(state, hp, n, max_blocks))
-        for a, b in _lane_groups(n, self.lanes_per_group):
+        for a, b in lane_groups(n, self.lanes_per_group):
             if np.any(run[a:b]):
                 s, h = _take_lanes(out[0], a, b - a), _take_lanes(hp, a, b - a)
                 out = _put_lanes(out, self._chunk_group(s, h, n_blocks, max_blocks), a)
@@ -392,93 +357,6 @@ class Engine:
         """Host arrays onto every device (replicated), or the one."""
         return self._put_on(tree, self._rep)
 
-    def _build_book_programs(self, mesh) -> None:
-        """The device programs of the host loop's bookkeeping, so that between chunks the host
-        reads a few scalars whatever the lane count: ``_plan`` (how far the next chunk may run),
-        ``_update`` (records, latches, end steps, finished lanes), ``_refill`` (waiting lanes take
-        freed slots) and ``_repack`` (the running lanes into a smaller program: a gather)."""
-        static = self.static
-        if mesh is None:
-            self._rep = None
-            jit = lambda f, out, **kw: jax.jit(f, **kw)
-        else:
-            self._rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-            jit = lambda f, out, **kw: jax.jit(f, out_shardings=out, **kw)
-        lanes, rep = self._sharding, self._rep
-        take = lambda tree, idx: jax.tree.map(lambda x: jnp.take(x, idx, axis=0), tree)
-        self._gather_hp = jit(take, lanes)
-
-        def plan(book, slots, real, m_max):
-            """[smallest steps left of a running slot, the k-th smallest (k: finishing lanes for a
-            smaller bucket), running slots], and which slots run."""
-            running = real & book.active[slots]
-            left = jnp.where(running, book.end[slots] - book.lane_step[slots], 2**30)
-            n_run = running.sum().astype(jnp.int32)
-            k = n_run - jnp.clip(jnp.minimum(n_run - 1, m_max), 0)
-            kth = jnp.sort(left)[jnp.clip(k - 1, 0, left.shape[0] - 1)]
-            return jnp.stack([left.min(), kth, n_run]), running
-
-        self._plan = jit(plan, rep)
-
-        def update(book, lat, m, slot_step, slots, real, budget, grid):
-            n = book.lane_step.shape[0]
-            lane = jnp.where(real, slots, n)  # padding slots write nowhere (dropped)
-            put = lambda whole, part: whole.at[lane].set(part, mode="drop")
-            latches = jax.tree.map(put, book.latches, lat)
-            lane_step = put(book.lane_step, slot_step)
-            end_slot = lane_end(static, lat.t_grok[:, HEADLINE], budget[slots], jnp).astype(
-                jnp.int32
-            )
-            end = put(book.end, end_slot)
-            finished = (slot_step > end_slot) | (lat.diverged_step >= 0)
-            active = book.active.at[jnp.where(real & finished, slots, n)].set(False, mode="drop")
-            # Curves: eval points on the grid up to each lane's last step (its final end step, or
-            # the step it diverged), so they do not depend on where chunks end.
-            s = m.step
-            gi = jnp.clip(jnp.searchsorted(grid, s), 0, grid.shape[0] - 1)
-            last = jnp.where(lat.diverged_step >= 0, lat.diverged_step, end_slot)
-            rec = real[None] & (s >= 0) & (grid[gi] == s) & (s <= last[None])
-            row = jnp.where(rec, slots[None], n)
-            curves = {
-                k: v.at[row, gi].set(getattr(m, k), mode="drop") for k, v in book.curves.items()
-            }
-            new = _Book(curves, latches, lane_step, end, active)
-            left = jnp.where(active, jnp.maximum(end - lane_step, 0), 0).astype(jnp.float32).sum()
-            summary = jnp.stack(
-                [
-                    active.sum().astype(jnp.float32),
-                    (latches.t_grok[:, HEADLINE] >= 0).sum().astype(jnp.float32),
-                    (real & active[slots]).sum().astype(jnp.float32),
-                    left,
-                ]
-            )
-            return new, summary
-
-        self._update = jit(update, (rep, rep), donate_argnums=0)
-
-        def refill(state, book, slots, real, hp_all, queued, k, width):
-            free = ~(real & book.active[slots])
-            j = jnp.arange(width)
-            idx = jnp.nonzero(free, size=width, fill_value=0)[0]
-            into = jnp.where(j < k, idx, idx[k - 1])  # padding repeats the last pair
-            new_lanes = queued + jnp.minimum(j, k - 1)
-            new = jax.vmap(self.fns.init)(take(hp_all, new_lanes))
-            state = jax.tree.map(lambda x, y: x.at[into].set(y), state, new)
-            slots, real = slots.at[into].set(new_lanes), real.at[into].set(True)
-            return state, slots, real, take(hp_all, slots)
-
-        self._refill = jit(refill, (lanes, rep, rep, lanes), static_argnums=7, donate_argnums=0)
-
-        def repack(state, book, slots, real, hp_all, size):
-            keep = real & book.active[slots]
-            n_keep = keep.sum()
-            idx = jnp.nonzero(keep, size=size, fill_value=0)[0]
-            sel = jnp.where(jnp.arange(size) < n_keep, idx, idx[0])
-            slots = slots[sel]
-            return take(state, sel), slots, jnp.arange(size) < n_keep, take(hp_all, slots)
-
-        self._repack = jit(repack, (lanes, rep, rep, lanes), static_argnums=5)
-
     def _host_book(self, book, slots, real) -> dict:
         """The book and slot map as host arrays, in the checkpoint's ``host`` layout."""
         b, slots, real = self._fetch((book, slots, real))
@@ -564,7 +442,7 @@ class Engine:
             real = host["real"].astype(bool)
             keep = np.flatnonzero(real)
             n_keep = keep.size
-            size = _bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
+            size = bucket(n_keep, ndev) if repack else -(-n_keep // ndev) * ndev
             sel = np.concatenate([keep, np.full(size - n_keep, keep[0])])
             state = self._put(jax.tree.map(lambda x: np.asarray(x)[sel], state))
             host["slots"], host["real"] = host["slots"][sel], np.arange(size) < n_keep
@@ -580,7 +458,7 @@ class Engine:
         hp: LaneHParams,
         *,
         chunk_steps: int = 500,
-        grid_points: int = 120,
+        grid_points: int = GRID_POINTS,
         repack: bool = True,
         progress: Callable | None = print,
         label: str = "",
@@ -612,8 +490,7 @@ class Engine:
         Returns:
           A ``RunResult`` in the order of ``hp``'s lanes.
         """
-        static = self.static
-        ev = static.eval_every
+        ev = self.static.eval_every
         n_blocks = max(1, chunk_steps // ev)
         chunk_steps = n_blocks * ev
         hp = LaneHParams(*[np.asarray(x) for x in hp])
@@ -622,7 +499,36 @@ class Engine:
             raise ValueError("no lanes to run")
         budget = hp.budget.astype(np.int64)
         grid = step_grid(int(budget.max()), ev, grid_points)
-        G = len(self.fns.groups)
+        cap = self._program_cap(n, max_lanes, chunk_steps)
+        fingerprint = run_fingerprint(self.static, hp, chunk_steps, grid_points, repack)
+        loop = hostloop.start(self, hp, budget, grid, cap, repack, fingerprint, checkpointer)
+        loop.label, loop.n_blocks = label, n_blocks
+        if loop.resumed_from is not None and progress is not None:
+            progress(
+                f"{label}resumed from the checkpoint at step {loop.step} "
+                f"({loop.n_active} of {n} lanes running)"
+            )
+        clock = ChunkClock()
+        while True:
+            clock.start()
+            n_active, n_grok, n_run_after, left = hostloop.advance(self, loop, clock)
+            if progress is not None:
+                rate = (loop.executed - loop.executed0) / max(time.perf_counter() - loop.t0, 1e-9)
+                progress(
+                    f"{label}step {loop.step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
+                    f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s"
+                )
+            if n_active == 0:
+                clock.close()
+                break
+            hostloop.reschedule(self, loop, n_active, n_run_after)
+            # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
+            hostloop.checkpoint_or_stop(self, loop, checkpointer, should_stop)
+        return hostloop.result(self, loop, grid, chunk_steps, clock.timing)
+
+    def _program_cap(self, n: int, max_lanes, chunk_steps: int) -> int:
+        """The most lanes in a program (``run``'s ``max_lanes``), a multiple of the device count
+        (so every bucket stays shardable)."""
         ndev = len(self.devices)
         if max_lanes == "auto":  # only worth compiling the estimate for large lane counts
             max_lanes = (
@@ -630,217 +536,4 @@ class Engine:
                 if n > 64 * ndev or memory_budget() is not None
                 else None
             )
-        # Program size limit: a multiple of the device count (so every bucket stays shardable).
-        cap = _bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)
-        fingerprint = run_fingerprint(static, hp, chunk_steps, grid_points, repack)
-        # Every per-lane scalar metric is recorded as a curve (group_norms separately, [lanes, S, G]).
-        curve_names = tuple(f for f in Metrics._fields if f not in ("step", "group_norms"))
-
-        restored = (
-            self._restore(checkpointer, fingerprint, hp, repack)
-            if checkpointer is not None
-            else None
-        )
-        if restored is not None:
-            state, host, meta = restored
-            slots, real = host["slots"], host["real"].astype(bool)
-            book = dict(
-                curves={k: host["curves"][k] for k in (*curve_names, "group_norms")},
-                latches={k: host["latches"][k] for k in Latches._fields},
-                lane_step=host.get("lane_step", np.full(n, meta["step"])),
-                end=host["end"],
-                active=host["active"].astype(bool),
-            )
-            queued = int(meta.get("queued", n))
-            step, executed = int(meta["step"]), int(meta["executed"])
-            shapes, elapsed = set(meta["shapes"]), float(meta["elapsed_s"])
-            resumed_from = step
-            if progress is not None:
-                progress(
-                    f"{label}resumed from the checkpoint at step {step} "
-                    f"({int(book['active'].sum())} of {n} lanes running)"
-                )
-        else:
-            state = None
-            dtype = np.dtype(static.model.dtype)
-            curves = {k: np.full((n, grid.size), np.nan, dtype) for k in curve_names}
-            curves["group_norms"] = np.full((n, grid.size, G), np.nan, dtype)
-            lat0 = jax.eval_shape(lambda: empty_latches(G, dtype))
-            book = dict(
-                curves=curves,
-                # no events yet (-1 / NaN) for every lane, also those still waiting
-                latches={
-                    k: np.full(
-                        (n,) + v.shape,
-                        -1 if np.issubdtype(v.dtype, np.integer) else np.nan,
-                        v.dtype,
-                    )
-                    for k, v in lat0._asdict().items()
-                },
-                lane_step=np.zeros(n),  # steps each lane has trained
-                end=budget,  # per-lane end step (shrinks when a lane groks)
-                active=np.ones(n, bool),
-            )
-            first = min(n, cap)
-            size = min(_bucket(first, ndev), cap) if repack else -(-first // ndev) * ndev
-            slots = np.concatenate([np.arange(first), np.zeros(size - first, np.int64)])  # -> lane
-            real = np.arange(size) < first  # padding
-            queued = first  # lanes [queued, n) wait for a free slot
-            step, executed, shapes, elapsed, resumed_from = 0, 0, set(), 0.0, None
-        size, n_real = int(slots.size), int(real.sum())
-        # Everything the loop keeps per lane lives on the device (``_Book``, in the caller's lane
-        # order) and so does the slot map; between chunks the host reads a few scalars only.
-        book = self._put_rep(
-            _Book(
-                {k: np.asarray(v) for k, v in book["curves"].items()},
-                Latches(**{k: np.asarray(v) for k, v in book["latches"].items()}),
-                np.asarray(book["lane_step"], np.int32),
-                np.asarray(book["end"], np.int32),
-                np.asarray(book["active"], bool),
-            )
-        )
-        slots, real = self._put_rep((np.asarray(slots, np.int32), np.asarray(real, bool)))
-        hp_all = self._put_rep(hp)
-        budget_dev = self._put_rep(np.asarray(budget, np.int32))
-        grid_dev = self._put_rep(np.asarray(grid, np.int32))
-        hp_dev = self._gather_hp(hp_all, slots)
-        if state is None:
-            state = self._init(hp_dev)
-
-        # Lanes walked in groups skip finished and padding slots for free: no repacking then.
-        skips = self.lanes_per_group > 0
-        t0 = time.perf_counter()
-        executed0 = executed
-        shards = {}
-        leaf = jax.tree.leaves(state.params)[0]
-        param_dtype = str(leaf.dtype)
-        # Per chunk: device time (dispatch until the chunk's outputs are ready), bookkeeping time
-        # (the device programs of plan / update / refill / repack, dispatch until their scalars are
-        # read) and host time (the rest: Python), summed over every chunk after the first (which
-        # compiles).
-        timing = dict(chunks=0, device_s=0.0, book_s=0.0, host_s=0.0)
-        it_start = dev_s = None
-        book_s = [0.0]
-
-        def clock():
-            if it_start is not None and timing["chunks"] > 1:
-                timing["device_s"] += dev_s
-                timing["book_s"] += book_s[0]
-                timing["host_s"] += time.perf_counter() - it_start - dev_s - book_s[0]
-            book_s[0] = 0.0
-
-        while True:
-            clock()
-            it_start = time.perf_counter()
-            timing["chunks"] += 1
-            if size not in shards:  # metadata only: how the lane axis is spread over devices
-                leaf = jax.tree.leaves(state.params)[0]
-                shards[size] = (
-                    len(leaf.sharding.device_set),
-                    int(leaf.sharding.shard_shape(leaf.shape)[0]),
-                )
-            shapes.add(size)
-            t_book = time.perf_counter()
-            plan, running = self._plan(book, slots, real, _smaller_bucket_max(size, ndev))
-            if skips:
-                plan, running = self._fetch((plan, running))
-            else:
-                plan, running = self._fetch(plan), None
-            book_s[0] += time.perf_counter() - t_book
-            min_left, kth_left, n_run = (int(v) for v in plan)
-            if queued < n or skips:  # stop as soon as a lane finishes (its slot then idles)
-                run_blocks = int(min(max(-(-(min_left + 1) // ev), 1), n_blocks))
-            elif not repack or n_run == 0:
-                run_blocks = n_blocks
-            else:  # when enough lanes will have finished for the program to shrink a bucket
-                run_blocks = int(min(max(-(-(kth_left + 1) // ev), 1), n_blocks))
-            t_dev = time.perf_counter()
-            state, m = self._chunk_upto(state, hp_dev, np.int32(run_blocks), running, n_blocks)
-            jax.block_until_ready(m)
-            dev_s = time.perf_counter() - t_dev
-            step += run_blocks * ev
-            computed = (
-                n_real
-                if not skips
-                else sum(
-                    b - a for a, b in _lane_groups(size, self.lanes_per_group) if running[a:b].any()
-                )
-            )
-            executed += run_blocks * ev * computed
-            # Records, latches, end steps and finished lanes: one program on the device.
-            t_book = time.perf_counter()
-            book, summary = self._update(
-                book, state.latches, m, state.step, slots, real, budget_dev, grid_dev
-            )
-            n_active, n_grok, n_run_after, left = (float(v) for v in self._fetch(summary))
-            book_s[0] += time.perf_counter() - t_book
-            n_active, n_grok, n_run_after = int(n_active), int(n_grok), int(n_run_after)
-            if progress is not None:
-                rate = (executed - executed0) / max(time.perf_counter() - t0, 1e-9)
-                progress(
-                    f"{label}step {step:>7d}  grokked {n_grok}/{n}  running {n_active}  "
-                    f"{rate:,.0f} lane-steps/s  ETA <= {left / max(rate, 1e-9):,.0f}s"
-                )
-            if n_active == 0:
-                clock()
-                break
-            n_free = size - n_run_after
-            if queued < n and n_free:  # waiting lanes take the freed slots
-                k = min(n_free, n - queued)
-                width = _bucket(k, ndev)  # bucketed so that few refill programs compile
-                state, slots, real, hp_dev = self._refill(
-                    state, book, slots, real, hp_all, np.int32(queued), np.int32(k), width
-                )
-                queued += k
-                n_real = n_run_after + k
-            elif repack and not skips and queued == n and _bucket(n_active, ndev) < size:
-                size = _bucket(n_active, ndev)
-                state, slots, real, hp_dev = self._repack(state, book, slots, real, hp_all, size)
-                n_real = n_active
-            # Between chunks only: checkpoint (the state that the next chunk will consume) / stop.
-            stop = should_stop is not None and bool(should_stop())
-            due = checkpointer is not None and checkpointer.tick()
-            due, stop = (bool(v) for v in self._agree(due, stop))
-            if checkpointer is not None and (due or stop):
-                host = self._host_book(book, slots, real)
-                checkpointer.save(
-                    step,
-                    self._fetch(state) if self.multiprocess else state,
-                    host,
-                    dict(
-                        fingerprint=fingerprint,
-                        size=int(size),
-                        lanes=n,
-                        executed=executed,
-                        queued=queued,
-                        shapes=sorted(int(s) for s in shapes),
-                        label=label,
-                        devices=ndev,
-                        elapsed_s=elapsed + time.perf_counter() - t0,
-                    ),
-                )
-            if stop:
-                if checkpointer is not None:
-                    checkpointer.wait()
-                raise Interrupted(step, step if checkpointer is not None else None, label)
-
-        host = self._host_book(book, slots, real)
-        latches_out, end = host["latches"], host["end"]
-        diverged = latches_out["diverged_step"] >= 0
-        steps_run = np.where(diverged, latches_out["diverged_step"], end).astype(np.int64)
-        stats = dict(
-            wall_s=elapsed + time.perf_counter() - t0,
-            lane_steps_executed=executed,
-            lane_steps_needed=int(steps_run.sum()),
-            programs=sorted(int(s) for s in shapes),
-            chunk_steps=chunk_steps,
-            lanes=n,
-            fingerprint=fingerprint,
-            resumed_from_step=resumed_from,
-            devices=ndev,
-            param_dtype=param_dtype,
-            lane_mode=self.lane_mode,
-            chunk_timing=timing,
-            shards={int(k): list(v) for k, v in sorted(shards.items())},
-        )
-        return RunResult(latches_out, steps_run, grid, host["curves"], self.fns.groups, stats)
+        return bucket(n, ndev) if max_lanes is None else max(ndev, (int(max_lanes) // ndev) * ndev)

@@ -28,7 +28,6 @@ table, the free-then-clamp pair of phases) is the application's: ``experiments/c
 """
 
 from grokjax.config import (
-    GRID_POINTS,
     BaseConfig,
     RunOptions,
     Spec,
@@ -40,6 +39,7 @@ from grokjax.config import (
 from grokjax.dryrun import check_plan, static_memory
 from grokjax.parser import field_arguments, make_parser, parse_run_args
 from grokjax.phases import Phase, PhaseOutcome, group_mask, phase_hparams, run_phase, times
+from grokjax.protocol import GRID_POINTS
 from grokjax.rundir import check_run_dir, corrupt_dirs, is_complete, move_aside
 from grokjax.runner import entry_points, main, main_cli, run, timing_report
 

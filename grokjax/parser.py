@@ -21,6 +21,7 @@ BASE_FIELDS = tuple(f.name for f in dataclasses.fields(BaseConfig))
 
 
 def make_parser(spec: Spec) -> cli.Parser:
+    """The command line of ``spec``: --preset, its configuration flags and the run options."""
     ap = cli.Parser(
         prog=f"python -m experiments.{spec.name}", description=(spec.doc or "").split("\n\n")[0]
     )
@@ -64,6 +65,13 @@ def make_parser(spec: Spec) -> cli.Parser:
         help=f"run directory (default runs/{spec.name}-<preset>); an "
         "existing one with the same configuration is resumed",
     )
+    add_run_options(ap)
+    _show_choices_and_defaults(ap, spec)
+    return ap
+
+
+def add_run_options(ap) -> None:
+    """The flags of ``RunOptions``: how the job runs, not what it computes."""
     ap.add_argument(
         "--fresh",
         action="store_true",
@@ -99,8 +107,6 @@ def make_parser(spec: Spec) -> cli.Parser:
         help="auto (default: walk on one CPU device, else vmap), walk (the host "
         "runs one lane's program per lane) or vmap (all lanes in one program)",
     )
-    _show_choices_and_defaults(ap, spec)
-    return ap
 
 
 def _preset_value(spec: Spec, preset: str, name: str):

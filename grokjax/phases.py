@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from grokjax import cli
-from grokjax.config import GRID_POINTS, RunOptions
+from grokjax.config import RunOptions
+from grokjax.protocol import GRID_POINTS
 
 
 @dataclasses.dataclass

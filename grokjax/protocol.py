@@ -15,6 +15,7 @@ THRESHOLDS = (0.8, 0.9, 0.95)  # test-accuracy thresholds latched as T_grok
 HEADLINE = 1  # index of 0.9, the paper's T_grok
 MEM_THRESHOLD = 0.99  # train accuracy for T_mem
 FOREVER = 2**30  # clamp duration meaning "continuous"
+GRID_POINTS = 120  # points of the geometric step grid on which a lane's curves are recorded
 # How -log p_y is computed (the same loss, rounded differently): "log_softmax" (the default, as
 # PyTorch's and the paper's cross-entropy: log_softmax, then the correct class) or "margin"
 # (softplus(logsumexp_{j != y}(z_j - z_y)): once p_y rounds to 1 in float32, log_softmax's

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from grokjax import compare, plots, registry, tables
+from grokjax import compare, plots, registry, report_md, tables
 from grokjax.runs import CONFIG_FIELDS, POOL_AXES, load_runs, pool, read_lanes
 
 
@@ -161,7 +161,7 @@ def build(run_dirs: list[str], out: str) -> dict:
         md["table2"] = tables.table2_md(t2)
         write_text(os.path.join(out, "table2.csv"), tables.csv_text(t2))
         write_text(os.path.join(out, "table2.md"), md["table2"] + "\n")
-    text = tables.render(data)
+    text = report_md.render(data)
     write_text(os.path.join(out, "report.md"), text)
     write_text(
         os.path.join(out, "report.json"),

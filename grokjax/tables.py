@@ -1,8 +1,8 @@
 """The report's tables and their text: the tables computed from loaded runs (lane counts, W_c,
 the delay law's alpha, the median T_grok matrix, the per-group norm CV of attention runs,
 Table 2 from the parity runs' fits), how the report writes numbers (:func:`fmt`), and the
-rendering of tables as Markdown and CSV and of the whole ``report.md`` (:func:`render`) and
-``report.json`` (:func:`to_json`). JAX-free.
+rendering of tables as Markdown and CSV and of ``report.json`` (:func:`to_json`); the whole
+``report.md`` is ``grokjax.report_md``'s. JAX-free.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from grokjax import cells, fit, paper
+from grokjax import cells, fit
 from grokjax.runs import Run
 
 __all__ = [
@@ -35,7 +35,8 @@ __all__ = [
     "layernorm_md",
     "table2_md",
     "summary_lines",
-    "render",
+    "md_table",
+    "measured_text",
     "to_json",
 ]
 
@@ -276,7 +277,7 @@ def table2_rows(sections: list[dict]) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _md(headers: list[str], rows: list[list]) -> str:
+def md_table(headers: list[str], rows: list[list]) -> str:
     """A Markdown table (cells with | escaped, newlines as spaces)."""
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -308,7 +309,7 @@ def _csv_cell(v):
     return v
 
 
-def _measured_text(r: dict) -> str:
+def measured_text(r: dict) -> str:
     """A comparison row's measured value with its unit and CI, scaled for display."""
     if r["measured"] is None:
         return "—"
@@ -387,7 +388,7 @@ def tgrok_md(rows: list[dict]) -> str:
             else f"p={r0.get('p')}, {r0.get('model')}, frac={fmt_val(r0.get('frac'))}"
         )
         head = f"**{r0['run']}** — {size}, wd={fmt_val(r0.get('wd'))}"
-        parts.append(head + "\n\n" + _md(["ρ \\ lr"] + [f"{lr:g}" for lr in lrs], body))
+        parts.append(head + "\n\n" + md_table(["ρ \\ lr"] + [f"{lr:g}" for lr in lrs], body))
     return "\n\n".join(parts)
 
 
@@ -419,7 +420,7 @@ def alpha_md(rows: list[dict]) -> str:
         ]
         for r in rows
     ]
-    return _md(
+    return md_table(
         [
             "run",
             "model",
@@ -458,7 +459,7 @@ def wc_md(rows: list[dict]) -> str:
         ]
         for r in rows
     ]
-    return _md(
+    return md_table(
         [
             "run",
             "model",
@@ -484,12 +485,12 @@ def layernorm_md(rows: list[dict]) -> str:
         + [fmt(None if r[f"cv_{g}"] is None else 100 * r[f"cv_{g}"]) for g in groups]
         for r in rows
     ]
-    return _md(["run", "LayerNorm", "p", "n"] + [f"CV {g} (%)" for g in groups], body)
+    return md_table(["run", "LayerNorm", "p", "n"] + [f"CV {g} (%)" for g in groups], body)
 
 
 def table2_md(rows: list[dict]) -> str:
     """Markdown of :func:`table2_rows`."""
-    return _md(
+    return md_table(
         [
             "property",
             "paper: modular MLP",
@@ -522,195 +523,6 @@ def summary_lines(counts: list[dict], comparison: list[dict]) -> list[str]:
     tally = {s: sum(r["status"] == s for r in comparison) for s in STATUS_ORDER}
     lines.append("paper comparison: " + ", ".join(f"{v} {k}" for k, v in tally.items()))
     return lines
-
-
-def render(data: dict) -> str:
-    """report.md from the dict that :func:`build` assembles."""
-    out = [
-        "# grokjax report",
-        "",
-        "Every number below is recomputed from the runs' `lanes.csv` with `grokjax.fit` "
-        "(diverged lanes left out, lanes that did not grok right-censored at their steps "
-        "run); the paper's values come from `grokjax/paper.py` (arXiv 2606.13753).",
-        "",
-        "## Runs",
-        "",
-    ]
-    out.append(
-        _md(
-            [
-                "run",
-                "experiment",
-                "preset",
-                "directory",
-                "lanes",
-                "free",
-                "clamped",
-                "other arms",
-                "grokked",
-                "censored",
-                "diverged",
-            ],
-            [
-                [
-                    c["run"],
-                    c["experiment"],
-                    c["preset"],
-                    f"`{c['path']}`",
-                    c["lanes"],
-                    c["free"],
-                    c["clamped"],
-                    c["other"],
-                    c["grokked"],
-                    c["censored"],
-                    c["diverged"],
-                ]
-                for c in data["runs"]
-            ],
-        )
-    )
-    out += [
-        "",
-        "Censored: did not reach test accuracy 0.9 within the step budget (counted as "
-        "right-censored at the steps run); diverged lanes are left out of every fit.",
-    ]
-    out += ["", "## Experiments", ""]
-    out.append(
-        _md(
-            ["experiment", "status", "runs", "what it measures"],
-            [
-                [e["experiment"], e["status"], ", ".join(e["runs"]), e["about"]]
-                for e in data["experiments"]
-            ],
-        )
-    )
-    out += [
-        "",
-        "## Headline numbers against the paper",
-        "",
-        "Status: **pass** / **FAIL** — the run follows the paper's protocol and the number "
-        "is / is not within the tolerance; **inconclusive** — it follows the protocol but "
-        "the number is not identifiable (e.g. a median beyond the step budget); **not "
-        "comparable** — the closest run differs from the paper's protocol (differences "
-        "listed; its number is shown, not judged); **not run** — no run has the design the "
-        "number needs. Tolerances (ours; the paper gives point values): W_c within 5 %, "
-        "alpha within 15 %, R² ≥ 0.98, median T_grok within 25 %, fold changes within a "
-        "factor 1.5, W_c exponent within the paper's range ± 0.03, seed CV of W_c ≤ 3 %; "
-        "a run on the paper's seed counts (≥ 12 seeds per cell) is held to W_c within 2 %, "
-        "alpha within ±0.5 and median T_grok within 10 %. "
-        "Relative difference = (measured − paper) / paper.",
-        "",
-    ]
-    out.append(
-        _md(
-            [
-                "quantity",
-                "run",
-                "condition",
-                "seeds",
-                "measured",
-                "paper",
-                "rel. diff",
-                "tolerance",
-                "status",
-                "note",
-            ],
-            [
-                [
-                    r["quantity"],
-                    r["run"],
-                    r["condition"],
-                    "" if r.get("seeds") is None else str(r["seeds"]),
-                    _measured_text(r),
-                    r["paper_text"],
-                    "—" if r["rel_diff"] is None else f"{100 * r['rel_diff']:+.1f} %",
-                    r["tolerance"],
-                    f"**{r['status']}**",
-                    r["note"],
-                ]
-                for r in data["comparison"]
-            ],
-        )
-    )
-    out += ["", "Summary: " + summary_lines(data["runs"], data["comparison"])[-1], ""]
-    out += [
-        "## Tables",
-        "",
-        "### Median T_grok (ρ × lr)",
-        "",
-        "Kaplan-Meier median (steps to test accuracy ≥ 0.9) with a 95 % bootstrap CI over "
-        "lanes, and the censored (never grokked within the budget) / total lanes per cell. "
-        "Files: `tgrok_matrix.md`, `tgrok_matrix.csv`.",
-        "",
-        data["tables_md"]["tgrok_matrix"],
-        "",
-        "### Delay-law slope α per p",
-        "",
-        "ln T_grok = α·ρ + c fitted to log cell medians per (p, lr); `shared` rows fit one α "
-        "with an intercept per p. CIs: percentile bootstrap over lanes within cells. "
-        "Files: `alpha.md`, `alpha.csv`.",
-        "",
-        data["tables_md"]["alpha"],
-        "",
-        "### Critical norm W_c per p",
-        "",
-        "W_c = median ‖W‖ at T_grok over the grokked free lanes; CV = std/mean across seeds; "
-        "95 % bootstrap CI of the median. Files: `wc.md`, `wc.csv`.",
-        "",
-        data["tables_md"]["wc"],
-        "",
-    ]
-    if data["tables_md"].get("layernorm_cv"):
-        out += [
-            "### LayerNorm: per-group CV of the norm at T_grok",
-            "",
-            data["tables_md"]["layernorm_cv"],
-            "",
-        ]
-    if data["tables_md"].get("table2"):
-        out += [
-            "### Table 2: which properties of the norm at grokking transfer to sparse parity",
-            "",
-            "Generated from the parity runs' lanes (thresholds in experiments/parity.py; "
-            "the modular column summarises the paper's MLP results). Files: `table2.md`, "
-            "`table2.csv`.",
-            "",
-            data["tables_md"]["table2"],
-            "",
-        ]
-    out += [
-        "## Experiment results",
-        "",
-        "Each experiment's own summary (experiments/<name>.py), recomputed from its "
-        "lanes.csv; medians are Kaplan-Meier medians with censored lanes counted.",
-        "",
-    ]
-    for s in data.get("sections", []):
-        title = f"### {s['experiment']}" + (f": {s['run']}" if s["run"] else "")
-        out += [title, ""]
-        if s["run"] is None:
-            out += [s["text"], ""]
-            continue
-        out += ["```text", s["text"], "```", ""]
-        out += [f"Figure: `{f}`" for f in s["figures"]] + [""]
-    out += ["## Figures", ""]
-    for f in data["figures"]:
-        if "files" in f:
-            out.append(f"- `{'`, `'.join(f['files'])}`: {f['caption']}")
-        else:
-            out.append(f"- {f['name']}: skipped — {f['skipped']}")
-    out += ["", "## Sources of the paper's values", ""]
-    released = [r.key for r in paper.references() if r.basis == "released data"]
-    if released:
-        out += [
-            "Each value comes from the paper's text unless its source names the paper's code "
-            "release: where the released per-seed data (its `data/`) do not support the text, "
-            f"the report judges against the released data and quotes the text beside it "
-            f"({', '.join(f'`{k}`' for k in released)}).",
-            "",
-        ]
-    out += [f"- `{r.key}` ({r.text()}): {r.source}" for r in paper.references()]
-    return "\n".join(out) + "\n"
 
 
 def to_json(data: dict) -> str:

@@ -12,7 +12,7 @@ import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the modules that build or run programs; every other grokjax module imports without JAX
-NEEDS_JAX = {"lane", "engine", "models", "optim", "data", "checkpoint"}
+NEEDS_JAX = {"lane", "engine", "book", "hostloop", "models", "optim", "data", "checkpoint"}
 BLOCK = textwrap.dedent(
     """
     import sys

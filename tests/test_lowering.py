@@ -16,6 +16,7 @@ import pytest
 
 from grokjax import lane as eng
 from grokjax import engine
+from grokjax.book import Book
 from grokjax.models import ModelSpec
 
 LANES = 256
@@ -73,7 +74,7 @@ def test_bookkeeping_programs_lower_for_cuda_and_tpu():
     lanes_lat = jax.tree.map(
         lambda x: f32(n, *x.shape) if x.dtype == jnp.float32 else i32(n, *x.shape), lat
     )
-    book = engine._Book(curves, lanes_lat, i32(n), i32(n), boolean(n))
+    book = Book(curves, lanes_lat, i32(n), i32(n), boolean(n))
     metrics = jax.eval_shape(lambda s, h: e._chunk_all(s, h, 1, None, B), state, hp)[1]
     export = lambda f, *args: jax.export.export(f, platforms=PLATFORMS)(*args)
     export(e._plan, book, i32(size), boolean(size), i32())
