@@ -405,7 +405,7 @@ def _delay_group(ax, k: int, s: dict, series: list[dict], rng, jit: float) -> No
             min(r.max(), ov["hi"]),
             ov["label"] if first else None,
         )
-        has_pts = any(x.get("paper", {}).get("points") for x in series[:k])
+        has_pts = any((x.get("paper") or {}).get("points") for x in series[:k])
         draw_paper_points(ax, ov["points"], None if has_pts else "paper's medians")
 
 

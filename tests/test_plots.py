@@ -84,6 +84,12 @@ def test_wc_scaling_and_delay_law_groups(tmp_path):
     )
     _check(plots.delay_law_groups([ser, cens], str(tmp_path / "dl.png"), collapse=collapse), "dl")
 
+    # a group without the paper's law (paper None, as a p the paper did not run) before one
+    # with it: the second draws the paper's law and medians
+    paper = dict(alpha=7.5, c=0.0, hi=1.2, label="paper", points={1.0: float(np.exp(7.5))})
+    series = [dict(ser, paper=None), dict(cens, paper=paper)]
+    _check(plots.delay_law_groups(series, str(tmp_path / "dlp.png")), "dlp")
+
 
 def test_norm_identity_and_layernorm_cv(tmp_path):
     tgt = np.array([30.0, 35.0, 40.0])
