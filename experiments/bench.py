@@ -41,16 +41,9 @@ from grokjax import cli
 def forward_matmul_flops(spec, batch: int) -> int:
     """Matmul FLOPs (2·M·N·K each) of one forward pass over ``batch`` rows, as formulated here
     (per-token tables computed once, then gathered)."""
-    p, d, h = spec.p, spec.d, spec.hidden
-    if spec.kind == "mlp":
-        return 2 * (2 * p * d * h) + 2 * batch * h * p
-    if spec.kind == "bits":  # p = number of input bits, 2 classes
-        return 2 * batch * p * h + 2 * batch * h * 2
-    v = p + 1
-    tables = 2 * (4 * v * d * d) + 2 * (3 * d * d)  # K, V tables for 2 positions; q,k,v of '='
-    scores = 2 * (2 * v * d)  # q · K tables
-    per_row = 2 * (d * d + 2 * d * h + d * v) + 2 * 3 * d  # Wo, MLP, unembed, weighted sum
-    return tables + scores + batch * per_row
+    from grokjax import models
+
+    return models.get(spec.kind).matmul_flops(spec, batch)
 
 
 def reference_matmul_flops(spec, batch: int) -> int:
@@ -59,14 +52,9 @@ def reference_matmul_flops(spec, batch: int) -> int:
     and values of all three positions, the query of the last). This is the model's own FLOP
     count, the numerator of MFU-style utilisation; ``forward_matmul_flops`` counts what this
     implementation executes."""
-    p, d, h = spec.p, spec.d, spec.hidden
-    if spec.kind == "mlp":
-        return 2 * batch * (2 * d * h + h * p)
-    if spec.kind == "bits":
-        return forward_matmul_flops(spec, batch)
-    v = p + 1
-    per_row = 2 * (3 * 2 * d * d + d * d) + 2 * 2 * 3 * d + 2 * (d * d + 2 * d * h + d * v)
-    return batch * per_row
+    from grokjax import models
+
+    return models.get(spec.kind).matmul_flops(spec, batch, reference=True)
 
 
 def train_step_flops(spec, n_train: int, reference: bool = False) -> int:

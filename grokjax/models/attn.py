@@ -106,5 +106,14 @@ class AttentionPlugin(ModelPlugin):
     def width(self, spec):
         return 3 * max(spec.d, spec.hidden)  # three positions
 
+    def matmul_flops(self, spec, batch, reference=False):
+        d, h, v = spec.d, spec.hidden, spec.p + 1
+        mlp_unembed = 2 * (d * d + 2 * d * h + d * v)  # Wo, MLP, unembed per row
+        if reference:  # keys and values of all three positions, the query of the last
+            return batch * (2 * (3 * 2 * d * d + d * d) + 2 * 2 * 3 * d + mlp_unembed)
+        tables = 2 * (4 * v * d * d) + 2 * (3 * d * d)  # K, V tables for 2 positions; q,k,v of '='
+        scores = 2 * (2 * v * d)  # q · K tables
+        return tables + scores + batch * (mlp_unembed + 2 * 3 * d)  # + the weighted sum
+
 
 PLUGIN = AttentionPlugin()

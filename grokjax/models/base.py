@@ -99,6 +99,13 @@ class ModelPlugin:
         """The widest activation per example, for the memory estimate."""
         return max(spec.d, spec.hidden)
 
+    def matmul_flops(self, spec: ModelSpec, batch: int, reference: bool = False) -> int:
+        """Matmul FLOPs (2·M·N·K each) of one forward pass over ``batch`` rows: as the module
+        executes it, or (``reference``) as the direct formulation without per-token tables would
+        need (the numerator of MFU-style utilisation). What ``experiments/bench.py`` divides by;
+        a model that does not count them raises NotImplementedError."""
+        raise NotImplementedError(f"model {type(self).__name__} does not count its FLOPs")
+
     def example(self, spec: ModelSpec):
         """One input row, to trace the module at init."""
         if self.inputs == "vector":

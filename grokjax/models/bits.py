@@ -39,6 +39,10 @@ class BitsPlugin(ModelPlugin):
             n=spec.p, hidden=spec.hidden, dtype=jnp.dtype(spec.dtype), classes=num_classes
         )
 
+    def matmul_flops(self, spec, batch, reference=False):
+        # p = number of input bits, 2 classes; no tables, so the direct formulation is the same
+        return 2 * batch * spec.p * spec.hidden + 2 * batch * spec.hidden * 2
+
     def validate(self, spec):
         if spec.p < 1:
             raise ValueError(f"the bits model needs >= 1 input bits (p), got {spec.p}")

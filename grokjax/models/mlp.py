@@ -55,5 +55,11 @@ class MLPPlugin(ModelPlugin):
     def embedding(self, params, spec):
         return params["embed"]["E"][: spec.p]
 
+    def matmul_flops(self, spec, batch, reference=False):
+        p, d, h = spec.p, spec.d, spec.hidden
+        if reference:  # [E[a], E[b]] @ W1 on every row
+            return 2 * batch * (2 * d * h + h * p)
+        return 2 * (2 * p * d * h) + 2 * batch * h * p  # per-token tables, then gathered
+
 
 PLUGIN = MLPPlugin()
