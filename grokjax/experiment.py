@@ -38,7 +38,7 @@ from grokjax.config import (
 )
 from grokjax.dryrun import check_plan, static_memory
 from grokjax.parser import field_arguments, make_parser, parse_run_args
-from grokjax.phases import Phase, PhaseOutcome, group_mask, phase_hparams, run_phase, times
+from grokjax.phases import Phase, PhaseOutcome, group_mask, phase_hparams, run_phase
 from grokjax.protocol import GRID_POINTS
 from grokjax.rundir import check_run_dir, corrupt_dirs, is_complete, move_aside
 from grokjax.runner import entry_points, main, main_cli, run, timing_report
@@ -70,6 +70,5 @@ __all__ = [
     "run",
     "run_phase",
     "static_memory",
-    "times",
     "timing_report",
 ]

@@ -161,10 +161,3 @@ def run_phase(
         results.save_run_result(path, res)
         ck.discard()  # the phase file now holds everything its checkpoints did
     return res
-
-
-def times(lanes: dict, sel=None) -> tuple[np.ndarray, np.ndarray]:
-    """(T_grok where grokked else steps_run, censored) of the selected lanes."""
-    sel = np.ones(len(lanes["grokked"]), bool) if sel is None else sel
-    g = lanes["grokked"][sel]
-    return np.where(g, lanes["T_grok"][sel], lanes["steps_run"][sel]), ~g

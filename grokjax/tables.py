@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from grokjax import cells, fit
+from grokjax import cells, measures
 from grokjax.runs import Run
 
 __all__ = [
@@ -113,10 +113,9 @@ def wc_table(runs: list[Run]) -> list[dict]:
     also the Kaplan-Meier median T_grok of the free lanes."""
     rows = []
     for run in runs:
-        t, c = run.times()
         for cond, idx in cells.free_groups(run):
             w = cells.critical_norm(run, idx)
-            m = fit.median_ci(t[idx], c[idx], n_boot=0)
+            m = measures.tgrok(run, idx, n_boot=0)
             rows.append(
                 {
                     "run": run.name,
@@ -200,7 +199,7 @@ def tgrok_matrix(runs: list[Run], n_boot: int = cells.N_BOOT_MEDIAN) -> list[dic
             ):
                 div = run.lanes["diverged"][lanes]
                 ok = lanes[~div & np.isfinite(t[lanes]) & (t[lanes] > 0)]
-                m = fit.median_ci(t[ok], c[ok], n_boot=n_boot)
+                m = measures.tgrok(run, ok, n_boot=n_boot)
                 budget = float(np.max(t[ok][c[ok]])) if c[ok].any() else None
                 rho = cell_key["rho"]
                 rows.append(
@@ -399,6 +398,13 @@ def _p(r: dict):
     return r["p"]
 
 
+def _frac(r: dict) -> str:
+    """A row's train fraction, or for parity (no p) its training rows as m=..."""
+    if r.get("p") is None and r.get("n_train") is not None:
+        return f"m={fmt_val(r['n_train'])}"
+    return fmt_val(r.get("frac"))
+
+
 def alpha_md(rows: list[dict]) -> str:
     """Markdown of :func:`alpha_table`."""
     if not rows:
@@ -448,7 +454,7 @@ def wc_md(rows: list[dict]) -> str:
             r["run"],
             r.get("model"),
             _p(r),
-            fmt_val(r.get("frac")),
+            _frac(r),
             fmt_val(r.get("lr")),
             fmt_val(r.get("wd")),
             fmt(r["Wc_median"]),
