@@ -53,7 +53,7 @@ def _dry_outcome(phase, groups: tuple) -> _DryOutcome:
 def _lane_where(meta: dict, i: int) -> str:
     """'p=59, rho=5' for lane ``i``: the columns that say which cell a lane is in."""
     parts = []
-    for k in ("p", "arm", "rho", "lr", "wd", "frac", "cell"):
+    for k in ("p", "n_bits", "arm", "rho", "lr", "wd", "frac", "n_train", "cell"):
         if k in meta:
             v = meta[k][i]
             v = v.item() if isinstance(v, np.generic) else v

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from grokjax import fit
+from grokjax import fit, schema
 from grokjax.runs import Run
 
 __all__ = [
@@ -127,7 +127,8 @@ def cell_times(run: Run, sel, n_boot: int = N_BOOT_MEDIAN) -> dict:
 def delay_law(run: Run, sel, group: str | None = None, n_boot: int = N_BOOT, x: str = "rho"):
     """:func:`grokjax.fit.delay_law` of the selected lanes (censored at steps_run) against
     column ``x`` rounded to 1e-6 (``rho``, or ``target_norm``: the held norm itself), with an
-    intercept per value of column ``group`` (``p`` read as int); cached on the run."""
+    intercept per value of column ``group`` (an int column of grokjax.schema, p or n_bits, read as
+    int); cached on the run."""
     idx = lanes_of(run, sel)
     key = ("delay", idx.tobytes(), group, n_boot, x)
     if key not in run.cache:
@@ -135,7 +136,8 @@ def delay_law(run: Run, sel, group: str | None = None, n_boot: int = N_BOOT, x: 
         g = None
         if group is not None:
             col = run.lanes[group][idx]
-            g = col.astype(int) if group == "p" else np.array([fit.py(v) for v in col], object)
+            whole = getattr(schema.column(group), "type", None) is int  # p, n_bits: read as int
+            g = col.astype(int) if whole else np.array([fit.py(v) for v in col], object)
         xs = np.round(run.lanes[x][idx], 6)
         run.cache[key] = fit.delay_law(xs, t, group=g, censored=c, n_boot=n_boot, seed=SEED)
     return run.cache[key]

@@ -163,7 +163,8 @@ def read_curves(path: str, n: int) -> dict:
 
 def fill_config_fields(lanes: dict, config: dict) -> None:
     """Adds the :data:`CONFIG_FIELDS` that config.json records once as lane columns (and
-    empty ``t_int`` / ``clamp_mode`` columns where the run has none)."""
+    empty :data:`grokjax.schema.ABSENT_EMPTY` columns, t_int and clamp_mode, where the run has
+    none)."""
     n = len(lanes["p"])
     for k in CONFIG_FIELDS:
         if k in lanes:
@@ -178,7 +179,7 @@ def fill_config_fields(lanes: dict, config: dict) -> None:
         if isinstance(v, (list, dict)):
             v = None  # swept but not recorded per lane: unknown per lane
         lanes[k] = np.array([v] * n, dtype=object)
-    for k in ("t_int", "clamp_mode"):
+    for k in schema.ABSENT_EMPTY:
         if k not in lanes:
             lanes[k] = np.array([None] * n, dtype=object)
 

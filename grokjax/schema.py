@@ -342,6 +342,9 @@ _PATTERNS = [
 REQUIRED_VALUES = tuple(c.name for c in COLUMNS if c.always)
 REQUIRED = tuple(c.name for c in COLUMNS if c.needed)
 CONFIG_FIELDS = tuple(c.name for c in COLUMNS if c.config)
+# standard settings that split cells but that a run directory need not hold (written since
+# the clamp arms were added): read as empty where a run has none, so its cells still key
+ABSENT_EMPTY = tuple(c.name for c in COLUMNS if c.standard and c.cell and not c.needed)
 # every setting that tells cells apart (a cell's lanes differ only in their seed), in
 # declaration order: what the seeds-per-cell check of a run directory groups by
 CELL_COLUMNS = tuple(c.name for c in COLUMNS if c.cell or c.splits)
