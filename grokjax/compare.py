@@ -71,7 +71,10 @@ def _schedule(run) -> str:
     return text
 
 
-def _cond_text(cond: dict, keys=("model", "layernorm", "p", "frac", "lr", "wd", "rho")) -> str:
+_COND_KEYS = ("model", "layernorm", "p", "n_bits", "frac", "n_train", "lr", "wd", "rho")
+
+
+def _cond_text(cond: dict, keys=_COND_KEYS) -> str:
     parts = []
     for k in keys:
         if k not in cond or cond[k] is None:

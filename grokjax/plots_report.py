@@ -128,11 +128,14 @@ def _fig_wc(run: Run, path: str):
     idx = cells.main_setting(run, base, ("model", "layernorm", "lr", "wd", "d", "hidden"))
     if not idx.size:
         return None, "no free lanes"
-    ps, fracs = cells.values(run, idx, "p"), cells.values(run, idx, "frac")
+    size = _size(run, idx)  # parity: n_bits and n_train in place of p and frac
+    amount = "frac" if size == "p" else "n_train"
+    what = "train fraction" if size == "p" else "n_train"
+    ps, fracs = cells.values(run, idx, size), cells.values(run, idx, amount)
     if len(ps) < 2 and len(fracs) < 2:
         return (
             None,
-            f"one p ({tables.fmt_val(ps[0])}) and one train fraction ({tables.fmt_val(fracs[0])})",
+            f"one {size} ({tables.fmt_val(ps[0])}) and one {what} ({tables.fmt_val(fracs[0])})",
         )
 
     def series(along, other, other_vals):
@@ -153,7 +156,7 @@ def _fig_wc(run: Run, path: str):
                 sx += [x] * g.size
                 sy += list(L["norm_at_grok"][g])
             pl = power_law(np.array(xs, float), np.array(med), seed=cells.SEED)
-            lab = f"frac {ov:g}" if other == "frac" else f"p = {ov}"
+            lab = f"frac {ov:g}" if other == "frac" else f"{other} = {ov:g}"
             out.append(
                 {
                     "label": lab,
@@ -168,10 +171,13 @@ def _fig_wc(run: Run, path: str):
             )
         return out
 
-    by_p = series("p", "frac", fracs)
-    by_frac = series("frac", "p", ps)
+    by_p = series(size, amount, fracs)
+    by_frac = series(amount, size, ps)
     if not by_p and not by_frac:
-        return None, "no setting with two or more p or fractions"
+        return (
+            None,
+            f"no setting with two or more {size} or {'fractions' if size == 'p' else amount}",
+        )
     cond = {
         "model": fit.py(L["model"][idx[0]]),
         "lr": fit.py(L["lr"][idx[0]]),
@@ -181,9 +187,11 @@ def _fig_wc(run: Run, path: str):
         "frac": fracs[0] if len(fracs) == 1 else tuple(fracs),
     }
     proto = {k: v for k, v in paper.MLP_PROTOCOL.items()}
-    overlay = paper_wc("mlp") if not compare.mismatches(cond, proto) else None
+    overlay = paper_wc("mlp") if size == "p" and not compare.mismatches(cond, proto) else None
     title = f"{run.name}: critical norm W_c ({cond['model']}, lr={cond['lr']:g}, wd={cond['wd']:g})"
-    return wc_scaling(by_p, by_frac, path, paper_points=overlay, title=title), None
+    return wc_scaling(
+        by_p, by_frac, path, paper_points=overlay, title=title, names=(size, amount)
+    ), None
 
 
 def _delay_series(

@@ -190,13 +190,15 @@ def wc_scaling(
     formats=FORMATS,
     paper_points: dict | None = None,
     title: str | None = None,
+    names: tuple = ("p", "frac"),
 ) -> list[str]:
-    """W_c against p and/or against the train fraction on log-log axes with power-law lines.
+    """W_c against p and/or against the train fraction on log-log axes with power-law lines
+    (``names``: the two columns, ``("n_bits", "n_train")`` for parity).
 
     Each series dict: ``label``, ``x``, ``median``, ``lo``, ``hi`` (per x), ``seeds_x``,
     ``seeds_y`` (per lane) and ``fit`` (a ``grokjax.fit.power_law`` dict or None).
     ``paper_points`` {p: Wc} is overlaid on the p panel when given."""
-    panels = [(s, name) for s, name in ((by_p, "p"), (by_frac, "frac")) if s]
+    panels = [(s, name) for s, name in zip((by_p, by_frac), names) if s]
     if not panels:
         raise ValueError("wc_scaling: nothing to draw")
     nrows = max(len(s) for s, _ in panels) + (1 if paper_points else 0)
@@ -209,6 +211,14 @@ def wc_scaling(
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return save(fig, path, formats)
+
+
+AXIS_LABELS = {
+    "p": "modulus p",
+    "frac": "train fraction",
+    "n_bits": "parity bits n",
+    "n_train": "training rows m",
+}
 
 
 def _wc_panel(ax, series: list[dict], name: str, paper_points: dict | None) -> None:
@@ -232,7 +242,7 @@ def _wc_panel(ax, series: list[dict], name: str, paper_points: dict | None) -> N
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("modulus p (log scale)" if name == "p" else "train fraction (log scale)")
+    ax.set_xlabel(AXIS_LABELS.get(name, name) + " (log scale)")
     ax.set_ylabel("W_c = ‖W‖ at T_grok (log scale)")
     ax.set_title("open: median with 95 % CI; small: seeds; lines: power-law fits", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)

@@ -14,7 +14,7 @@ import pytest
 
 import plans
 
-from grokjax import data, lane as eng, experiment, results, engine
+from grokjax import cells, compare, data, lane as eng, experiment, results, engine, runs
 from grokjax.models import ModelSpec, make_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -468,3 +468,18 @@ def test_report_generates_table2(tiny_run, tmp_path):
     # the tiny run has no cell at the paper's n=30, m=1000: nothing to set against the paper
     assert cmp["parity_wc"]["status"] == "not run", cmp["parity_wc"]
     assert "n=30, m=1000" in cmp["parity_wc"]["note"]
+    # parity rows read by their bit count and training rows (p and frac are empty)
+    run = runs.load_run(tiny_run)
+    n_bits = {int(v) for v in run.lanes["n_bits"]}
+    n_train = {int(v) for v in run.lanes["n_train"]}
+    body = open(tmp_path / "rep" / "wc.md").read().splitlines()[2:]
+    assert body and all("None" not in line for line in body), body
+    cols = [line.split(" | ")[2:4] for line in body]
+    assert {c[0] for c in cols} == {f"n={n}" for n in n_bits}
+    assert {c[1] for c in cols} <= {f"m={m}" for m in n_train} and len(cols) >= len(n_train)
+    cond, _ = cells.free_groups(run)[0]
+    text = compare._cond_text(cond)
+    assert f"n_bits={cond['n_bits']:g}" in text and f"n_train={cond['n_train']:g}" in text
+    assert "p=" not in text and "frac=" not in text
+    figs = {f["name"]: f for f in data["figures"]}
+    assert figs[f"{run.name}_wc_scaling"].get("files"), figs[f"{run.name}_wc_scaling"]
