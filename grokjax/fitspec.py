@@ -56,13 +56,15 @@ def value(key: str, v) -> Measure:
     return Measure(key, lambda run, _sel: v)
 
 
-def by(measure: Callable, key: str, values, **args) -> Callable:
+def by(measure: Callable, key: str, values, nonempty: bool = False, **args) -> Callable:
     """The measure {repr(v): ``measure(run, sel & lanes[key] ≈ v, **args)`` for v in
-    ``values``} (one number per lr, per rho, ...; the column matched with ``np.isclose``)."""
+    ``values``} (one number per lr, per rho, ...; the column matched with ``np.isclose``); with
+    ``nonempty``, the values that select no lane are left out."""
 
     def per_value(run, sel):
         col = run.lanes[key]
-        return {repr(v): measure(run, sel & np.isclose(col, v), **args) for v in values}
+        sels = {repr(v): sel & np.isclose(col, v) for v in values}
+        return {k: measure(run, s, **args) for k, s in sels.items() if s.any() or not nonempty}
 
     return per_value
 

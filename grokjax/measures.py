@@ -237,13 +237,15 @@ def versus_law(cell: dict, law: dict, rho: float) -> dict:
     return cell
 
 
-def beyond(run: Run, sel, law: dict, rhos) -> list:
-    """The cells at held norms ``rhos`` beyond a delay law's range (rho matched with
-    ``np.isclose``) against its extrapolation (:func:`versus_law`)."""
+def beyond(run: Run, sel, law: dict, rhos, rounded: bool = False) -> list:
+    """The cells at held norms ``rhos`` beyond a delay law's range against its extrapolation
+    (:func:`versus_law`); rho matched with ``np.isclose``, or exactly after rounding to 1e-6
+    (``rounded``: ``rhos`` read from the lanes)."""
     mask = np.zeros(len(run.lanes["grokked"]), bool)
     mask[lanes_of(run, sel)] = True
     rho = run.lanes["rho"]
-    return [versus_law(cell_times(run, mask & np.isclose(rho, r)), law, r) for r in rhos]
+    at = (lambda r: np.round(rho, 6) == r) if rounded else (lambda r: np.isclose(rho, r))
+    return [versus_law(cell_times(run, mask & at(r)), law, r) for r in rhos]
 
 
 def power_law_across(run: Run, sel, blocks: dict, path: tuple, n_boot: int = N_BOOT):
