@@ -56,7 +56,7 @@ def value(key: str, v) -> Measure:
     return Measure(key, lambda run, _sel: v)
 
 
-def by(measure: Callable, key: str, values, nonempty: bool = False, **args) -> Callable:
+def by(measure: Callable, key: str, values, /, nonempty: bool = False, **args) -> Callable:
     """The measure {repr(v): ``measure(run, sel & lanes[key] ≈ v, **args)`` for v in
     ``values``} (one number per lr, per rho, ...; the column matched with ``np.isclose``); with
     ``nonempty``, the values that select no lane are left out."""
