@@ -12,8 +12,8 @@ is made by this one evaluator, so an experiment's fit reads as its list of measu
 A measure is called as ``measure(run, sel, **args)`` (:mod:`grokjax.measures`; ``sel`` a boolean
 mask or lane indices, or ``None`` for a measure that needs no selection). An argument that is a
 :class:`Ref` is the value of an earlier key of the same block (the delay law a later cell is
-compared with). :func:`block` nests a list of measures under one key and :func:`table` one list
-per name (``per_p``: one block per modulus). Where a number is genuinely procedural (a frontier,
+compared with). :func:`block` nests a list of measures under one key, :func:`table` one list
+per name (``per_p``: one block per modulus) and :func:`rows` one list per row (a cell). Where a number is genuinely procedural (a frontier,
 a per-cell loop) its measure is a function of its own; the declaration still names it. JAX-free.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Measure", "Ref", "m", "value", "block", "table", "by", "evaluate"]
+__all__ = ["Measure", "Ref", "m", "value", "block", "table", "rows", "by", "evaluate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +77,11 @@ def block(key: str, spec: list) -> Measure:
 def table(key: str, specs: dict) -> Measure:
     """``key`` = {name: the dict that ``specs[name]`` evaluates to}."""
     return Measure(key, lambda run, _sel: {k: evaluate(run, s) for k, s in specs.items()})
+
+
+def rows(key: str, specs: list) -> Measure:
+    """``key`` = [the dict that each spec of ``specs`` evaluates to] (one row per cell)."""
+    return Measure(key, lambda run, _sel: [evaluate(run, s) for s in specs])
 
 
 def evaluate(run, spec: list) -> dict:
