@@ -134,18 +134,11 @@ def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
 
 
 def versus_law(cell: dict, law: dict, rho: float) -> dict:
-    """``cell`` (a :func:`cell_times` dict) with ``rho``, the delay law's extrapolation to it
-    (:func:`grokjax.measures.extrapolated`) and the ratio of its median to that; returns the
-    cell."""
+    """:func:`grokjax.measures.versus_law`: ``cell`` against the delay law's extrapolation to
+    ``rho``."""
     from grokjax import measures
 
-    pred = measures.extrapolated(law, rho)
-    cell.update(
-        rho=float(rho),
-        extrapolated=pred,
-        ratio=(cell["median"] / pred if pred and cell["median"] else None),
-    )
-    return cell
+    return measures.versus_law(cell, law, rho)
 
 
 # how an experiment's summary writes a number: the report's fmt with a format string,

@@ -214,82 +214,122 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
-    ok = ~lanes["diverged"]
-    cells = []
-    for key in dict.fromkeys(lanes["cell"]):
-        sel = lanes["cell"] == key
-        i = np.flatnonzero(sel)[0]
-        g = sel & ok & lanes["grokked"]
-        t = measures.cell_times(run, sel)
-        cells.append(
-            {
-                "cell": key,
-                "p": int(lanes["p"][i]),
-                "frac": float(lanes["frac"][i]),
-                "lr": float(lanes["lr"][i]),
-                "wd": float(lanes["wd"][i]),
-                "n": int(sel.sum()),
-                "n_grokked": int(g.sum()),
-                "n_censored": t["n_censored"],
-                "n_diverged": t["n_diverged"],
-                "T_grok": {"median": t["median"], "ci": t["ci"]},
-                "Wc": measures.wc(run, sel & ok),
-                "Wc_thresholds": measures.wc_thresholds(run, sel & ok),
-            }
-        )
-    at = lambda c, lr, wd: math.isclose(c["lr"], lr) and math.isclose(c["wd"], wd)  # noqa: E731
-    base = [c for c in cells if at(c, cfg.lr, cfg.wd)]
-    out = {
-        "cells": cells,
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """Per cell its T_grok and W_c; W_c across fractions per p and across lr per wd; the power
+    law of W_c in p at the reference fraction and on the per-p median over fractions."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    ok = ~run.lanes["diverged"]
+    cells = [_cell_spec(run, key) for key in dict.fromkeys(run.lanes["cell"])]
+    return [
+        fitspec.rows("cells", cells),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        m("across_frac", _across_frac, None, cells=Ref("cells"), cfg=cfg),
+        m("across_lr", _across_lr, None, cells=Ref("cells"), cfg=cfg),
+        m("Wc_by_p", _wc_by_p, None, cells=Ref("cells"), cfg=cfg),
+        m("power_law", _power_law, None, cells=Ref("cells"), cfg=cfg),
+        m("power_law_all_fracs", _power_law_all_fracs, None, cells=Ref("cells"), cfg=cfg),
+    ]
+
+
+def _cell_spec(run, key: str) -> list:
+    """The measures of one cell (a row of fit.json's ``cells``)."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import m
+
+    lanes = run.lanes
+    sel = lanes["cell"] == key
+    ok = sel & ~lanes["diverged"]
+    i = np.flatnonzero(sel)[0]
+    return [
+        fitspec.value("cell", key),
+        fitspec.value("p", int(lanes["p"][i])),
+        *(fitspec.value(k, float(lanes[k][i])) for k in ("frac", "lr", "wd")),
+        m("n", ms.count, sel),
+        m("n_grokked", ms.count, ok & lanes["grokked"]),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, sel & lanes["diverged"]),
+        m("T_grok", lambda run, s: {k: ms.cell_times(run, s)[k] for k in ("median", "ci")}, sel),
+        m("Wc", ms.wc, ok),
+        m("Wc_thresholds", ms.wc_thresholds, ok),
+    ]
+
+
+def _series(cs: list, key: str) -> dict:
+    """W_c and T_grok of cells ``cs`` along setting ``key``, with their CV and fold."""
+    meds = [c["Wc"]["median"] for c in cs]
+    tg = [c["T_grok"]["median"] for c in cs]
+    return {key: [c[key] for c in cs], "Wc": meds, "cv": fit.cv(meds), "T_grok": tg,
+            "T_grok_fold": fit.fold(tg)}  # fmt: skip
+
+
+def _base(cells: list, cfg: Config) -> list:
+    """The cells at the reference lr and wd."""
+    return [c for c in cells if math.isclose(c["lr"], cfg.lr) and math.isclose(c["wd"], cfg.wd)]
+
+
+def _across_frac(run, _sel, cells: list, cfg: Config) -> dict:
+    """W_c across train fractions, per p (reference lr and wd)."""
+    base = _base(cells, cfg)
+    return {
+        str(p): _series(sorted((c for c in base if c["p"] == p), key=lambda c: c["frac"]), "frac")
+        for p in sorted({c["p"] for c in base})
     }
-    # W_c across train fractions, per p (reference lr and wd).
-    out["across_frac"] = {}
-    for p in sorted({c["p"] for c in base}):
-        cs = sorted((c for c in base if c["p"] == p), key=lambda c: c["frac"])
-        meds = [c["Wc"]["median"] for c in cs]
-        tg = [c["T_grok"]["median"] for c in cs]
-        out["across_frac"][str(p)] = {
-            "frac": [c["frac"] for c in cs],
-            "Wc": meds,
-            "cv": fit.cv(meds),
-            "T_grok": tg,
-            "T_grok_fold": fit.fold(tg),
-        }
-    # W_c across lr, per wd (the lr × wd grid and the main grid's matching cell).
-    out["across_lr"] = {}
+
+
+def _across_lr(run, _sel, cells: list, cfg: Config) -> dict:
+    """W_c across lr, per wd (the lr × wd grid and the main grid's matching cell)."""
     gp = [c for c in cells if c["p"] == cfg.grid_p and math.isclose(c["frac"], cfg.grid_frac)]
-    for wd in sorted({c["wd"] for c in gp}):
-        cs = sorted((c for c in gp if math.isclose(c["wd"], wd)), key=lambda c: c["lr"])
-        meds = [c["Wc"]["median"] for c in cs]
-        tg = [c["T_grok"]["median"] for c in cs]
-        out["across_lr"][repr(wd)] = {
-            "lr": [c["lr"] for c in cs],
-            "Wc": meds,
-            "cv": fit.cv(meds),
-            "T_grok": tg,
-            "T_grok_fold": fit.fold(tg),
-        }
-    # Power law W_c ∝ p^b at the reference fraction, and on the per-p median over fractions.
-    ref = sorted((c for c in base if math.isclose(c["frac"], cfg.ref_frac)), key=lambda c: c["p"])
-    out["Wc_by_p"] = {str(c["p"]): c["Wc"]["median"] for c in ref}
-    out["power_law"] = (
-        measures.power_law({c["p"]: c["Wc"]["median"] or np.nan for c in ref})
-        if len(ref) >= 2
-        else None
-    )
+    return {
+        repr(wd): _series(
+            sorted((c for c in gp if math.isclose(c["wd"], wd)), key=lambda c: c["lr"]), "lr"
+        )
+        for wd in sorted({c["wd"] for c in gp})
+    }
+
+
+def _ref_cells(cells: list, cfg: Config) -> list:
+    """The cells at the reference lr, wd and fraction, by p."""
+    ref = (c for c in _base(cells, cfg) if math.isclose(c["frac"], cfg.ref_frac))
+    return sorted(ref, key=lambda c: c["p"])
+
+
+def _wc_by_p(run, _sel, cells: list, cfg: Config) -> dict:
+    return {str(c["p"]): c["Wc"]["median"] for c in _ref_cells(cells, cfg)}
+
+
+def _power_law(run, _sel, cells: list, cfg: Config) -> dict | None:
+    """W_c ∝ p^b at the reference fraction (None with fewer than two p)."""
+    from grokjax import measures
+
+    ref = _ref_cells(cells, cfg)
+    wcs = {c["p"]: c["Wc"]["median"] or np.nan for c in ref}
+    return measures.power_law(wcs) if len(ref) >= 2 else None
+
+
+def _power_law_all_fracs(run, _sel, cells: list, cfg: Config) -> dict | None:
+    """W_c ∝ p^b on the per-p median over fractions (None with fewer than two p)."""
+    from grokjax import measures
+
+    base = _base(cells, cfg)
     pooled = {
         p: [c["Wc"]["median"] for c in base if c["p"] == p and c["Wc"]["median"]]
         for p in sorted({c["p"] for c in base})
     }
     pooled = {p: float(np.median(v)) for p, v in pooled.items() if v}
-    out["power_law_all_fracs"] = measures.power_law(pooled) if len(pooled) >= 2 else None
-    return measures.fit_json(out)
+    return measures.power_law(pooled) if len(pooled) >= 2 else None
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

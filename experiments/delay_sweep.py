@@ -227,64 +227,84 @@ def lane_table(cfg: SweepConfig, p: int, arm: str, wc: float | None) -> dict:
 
 
 def fit_sweep(lanes: dict, cfg: SweepConfig) -> dict:
-    """Wc per p from the free controls at the first lr; the delay law per p over the --rho
-    cells and shared; the --extra-rho cells against the law's extrapolation (every number a
-    measure of :mod:`grokjax.measures`)."""
-    from grokjax import fit, measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: SweepConfig) -> list:
+    """Wc per p from the free controls at the first lr; the delay law per p over the --rho
+    cells and shared; the --extra-rho cells against the law's extrapolation."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
-    out = {"per_p": {}, "n_diverged": int((~ok).sum()), "reference_lr": cfg.lr[0]}
     ref_lr = np.isclose(lanes["lr"], cfg.lr[0])
     in_law = np.isin(np.round(lanes["rho"], 6), np.round(cfg.rho, 6))
-    clamp_at = lambda p, r: (  # noqa: E731
-        (lanes["p"] == p) & run.arm("clamp") & ref_lr & np.isclose(lanes["rho"], r)
-    )
-    for p in cfg.p:
-        at_p = ok & (lanes["p"] == p)
-        free = at_p & run.arm("free") & ref_lr
-        clamp = at_p & run.arm("clamp") & ref_lr & in_law
-        entry = {
-            "Wc": measures.wc(run, free),
-            "Wc_thresholds": measures.wc_thresholds(run, free),
-            "free_T_grok_median": fit.censored_median(*measures.times(run, free)),
-            "free_T_grok": measures.cell_times(run, free),
-            "n_free": int(free.sum()),
-            "n_free_censored": int((~lanes["grokked"][free]).sum()),
-            "n_diverged": int(((lanes["p"] == p) & lanes["diverged"]).sum()),
-        }
-        e = measures.median_norm(run, free) if "norm_at_grok_embed" in lanes else None
-        if e is not None:
-            entry["E_at_grok_median"] = e
-        if clamp.any():
-            law = entry["delay_law"] = measures.delay_law(run, clamp)
-            entry["cells"] = [
-                dict(rho=float(r), **measures.cell_times(run, ok & clamp_at(p, r))) for r in cfg.rho
-            ]
-            entry["beyond"] = [
-                common.versus_law(measures.cell_times(run, ok & clamp_at(p, r)), law, r)
-                for r in cfg.rhos_at(p)[len(cfg.rho) :]
-            ]
-            if len(cfg.lr) > 1:
-                entry["delay_law_by_lr"] = {
-                    repr(lr): measures.delay_law(
-                        run, at_p & run.arm("clamp") & np.isclose(lanes["lr"], lr) & in_law
-                    )
-                    for lr in cfg.lr
-                }
-        out["per_p"][str(p)] = entry
     clamp = ok & run.arm("clamp") & ref_lr & in_law
-    if len(cfg.p) > 1 and clamp.any():
-        out["shared"] = measures.delay_law(run, clamp, group="p")
-        # the absolute-norm collapse (the report's absolute_norm_r2 is its r2)
-        out["absolute_norm"] = measures.absolute_norm(run, clamp)
-        wcs = {p: out["per_p"][str(p)]["Wc"]["median"] for p in cfg.p}
-        if len(cfg.p) > 2 and all(w is not None for w in wcs.values()):
-            out["Wc_power_law"] = measures.power_law(wcs)
-            es = {p: out["per_p"][str(p)].get("E_at_grok_median") for p in cfg.p}
-            if all(e is not None for e in es.values()):
-                out["E_power_law"] = measures.power_law(es)
-    return measures.fit_json(out)
+    shared = len(cfg.p) > 1 and clamp.any()
+    per_p = {str(p): _per_p_spec(run, cfg, p, ok, ref_lr, in_law) for p in cfg.p}
+    return [
+        fitspec.value("reference_lr", cfg.lr[0]),
+        m("n_diverged", ms.count, ~ok),
+        fitspec.table("per_p", per_p),
+        *(
+            [
+                m("shared", ms.delay_law, clamp, group="p"),
+                # the absolute-norm collapse (the report's absolute_norm_r2 is its r2)
+                m("absolute_norm", ms.absolute_norm, clamp),
+            ]
+            if shared
+            else []
+        ),
+        *(
+            [
+                m("Wc_power_law", ms.power_law_across, None, blocks=fitspec.Ref("per_p"),
+                  path=("Wc", "median"), omit_none=True),
+                m("E_power_law", ms.power_law_across, None, blocks=fitspec.Ref("per_p"),
+                  path=("E_at_grok_median",), omit_none=True),
+            ]
+            if shared and len(cfg.p) > 2
+            else []
+        ),
+    ]  # fmt: skip
+
+
+def _per_p_spec(run, cfg: SweepConfig, p: int, ok, ref_lr, in_law) -> list:
+    """The measures of one modulus (fit.json's ``per_p[p]``)."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import m
+
+    lanes = run.lanes
+    at_p = ok & (lanes["p"] == p)
+    free = at_p & run.arm("free") & ref_lr
+    clamp_ref = at_p & run.arm("clamp") & ref_lr
+    law = [
+        m("delay_law", ms.delay_law, clamp_ref & in_law),
+        m("cells", ms.cells, clamp_ref, key="rho", values=cfg.rho),
+        m("beyond", ms.beyond, clamp_ref, law=fitspec.Ref("delay_law"),
+          rhos=cfg.rhos_at(p)[len(cfg.rho) :]),
+    ]  # fmt: skip
+    by_lr = m(
+        "delay_law_by_lr", fitspec.by(ms.delay_law, "lr", cfg.lr), at_p & run.arm("clamp") & in_law
+    )
+    return [
+        m("Wc", ms.wc, free),
+        m("Wc_thresholds", ms.wc_thresholds, free),
+        m("free_T_grok_median", ms.median_time, free),
+        m("free_T_grok", ms.cell_times, free),
+        m("n_free", ms.count, free),
+        m("n_free_censored", ms.n_censored, free),
+        m("n_diverged", ms.count, (lanes["p"] == p) & lanes["diverged"]),
+        m("E_at_grok_median", ms.median_norm, free, omit_none=True),
+        *(law if (clamp_ref & in_law).any() else []),
+        *([by_lr] if (clamp_ref & in_law).any() and len(cfg.lr) > 1 else []),
+    ]
 
 
 def plan(cfg: SweepConfig):

@@ -142,30 +142,38 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """W_c of the free lanes; the delay law over the clamped cells inside the fit range, the
+    cells above it against its extrapolation."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", (lanes["arm"] == "clamp") & ok
-    out = {
-        "Wc": measures.wc(run, free & ok),
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-        "fit_range": [cfg.fit_lo, cfg.fit_hi],
-        "delay_law": None,
-        "beyond": [],
-    }
     rho = np.round(lanes["rho"], 6)
     inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
-    if inside.any():
-        law = measures.delay_law(run, inside)
-        out["delay_law"] = law
-        for r in sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)])):
-            out["beyond"].append(
-                common.versus_law(measures.cell_times(run, clamp & (rho == r)), law, r)
-            )
-    return measures.fit_json(out)
+    above = sorted(set(rho[clamp & (rho > cfg.fit_hi + 1e-9)]))
+    law = [
+        m("delay_law", ms.delay_law, inside),
+        m("beyond", ms.beyond, clamp, law=fitspec.Ref("delay_law"), rhos=above, rounded=True),
+    ]
+    return [
+        m("Wc", ms.wc, free & ok),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        fitspec.value("fit_range", [cfg.fit_lo, cfg.fit_hi]),
+        *(law if inside.any() else [fitspec.value("delay_law", None), fitspec.value("beyond", [])]),
+    ]
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

@@ -178,32 +178,60 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import fit, measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """The free-contraction law over the grokked free lanes; per free cell its delay against
+    the law (and why it fails); the delay's timescale in lr·wd; the clamped lanes' delay law."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     free = (lanes["arm"] == "free") & ok
     use = free & lanes["grokked"] & np.isfinite(lanes["T_mem"])
-    law = fit.free_contraction_law(
-        lanes["T_mem"][use],
-        lanes["T_grok"][use],
-        lanes["norm_at_mem"][use],
-        lanes["norm_at_grok"][use],
-        lanes["lr"][use],
-        lanes["wd"][use],
-    )
-    out = {
-        "law": law,
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-        "cells": [],
-        "failures": [],
-    }
+    clamp = (lanes["arm"] == "clamp") & ok
+    return [
+        m("law", _law, use),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        m("cells", _cells, use, law=Ref("law")),
+        m("failures", lambda run, _s, cells: [
+            {"cell": c["cell"], "why": c["fails"]} for c in cells if c["fails"]
+        ], None, cells=Ref("cells")),
+        m("timescale", lambda run, _s, cells: _timescale(cells), None, cells=Ref("cells")),
+        m("pinned", ms.delay_law, clamp) if clamp.any() else fitspec.value("pinned", None),
+    ]  # fmt: skip
+
+
+def _law(run, use) -> dict:
+    """:func:`grokjax.fit.free_contraction_law` over the lanes ``use``."""
+    from grokjax import fit
+
+    lanes = run.lanes
+    cols = ("T_mem", "T_grok", "norm_at_mem", "norm_at_grok", "lr", "wd")
+    return fit.free_contraction_law(*(lanes[k][use] for k in cols))
+
+
+def _cells(run, use, law: dict) -> list:
+    """Per free cell: its cell block, the median delay T_grok − T_mem of the lanes ``use``, the
+    law's prediction and ``fails`` (why the cell does not follow the law)."""
+    from grokjax import measures
+
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.log(lanes["norm_at_mem"] / lanes["norm_at_grok"]) / (lanes["lr"] * lanes["wd"])
     dt = lanes["T_grok"] - lanes["T_mem"]
     slope, icpt = law.get("slope"), law.get("intercept")
+    cells = []
     for name in dict.fromkeys(lanes["cell"][lanes["arm"] == "free"]):
         sel = (lanes["cell"] == name) & ok
         i = np.flatnonzero(lanes["cell"] == name)[0]
@@ -239,13 +267,8 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         if c["ratio"] is None and u.any():
             why.append("the law predicts no positive delay")
         c["fails"] = why
-        if why:
-            out["failures"].append({"cell": c["cell"], "why": why})
-        out["cells"].append(c)
-    out["timescale"] = _timescale(out["cells"])
-    clamp = (lanes["arm"] == "clamp") & ok
-    out["pinned"] = measures.delay_law(run, clamp) if clamp.any() else None
-    return measures.fit_json(out)
+        cells.append(c)
+    return cells
 
 
 def _timescale(cells: list) -> dict | None:

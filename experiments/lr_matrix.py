@@ -155,26 +155,45 @@ def plan(cfg: Config):
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """W_c at the reference lr; per lr its free cell, clamped cells, delay law and fold across
+    rho; per rho the fold across lr."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import by, m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     clamp, free = lanes["arm"] == "clamp", lanes["arm"] == "free"
-    out = {
-        "Wc": measures.wc(run, free & np.isclose(lanes["lr"], cfg.lr) & ok),
-        "reference_lr": cfg.lr,
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-        "cells": [],
-        "free": {},
-        "alpha_by_lr": {},
-        "norm_fold_by_lr": {},
-        "lr_fold_by_rho": {},
-    }
-    for lr in cfg.lrs:
-        sel = free & np.isclose(lanes["lr"], lr)
-        out["free"][repr(lr)] = measures.cell_times(run, sel)
+    return [
+        m("Wc", ms.wc, free & np.isclose(lanes["lr"], cfg.lr) & ok),
+        fitspec.value("reference_lr", cfg.lr),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        m("free", by(ms.cell_times, "lr", cfg.lrs), free),
+        m("cells", _cells, clamp, cfg=cfg),
+        m("alpha_by_lr", by(ms.delay_law, "lr", cfg.lrs, nonempty=True), clamp & ok),
+        m("norm_fold_by_lr", by(ms.fold_across, "lr", cfg.lrs, nonempty=True, key="rho"), clamp & ok),
+        m("lr_fold_by_rho", by(ms.fold_across, "rho", cfg.rho, nonempty=True, key="lr"), clamp & ok),
+    ]  # fmt: skip
+
+
+def _cells(run, clamp, cfg: Config) -> list:
+    """The clamped (lr, rho) cells: cell blocks with the held norm, the median norm at T_grok
+    over it and, past ``view_steps``, the cell as if stopped there."""
+    from grokjax import measures
+
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
+    out = []
     for lr in cfg.lrs:
         for r in cfg.rho:
             sel = clamp & np.isclose(lanes["lr"], lr) & np.isclose(lanes["rho"], r)
@@ -197,19 +216,8 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 view = measures.as_run(censored_at(lanes, cfg.view_steps))
                 c["view"] = measures.cell_times(view, sel)
                 c["view"]["steps"] = cfg.view_steps
-            out["cells"].append(c)
-    for lr in cfg.lrs:
-        sel = clamp & ok & np.isclose(lanes["lr"], lr)
-        if not sel.any():
-            continue
-        out["alpha_by_lr"][repr(lr)] = measures.delay_law(run, sel)
-        out["norm_fold_by_lr"][repr(lr)] = measures.fold_across(run, sel, "rho")
-    for r in cfg.rho:
-        sel = clamp & ok & np.isclose(lanes["rho"], r)
-        if not sel.any():
-            continue
-        out["lr_fold_by_rho"][repr(r)] = measures.fold_across(run, sel, "lr")
-    return measures.fit_json(out)
+            out.append(c)
+    return out
 
 
 def censored_at(lanes: dict, steps: int) -> dict:

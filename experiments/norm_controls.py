@@ -292,59 +292,94 @@ def _frontier_line(frontier: list, clamped: list) -> dict | None:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """W_c and T_grok of the free control at the reference wd; per arm its cells against the
+    control; the frontier line through the free cells that the clamped cells are compared with."""
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
-    arm, cell = lanes["arm"], lanes["cell"]
-    ctrl_sel = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
-    control = measures.cell_times(run, ctrl_sel)
-    out = {
-        "Wc": measures.wc(run, ctrl_sel & ok),
-        "control": control,
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-    }
+    arm = lanes["arm"]
+    ctrl = (arm == "free") & np.isclose(lanes["wd"], cfg.wd)
+    rho, wd = lanes["rho"], lanes["wd"]
+    low_init = lambda i: (  # noqa: E731
+        f"‖W‖={rho[i]:g}·W_c" if np.isfinite(rho[i]) else f"×{lanes['init_scale'][i]:g}"
+    )
+    cells = lambda a, key: m(a, _arm_cells, arm == a, control=Ref("control"), key=key)  # noqa: E731
+    return [
+        m("Wc", ms.wc, ctrl & ok),
+        m("control", ms.cell_times, ctrl),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        m("frontier", _arm_cells, arm == "free", control=Ref("control"), key=lambda i: float(wd[i])),
+        m("clamped", _clamped_cells, arm == "clamp", control=Ref("control")),
+        m("frontier_line", lambda run, _s, frontier, clamped: _frontier_line(frontier, clamped),
+          None, frontier=Ref("frontier"), clamped=Ref("clamped")),
+        cells("one_shot", lambda i: float(rho[i])),
+        m("one_shot_fold", _fold, None, cells=Ref("one_shot")),
+        cells("group_one_shot", lambda i: str(lanes["clamp_group"][i])),
+        cells("low_init", low_init),
+    ]  # fmt: skip
 
-    def ratio(c):
-        return (
-            c["median"] / control["median"]
-            if c["median"] is not None and control["median"]
-            else None
-        )
 
-    # ||W|| over every group at T_grok (the headline norm of a group_one_shot lane covers
-    # its clamped group only).
+def _group_norms(lanes: dict) -> tuple[list, np.ndarray]:
+    """(the parameter groups with a norm at T_grok, ||W|| over every group at T_grok): the
+    headline norm of a group_one_shot lane covers its clamped group only."""
     gcols = [
         k for k in lanes if k.startswith("norm_at_grok_") and k[13:] in ("embed", "hidden", "out")
     ]
     total = (
         np.sqrt(sum(lanes[k] ** 2 for k in gcols)) if gcols else np.full(len(lanes["p"]), np.nan)
     )
+    return [k[13:] for k in gcols], total
 
-    def cells_of(a, key):
-        res = []
-        for name in dict.fromkeys(cell[arm == a]):
-            sel = cell == name
-            c = measures.cell_times(run, sel)
-            g = sel & ok & lanes["grokked"] & np.isfinite(total)
-            c.update(
-                cell=str(name),
-                key=key(np.flatnonzero(sel)[0]),
-                ratio_to_control=ratio(c),
-                norm_all_at_grok=float(np.median(total[g])) if g.any() else None,
-            )
-            res.append(c)
-        return res
 
-    out["frontier"] = cells_of("free", lambda i: float(lanes["wd"][i]))
-    out["clamped"] = cells_of("clamp", lambda i: float(lanes["rho"][i]))
-    groups = [k[13:] for k in gcols]
-    for c in out["clamped"]:
+def _arm_cells(run, sel_arm, control: dict, key) -> list:
+    """The cells of one arm: cell blocks with ``key`` (of a lane index), the ratio of their
+    median to the control's and the median norm over every group at T_grok."""
+    from grokjax import measures
+
+    lanes = run.lanes
+    ok, cell = ~lanes["diverged"], lanes["cell"]
+    _, total = _group_norms(lanes)
+    res = []
+    for name in dict.fromkeys(cell[sel_arm]):
+        sel = cell == name
+        c = measures.cell_times(run, sel)
+        g = sel & ok & lanes["grokked"] & np.isfinite(total)
+        c.update(
+            cell=str(name),
+            key=key(np.flatnonzero(sel)[0]),
+            ratio_to_control=(
+                c["median"] / control["median"]
+                if c["median"] is not None and control["median"]
+                else None
+            ),
+            norm_all_at_grok=float(np.median(total[g])) if g.any() else None,
+        )
+        res.append(c)
+    return res
+
+
+def _clamped_cells(run, sel_arm, control: dict) -> list:
+    """The clamped cells (:func:`_arm_cells` by rho) with their held norm and each group's
+    share of ||W||² at t_int (before the clamp) and at T_grok (after)."""
+    lanes = run.lanes
+    ok, cell = ~lanes["diverged"], lanes["cell"]
+    groups, total = _group_norms(lanes)
+    out = _arm_cells(run, sel_arm, control, lambda i: float(lanes["rho"][i]))
+    for c in out:
         sel = cell == c["cell"]
         c["held_norm"] = float(np.median(lanes["target_norm"][sel]))
-        # each group's share of ||W||² at t_int (before the clamp) and at T_grok (after)
         g = sel & ok & lanes["grokked"] & np.isfinite(total)
         if all(f"frac_{n}_t_int" in lanes for n in groups) and g.any():
             c["norm_fractions"] = {
@@ -354,20 +389,13 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
                 }
                 for n in groups
             }
-    out["frontier_line"] = _frontier_line(out["frontier"], out["clamped"])
-    out["one_shot"] = cells_of("one_shot", lambda i: float(lanes["rho"][i]))
-    meds = [c["median"] for c in out["one_shot"] if c["median"]]
-    out["one_shot_fold"] = float(max(meds) / min(meds)) if len(meds) >= 2 else None
-    out["group_one_shot"] = cells_of("group_one_shot", lambda i: str(lanes["clamp_group"][i]))
-    out["low_init"] = cells_of(
-        "low_init",
-        lambda i: (
-            f"‖W‖={lanes['rho'][i]:g}·W_c"
-            if np.isfinite(lanes["rho"][i])
-            else f"×{lanes['init_scale'][i]:g}"
-        ),
-    )
-    return measures.fit_json(out)
+    return out
+
+
+def _fold(run, _sel, cells: list) -> float | None:
+    """The largest over the smallest median of ``cells`` (None with fewer than two)."""
+    meds = [c["median"] for c in cells if c["median"]]
+    return float(max(meds) / min(meds)) if len(meds) >= 2 else None
 
 
 def figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: str = "") -> list:

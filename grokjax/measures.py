@@ -45,6 +45,13 @@ __all__ = [
     "fold_across",
     "group_norm",
     "median_norm",
+    "count",
+    "n_censored",
+    "median_time",
+    "cells",
+    "versus_law",
+    "beyond",
+    "power_law_across",
     "FIT_FORMAT",
     "fit_json",
 ]
@@ -186,11 +193,74 @@ def group_norm(run: Run, sel, group: str = "total") -> dict:
 
 def median_norm(run: Run, sel, column: str = "norm_at_grok_embed") -> float | None:
     """The median of ``column`` (a norm at T_grok, e.g. the embedding's ‖E‖) over the grokked
-    lanes of the selection that recorded it; None if none did."""
+    lanes of the selection that recorded it; None if none did (or the run has no such
+    column)."""
+    if column not in run.lanes:
+        return None
     idx = lanes_of(run, sel)
     v = run.lanes[column][idx[run.lanes["grokked"][idx]]]
     v = v[np.isfinite(v)]
     return float(np.median(v)) if v.size else None
+
+
+def count(run: Run, sel) -> int:
+    """The number of selected lanes."""
+    return int(lanes_of(run, sel).size)
+
+
+def n_censored(run: Run, sel) -> int:
+    """The number of selected lanes that did not grok."""
+    return int((~run.lanes["grokked"][lanes_of(run, sel)]).sum())
+
+
+def median_time(run: Run, sel) -> float | None:
+    """:func:`grokjax.fit.censored_median` T_grok of the selected lanes (no CI)."""
+    return fit.censored_median(*times(run, sel))
+
+
+def cells(run: Run, sel, key: str, values) -> list:
+    """One :func:`cell_times` block per value of column ``key`` (matched with ``np.isclose``)
+    over the selected lanes, each with ``key``: the value."""
+    mask = np.zeros(len(run.lanes["grokked"]), bool)
+    mask[lanes_of(run, sel)] = True
+    col = run.lanes[key]
+    return [{key: float(v), **cell_times(run, mask & np.isclose(col, v))} for v in values]
+
+
+def versus_law(cell: dict, law: dict, rho: float) -> dict:
+    """``cell`` (a :func:`cell_times` block) with ``rho``, the delay law's extrapolation to it
+    (:func:`extrapolated`) and the ratio of its median to that; returns the cell."""
+    pred = extrapolated(law, rho)
+    cell.update(
+        rho=float(rho),
+        extrapolated=pred,
+        ratio=(cell["median"] / pred if pred and cell["median"] else None),
+    )
+    return cell
+
+
+def beyond(run: Run, sel, law: dict, rhos, rounded: bool = False) -> list:
+    """The cells at held norms ``rhos`` beyond a delay law's range against its extrapolation
+    (:func:`versus_law`); rho matched with ``np.isclose``, or exactly after rounding to 1e-6
+    (``rounded``: ``rhos`` read from the lanes)."""
+    mask = np.zeros(len(run.lanes["grokked"]), bool)
+    mask[lanes_of(run, sel)] = True
+    rho = run.lanes["rho"]
+    at = (lambda r: np.round(rho, 6) == r) if rounded else (lambda r: np.isclose(rho, r))
+    return [versus_law(cell_times(run, mask & at(r)), law, r) for r in rhos]
+
+
+def power_law_across(run: Run, sel, blocks: dict, path: tuple, n_boot: int = N_BOOT):
+    """:func:`power_law` in p of the value at ``path`` of each per-p block {p: block}; None
+    unless every p has one."""
+    per_p = {}
+    for p, b in blocks.items():
+        for k in path:
+            b = None if b is None else b.get(k)
+        if b is None:
+            return None
+        per_p[float(p)] = b
+    return power_law(per_p, n_boot=n_boot)
 
 
 def fit_json(fitted: dict) -> dict:
