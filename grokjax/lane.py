@@ -419,6 +419,34 @@ def _scan_blocks(block, state, n_blocks, max_blocks: int | None):
     )
 
 
+def _train_step(static: Static, make_tx, loss_and_stats, state: LaneState, hp: LaneHParams):
+    """One optimizer step of one lane; returns the new state and (loss, accuracy, collapse)
+    before the step."""
+    d = state.data
+    (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
+        state.params, d.x_train, d.y_train
+    )
+    tx = make_tx(hp, state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # A diverged lane is frozen: it keeps its last finite state and stops moving.
+    ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    lat = state.latches
+    in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
+    diverged_step = jnp.where(
+        (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
+    )
+    new = LaneState(
+        keep(params, state.params),
+        keep(opt_state, state.opt_state),
+        state.step + 1,
+        lat._replace(diverged_step=diverged_step),
+        d,
+    )
+    return new, (loss, acc, collapse)
+
+
 def make_lane_fns(static: Static) -> LaneFns:
     """Pure per-lane functions for one static configuration."""
     static.validate()
@@ -429,6 +457,7 @@ def make_lane_fns(static: Static) -> LaneFns:
     task_data = task.lane_data(static)
     make_tx = functools.partial(_make_tx, static, groups, weights)
     loss_and_stats = functools.partial(_loss_and_stats, static, model)
+    train_step = functools.partial(_train_step, static, make_tx, loss_and_stats)
 
     def init(hp: LaneHParams) -> LaneState:
         init_key, split_key = lane_keys(hp.seed)
@@ -444,31 +473,6 @@ def make_lane_fns(static: Static) -> LaneFns:
             empty_latches(len(groups), dtype),
             LaneData(*task_data(split_key)),
         )
-
-    def train_step(state: LaneState, hp: LaneHParams):
-        d = state.data
-        (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
-            state.params, d.x_train, d.y_train
-        )
-        tx = make_tx(hp, state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        # A diverged lane is frozen: it keeps its last finite state and stops moving.
-        ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-        lat = state.latches
-        in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
-        diverged_step = jnp.where(
-            (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
-        )
-        new = LaneState(
-            keep(params, state.params),
-            keep(opt_state, state.opt_state),
-            state.step + 1,
-            lat._replace(diverged_step=diverged_step),
-            d,
-        )
-        return new, (loss, acc, collapse)
 
     def block(state: LaneState, hp: LaneHParams):
         """Evaluates at the current step, then trains ``eval_every`` steps."""
