@@ -325,7 +325,36 @@ def run_argv(out: str) -> list[str]:
 
 def score(pred: dict, run_dirs, out: str) -> dict:
     """Each held-out cell's measured median against every model's bands."""
-    from grokjax import fit, runs
+    lanes = _heldout_lanes(run_dirs)
+    measured = _measured_cells(lanes)
+    doc = {
+        "format": FORMAT,
+        "prediction": pred.get("_path"),
+        "runs": list(run_dirs),
+        "variants": {},
+    }
+    for var, res in pred["variants"].items():
+        vout = {"models": {}, "Wc": []}
+        for mod, cs in res["models"].items():
+            vout["models"][mod] = _score_model(cs, measured)
+        scored = {k: v for k, v in vout["models"].items() if v["rms_log_error"] is not None}
+        vout["preferred"] = (
+            min(scored, key=lambda k: scored[k]["rms_log_error"]) if scored else None
+        )
+        vout["Wc"] = [_score_wc(w, lanes) for w in res["Wc"]["predicted"]]
+        doc["variants"][var] = vout
+    os.makedirs(out, exist_ok=True)
+    from grokjax.results import write_json, write_text
+
+    write_json(os.path.join(out, "score.json"), doc)
+    write_text(os.path.join(out, "score.md"), score_table(doc))
+    figure(pred, lanes, doc, os.path.join(out, "heldout.png"))
+    return doc
+
+
+def _heldout_lanes(run_dirs) -> dict:
+    """The lanes of the held-out run (its parts pooled); UsageError when the runs are not it."""
+    from grokjax import runs
 
     try:
         loaded = runs.load_runs(list(run_dirs))
@@ -337,9 +366,15 @@ def score(pred: dict, run_dirs, out: str) -> dict:
         raise cli.UsageError(
             f"{loaded[0].path}: not the held-out run (a delay_sweep run from seed {SEED_BASE})"
         )
-    cl = cells(lanes, HELDOUT_P, RHOS)
+    return lanes
+
+
+def _measured_cells(lanes: dict) -> dict:
+    """(p, rho) -> the cell's median T_grok with its CI, lane count and censored count."""
+    from grokjax import fit
+
     measured = {}
-    for k, (t, c) in cl.items():
+    for k, (t, c) in cells(lanes, HELDOUT_P, RHOS).items():
         mc = fit.median_ci(t, c, n_boot=1000, seed=0)
         measured[k] = {
             "median": mc["median"],
@@ -347,68 +382,50 @@ def score(pred: dict, run_dirs, out: str) -> dict:
             "n": mc["n"],
             "censored": mc["n_censored"],
         }
-    doc = {
-        "format": FORMAT,
-        "prediction": pred.get("_path"),
-        "runs": list(run_dirs),
-        "variants": {},
-    }
-    for var, res in pred["variants"].items():
-        vout = {"models": {}, "Wc": []}
-        for mod, cs in res["models"].items():
-            rows, errs = [], []
-            for c in cs:
-                meas = measured.get((c["p"], float(c["rho"])))
-                if meas is None or meas["median"] is None:
-                    rows.append(dict(c, measured=None))
-                    continue
-                m = meas["median"]
-                err = math.log(m / c["median"])
-                errs.append(err)
-                rows.append(
-                    dict(
-                        c,
-                        measured=m,
-                        measured_ci=meas["ci"],
-                        log_error=round(err, 4),
-                        inside_band=bool(c["band"][0] <= m <= c["band"][1]),
-                        inside_band_cell=bool(c["band_cell"][0] <= m <= c["band_cell"][1]),
-                    )
-                )
-            vout["models"][mod] = {
-                "cells": rows,
-                "rms_log_error": round(math.sqrt(float(np.mean(np.square(errs)))), 4)
-                if errs
-                else None,
-                "inside_band": sum(r.get("inside_band", False) for r in rows),
-                "inside_band_cell": sum(r.get("inside_band_cell", False) for r in rows),
-                "n": len(errs),
-            }
-        scored = {k: v for k, v in vout["models"].items() if v["rms_log_error"] is not None}
-        vout["preferred"] = (
-            min(scored, key=lambda k: scored[k]["rms_log_error"]) if scored else None
-        )
-        for w in res["Wc"]["predicted"]:
-            norms = free_norms(lanes, w["p"])
-            meas = float(np.median(norms)) if norms.size else None
-            vout["Wc"].append(
-                dict(
-                    w,
-                    measured=None if meas is None else round(meas, 3),
-                    rel_error=None if meas is None else round(meas / w["Wc"] - 1.0, 4),
-                    inside_band=None
-                    if meas is None
-                    else bool(w["band"][0] <= meas <= w["band"][1]),
-                )
-            )
-        doc["variants"][var] = vout
-    os.makedirs(out, exist_ok=True)
-    from grokjax.results import write_json, write_text
+    return measured
 
-    write_json(os.path.join(out, "score.json"), doc)
-    write_text(os.path.join(out, "score.md"), score_table(doc))
-    figure(pred, lanes, doc, os.path.join(out, "heldout.png"))
-    return doc
+
+def _score_model(cs: list, measured: dict) -> dict:
+    """One model's predicted cells against the measured medians: per cell the log error and
+    whether it falls in the bands; overall the RMS log error and the counts inside."""
+    rows, errs = [], []
+    for c in cs:
+        meas = measured.get((c["p"], float(c["rho"])))
+        if meas is None or meas["median"] is None:
+            rows.append(dict(c, measured=None))
+            continue
+        m = meas["median"]
+        err = math.log(m / c["median"])
+        errs.append(err)
+        rows.append(
+            dict(
+                c,
+                measured=m,
+                measured_ci=meas["ci"],
+                log_error=round(err, 4),
+                inside_band=bool(c["band"][0] <= m <= c["band"][1]),
+                inside_band_cell=bool(c["band_cell"][0] <= m <= c["band_cell"][1]),
+            )
+        )
+    return {
+        "cells": rows,
+        "rms_log_error": round(math.sqrt(float(np.mean(np.square(errs)))), 4) if errs else None,
+        "inside_band": sum(r.get("inside_band", False) for r in rows),
+        "inside_band_cell": sum(r.get("inside_band_cell", False) for r in rows),
+        "n": len(errs),
+    }
+
+
+def _score_wc(w: dict, lanes: dict) -> dict:
+    """A predicted W_c against the median norm at T_grok of the free lanes at its p."""
+    norms = free_norms(lanes, w["p"])
+    meas = float(np.median(norms)) if norms.size else None
+    return dict(
+        w,
+        measured=None if meas is None else round(meas, 3),
+        rel_error=None if meas is None else round(meas / w["Wc"] - 1.0, 4),
+        inside_band=None if meas is None else bool(w["band"][0] <= meas <= w["band"][1]),
+    )
 
 
 def score_table(doc: dict) -> str:

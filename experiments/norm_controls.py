@@ -159,6 +159,8 @@ class Config(common.MLPConfig, common.RhoBudgets):
 
 
 def plan(cfg: Config):
+    """Free controls over wd; then, in one phase, the low-init, group one-shot, clamped and
+    one-shot arms (the group arms after a run of the same lanes to t_int)."""
     static = common.mlp_static(cfg)
     seeds = cfg.seed_range()
     free = yield experiment.Phase(
@@ -177,99 +179,112 @@ def plan(cfg: Config):
     ]
     fractions = {}
     if cfg.groups:
-        # The groups' norms at t_int: the same lanes, run to t_int only (not recorded).
-        pre = yield experiment.Phase(
-            "to-t_int",
-            static,
-            common.lane_table(
-                cfg, [dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]
-            ),
-            "[to t_int] ",
-            record=False,
+        fractions, group_rows = yield from _group_arms(cfg, static, seeds)
+        rows += group_rows
+    rows += _held_arms(cfg, free, wc, n, fractions)
+    if rows:
+        cols = sorted({k for r in rows for k in r if k.startswith("frac_")})
+        rows = [{**{k: math.nan for k in cols}, **r} for r in rows]
+        yield experiment.Phase("controls", static, common.lane_table(cfg, rows), "[controls] ")
+
+
+def _group_arms(cfg: Config, static, seeds):
+    """Runs the lanes to t_int (not recorded) for the groups' norms there; returns each seed's
+    share of ||W||² per group at t_int (lanes.csv: frac_<group>_t_int) and the group one-shot
+    rows (each group rescaled by group_factor at t_int)."""
+    pre = yield experiment.Phase(
+        "to-t_int",
+        static,
+        common.lane_table(cfg, [dict(seed=s, budget=cfg.t_int, cell="to-t_int") for s in seeds]),
+        "[to t_int] ",
+        record=False,
+    )
+    gn = pre.at_step("group_norms", cfg.t_int)  # [seeds, G]
+    names = pre.result.groups
+    share = gn**2 / np.sum(gn**2, axis=1, keepdims=True)
+    fractions = {
+        s: {f"frac_{g}_t_int": float(share[i, names.index(g)]) for g in names}
+        for i, s in enumerate(seeds)
+    }
+    rows = [
+        dict(
+            seed=s,
+            arm="group_one_shot",
+            clamp_group=g,
+            clamp_steps=1,
+            t_int=cfg.t_int,
+            clamp_mode="one_shot",
+            one_shot_factor=cfg.group_factor,
+            target_norm=float(cfg.group_factor * gn[i, names.index(g)]),
+            cell=f"group_one_shot-{g}",
         )
-        gn = pre.at_step("group_norms", cfg.t_int)  # [seeds, G]
-        names = pre.result.groups
-        # each group's share of ||W||² at t_int, per seed (lanes.csv: frac_<group>_t_int)
-        share = gn**2 / np.sum(gn**2, axis=1, keepdims=True)
-        fractions = {
-            s: {f"frac_{g}_t_int": float(share[i, names.index(g)]) for g in names}
-            for i, s in enumerate(seeds)
-        }
-        rows += [
-            dict(
-                seed=s,
-                arm="group_one_shot",
-                clamp_group=g,
-                clamp_steps=1,
-                t_int=cfg.t_int,
-                clamp_mode="one_shot",
-                one_shot_factor=cfg.group_factor,
-                target_norm=float(cfg.group_factor * gn[i, names.index(g)]),
-                cell=f"group_one_shot-{g}",
-            )
-            for g in cfg.groups
-            for i, s in enumerate(seeds)
-        ]
+        for g in cfg.groups
+        for i, s in enumerate(seeds)
+    ]
+    return fractions, rows
+
+
+def _held_arms(cfg: Config, free, wc: float | None, n: int, fractions: dict) -> list:
+    """The arms at rho × W_c (low init, continuous clamp, one-shot rescale); none, said, when
+    no reference control grokked."""
     if wc is None:
         print(
             "[free] no reference control grokked within its budget: W_c unknown, skipping "
             "the clamped and one-shot arms",
             flush=True,
         )
-    else:
-        print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
-        if cfg.fixed_wc:
-            print(
-                f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
-                flush=True,
-            )
-            wc = cfg.fixed_wc
-        norm0 = free.at_step("norm", 0)[: len(seeds)]  # the natural init norm per seed
-        rows += [
-            dict(
-                seed=s,
-                arm="low_init",
-                rho=r,
-                init_scale=float(r * wc / norm0[i]),
-                cell=f"low_init-rho{r:g}",
-            )
-            for r in cfg.init_rho
-            for i, s in enumerate(seeds)
-        ]
-        rows += [
-            dict(
-                seed=s,
-                arm="clamp",
-                rho=r,
-                target_norm=r * wc,
-                t_int=cfg.t_int,
-                clamp_mode="continuous",
-                budget=cfg.budget(r),
-                cell=f"clamp-rho{r:g}",
-                **fractions.get(s, {}),
-            )
-            for r in cfg.clamp_rho
-            for s in seeds
-        ]
-        rows += [
-            dict(
-                seed=s,
-                arm="one_shot",
-                rho=r,
-                target_norm=r * wc,
-                t_int=cfg.t_int,
-                clamp_steps=1,
-                clamp_mode="one_shot",
-                one_shot_factor=r,
-                cell=f"one_shot-rho{r:g}",
-            )
-            for r in cfg.one_shot_rho
-            for s in seeds
-        ]
-    if rows:
-        cols = sorted({k for r in rows for k in r if k.startswith("frac_")})
-        rows = [{**{k: math.nan for k in cols}, **r} for r in rows]
-        yield experiment.Phase("controls", static, common.lane_table(cfg, rows), "[controls] ")
+        return []
+    print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
+    if cfg.fixed_wc:
+        print(
+            f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
+            flush=True,
+        )
+        wc = cfg.fixed_wc
+    seeds = cfg.seed_range()
+    norm0 = free.at_step("norm", 0)[: len(seeds)]  # the natural init norm per seed
+    rows = [
+        dict(
+            seed=s,
+            arm="low_init",
+            rho=r,
+            init_scale=float(r * wc / norm0[i]),
+            cell=f"low_init-rho{r:g}",
+        )
+        for r in cfg.init_rho
+        for i, s in enumerate(seeds)
+    ]
+    rows += [
+        dict(
+            seed=s,
+            arm="clamp",
+            rho=r,
+            target_norm=r * wc,
+            t_int=cfg.t_int,
+            clamp_mode="continuous",
+            budget=cfg.budget(r),
+            cell=f"clamp-rho{r:g}",
+            **fractions.get(s, {}),
+        )
+        for r in cfg.clamp_rho
+        for s in seeds
+    ]
+    rows += [
+        dict(
+            seed=s,
+            arm="one_shot",
+            rho=r,
+            target_norm=r * wc,
+            t_int=cfg.t_int,
+            clamp_steps=1,
+            clamp_mode="one_shot",
+            one_shot_factor=r,
+            cell=f"one_shot-rho{r:g}",
+        )
+        for r in cfg.one_shot_rho
+        for s in seeds
+    ]
+    return rows
 
 
 def _frontier_line(frontier: list, clamped: list) -> dict | None:

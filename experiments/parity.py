@@ -17,7 +17,7 @@ Reported (fit.json, from lanes.csv only): per cell W_c (median norm at grokking,
 the median T_grok; W_c across wd, lr, m and n; the parity frontier (norm at grokking against
 T_grok over wd) with the clamped cells placed on it; and a generated version of the paper's
 Table 2, one row per property with the paper's entry, the measured values and whether the
-property transfers (yes / no / inconclusive, by the thresholds defined in this module):
+property transfers (yes / no / inconclusive, by the thresholds of experiments.parity_table):
 grokking occurs; the norm at grokking is set by weight decay; it is invariant to lr (~3 %); it
 is not invariant to the amount of data; no regularization-unreachable above-norm delay (the
 clamped rho > 1 delay is within what free training reaches by changing wd).
@@ -55,255 +55,23 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
 
 import numpy as np
 
-from grokjax import api, cli, experiment, fit, registry
+from grokjax import api, experiment, fit, registry
 
-from experiments import common
 from experiments.common import fmt
-
-CONFIG_FORMAT = 1
-
-PRESETS = {
-    "paper": dict(
-        n_bits=30,
-        m=1000,
-        k_bits=3,
-        n_test=2000,
-        hidden=512,
-        seeds=16,
-        lr=1e-3,
-        wd=1.0,
-        t_int=1000,
-        steps=50_000,
-        m_values=[600, 1000, 1500],
-        n_values=[20, 40],
-        lrs=[5e-4, 1e-3, 2e-3],
-        wds=[0.3, 0.5, 1.0, 2.0, 3.0, 5.0],
-        rho=[0.9, 1.3],
-    ),
-    "quick": dict(
-        n_bits=20,
-        m=500,
-        k_bits=3,
-        n_test=2000,
-        hidden=128,
-        seeds=8,
-        lr=3e-3,
-        wd=1.0,
-        t_int=200,
-        steps=8000,
-        m_values=[350, 500, 800],
-        n_values=[16, 24],
-        lrs=[1.5e-3, 3e-3, 6e-3],
-        wds=[0.3, 0.5, 1.0, 2.0, 5.0],
-        rho=[0.9, 1.3],
-    ),
-    "tiny": dict(
-        n_bits=12,
-        m=300,
-        k_bits=3,
-        n_test=300,
-        hidden=64,
-        seeds=2,
-        lr=1e-2,
-        wd=1.0,
-        t_int=50,
-        steps=2000,
-        m_values=[200, 300],
-        n_values=[],
-        lrs=[5e-3, 1e-2],
-        wds=[0.5, 1.0, 2.0],
-        rho=[0.9, 1.3],
-        chunk_steps=250,
-    ),
-}
-
-# Table 2 criteria: what "transfers" means for each property, from the measured values.
-GROK_FRACTION = 0.5  # (a) grokking occurs: at least half of the free lanes grok ...
-MEMORISED_FIRST = 0.5  # ... and at least half of those fit the train set (T_mem) first
-WD_FOLD = 1.10  # (b) set by wd: W_c moves >= 10 % across the wd range (the seed CV of
-WD_RANK_CORR = 0.8  #     W_c is a few %), monotonically (|Spearman(wd, W_c)| >= 0.8)
-LR_CV = 0.05  # (c) invariant to lr: CV of W_c across lr <= 5 % (paper ~3 %)
-DATA_CV = 0.05  # (d) not invariant to data: CV of W_c across m > 5 %
-REACH_SLACK = 1.25  # (e) the clamped rho > 1 median T_grok is reachable by free training if
-#     it is <= 1.25 × the longest free median over wd (the spread of a
-#     median over a few seeds) ...
-OFF_FRONTIER = 2.0  # ... or lies within 2× of the free frontier (log T_grok linear in the
-#     norm between, or beyond, the free wd cells) at the held norm
-
-
-@dataclasses.dataclass
-class Config(experiment.BaseConfig):
-    experiment: str = "parity"
-    config_format: int = CONFIG_FORMAT
-    op: str = "parity"
-    n_bits: int = 30  # reference number of bits n
-    m: int = 1000  # reference number of training rows
-    k_bits: int = 3
-    n_test: int = 2000
-    hidden: int = 512
-    seeds: int = 16
-    lr: float = 1e-3  # reference lr and wd (W_c for the clamps comes from this cell)
-    wd: float = 1.0
-    t_int: int = 1000
-    steps: int = 50_000  # step budget of every lane
-    m_values: list = dataclasses.field(default_factory=lambda: [600, 1000, 1500])
-    n_values: list = dataclasses.field(default_factory=lambda: [20, 40])
-    lrs: list = dataclasses.field(default_factory=lambda: [5e-4, 1e-3, 2e-3])
-    wds: list = dataclasses.field(default_factory=lambda: [0.3, 0.5, 1.0, 2.0, 3.0, 5.0])
-    rho: list = dataclasses.field(default_factory=lambda: [0.9, 1.3])
-
-    def validate(self) -> None:
-        from grokjax.data import PARITY, validate_parity
-
-        if self.op != PARITY:
-            raise cli.UsageError(f"--op must be {PARITY} for this experiment, got {self.op!r}")
-        for n, m in self.sizes():
-            try:
-                validate_parity(n, self.k_bits, m, self.n_test)
-            except ValueError as e:
-                raise cli.UsageError(str(e)) from None
-        if self.seeds < 1:
-            raise cli.UsageError(f"--seeds must be >= 1, got {self.seeds}")
-        if self.hidden < 1:
-            raise cli.UsageError(f"--hidden must be >= 1, got {self.hidden}")
-        experiment.positive("lr", self.lr)
-        experiment.positive("lrs", self.lrs)
-        experiment.positive("wd", self.wd, allow_zero=True)
-        experiment.positive("wds", self.wds, allow_zero=True)
-        experiment.positive("rho", self.rho)
-        if self.steps < 1:
-            raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
-        if not 0 <= self.t_int < self.steps:
-            raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget ({self.steps})")
-        experiment.BaseConfig.validate(self)
-
-    def sizes(self) -> list:
-        """(n, m) of every free cell at the reference lr and wd, reference first (each is
-        its own program)."""
-        out = (
-            [(self.n_bits, self.m)]
-            + [(self.n_bits, m) for m in self.m_values]
-            + [(n, self.m) for n in self.n_values]
-        )
-        return list(dict.fromkeys((int(n), int(m)) for n, m in out))
-
-    def grid(self) -> list:
-        """(lr, wd) of the free cells at the reference (n, m); the reference (lr, wd) first."""
-        out = [(self.lr, self.wd)] + [(lr, wd) for lr in self.lrs for wd in self.wds]
-        uniq = []
-        for c in out:
-            if not any(math.isclose(c[0], u[0]) and math.isclose(c[1], u[1]) for u in uniq):
-                uniq.append((float(c[0]), float(c[1])))
-        return uniq
-
-
-def cell_name(n: int, m: int, lr: float, wd: float) -> str:
-    return f"n{n}-m{m}-lr{lr:g}-wd{wd:g}"
-
-
-def static_of(cfg: Config, n: int, m: int):
-    """The engine's Static for n bits and m training rows."""
-    from grokjax.lane import Static
-    from grokjax.models import ModelSpec
-
-    return Static(
-        model=ModelSpec(kind="bits", p=int(n), hidden=cfg.hidden, dtype=cfg.dtype),
-        op="parity",
-        n_train=int(m),
-        n_test=cfg.n_test,
-        k_bits=cfg.k_bits,
-        **cfg.static_kwargs(),
-    )
-
-
-def _lane(cfg: Config, n: int, m: int, seed: int, **kw) -> dict:
-    # (no p, no frac: those are a modular task's; see grokjax.schema)
-    return dict(
-        seed=seed,
-        n_bits=n,
-        n_train=m,
-        k_bits=cfg.k_bits,
-        n_test=cfg.n_test,
-        model="bits",
-        hidden=cfg.hidden,
-        budget=cfg.steps,
-        **kw,
-    )
-
-
-def free_rows(cfg: Config, n: int, m: int) -> list:
-    """The free lanes of one (n, m) program; ``grids`` tags the sub-grids a cell belongs to
-    ("size": data-amount cells at the reference lr, wd; "lr_wd": the lr × wd grid at the
-    reference (n, m)); a cell in both is run once."""
-    ref = (n, m) == (cfg.n_bits, cfg.m)
-    combos = cfg.grid() if ref else [(cfg.lr, cfg.wd)]
-    rows = []
-    for lr, wd in combos:
-        is_ref = math.isclose(lr, cfg.lr) and math.isclose(wd, cfg.wd)
-        tags = "+".join(t for t, on in (("size", is_ref), ("lr_wd", ref)) if on)
-        rows += [
-            _lane(cfg, n, m, s, lr=lr, wd=wd, cell=cell_name(n, m, lr, wd), grids=tags)
-            for s in cfg.seed_range()
-        ]
-    return rows
-
-
-def plan(cfg: Config):
-    n0, m0 = cfg.n_bits, cfg.m
-    ref_cell = cell_name(n0, m0, cfg.lr, cfg.wd)
-
-    def clamp(wc):
-        return [
-            _lane(
-                cfg,
-                n0,
-                m0,
-                s,
-                lr=cfg.lr,
-                wd=cfg.wd,
-                rho=r,
-                target_norm=r * wc,
-                arm="clamp",
-                t_int=cfg.t_int,
-                clamp_mode="continuous",
-                cell=f"clamp-rho{r:g}",
-                grids="clamp",
-            )
-            for r in cfg.rho
-            for s in cfg.seed_range()
-        ]
-
-    yield from common.free_then_clamp(
-        cfg,
-        static_of(cfg, n0, m0),
-        free_rows(cfg, n0, m0),
-        clamp,
-        prefix=f"n{n0}-m{m0}-",
-        ref=lambda r: r["cell"] == ref_cell,
-    )
-    for n, m in cfg.sizes()[1:]:
-        yield experiment.Phase(
-            f"n{n}-m{m}",
-            static_of(cfg, n, m),
-            common.lane_table(cfg, free_rows(cfg, n, m)),
-            f"[n={n} m={m}] ",
-        )
-
+from experiments.parity_plan import PRESETS, Config, plan
+from experiments.parity_plan import cell_name  # noqa: F401 (experiments.parity.cell_name)
+from experiments.parity_table import num as _num
+from experiments.parity_table import table2
 
 # ---------------------------------------------------------------------------------------------
 # fit
 # ---------------------------------------------------------------------------------------------
-
-
-def _num(x) -> float | None:
-    return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
 def _spearman(x, y) -> float | None:
@@ -316,11 +84,6 @@ def _spearman(x, y) -> float | None:
     if rx.std() == 0 or ry.std() == 0:
         return None
     return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _listing(keys, values, label: str, spec: str = "{:g}") -> str:
-    """'12.30 (wd 0.5), 11.00 (wd 1)' from parallel lists."""
-    return ", ".join(f"{fmt(v, '{:.2f}')} ({label} {spec.format(k)})" for k, v in zip(keys, values))
 
 
 def _cells(lanes: dict, sel: np.ndarray) -> list:
@@ -453,158 +216,6 @@ def fit_lanes(lanes: dict, cfg: Config) -> dict:
         )
     out["table2"] = table2(out, lanes, cfg)
     return measures.fit_json(out)
-
-
-def table2(fitted: dict, lanes: dict, cfg: Config) -> list:
-    """The paper's Table 2 from measured values: one row per property (see the thresholds at
-    the top of this module); ``transfers`` says whether the parity entry of the paper holds."""
-    rows = []
-    free = (lanes["arm"] == "free") & ~lanes["diverged"]
-    n_free = int(free.sum())
-    g = free & lanes["grokked"]
-    first = g & np.isfinite(lanes["T_mem"]) & (lanes["T_mem"] < lanes["T_grok"])
-    frac = g.sum() / n_free if n_free else None
-    mem_frac = first.sum() / g.sum() if g.any() else None
-    if frac is None:
-        verdict = "inconclusive"
-    elif frac >= GROK_FRACTION and mem_frac is not None and mem_frac >= MEMORISED_FIRST:
-        verdict = "yes"
-    elif frac == 0:
-        verdict = "no"
-    else:
-        verdict = "inconclusive" if frac >= GROK_FRACTION else "no"
-    delay = (
-        np.median(lanes["T_grok"][first] / np.maximum(lanes["T_mem"][first], 1))
-        if first.any()
-        else None
-    )
-    rows.append(
-        dict(
-            property="grokking occurs",
-            paper_parity="yes",
-            paper_modular="yes",
-            measured={
-                "fraction_grokked": _num(frac),
-                "fraction_memorised_first": _num(mem_frac),
-                "median_T_grok_over_T_mem": _num(delay),
-            },
-            transfers=verdict,
-            evidence=f"{int(g.sum())}/{n_free} free lanes grok (test acc >= 0.9); "
-            f"{int(first.sum())} of them fit the train set first (median T_grok/T_mem "
-            f"{fmt(_num(delay), '{:.1f}')})",
-        )
-    )
-
-    aw = fitted["across_wd"]
-    fold, rs = aw["fold"], aw["spearman"]
-    n_wd = sum(w is not None for w in aw["Wc"])
-    if n_wd < 3 or fold is None or rs is None:
-        verdict = "inconclusive"
-    else:
-        verdict = "yes" if fold >= WD_FOLD and abs(rs) >= WD_RANK_CORR else "no"
-    rows.append(
-        dict(
-            property="norm at grokking set by weight decay",
-            paper_parity="yes",
-            paper_modular="yes (p=59: W_c ≈ 55 at wd 1, ≈ 49 at wd 3)",
-            measured={"wd": aw["wd"], "Wc": aw["Wc"], "fold": fold, "spearman": rs},
-            transfers=verdict,
-            evidence=f"W_c {_listing(aw['wd'], aw['Wc'], 'wd')}: fold {fmt(fold, '{:.2f}')}×, "
-            f"Spearman(wd, W_c) {fmt(rs, '{:.2f}')}",
-        )
-    )
-
-    al = fitted["across_lr"]
-    n_lr = sum(w is not None for w in al["Wc"])
-    cv = al["cv"]
-    verdict = "inconclusive" if n_lr < 2 or cv is None else ("yes" if cv <= LR_CV else "no")
-    rows.append(
-        dict(
-            property="invariant to learning rate",
-            paper_parity="yes (~3 % across lr)",
-            paper_modular="yes (W_c 48.9 / 48.7 / 49.1 across a 10× lr range at wd 3)",
-            measured={
-                "lr": al["lr"],
-                "Wc": al["Wc"],
-                "cv": cv,
-                "T_grok": al["T_grok"],
-                "T_grok_fold": al["T_grok_fold"],
-            },
-            transfers=verdict,
-            evidence=f"at wd {cfg.wd:g}: W_c {_listing(al['lr'], al['Wc'], 'lr')}: CV "
-            f"{fmt(cv and 100 * cv, '{:.1f}')} % while T_grok moves "
-            f"{fmt(al['T_grok_fold'], '{:.1f}')}×",
-        )
-    )
-
-    am = fitted["across_m"]
-    n_m = sum(w is not None for w in am["Wc"])
-    cv = am["cv"]
-    verdict = "inconclusive" if n_m < 2 or cv is None else ("yes" if cv > DATA_CV else "no")
-    rows.append(
-        dict(
-            property="not invariant to the amount of data",
-            paper_parity="yes (W_c changes with m)",
-            paper_modular="no: W_c nearly independent of the train fraction",
-            measured={
-                "m": am["m"],
-                "Wc": am["Wc"],
-                "cv": cv,
-                "fold": am["fold"],
-                "n_bits": fitted["across_n"]["n_bits"],
-                "Wc_by_n": fitted["across_n"]["Wc"],
-            },
-            transfers=verdict,
-            evidence=f"at n={cfg.n_bits}: W_c {_listing(am['m'], am['Wc'], 'm', '{}')}: CV "
-            f"{fmt(cv and 100 * cv, '{:.1f}')} %, fold {fmt(am['fold'], '{:.2f}')}×",
-        )
-    )
-
-    above = [c for c in fitted["clamps"] if c["rho"] is not None and c["rho"] > 1]
-    free_t = [t for t in aw["T_grok"] if t is not None]
-    if not above or not free_t:
-        verdict, ev, measured = (
-            "inconclusive",
-            "no clamped rho > 1 cell or no free wd cell with a median T_grok",
-            {},
-        )
-    else:
-        c = max(above, key=lambda c: c["rho"])
-        t, longest = c["T_grok"]["median"], max(free_t)
-        within = t is not None and t <= REACH_SLACK * longest
-        on_front = c["over_frontier"] is not None and c["over_frontier"] <= OFF_FRONTIER
-        if t is None:
-            verdict = "no"  # beyond the budget, which every free wd cell's median is within
-        else:
-            verdict = "yes" if within or on_front else "no"
-        measured = {
-            "rho": c["rho"],
-            "held_norm": c["held_norm"],
-            "T_grok": t,
-            "free_T_grok_range": [min(free_t), longest],
-            "frontier_T_grok": c["frontier_T_grok"],
-            "over_frontier": c["over_frontier"],
-            "frontier_extrapolated": c["frontier_extrapolated"],
-        }
-        ev = (
-            f"held at rho {c['rho']:g} (norm {fmt(c['held_norm'], '{:.2f}')}): median "
-            f"T_grok {fmt(t, '{:.0f}')}"
-            f"{' (beyond the budget)' if t is None else ''}; free training over wd reaches "
-            f"{min(free_t):.0f}-{longest:.0f}; the free frontier at that norm"
-            f"{' (extrapolated)' if c['frontier_extrapolated'] else ''}: "
-            f"{fmt(c['frontier_T_grok'], '{:.0f}')} (ratio {fmt(c['over_frontier'], '{:.2f}')})"
-        )
-    rows.append(
-        dict(
-            property="no regularization-unreachable above-norm delay",
-            paper_parity="yes (clamped delays lie within the free wd frontier)",
-            paper_modular="no: clamped cells lie off the free frontier",
-            measured=measured,
-            transfers=verdict,
-            evidence=ev,
-        )
-    )
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -351,6 +351,102 @@ def _group_masks(params, groups: tuple, on, weights):
     }
 
 
+def _make_tx(static: Static, groups: tuple, weights, hp: LaneHParams, params):
+    """A lane's optimizer: AdamW (decay on the weights only), then the norm clamp of the
+    groups switched on in ``hp.groups``."""
+    return optax.chain(
+        optax.adamw(
+            hp.lr,
+            b1=static.b1,
+            b2=static.b2,
+            eps=static.eps,
+            weight_decay=hp.wd,
+            mask=weights,
+        ),
+        clamp_norm(
+            hp.target_norm,
+            start_step=hp.t_int,
+            num_steps=hp.clamp_steps,
+            mask=_group_masks(params, groups, hp.groups, weights),
+        ),
+    )
+
+
+def _norms(params, hp: LaneHParams, groups: tuple, weights):
+    """The headline norm (the very computation the clamp uses) and per-group norms."""
+    total = global_norm(params, _group_masks(params, groups, hp.groups, weights))
+    is_w = weights(params)
+    per_group = jnp.stack([global_norm(params[g], is_w[g]) for g in groups])
+    return total, per_group
+
+
+def _loss_and_stats(static: Static, model, params, x, y):
+    """Mean loss, and (accuracy, fraction of rows whose label probability is exactly 1)."""
+    with jax.default_matmul_precision(static.precision):
+        logits_BxC = model.apply(params, x)
+    logp_y_B = log_prob_of_label(logits_BxC, y, static.loss)
+    loss = -jnp.mean(logp_y_B)
+    acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
+    collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)
+    return loss, (acc, collapse)
+
+
+def _embedding_stats(model, params, dtype):
+    """Fourier Gini and entropy of the token embedding (NaN for a model without one)."""
+    E_PxD = model.embedding(params)
+    if E_PxD is None:  # no token embedding to analyse
+        nan = jnp.array(jnp.nan, dtype)
+        return nan, nan
+    return fourier_stats(E_PxD)
+
+
+def _scan_blocks(block, state, n_blocks, max_blocks: int | None):
+    """``n_blocks`` calls of ``block`` (state -> (state, metrics)); with ``max_blocks`` (static)
+    compiled once for that length, the blocks past a traced ``n_blocks`` skipped by a real
+    conditional (their metrics rows have step -1)."""
+    if max_blocks is None:
+        return jax.lax.scan(lambda s, _: block(s), state, None, length=n_blocks)
+    blank = jax.tree.map(  # what a skipped block reports: step -1, NaN metrics
+        lambda x: jnp.full(
+            x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan, x.dtype
+        ),
+        jax.eval_shape(lambda s: block(s)[1], state),
+    )
+    return jax.lax.scan(
+        lambda s, i: jax.lax.cond(i < n_blocks, block, lambda s: (s, blank), s),
+        state,
+        jnp.arange(max_blocks),
+    )
+
+
+def _train_step(static: Static, make_tx, loss_and_stats, state: LaneState, hp: LaneHParams):
+    """One optimizer step of one lane; returns the new state and (loss, accuracy, collapse)
+    before the step."""
+    d = state.data
+    (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
+        state.params, d.x_train, d.y_train
+    )
+    tx = make_tx(hp, state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    # A diverged lane is frozen: it keeps its last finite state and stops moving.
+    ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+    lat = state.latches
+    in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
+    diverged_step = jnp.where(
+        (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
+    )
+    new = LaneState(
+        keep(params, state.params),
+        keep(opt_state, state.opt_state),
+        state.step + 1,
+        lat._replace(diverged_step=diverged_step),
+        d,
+    )
+    return new, (loss, acc, collapse)
+
+
 def make_lane_fns(static: Static) -> LaneFns:
     """Pure per-lane functions for one static configuration."""
     static.validate()
@@ -359,43 +455,9 @@ def make_lane_fns(static: Static) -> LaneFns:
     groups, weights = model.groups, model.weights
     dtype = jnp.dtype(static.model.dtype)
     task_data = task.lane_data(static)
-
-    def lane_data(split_key) -> LaneData:
-        return LaneData(*task_data(split_key))
-
-    def make_tx(hp: LaneHParams, params):
-        return optax.chain(
-            optax.adamw(
-                hp.lr,
-                b1=static.b1,
-                b2=static.b2,
-                eps=static.eps,
-                weight_decay=hp.wd,
-                mask=weights,
-            ),
-            clamp_norm(
-                hp.target_norm,
-                start_step=hp.t_int,
-                num_steps=hp.clamp_steps,
-                mask=_group_masks(params, groups, hp.groups, weights),
-            ),
-        )
-
-    def norms(params, hp):
-        """The headline norm (the very computation the clamp uses) and per-group norms."""
-        total = global_norm(params, _group_masks(params, groups, hp.groups, weights))
-        is_w = weights(params)
-        per_group = jnp.stack([global_norm(params[g], is_w[g]) for g in groups])
-        return total, per_group
-
-    def loss_and_stats(params, x, y):
-        with jax.default_matmul_precision(static.precision):
-            logits_BxC = model.apply(params, x)
-        logp_y_B = log_prob_of_label(logits_BxC, y, static.loss)
-        loss = -jnp.mean(logp_y_B)
-        acc = jnp.mean(jnp.argmax(logits_BxC, axis=1) == y)
-        collapse = jnp.mean(jnp.exp(logp_y_B) == 1.0)
-        return loss, (acc, collapse)
+    make_tx = functools.partial(_make_tx, static, groups, weights)
+    loss_and_stats = functools.partial(_loss_and_stats, static, model)
+    train_step = functools.partial(_train_step, static, make_tx, loss_and_stats)
 
     def init(hp: LaneHParams) -> LaneState:
         init_key, split_key = lane_keys(hp.seed)
@@ -409,33 +471,8 @@ def make_lane_fns(static: Static) -> LaneFns:
             tx.init(params),
             jnp.array(0, jnp.int32),
             empty_latches(len(groups), dtype),
-            lane_data(split_key),
+            LaneData(*task_data(split_key)),
         )
-
-    def train_step(state: LaneState, hp: LaneHParams):
-        d = state.data
-        (loss, (acc, collapse)), grads = jax.value_and_grad(loss_and_stats, has_aux=True)(
-            state.params, d.x_train, d.y_train
-        )
-        tx = make_tx(hp, state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        # A diverged lane is frozen: it keeps its last finite state and stops moving.
-        ok = jnp.isfinite(loss) & (state.latches.diverged_step < 0)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-        lat = state.latches
-        in_run = state.step <= lane_end(static, lat.t_grok[HEADLINE], hp.budget, jnp)
-        diverged_step = jnp.where(
-            (lat.diverged_step < 0) & ~jnp.isfinite(loss) & in_run, state.step, lat.diverged_step
-        )
-        new = LaneState(
-            keep(params, state.params),
-            keep(opt_state, state.opt_state),
-            state.step + 1,
-            lat._replace(diverged_step=diverged_step),
-            d,
-        )
-        return new, (loss, acc, collapse)
 
     def block(state: LaneState, hp: LaneHParams):
         """Evaluates at the current step, then trains ``eval_every`` steps."""
@@ -443,7 +480,7 @@ def make_lane_fns(static: Static) -> LaneFns:
         test_loss, (test_acc, _) = loss_and_stats(
             state.params, state.data.x_test, state.data.y_test
         )
-        total, per_group = norms(state.params, hp)
+        total, per_group = _norms(state.params, hp, groups, weights)
         state, (tr_loss, tr_acc, tr_collapse) = jax.lax.scan(
             lambda s, _: train_step(s, hp), state, None, length=static.eval_every
         )
@@ -452,11 +489,7 @@ def make_lane_fns(static: Static) -> LaneFns:
         lat = latch(
             static, state.latches, t, hp.budget, train_acc, test_acc, total, per_group, collapse
         )
-        E_PxD = model.embedding(state.params)
-        if E_PxD is None:  # no token embedding to analyse
-            gini = entropy = jnp.array(jnp.nan, dtype)
-        else:
-            gini, entropy = fourier_stats(E_PxD)
+        gini, entropy = _embedding_stats(model, state.params, dtype)
         metrics = Metrics(
             t, train_loss, train_acc, test_loss, test_acc, total, per_group, collapse, gini, entropy
         )
@@ -470,20 +503,6 @@ def make_lane_fns(static: Static) -> LaneFns:
         real conditional (their metrics rows have step -1), so a host loop can end a chunk
         exactly where the next lane finishes without compiling a new program.
         """
-        if max_blocks is None:
-            return jax.lax.scan(lambda s, _: block(s, hp), state, None, length=n_blocks)
-        blank = jax.tree.map(  # what a skipped block reports: step -1, NaN metrics
-            lambda x: jnp.full(
-                x.shape, -1 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.nan, x.dtype
-            ),
-            jax.eval_shape(lambda s: block(s, hp)[1], state),
-        )
-        return jax.lax.scan(
-            lambda s, i: jax.lax.cond(
-                i < n_blocks, lambda s: block(s, hp), lambda s: (s, blank), s
-            ),
-            state,
-            jnp.arange(max_blocks),
-        )
+        return _scan_blocks(lambda s: block(s, hp), state, n_blocks, max_blocks)
 
     return LaneFns(init, chunk, groups)

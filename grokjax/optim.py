@@ -236,6 +236,77 @@ def _check_target_fits(target: np.ndarray, dtype) -> None:
             )
 
 
+def _checked_args(target_norm, start_step, num_steps, mode: str, eps):
+    """Validates :func:`clamp_norm`'s arguments (see its Raises); returns ``num_steps`` (1 for
+    ``mode="one_shot"``) and the concrete ``target_norm`` (None when traced or None)."""
+    if mode not in _MODES:
+        raise ValueError(f"clamp_norm: unknown mode {mode!r}; expected one of {_MODES}.")
+    if mode == "one_shot":
+        if num_steps is not None:
+            raise ValueError(
+                "clamp_norm: mode='one_shot' means num_steps=1; do not pass num_steps as well."
+            )
+        num_steps = 1
+    for name, x in (("target_norm", target_norm), ("start_step", start_step),
+                    ("num_steps", num_steps), ("eps", eps)):  # fmt: skip
+        _check_scalar(name, x)
+    target_c, steps_c, eps_c = _concrete(target_norm), _concrete(num_steps), _concrete(eps)
+    if target_c is not None:
+        t = float(target_c)
+        if not np.isfinite(t) or t < 0:
+            raise ValueError(
+                f"clamp_norm: target_norm must be finite and >= 0 (0 or None disables the "
+                f"clamp), got {t}."
+            )
+    if steps_c is not None and not float(steps_c) >= 0:
+        raise ValueError(f"clamp_norm: num_steps must be >= 0 or None, got {num_steps}.")
+    if eps_c is not None and not (np.isfinite(float(eps_c)) and float(eps_c) > 0):
+        raise ValueError(f"clamp_norm: eps must be finite and > 0, got {eps}.")
+    return num_steps, target_c
+
+
+def _check_masked_leaves(p_leaves: list, m_leaves: list, target_c) -> None:
+    """Every masked parameter is floating-point, and a concrete target is representable in
+    the dtype it is rescaled in."""
+    for p, m in zip(p_leaves, m_leaves):
+        if m is False:
+            continue
+        dt = jnp.result_type(p)
+        if not jnp.issubdtype(dt, jnp.floating):
+            raise ValueError(
+                f"clamp_norm: a masked parameter has dtype {dt}; only floating-point "
+                f"parameters can be rescaled (leave it out of the mask)."
+            )
+        if target_c is not None:
+            _check_target_fits(target_c, _compute_dtype(jnp.asarray(p)))
+
+
+def _clamped_updates(p_leaves, u_leaves, m_leaves, target, active, eps) -> list:
+    """The update leaves that land the masked parameters on norm ``target`` where ``active``
+    (and the leaf's mask) holds, and the updates as given elsewhere."""
+    # (params + updates) exactly as optax.apply_updates forms it.
+    new_leaves = [
+        None if m is False else jnp.asarray(p + u).astype(jnp.result_type(p))
+        for p, u, m in zip(p_leaves, u_leaves, m_leaves)
+    ]
+    norm = _norm_of_leaves(new_leaves, m_leaves)
+    denom = jnp.maximum(norm, eps)
+    # (a traced eps <= 0 on all-zero parameters: zero stays zero instead of 0 * inf = NaN)
+    factor = target / jnp.where(denom > 0, denom, jnp.ones_like(denom))
+
+    out = []
+    for p, u, new, m in zip(p_leaves, u_leaves, new_leaves, m_leaves):
+        if m is False:
+            out.append(u)
+            continue
+        dt = _compute_dtype(new)
+        scaled = (new.astype(dt) * factor.astype(dt)).astype(new.dtype)
+        u_clamped = (scaled - p).astype(jnp.result_type(u))
+        use = active if m is True else jnp.logical_and(active, m)
+        out.append(jnp.where(use, u_clamped, u))
+    return out
+
+
 def clamp_norm(
     target_norm: Optional[jax.typing.ArrayLike],
     *,
@@ -323,29 +394,7 @@ def clamp_norm(
             target_norm=55.0, mask=weight_matrices)
         state.hyperparams["target_norm"] = 40.0
     """
-    if mode not in _MODES:
-        raise ValueError(f"clamp_norm: unknown mode {mode!r}; expected one of {_MODES}.")
-    if mode == "one_shot":
-        if num_steps is not None:
-            raise ValueError(
-                "clamp_norm: mode='one_shot' means num_steps=1; do not pass num_steps as well."
-            )
-        num_steps = 1
-    for name, x in (("target_norm", target_norm), ("start_step", start_step),
-                    ("num_steps", num_steps), ("eps", eps)):  # fmt: skip
-        _check_scalar(name, x)
-    target_c, steps_c, eps_c = _concrete(target_norm), _concrete(num_steps), _concrete(eps)
-    if target_c is not None:
-        t = float(target_c)
-        if not np.isfinite(t) or t < 0:
-            raise ValueError(
-                f"clamp_norm: target_norm must be finite and >= 0 (0 or None disables the "
-                f"clamp), got {t}."
-            )
-    if steps_c is not None and not float(steps_c) >= 0:
-        raise ValueError(f"clamp_norm: num_steps must be >= 0 or None, got {num_steps}.")
-    if eps_c is not None and not (np.isfinite(float(eps_c)) and float(eps_c) > 0):
-        raise ValueError(f"clamp_norm: eps must be finite and > 0, got {eps}.")
+    num_steps, target_c = _checked_args(target_norm, start_step, num_steps, mode, eps)
 
     def init_fn(params):
         del params
@@ -369,38 +418,9 @@ def clamp_norm(
 
         p_leaves, m_leaves, treedef = _flatten_with_mask(params, mask)
         u_leaves = treedef.flatten_up_to(updates)
-        for p, m in zip(p_leaves, m_leaves):
-            if m is False:
-                continue
-            dt = jnp.result_type(p)
-            if not jnp.issubdtype(dt, jnp.floating):
-                raise ValueError(
-                    f"clamp_norm: a masked parameter has dtype {dt}; only floating-point "
-                    f"parameters can be rescaled (leave it out of the mask)."
-                )
-            if target_c is not None:
-                _check_target_fits(target_c, _compute_dtype(jnp.asarray(p)))
+        _check_masked_leaves(p_leaves, m_leaves, target_c)
 
-        # (params + updates) exactly as optax.apply_updates forms it.
-        new_leaves = [
-            None if m is False else jnp.asarray(p + u).astype(jnp.result_type(p))
-            for p, u, m in zip(p_leaves, u_leaves, m_leaves)
-        ]
-        norm = _norm_of_leaves(new_leaves, m_leaves)
-        denom = jnp.maximum(norm, eps)
-        # (a traced eps <= 0 on all-zero parameters: zero stays zero instead of 0 * inf = NaN)
-        factor = target / jnp.where(denom > 0, denom, jnp.ones_like(denom))
-
-        out = []
-        for p, u, new, m in zip(p_leaves, u_leaves, new_leaves, m_leaves):
-            if m is False:
-                out.append(u)
-                continue
-            dt = _compute_dtype(new)
-            scaled = (new.astype(dt) * factor.astype(dt)).astype(new.dtype)
-            u_clamped = (scaled - p).astype(jnp.result_type(u))
-            use = active if m is True else jnp.logical_and(active, m)
-            out.append(jnp.where(use, u_clamped, u))
+        out = _clamped_updates(p_leaves, u_leaves, m_leaves, target, active, eps)
         return jax.tree.unflatten(treedef, out), new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -178,7 +178,7 @@ def _tables_md(data: dict) -> list:
         out += [
             "### Table 2: which properties of the norm at grokking transfer to sparse parity",
             "",
-            "Generated from the parity runs' lanes (thresholds in experiments/parity.py; "
+            "Generated from the parity runs' lanes (thresholds in experiments/parity_table.py; "
             "the modular column summarises the paper's MLP results). Files: `table2.md`, "
             "`table2.csv`.",
             "",
