@@ -59,165 +59,12 @@ import numpy as np
 
 from grokjax import api, experiment, fit, registry
 
-from experiments import common
 from experiments.common import fmt
 from experiments.transformer_plan import GROUPS, PRESETS, Config, plan
 
 # ---------------------------------------------------------------------------------------------
 # fit
 # ---------------------------------------------------------------------------------------------
-
-
-def _fit_noln(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import measures
-
-    run = measures.as_run(lanes)
-    ok = ~lanes["diverged"]
-    free = sel & (lanes["arm"] == "free")
-    clamp = sel & (lanes["arm"] == "clamp") & ok
-    out = {
-        "Wc": measures.wc(run, free & ok),
-        "free": measures.cell_times(run, free),
-        "fit_range": [cfg.fit_lo, cfg.fit_hi],
-        "delay_law": None,
-        "cells": [],
-        "beyond": [],
-    }
-    rho = np.round(lanes["rho"], 6)
-    for r in sorted(set(rho[clamp])):
-        c = measures.cell_times(run, clamp & (rho == r))
-        c["rho"] = float(r)
-        out["cells"].append(c)
-    inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
-    if inside.any():
-        law = out["delay_law"] = measures.delay_law(run, inside)
-        out["beyond"] = [
-            common.versus_law(cell, law, cell["rho"])
-            for cell in out["cells"]
-            if cell["rho"] > cfg.fit_hi + 1e-9
-        ]
-    scan = sel & (lanes["arm"] == "scan") & ok
-    out["scan"] = []
-    for r in sorted(set(rho[scan])):
-        c = measures.cell_times(run, scan & (rho == r))
-        c.update(rho=float(r), steps=int(np.max(lanes["budget"][scan & (rho == r)])))
-        out["scan"].append(c)
-    return out
-
-
-def _norm_stats(lanes: dict, idx: np.ndarray) -> dict:
-    """Per group (and 'total'): median norm at T_grok and its CV across the lanes ``idx``."""
-    from grokjax import measures
-
-    run = measures.as_run(lanes)
-    out = {}
-    for g in GROUPS + ("total",):
-        w = measures.group_norm(run, idx, g)
-        out[g] = {"median": w["median"], "cv": w["cv"]}
-    return out
-
-
-def _fit_ln_free(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
-    the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
-    from grokjax import measures
-
-    free = sel & (lanes["arm"] == "free")
-    good = free & ~lanes["diverged"] & lanes["grokked"]
-    ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
-    run = measures.as_run(lanes)
-    out = {"cells": [], "pooled_by_p": [], "grid": None, "power_law": {}}
-    keys = sorted(
-        {
-            (float(p), float(f), float(lr), float(wd))
-            for p, f, lr, wd in zip(
-                lanes["p"][free], lanes["frac"][free], lanes["lr"][free], lanes["wd"][free]
-            )
-        }
-    )
-    for p, f, lr, wd in keys:
-        cell = (
-            free
-            & (lanes["p"] == p)
-            & np.isclose(lanes["frac"], f)
-            & np.isclose(lanes["lr"], lr)
-            & np.isclose(lanes["wd"], wd)
-        )
-        idx = np.flatnonzero(cell & good)
-        c = measures.cell_times(run, cell)
-        out["cells"].append(
-            {
-                "p": int(p),
-                "frac": f,
-                "lr": lr,
-                "wd": wd,
-                "n": int(cell.sum()),
-                "n_grokked": int(idx.size),
-                "median_T_grok": c["median"],
-                "n_censored": c["n_censored"],
-                "norms": _norm_stats(lanes, idx),
-            }
-        )
-    for p in sorted({int(p) for p in lanes["p"][free & ref_opt]}):
-        idx = np.flatnonzero(good & ref_opt & (lanes["p"] == p))
-        fr = sorted({float(f) for f in lanes["frac"][idx]})
-        out["pooled_by_p"].append(
-            {"p": p, "fracs": fr, "n": int(idx.size), "norms": _norm_stats(lanes, idx)}
-        )
-    grid = good & (lanes["p"] == cfg.grid_p) & np.isclose(lanes["frac"], cfg.grid_frac)
-    combos = {(float(a), float(b)) for a, b in zip(lanes["lr"][grid], lanes["wd"][grid])}
-    if len(combos) > 1:
-        idx = np.flatnonzero(grid)
-        out["grid"] = {
-            "p": cfg.grid_p,
-            "frac": cfg.grid_frac,
-            "n": int(idx.size),
-            "n_settings": len(combos),
-            "norms": _norm_stats(lanes, idx),
-        }
-    pooled = [r for r in out["pooled_by_p"] if r["n"]]
-    if len(pooled) >= 2:
-        for g in ("unembed", "total"):
-            per_p = {r["p"]: r["norms"][g]["median"] for r in pooled}
-            out["power_law"][g] = measures.power_law(per_p, n_boot=200)
-    return out
-
-
-def _fit_ln_clamp(lanes: dict, cfg: Config, sel: np.ndarray) -> dict:
-    from grokjax import measures
-
-    at = (
-        sel
-        & (lanes["p"] == cfg.clamp_p)
-        & np.isclose(lanes["frac"], cfg.clamp_frac)
-        & np.isclose(lanes["lr"], cfg.ln_lr)
-        & np.isclose(lanes["wd"], cfg.wd)
-    )
-    ok = ~lanes["diverged"]
-    control = at & (lanes["arm"] == "free") & ok
-    run = measures.as_run(lanes)
-    out = {"control": measures.cell_times(run, control), "cells": [], "max_fold": None}
-    if not control.any():
-        return out
-    tc, cc = measures.times(run, control)
-    group = lanes.get("clamp_group", np.full(len(lanes["p"]), "all", dtype=object))
-    folds = []
-    for g, r in cfg.clamp_list():
-        cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
-        if not cell.any():
-            continue
-        c = measures.cell_times(run, cell)
-        t, cz = measures.times(run, cell & ok)
-        fc = fit.fold_change(tc, t, cc, cz)
-        c.update(
-            group=g, rho=r, fold=fc["fold"], held_norm=float(np.median(lanes["target_norm"][cell]))
-        )
-        out["cells"].append(c)
-        if fc["fold"] is not None:
-            folds.append(fc["fold"])
-    if folds:
-        out["max_fold"] = float(max(max(folds), 1 / min(folds)))
-    return out
 
 
 def _parts(lanes: dict) -> np.ndarray:
@@ -232,26 +79,216 @@ def _parts(lanes: dict) -> np.ndarray:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
+    run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """The counts; then each part present (its lanes by :func:`_parts`) as one block of
+    measures: :func:`_noln_spec`, :func:`_ln_free_spec`, :func:`_ln_clamp_spec`."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     part = _parts(lanes)
-    out = {
-        "n_lanes": int(len(lanes["p"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-        "noln": None,
-        "ln_free": None,
-        "ln_clamp": None,
-    }
-    if (part == "noln").any():
-        out["noln"] = _fit_noln(lanes, cfg, part == "noln")
     lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == cfg.ln_mode
-    if (lnm & (part == "ln_free")).any():
-        out["ln_free"] = _fit_ln_free(lanes, cfg, lnm & (part == "ln_free"))
-    if (part == "ln_clamp").any():
-        out["ln_clamp"] = _fit_ln_clamp(lanes, cfg, lnm)
-    return measures.fit_json(out)
+    parts = {
+        "noln": (part == "noln", part == "noln", _noln_spec),
+        "ln_free": (lnm & (part == "ln_free"), lnm & (part == "ln_free"), _ln_free_spec),
+        "ln_clamp": (part == "ln_clamp", lnm, _ln_clamp_spec),
+    }
+    return [
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        *(
+            fitspec.block(k, spec(run, cfg, sel)) if present.any() else fitspec.value(k, None)
+            for k, (present, sel, spec) in parts.items()
+        ),
+    ]
+
+
+def _noln_spec(run, cfg: Config, sel: np.ndarray) -> list:
+    """W_c of the free lanes; the delay law over the clamped cells inside the fit range, the
+    cells above it against its extrapolation; the budget scan's cells."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
+    free = sel & (lanes["arm"] == "free")
+    clamp = sel & (lanes["arm"] == "clamp") & ok
+    rho = np.round(lanes["rho"], 6)
+    inside = clamp & (rho >= cfg.fit_lo - 1e-9) & (rho <= cfg.fit_hi + 1e-9)
+    law = Ref("delay_law")
+    return [
+        m("Wc", ms.wc, free & ok),
+        m("free", ms.cell_times, free),
+        fitspec.value("fit_range", [cfg.fit_lo, cfg.fit_hi]),
+        m("delay_law", ms.delay_law, inside) if inside.any() else fitspec.value("delay_law", None),
+        m("cells", _rho_cells, clamp, law=law, hi=cfg.fit_hi),
+        m("beyond", _beyond, None, cells=Ref("cells"), law=law, hi=cfg.fit_hi),
+        m("scan", _rho_cells, sel & (lanes["arm"] == "scan") & ok, steps=True),
+    ]
+
+
+def _rho_cells(run, sel, law: dict | None = None, hi: float = math.inf, steps: bool = False):
+    """One :func:`grokjax.measures.cell_times` block per rho (rounded to 1e-6) of the selected
+    lanes, with its rho (and the largest step budget, ``steps``); a cell above ``hi`` also
+    against the delay law's extrapolation (:func:`grokjax.measures.versus_law`)."""
+    from grokjax import measures as ms
+
+    rho = np.round(run.lanes["rho"], 6)
+    out = []
+    for r in sorted(set(rho[sel])):
+        at = sel & (rho == r)
+        c = ms.cell_times(run, at)
+        c["rho"] = float(r)
+        if steps:
+            c["steps"] = int(np.max(run.lanes["budget"][at]))
+        if law is not None and r > hi + 1e-9:
+            ms.versus_law(c, law, c["rho"])
+        out.append(c)
+    return out
+
+
+def _beyond(run, _sel, cells: list, law: dict | None, hi: float) -> list:
+    """The cells above the fit range (against the law's extrapolation); none without a law."""
+    return [c for c in cells if c["rho"] > hi + 1e-9] if law is not None else []
+
+
+def _norm_stats(run, sel) -> dict:
+    """Per group (and 'total'): median norm at T_grok and its CV across the selected lanes."""
+    from grokjax import measures as ms
+
+    out = {}
+    for g in GROUPS + ("total",):
+        w = ms.group_norm(run, sel, g)
+        out[g] = {"median": w["median"], "cv": w["cv"]}
+    return out
+
+
+def _ln_free_spec(run, cfg: Config, sel: np.ndarray) -> list:
+    """CVs of the group norms at T_grok: within cells, pooled over fractions at each p, over
+    the lr × wd grid; and the power laws of ||U|| and of the total norm in p."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
+    free = sel & (lanes["arm"] == "free")
+    good = free & ok & lanes["grokked"]
+    ref_opt = np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    cols = ("p", "frac", "lr", "wd")
+    keys = sorted({tuple(float(v) for v in row) for row in zip(*(lanes[k][free] for k in cols))})
+
+    def cell(p, f, lr, wd):
+        at = free & (lanes["p"] == p) & np.isclose(lanes["frac"], f)
+        at &= np.isclose(lanes["lr"], lr) & np.isclose(lanes["wd"], wd)
+        return [
+            fitspec.value("p", int(p)),
+            *(fitspec.value(k, v) for k, v in zip(cols[1:], (f, lr, wd))),
+            m("n", ms.count, at),
+            m("n_grokked", ms.count, at & good),
+            m("median_T_grok", ms.median_time, at & ok),
+            m("n_censored", ms.n_censored, at & ok),
+            m("norms", _norm_stats, at & good),
+        ]
+
+    def pooled(p):
+        at = good & ref_opt & (lanes["p"] == p)
+        return [
+            fitspec.value("p", p),
+            fitspec.value("fracs", sorted({float(f) for f in lanes["frac"][at]})),
+            m("n", ms.count, at),
+            m("norms", _norm_stats, at),
+        ]
+
+    grid = good & (lanes["p"] == cfg.grid_p) & np.isclose(lanes["frac"], cfg.grid_frac)
+    combos = {(float(a), float(b)) for a, b in zip(lanes["lr"][grid], lanes["wd"][grid])}
+    grid_spec = [
+        fitspec.value("p", cfg.grid_p),
+        fitspec.value("frac", cfg.grid_frac),
+        m("n", ms.count, grid),
+        fitspec.value("n_settings", len(combos)),
+        m("norms", _norm_stats, grid),
+    ]
+    return [
+        fitspec.rows("cells", [cell(*k) for k in keys]),
+        fitspec.rows(
+            "pooled_by_p", [pooled(p) for p in sorted({int(p) for p in lanes["p"][free & ref_opt]})]
+        ),
+        fitspec.block("grid", grid_spec) if len(combos) > 1 else fitspec.value("grid", None),
+        m("power_law", _power_laws, None, pooled=Ref("pooled_by_p")),
+    ]
+
+
+def _power_laws(run, _sel, pooled: list) -> dict:
+    """The power laws in p of the median ||U|| and total norm at T_grok pooled at each p (with
+    two p or more)."""
+    from grokjax import measures as ms
+
+    pooled = [r for r in pooled if r["n"]]
+    if len(pooled) < 2:
+        return {}
+    return {
+        g: ms.power_law({r["p"]: r["norms"][g]["median"] for r in pooled}, n_boot=200)
+        for g in ("unembed", "total")
+    }
+
+
+def _ln_clamp_spec(run, cfg: Config, sel: np.ndarray) -> list:
+    """The free control at the clamp setting; each group clamp's cell with its fold change
+    against the control; the largest fold either way."""
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
+    at = sel & (lanes["p"] == cfg.clamp_p) & np.isclose(lanes["frac"], cfg.clamp_frac)
+    at &= np.isclose(lanes["lr"], cfg.ln_lr) & np.isclose(lanes["wd"], cfg.wd)
+    control = at & (lanes["arm"] == "free") & ~lanes["diverged"]
+    return [
+        m("control", ms.cell_times, control),
+        m("cells", _clamp_cells, at, control=control, cfg=cfg),
+        m("max_fold", _max_fold, None, cells=Ref("cells")),
+    ]
+
+
+def _clamp_cells(run, at, control: np.ndarray, cfg: Config) -> list:
+    """Each group clamp's cell (:func:`grokjax.measures.cell_times`) with its group, rho, fold
+    change of T_grok against the control and held norm; none without a control."""
+    from grokjax import measures as ms
+
+    if not control.any():
+        return []
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
+    tc, cc = ms.times(run, control)
+    group = lanes.get("clamp_group", np.full(len(lanes["p"]), "all", dtype=object))
+    out = []
+    for g, r in cfg.clamp_list():
+        cell = at & (lanes["arm"] == "group_clamp") & (group == g) & np.isclose(lanes["rho"], r)
+        if not cell.any():
+            continue
+        c = ms.cell_times(run, cell)
+        t, cz = ms.times(run, cell & ok)
+        held = float(np.median(lanes["target_norm"][cell]))
+        c.update(group=g, rho=r, fold=fit.fold_change(tc, t, cc, cz)["fold"], held_norm=held)
+        out.append(c)
+    return out
+
+
+def _max_fold(run, _sel, cells: list) -> float | None:
+    """The largest fold change of the clamps either way (max(fold, 1/fold))."""
+    folds = [c["fold"] for c in cells if c["fold"] is not None]
+    return float(max(max(folds), 1 / min(folds))) if folds else None
 
 
 # ---------------------------------------------------------------------------------------------
