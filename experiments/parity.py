@@ -86,11 +86,11 @@ def _spearman(x, y) -> float | None:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def _cells(lanes: dict, sel: np.ndarray) -> list:
+def _cells(run, sel: np.ndarray) -> list:
     """One summary per distinct cell among the selected lanes, in lanes.csv order."""
     from grokjax import measures
 
-    run = measures.as_run(lanes)
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     out = []
     for key in dict.fromkeys(lanes["cell"][sel]):
@@ -147,6 +147,34 @@ def _series(cells: list, key: str) -> dict:
     }
 
 
+def _clamps(run, clamp: np.ndarray, cells: list, wd_series: dict) -> list:
+    """The clamped cells (:func:`_cells`), each set against the free frontier (the W_c and
+    median T_grok of the free wd cells, :func:`frontier_at`) and the longest free T_grok, with
+    its median norm at T_grok over the held norm."""
+    lanes = run.lanes
+    ok = ~lanes["diverged"]
+    aw = _across(run, None, cells, **wd_series)
+    points = list(zip(aw["Wc"], aw["T_grok"]))
+    free_t = [t for t in aw["T_grok"] if t is not None]
+    out = _cells(run, clamp)
+    for c in out:
+        t_front, extra = (
+            frontier_at(points, c["held_norm"]) if c["held_norm"] is not None else (None, False)
+        )
+        t = c["T_grok"]["median"]
+        c["frontier_T_grok"] = t_front
+        c["frontier_extrapolated"] = extra
+        c["over_frontier"] = (t / t_front) if (t is not None and t_front) else None
+        c["over_longest_free"] = (t / max(free_t)) if (t is not None and free_t) else None
+        g = clamp & np.isclose(lanes["rho"], c["rho"] or np.nan) & ok & lanes["grokked"]
+        c["norm_over_held"] = (
+            float(np.median(lanes["norm_at_grok"][g] / lanes["target_norm"][g]))
+            if g.any()
+            else None
+        )
+    return out
+
+
 def frontier_at(points: list, norm: float) -> tuple[float | None, bool]:
     """The free frontier's T_grok at ``norm``: log T_grok linear in the norm between the two
     free cells that bracket it, or through the two nearest cells beyond the ends.
@@ -169,53 +197,60 @@ def frontier_at(points: list, norm: float) -> tuple[float | None, bool]:
 
 
 def fit_lanes(lanes: dict, cfg: Config) -> dict:
-    from grokjax import measures
+    """The measures of :func:`fit_spec` over the lanes."""
+    from grokjax import fitspec, measures
 
     run = measures.as_run(lanes)
+    return measures.fit_json(fitspec.evaluate(run, fit_spec(run, cfg)))
+
+
+def fit_spec(run, cfg: Config) -> list:
+    """W_c at the reference setting; one summary per free and per clamped cell (the clamped
+    ones against the free frontier); the series across wd, lr, m and n_bits, each over the
+    cells of its sub-grid (the ``grids`` tags of lanes.csv); the paper's Table 2."""
+    from grokjax import fitspec
+    from grokjax import measures as ms
+    from grokjax.fitspec import Ref, m
+
+    lanes = run.lanes
     ok = ~lanes["diverged"]
     free, clamp = lanes["arm"] == "free", lanes["arm"] == "clamp"
     at_ref_nm = (lanes["n_bits"] == cfg.n_bits) & (lanes["n_train"] == cfg.m)
     ref_lr, ref_wd = np.isclose(lanes["lr"], cfg.lr), np.isclose(lanes["wd"], cfg.wd)
     ref = free & at_ref_nm & ref_lr & ref_wd
-    cells = _cells(lanes, free)
-    out = {
-        "Wc": measures.wc(run, ref & ok),
-        "reference": {"n_bits": cfg.n_bits, "m": cfg.m, "lr": cfg.lr, "wd": cfg.wd},
-        "n_lanes": int(len(lanes["seed"])),
-        "n_censored": int((~lanes["grokked"] & ok).sum()),
-        "n_diverged": int((~ok).sum()),
-        "cells": cells,
-        "clamps": _cells(lanes, clamp) if clamp.any() else [],
+    cells = Ref("cells")
+    across = {
+        "across_wd": dict(grid="lr_wd", key="wd", match={"lr": cfg.lr}, spearman=True),
+        "across_lr": dict(grid="lr_wd", key="lr", match={"wd": cfg.wd}),
+        "across_m": dict(grid="size", key="m", match={"n_bits": cfg.n_bits}),
+        "across_n": dict(grid="size", key="n_bits", match={"m": cfg.m}),
     }
-    # Each sub-analysis takes the cells of its sub-grid (the ``grids`` tags of lanes.csv).
-    grid = [c for c in cells if "lr_wd" in c["grids"].split("+")]
-    size = [c for c in cells if "size" in c["grids"].split("+")]
-    out["across_wd"] = _series([c for c in grid if math.isclose(c["lr"], cfg.lr)], "wd")
-    out["across_wd"]["spearman"] = _spearman(out["across_wd"]["wd"], out["across_wd"]["Wc"])
-    out["across_lr"] = _series([c for c in grid if math.isclose(c["wd"], cfg.wd)], "lr")
-    out["across_m"] = _series([c for c in size if c["n_bits"] == cfg.n_bits], "m")
-    out["across_n"] = _series([c for c in size if c["m"] == cfg.m], "n_bits")
-    # Frontier: the free wd cells (norm at grokking, T_grok); each clamped cell set against it.
-    aw = out["across_wd"]
-    points = list(zip(aw["Wc"], aw["T_grok"]))
-    free_t = [t for t in aw["T_grok"] if t is not None]
-    for c in out["clamps"]:
-        t_front, extra = (
-            frontier_at(points, c["held_norm"]) if c["held_norm"] is not None else (None, False)
-        )
-        t = c["T_grok"]["median"]
-        c["frontier_T_grok"] = t_front
-        c["frontier_extrapolated"] = extra
-        c["over_frontier"] = (t / t_front) if (t is not None and t_front) else None
-        c["over_longest_free"] = (t / max(free_t)) if (t is not None and free_t) else None
-        g = clamp & np.isclose(lanes["rho"], c["rho"] or np.nan) & ok & lanes["grokked"]
-        c["norm_over_held"] = (
-            float(np.median(lanes["norm_at_grok"][g] / lanes["target_norm"][g]))
-            if g.any()
-            else None
-        )
-    out["table2"] = table2(out, lanes, cfg)
-    return measures.fit_json(out)
+    return [
+        m("Wc", ms.wc, ref & ok),
+        fitspec.value("reference", {"n_bits": cfg.n_bits, "m": cfg.m, "lr": cfg.lr, "wd": cfg.wd}),
+        m("n_lanes", ms.count, np.ones_like(ok)),
+        m("n_censored", ms.n_censored, ok),
+        m("n_diverged", ms.count, ~ok),
+        m("cells", _cells, free),
+        m("clamps", _clamps, clamp, cells=cells, wd_series=across["across_wd"]),
+        *(m(k, _across, None, cells=cells, **a) for k, a in across.items()),
+        m("table2", _table2, None, cfg=cfg, **{k: Ref(k) for k in ("clamps", *across)}),
+    ]
+
+
+def _across(run, _sel, cells: list, grid: str, key: str, match: dict, spearman=False) -> dict:
+    """:func:`_series` over ``key`` of the cells of sub-grid ``grid`` whose settings ``match``
+    (``math.isclose``); with ``spearman``, the rank correlation of ``key`` with W_c."""
+    cs = [c for c in cells if grid in c["grids"].split("+")]
+    out = _series([c for c in cs if all(math.isclose(c[k], v) for k, v in match.items())], key)
+    if spearman:
+        out["spearman"] = _spearman(out[key], out["Wc"])
+    return out
+
+
+def _table2(run, _sel, cfg: Config, **fitted) -> list:
+    """:func:`experiments.parity_table.table2` of the series and clamps."""
+    return table2(fitted, run.lanes, cfg)
 
 
 # ---------------------------------------------------------------------------------------------

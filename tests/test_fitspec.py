@@ -78,3 +78,36 @@ def test_each_declared_fit_names_every_key_of_its_fit_json():
         assert all(isinstance(x, fitspec.Measure) for x in spec), name
         stored = set(results.read_json(os.path.join(path, "fit.json"))) - RUNNER_KEYS
         assert {x.key for x in spec if not x.omit_none} <= stored <= {x.key for x in spec}, name
+
+
+def test_parity_declares_its_fit_and_sets_each_clamp_against_the_free_frontier():
+    from experiments import parity
+    from tests.test_parity import _fake_lanes
+
+    cfg = parity.Config(n_bits=30, m=1000, lr=1e-3, wd=1.0, lrs=[5e-4, 1e-3], wds=[0.5, 1, 2])
+    nan = float("nan")
+    run = measures.as_run(
+        _fake_lanes(
+            [
+                (30, 1000, 1e-3, 1.0, "free", nan, 10.0, 500.0, "size+lr_wd"),
+                (30, 1000, 1e-3, 0.5, "free", nan, 12.0, 800.0, "lr_wd"),
+                (30, 1000, 1e-3, 2.0, "free", nan, 8.0, 400.0, "lr_wd"),
+                (30, 1000, 5e-4, 1.0, "free", nan, 10.0, 1000.0, "lr_wd"),
+                (30, 600, 1e-3, 1.0, "free", nan, 9.0, 700.0, "size"),
+                (30, 1000, 1e-3, 1.0, "clamp", 1.3, 13.0, 900.0, "clamp"),
+            ]
+        )
+    )
+    spec = parity.fit_spec(run, cfg)
+    fitted = parity.fit_lanes(run.lanes, cfg)
+    assert all(isinstance(x, fitspec.Measure) for x in spec)
+    assert [x.key for x in spec] == [k for k in fitted if k not in RUNNER_KEYS]
+    # each series takes the cells of its sub-grid at the reference setting
+    aw = fitted["across_wd"]
+    assert aw["wd"] == [0.5, 1.0, 2.0] and aw["spearman"] == -1.0
+    assert fitted["across_lr"]["lr"] == [5e-4, 1e-3] and fitted["across_m"]["m"] == [600, 1000]
+    # the clamp (held above every free W_c) is set against the frontier of those wd cells
+    (c,) = fitted["clamps"]
+    front = parity.frontier_at(list(zip(aw["Wc"], aw["T_grok"])), c["held_norm"])
+    assert (c["frontier_T_grok"], c["frontier_extrapolated"]) == front and front[1]
+    assert c["over_frontier"] == c["T_grok"]["median"] / front[0]
