@@ -133,14 +133,6 @@ def cell_times(lanes: dict, sel: np.ndarray, n_boot: int = 500) -> dict:
     return measures.cell_times(measures.as_run(lanes), sel, n_boot)
 
 
-def versus_law(cell: dict, law: dict, rho: float) -> dict:
-    """:func:`grokjax.measures.versus_law`: ``cell`` against the delay law's extrapolation to
-    ``rho``."""
-    from grokjax import measures
-
-    return measures.versus_law(cell, law, rho)
-
-
 # how an experiment's summary writes a number: the report's fmt with a format string,
 # "n/a" for None (fmt(v, "{:.2f}"))
 fmt = functools.partial(tables.fmt, missing="n/a")
