@@ -97,6 +97,8 @@ def fit_spec(run, cfg: Config) -> list:
     ok = ~lanes["diverged"]
     part = _parts(lanes)
     lnm = lanes.get("layernorm", np.full(len(part), "none", dtype=object)) == cfg.ln_mode
+    # part: (whether it ran, the lanes its measures take, its measures); the group clamps are
+    # set against the free controls of the same LayerNorm setting
     parts = {
         "noln": (part == "noln", part == "noln", _noln_spec),
         "ln_free": (lnm & (part == "ln_free"), lnm & (part == "ln_free"), _ln_free_spec),
