@@ -4,6 +4,9 @@ Run (from a checkout, after ``pip install -e .``):
 
     python -m experiments.parity                  # preset quick (default)
     python -m experiments.parity --preset paper   # the paper's grid (GPU)
+    # ... or on a CPU in blocks of seeds, each clamped to the paper's W_c, pooled by the report:
+    python -m experiments.parity --preset paper --seeds 4 --seed-base 0 --fixed-wc 20.6 \
+        --out runs/parity-paper-s0            # then --seed-base 4, 8, 12
 
 The task: n bits in {-1, +1}, the label is the product of k = 3 fixed relevant bits; every seed
 draws its own m training and n_test test rows. The model: an MLP on the bits with no embedding

@@ -483,3 +483,37 @@ def test_report_generates_table2(tiny_run, tmp_path):
     assert "p=" not in text and "frac=" not in text
     figs = {f["name"]: f for f in data["figures"]}
     assert figs[f"{run.name}_wc_scaling"].get("files"), figs[f"{run.name}_wc_scaling"]
+
+
+def test_parity_in_seed_blocks_with_a_fixed_wc_pools_into_one_design(tmp_path):
+    """--fixed-wc clamps to rho × that norm (not the block's own controls), so two blocks of
+    seeds (--seeds 1 --seed-base 0 / 1) are one design: runs.pool joins them into two seeds per
+    cell, and the report's Table 2 reads the pooled run."""
+    from experiments import parity
+    from grokjax import report
+
+    import experiments.catalog  # noqa: F401  (registers every experiment)
+
+    small = ["--preset", "tiny", "--lrs", "1e-2", "--wds", "1", "--m-values", "300"]
+    outs = []
+    for base in (0, 1):
+        d = str(tmp_path / f"parity-s{base}")
+        args = small + ["--seeds", "1", "--seed-base", str(base), "--fixed-wc", "9.5"]
+        assert parity.main(args + ["--out", d]) == 0
+        outs.append(d)
+    blocks = [runs.load_run(d) for d in outs]
+    for r in blocks:
+        clamp = r.lanes["arm"] == "clamp"
+        assert clamp.sum() == 2
+        np.testing.assert_allclose(r.lanes["target_norm"][clamp], 9.5 * r.lanes["rho"][clamp])
+    (pooled,) = runs.pool(blocks, "seed")
+    assert pooled.config["seeds"] == 2 and sorted(set(pooled.lanes["seed"])) == [0, 1]
+    # blocks that clamp to their own controls' W_c are two designs, never pooled
+    own = [dict(r.__dict__) for r in blocks]
+    for o in own:
+        o["config"] = dict(o["config"], fixed_wc=0.0)
+    assert runs.pool([runs.Run(**o) for o in own], "seed") == []
+    data = report.build(outs, str(tmp_path / "rep"))
+    sec = [s for s in data["sections"] if s["run"] == pooled.name]
+    assert len(sec) == 1 and sec[0]["status"] == "run", [s["run"] for s in data["sections"]]
+    assert {r["run"] for r in data["tables"]["table2"]} == {b.name for b in blocks} | {pooled.name}
