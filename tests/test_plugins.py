@@ -55,6 +55,16 @@ def test_unknown_or_mismatched_plugins_are_refused():
         lane.Static(op="nope").validate()
     with pytest.raises(ValueError, match="needs model kind 'bits'"):
         lane.Static(model=models.ModelSpec(kind="ln_mlp", p=12), op="parity", n_train=9).validate()
+    # what is registered must be a plug-in of the right kind, and a model must say its inputs
+    with pytest.raises(TypeError, match="a model plug-in is a grokjax.models.ModelPlugin"):
+        models.register("t", tasks.get("add"))
+    with pytest.raises(TypeError, match="a task plug-in is a grokjax.tasks.TaskPlugin"):
+        tasks.register("m", models.get("mlp"))
+    odd = models.Flax(lambda spec, classes: None)
+    odd.inputs = "pixels"
+    with pytest.raises(ValueError, match="model 'odd': inputs must be one of"):
+        models.register("odd", odd)
+    assert "t" not in models.names() and "m" not in tasks.names() and "odd" not in models.names()
 
 
 def test_a_sweep_of_a_registered_model_and_task_runs_the_engine():

@@ -20,6 +20,7 @@ from grokjax.models.base import INPUTS, LAYERNORM_MODES, Flax, Model, ModelPlugi
 from grokjax.models.bits import BitsMLP
 from grokjax.models.layers import layernorm as _layernorm
 from grokjax.models.mlp import MLP
+from grokjax.plugins import Registry
 
 __all__ = [
     "Attention",
@@ -38,30 +39,28 @@ __all__ = [
     "_layernorm",
 ]
 
-_REGISTRY: dict = {}
+
+def _check(name: str, plugin: ModelPlugin) -> None:
+    if plugin.inputs not in INPUTS:
+        raise ValueError(f"model {name!r}: inputs must be one of {', '.join(INPUTS)}")
+
+
+_REGISTRY = Registry("model", "model", ModelPlugin, "grokjax.models.ModelPlugin", _check)
 
 
 def register(name: str, plugin: ModelPlugin) -> ModelPlugin:
     """Makes ``plugin`` the model ``name`` (replacing one of that name); returns it."""
-    if not isinstance(plugin, ModelPlugin):
-        raise TypeError(f"a model plug-in is a grokjax.models.ModelPlugin, got {plugin!r}")
-    if plugin.inputs not in INPUTS:
-        raise ValueError(f"model {name!r}: inputs must be one of {', '.join(INPUTS)}")
-    _REGISTRY[name] = plugin
-    return plugin
+    return _REGISTRY.register(name, plugin)
 
 
 def get(name: str) -> ModelPlugin:
     """The model registered as ``name``; ValueError naming the known ones."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+    return _REGISTRY.get(name)
 
 
 def names() -> tuple:
     """The registered models' names, shipped ones first."""
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def make_model(spec: ModelSpec, num_classes: int | None = None, x_example=None) -> Model:
@@ -76,9 +75,7 @@ def __getattr__(name: str):
     if name == "MODELS":
         return names()
     if name == "GROUPS":
-        return {
-            k: tuple(make_model(ModelSpec(kind=k, p=5, d=4, hidden=4)).groups) for k in _REGISTRY
-        }
+        return {k: tuple(make_model(ModelSpec(kind=k, p=5, d=4, hidden=4)).groups) for k in names()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -10,36 +10,29 @@ binary operation mod p ``Modular(label)``, registered from your code:
 
 from __future__ import annotations
 
+from grokjax.plugins import Registry
 from grokjax.tasks import modular, parity
 from grokjax.tasks.base import TaskPlugin
 from grokjax.tasks.modular import Modular
 
 __all__ = ["Modular", "TaskPlugin", "get", "names", "register"]
 
-_REGISTRY: dict = {}
+_REGISTRY = Registry("task", "operation", TaskPlugin, "grokjax.tasks.TaskPlugin")
 
 
 def register(name: str, plugin: TaskPlugin) -> TaskPlugin:
     """Makes ``plugin`` the task ``name`` (replacing one of that name); returns it."""
-    if not isinstance(plugin, TaskPlugin):
-        raise TypeError(f"a task plug-in is a grokjax.tasks.TaskPlugin, got {plugin!r}")
-    _REGISTRY[name] = plugin
-    return plugin
+    return _REGISTRY.register(name, plugin)
 
 
 def get(name: str) -> TaskPlugin:
     """The task registered as ``name``; ValueError naming the known ones."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown operation {name!r}; choose one of {', '.join(_REGISTRY)}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def names() -> tuple:
     """The registered tasks' names, shipped ones first."""
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def fields_of_others(name: str) -> set:
