@@ -32,3 +32,15 @@ def test_docs_results_md_is_the_report_over_results(tmp_path):
         f"docs/results.md is out of date with results/: rerun `{COMMAND}` "
         "(or run it in a copy and keep only docs/results.md)"
     )
+
+
+def test_readme_counts_the_committed_lanes():
+    """The README's lane count is the lanes under results/ (it went stale once)."""
+    n = 0
+    for d in os.listdir(os.path.join(ROOT, "results")):
+        path = os.path.join(ROOT, "results", d, "lanes.csv")
+        if os.path.exists(path):
+            with open(path) as f:
+                n += sum(1 for line in f if line.strip()) - 1
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert f"({n:,} lanes)" in readme, f"README.md should say the committed runs hold {n:,} lanes"
