@@ -118,6 +118,12 @@ def lane_table(cfg, lanes: list[dict]) -> dict:
     return out
 
 
+def held(rho: float, wc: float, t_int: int, arm: str = "clamp") -> dict:
+    """The settings of a lane whose weight norm is held at ``rho·wc`` after every step from
+    ``t_int`` on (a continuous clamp), for the lane dicts of :func:`lane_table`."""
+    return dict(rho=rho, target_norm=rho * wc, arm=arm, t_int=t_int, clamp_mode="continuous")
+
+
 def reference_norm(outcome: PhaseOutcome, keep=lambda r: True) -> tuple[float | None, int]:
     """(median norm_at_grok over the grokked, not diverged rows that ``keep``, count)."""
     ref = [

@@ -162,11 +162,7 @@ def plan(cfg: Config):
         return [
             dict(
                 seed=s,
-                rho=r,
-                target_norm=r * wc,
-                arm="clamp",
-                t_int=cfg.t_int,
-                clamp_mode="continuous",
+                **common.held(r, wc, cfg.t_int),
                 budget=cfg.budget(r),
                 cell=f"clamp-rho{r:g}",
             )

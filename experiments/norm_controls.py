@@ -257,11 +257,7 @@ def _held_arms(cfg: Config, free, wc: float | None, n: int, fractions: dict) -> 
     rows += [
         dict(
             seed=s,
-            arm="clamp",
-            rho=r,
-            target_norm=r * wc,
-            t_int=cfg.t_int,
-            clamp_mode="continuous",
+            **common.held(r, wc, cfg.t_int),
             budget=cfg.budget(r),
             cell=f"clamp-rho{r:g}",
             **fractions.get(s, {}),

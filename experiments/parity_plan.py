@@ -206,11 +206,7 @@ def plan(cfg: Config):
                 s,
                 lr=cfg.lr,
                 wd=cfg.wd,
-                rho=r,
-                target_norm=r * wc,
-                arm="clamp",
-                t_int=cfg.t_int,
-                clamp_mode="continuous",
+                **common.held(r, wc, cfg.t_int),
                 cell=f"clamp-rho{r:g}",
                 grids="clamp",
             )
