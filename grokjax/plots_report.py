@@ -469,7 +469,9 @@ def _add(figs: list, name: str, caption: str, fn, *args) -> None:
 def _run_figures(figs: list, run: Run, out: str) -> None:
     """The per-run figures of ``make_figures``, recorded in ``figs``."""
     stem = os.path.join(out, run.name)
-    stem = os.path.join(out, run.name)
+    sizes = "p and/or train fraction"
+    if _size(run, np.arange(run.n)) == "n_bits":
+        sizes = "bit count n and/or training rows m"  # a parity run
     _add(
         figs,
         f"{run.name}_trajectories",
@@ -482,7 +484,7 @@ def _run_figures(figs: list, run: Run, out: str) -> None:
     _add(
         figs,
         f"{run.name}_wc_scaling",
-        "W_c against p and/or train fraction with power-law fits",
+        f"W_c against {sizes} with power-law fits",
         _fig_wc,
         run,
         f"{stem}_wc_scaling.png",

@@ -483,6 +483,7 @@ def test_report_generates_table2(tiny_run, tmp_path):
     assert "p=" not in text and "frac=" not in text
     figs = {f["name"]: f for f in data["figures"]}
     assert figs[f"{run.name}_wc_scaling"].get("files"), figs[f"{run.name}_wc_scaling"]
+    assert "bit count n and/or training rows m" in figs[f"{run.name}_wc_scaling"]["caption"]
 
 
 def test_parity_in_seed_blocks_with_a_fixed_wc_pools_into_one_design(tmp_path):
