@@ -140,4 +140,8 @@ def test_reproduce_list_names_the_committed_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = {x.split()[0]: x for x in r.stdout.splitlines()}
     assert "committed under results/: dense_rho-paper" in lines["dense_rho"]
-    assert "committed under results/" not in lines["parity"]
+    # every experiment's line names its committed paper runs, or none where there are none
+    for name, text in lines.items():
+        committed = reproduce.committed_line(name, "paper", os.path.join(ROOT, "results"))
+        assert ("committed under results/" in text) == bool(committed), (name, text)
+        assert committed.split(" (")[0] in text
