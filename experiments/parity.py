@@ -30,9 +30,11 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          budget. Free: m in {600, 1000, 1500} at n=30 and n in {20, 40} at m=1000; lr in
          {5e-4, 1e-3, 2e-3} × wd in {0.3, 0.5, 1, 2, 3, 5} at n=30, m=1000 (the shared cell
          n=30, m=1000, lr 1e-3, wd 1 once); clamps at rho in {0.9, 1.3}. 384 lanes, 5 programs;
-         GPU-sized (≤ 19.2 M lane-steps). On the 2-core CPU an n=30, m=1000 lane runs ~4 ms
-         a step: 4 seeds of the reference cell there (60 s) grokked at steps 2190-3870 after
-         memorising by step 200, at a median norm of 21.6 (paper W_c 20.6). Paper: parity
+         GPU-sized (≤ 19.2 M lane-steps). On the 2-core CPU in blocks of 4 seeds with
+         --fixed-wc 20.6 (see above): seeds 0-3 took 1.55 M lane-steps, 71 min (shared with
+         another job; results/parity-paper-s0): W_c 21.56 at n=30, m=1000, every Table 2
+         property as in the paper, 17 of 88 free lanes censored at 50k (high wd at low lr,
+         m=600, n=40). Paper: parity
          groks with W_c ≈ 20.6 at n=30, m=1000; W_c is set by weight decay, invariant to lr
          (~3 %), not invariant to the amount of data; no regularization-unreachable
          above-norm delay.
