@@ -1,4 +1,4 @@
-"""The attention model: the delay law without LayerNorm, and what a final LayerNorm changes.
+"""The attention model: the delay law without LayerNorm, and what a LayerNorm changes.
 
 Run (from a checkout, after ``pip install -e .``):
 
@@ -13,10 +13,11 @@ parameter groups embed / attn / mlp / unembed), in three parts, all on the lane 
    matrices); then ||W|| is held at rho·W_c from t_int on, on the same seeds. The delay law
    ln T_grok = alpha·rho + c is fitted over [fit_lo, fit_hi] (Kaplan-Meier cell medians,
    censored lanes never dropped) and cells above the range are compared with the extrapolation.
-2. ``ln_free`` -- a final LayerNorm (before the unembedding): free runs over train fraction × p
-   and over lr × wd at one p. Reported: the CV of the norm at T_grok per parameter group, within
-   cells (across seeds) and pooled over the fractions at each p, and the power law of the
-   unembedding norm ||U|| at T_grok in p.
+2. ``ln_free`` -- with LayerNorm (``--ln-mode``: ``all`` before attention, the MLP and the
+   unembedding, as the paper preset; ``final`` only before the unembedding, as the quick
+   preset): free runs over train fraction × p and over lr × wd at one p. Reported: the CV of
+   the norm at T_grok per parameter group, within cells (across seeds) and pooled over the
+   fractions at each p, and the power law of the unembedding norm ||U|| at T_grok in p.
 3. ``ln_clamp`` -- clamps of one parameter group of the LayerNorm model at rho times that
    group's norm at T_grok in the free controls (the clamp and the recorded headline norm then
    cover that group only; every group's norm is still recorded). Reported: median T_grok per
@@ -35,7 +36,7 @@ Presets (lane-steps are upper bounds: lanes stop ~10 % after grokking):
          over rho 0.85-1.50 (--scan-rho, --scan-steps; paper: ~6× faster below W_c, a plateau
          from 1.15 on). GPU-sized (≈ 38 M lane-steps bound).
          Paper: no LayerNorm: W_c ≈ 36.9, medians 718 / 6608 / 73966 / 99920, alpha_2 = 15.45
-         [14.84, 15.98], R² 0.999, the rho=1.20 delay ≈ 0.64× the extrapolation. Final
+         [14.84, 15.98], R² 0.999, the rho=1.20 delay ≈ 0.64× the extrapolation. With
          LayerNorm: the total norm at grokking drifts (CV 0.15-0.17), only ||U|| is
          concentrated (CV 0.03-0.05, ∝ p^0.77); group clamps have weak, non-specific effects
          (up to ~2×).
@@ -466,7 +467,7 @@ def summary(fitted: dict, cfg: Config) -> str:
     lc = fitted.get("ln_clamp")
     if lc:
         lines.append(
-            f"final LayerNorm, group clamps at p={cfg.clamp_p}: control median "
+            f"LayerNorm ({cfg.ln_mode}), group clamps at p={cfg.clamp_p}: control median "
             f"{fmt(lc['control']['median'], '{:.0f}')}"
         )
         for c in lc["cells"]:

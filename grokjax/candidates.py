@@ -32,15 +32,17 @@ class Candidate:
 
 
 def _model_ok(ref: paper.Reference, cond: dict) -> bool:
-    """A run is a candidate for a reference only with the same kind of model (and LayerNorm),
-    and at the reference's p (parity: n_bits) when it ``requires_p``."""
+    """A run is a candidate for a reference only with the same kind of model (with or without
+    LayerNorm: where it sits is a protocol difference, shown but not judged), and at the
+    reference's p (parity: n_bits) when it ``requires_p``."""
     keys = ("model", "layernorm") + (("p", "n_bits") if ref.requires_p else ())
     for k in keys:
-        if (
-            k in ref.protocol
-            and cond.get(k) is not None
-            and not cells.same(cond[k], ref.protocol[k])
-        ):
+        if k not in ref.protocol or cond.get(k) is None:
+            continue
+        have, want = cond[k], ref.protocol[k]
+        if k == "layernorm":
+            have, want = have != "none", want != "none"
+        if not cells.same(have, want):
             return False
     return True
 

@@ -183,6 +183,8 @@ def test_report_reads_the_run(tiny_run, tmp_path):
         if key != "ln_group_clamp_fold":
             assert rows[key]["measured"] is not None, rows[key]
     assert "lr=0.005 (paper 0.0005)" in rows["attn_wc"]["note"]
+    # a final-only LayerNorm is still the LayerNorm model: compared, its placement named
+    assert "layernorm=final (paper all)" in rows["ln_group_clamp_fold"]["note"]
     # the tiny preset runs one fraction: the pooled CVs need several
     for key in ("ln_cv_total", "ln_cv_unembed"):
         assert rows[key]["status"] == "not run" and "several fractions" in rows[key]["note"]
@@ -190,3 +192,20 @@ def test_report_reads_the_run(tiny_run, tmp_path):
     figs = {f["name"]: f for f in data["figures"]}
     assert "files" in figs["layernorm_cv"]
     assert "skipped" in figs["delay_law_models"]  # only one model kind here
+
+
+def test_the_committed_layernorm_clamps_are_judged_against_the_paper():
+    """The paper preset's LayerNorm (before attention, MLP and unembedding, as the paper's
+    released code) is the reference protocol, so the committed group clamps are judged (the
+    row once said "not run" because the reference assumed a final-only LayerNorm)."""
+    import experiments.catalog  # noqa: F401  (registers every experiment)
+    from grokjax import compare
+    from grokjax.runs import load_runs
+
+    root = os.path.join(os.path.dirname(os.path.dirname(__file__)), "results")
+    run = os.path.join(root, "transformer-paper-lnclamp")
+    (row,) = [r for r in compare.compare(load_runs([run])) if r["key"] == "ln_group_clamp_fold"]
+    assert row["status"] == "pass", row
+    assert row["measured"] == pytest.approx(1.88, abs=0.01)  # unembed at rho 1.30
+    # its seeds are the LayerNorm parts' 12 (ln_seeds), not the no-LayerNorm parts' 16
+    assert row["seeds"] == 12
