@@ -12,7 +12,9 @@ and ``not run`` (no run has the design the number needs). JAX-free.
 
 from __future__ import annotations
 
-from grokjax import cells, paper
+import numpy as np
+
+from grokjax import cells, fit, paper
 from grokjax.candidates import MEASURES, Candidate, candidates
 from grokjax.runs import Run, pool
 from grokjax.tables import fmt_val
@@ -52,8 +54,22 @@ def mismatches(cond: dict, protocol: dict) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _seeds(run) -> int | None:
-    """Seeds per cell of a run (its config's ``seeds``), for the paper-scale tolerances."""
+def _seeds(cand: Candidate) -> int | None:
+    """Seeds behind a candidate, for the paper-scale tolerances: the distinct seeds of its run's
+    lanes at its settings (a setting that spans several values, like p over a power law, matches
+    them all), else its config's ``seeds``. A run whose parts differ in seed count (the
+    transformer's LayerNorm parts run ``ln_seeds``) is so counted per part."""
+    run = cand.run
+    lanes = run.lanes
+    if "seed" in lanes and len(lanes["seed"]):
+        keep = np.ones(len(lanes["seed"]), dtype=bool)
+        for k, v in cand.cond.items():
+            scalar = isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            if k in lanes and scalar:
+                keep &= np.array([cells.same(fit.py(x), v) for x in lanes[k]], dtype=bool)
+        n = len(set(lanes["seed"][keep].tolist()))
+        if n:
+            return n
     s = run.config.get("seeds")
     return int(s) if isinstance(s, (int, float)) and not isinstance(s, bool) else None
 
@@ -88,7 +104,7 @@ def _cond_text(cond: dict, keys=_COND_KEYS) -> str:
 def _row(ref, status, cand=None, note="") -> dict:
     m = None if cand is None else cand.measured
     judged = status in ("pass", "FAIL")
-    seeds = None if cand is None else _seeds(cand.run)
+    seeds = None if cand is None else _seeds(cand)
     if judged and m is not None:
         status = "pass" if ref.passes(m, seeds) else "FAIL"
     return {
