@@ -81,6 +81,27 @@ class RhoBudgets:
             raise cli.UsageError(f"t_int={self.t_int} is beyond the step budget")
 
 
+@dataclasses.dataclass
+class FixedWc:
+    """For configurations with ``fixed_wc``: > 0 holds the clamps (and rescales) at
+    rho·fixed_wc instead of rho times the W_c of the run's own reference controls, which are
+    still run and reported. The paper's rho × lr matrix and controls held 54.6; runs split into
+    seed blocks that hold one fixed W_c are pooled by the report (``runs.POOL_AXES``)."""
+
+    fixed_wc: float = 0.0
+
+    def validate_fixed_wc(self) -> None:
+        positive("fixed-wc", self.fixed_wc, allow_zero=True)
+
+    def held_wc(self, measured: float, tag: str) -> float:
+        """The W_c the clamps hold rho times: ``fixed_wc`` where set (said under ``[tag]``),
+        else the ``measured`` one."""
+        if not self.fixed_wc:
+            return measured
+        print(f"[{tag}] held norms target rho × the fixed W_c = {self.fixed_wc:g}", flush=True)
+        return self.fixed_wc
+
+
 def mlp_static(cfg, p: int | None = None, frac: float | None = None, kind: str = "mlp"):
     """The engine's Static for the model of ``cfg`` (the MLP unless ``kind`` says otherwise) at
     modulus ``p`` and train fraction ``frac``."""

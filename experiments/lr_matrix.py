@@ -98,7 +98,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(common.MLPConfig, common.RhoBudgets):
+class Config(common.FixedWc, common.MLPConfig, common.RhoBudgets):
     experiment: str = "lr_matrix"
     config_format: int = CONFIG_FORMAT
     rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15, 1.3])
@@ -107,9 +107,6 @@ class Config(common.MLPConfig, common.RhoBudgets):
     budget_steps: list = dataclasses.field(
         default_factory=lambda: [15_000, 25_000, 80_000, 120_000]
     )
-    # > 0: clamp to fixed_wc·rho (the paper's matrix used W_c = 54.6) instead of the W_c
-    # measured by this run's reference controls (still run and reported)
-    fixed_wc: float = 0.0
     # > 0: also report every cell as if its lanes had stopped at view_steps (the paper's
     # 30k-step view of the rho = 1.30 cells), beside the uncensored cell
     view_steps: int = 0
@@ -118,7 +115,7 @@ class Config(common.MLPConfig, common.RhoBudgets):
         experiment.positive("rho", self.rho)
         experiment.positive("lrs", self.lrs)
         self.validate_budgets()
-        experiment.positive("fixed-wc", self.fixed_wc, allow_zero=True)
+        self.validate_fixed_wc()
         if self.view_steps < 0:
             raise cli.UsageError(f"--view-steps must be >= 0, got {self.view_steps}")
         self.lr = float(self.lrs[0])  # the reference lr: W_c comes from its control
@@ -131,7 +128,7 @@ def plan(cfg: Config):
     free = [dict(seed=s, lr=lr, cell=f"free-lr{lr:g}") for lr in cfg.lrs for s in cfg.seed_range()]
 
     def clamp(wc):
-        wc = cfg.fixed_wc or wc
+        wc = cfg.held_wc(wc, "clamp")
         return [
             dict(
                 seed=s,

@@ -120,7 +120,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(common.MLPConfig, common.RhoBudgets):
+class Config(common.FixedWc, common.MLPConfig, common.RhoBudgets):
     experiment: str = "norm_controls"
     config_format: int = CONFIG_FORMAT
     wds: list = dataclasses.field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])
@@ -132,15 +132,12 @@ class Config(common.MLPConfig, common.RhoBudgets):
     # low-norm initialisation at a norm: every weight matrix rescaled at init so that ||W||
     # = init_rho·W_c (the paper's 0.73 and 0.90: above the natural init, below W_c)
     init_rho: list = dataclasses.field(default_factory=list)
-    # > 0: clamps and one-shot rescales target rho·fixed_wc (the paper's controls used 54.6)
-    # instead of the W_c measured by this run's reference controls
-    fixed_wc: float = 0.0
     budget_rho: list = dataclasses.field(default_factory=lambda: [0.85, 1.0, 1.15])
     budget_steps: list = dataclasses.field(default_factory=lambda: [15_000, 25_000, 80_000])
 
     def validate(self) -> None:
         experiment.positive("wds", self.wds, allow_zero=True)
-        experiment.positive("fixed-wc", self.fixed_wc, allow_zero=True)
+        self.validate_fixed_wc()
         for name in ("clamp_rho", "one_shot_rho", "init_scales", "init_rho", "budget_steps"):
             vals = getattr(self, name)
             if vals:
@@ -235,12 +232,7 @@ def _held_arms(cfg: Config, free, wc: float | None, n: int, fractions: dict) -> 
         )
         return []
     print(f"[free] W_c = {wc:.3f} from {n} free controls", flush=True)
-    if cfg.fixed_wc:
-        print(
-            f"[free] clamps and rescales target rho × the fixed W_c = {cfg.fixed_wc:g}",
-            flush=True,
-        )
-        wc = cfg.fixed_wc
+    wc = cfg.held_wc(wc, "free")
     seeds = cfg.seed_range()
     norm0 = free.at_step("norm", 0)[: len(seeds)]  # the natural init norm per seed
     rows = [

@@ -69,7 +69,7 @@ PRESETS = {
 
 
 @dataclasses.dataclass
-class Config(experiment.BaseConfig):
+class Config(common.FixedWc, experiment.BaseConfig):
     experiment: str = "parity"
     config_format: int = CONFIG_FORMAT
     op: str = "parity"
@@ -88,10 +88,6 @@ class Config(experiment.BaseConfig):
     lrs: list = dataclasses.field(default_factory=lambda: [5e-4, 1e-3, 2e-3])
     wds: list = dataclasses.field(default_factory=lambda: [0.3, 0.5, 1.0, 2.0, 3.0, 5.0])
     rho: list = dataclasses.field(default_factory=lambda: [0.9, 1.3])
-    # > 0: clamp to rho·fixed_wc instead of the W_c of this run's reference controls (still
-    # run and reported), so that runs in seed blocks (--seeds 4 --seed-base 4 beside --seeds 4)
-    # clamp to one norm and the report pools them into one design
-    fixed_wc: float = 0.0
 
     def validate(self) -> None:
         from grokjax.data import PARITY, validate_parity
@@ -112,7 +108,7 @@ class Config(experiment.BaseConfig):
         experiment.positive("wd", self.wd, allow_zero=True)
         experiment.positive("wds", self.wds, allow_zero=True)
         experiment.positive("rho", self.rho)
-        experiment.positive("fixed-wc", self.fixed_wc, allow_zero=True)
+        self.validate_fixed_wc()
         if self.steps < 1:
             raise cli.UsageError(f"--steps must be >= 1, got {self.steps}")
         if not 0 <= self.t_int < self.steps:
@@ -195,9 +191,7 @@ def plan(cfg: Config):
     ref_cell = cell_name(n0, m0, cfg.lr, cfg.wd)
 
     def clamp(wc):
-        if cfg.fixed_wc:
-            print(f"[clamp] clamps target rho × the fixed W_c = {cfg.fixed_wc:g}", flush=True)
-            wc = cfg.fixed_wc
+        wc = cfg.held_wc(wc, "clamp")
         return [
             _lane(
                 cfg,
