@@ -3,6 +3,7 @@ backend switch), atomic saving, and tick labels a talk can show."""
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -59,6 +60,16 @@ NORM_LABEL = "‖W‖ (L2 norm of all weight matrices)"
 
 def style(k: int):
     return STYLES[k % len(STYLES)]
+
+
+def widen_log_y(ax, factor: float = 2.0) -> None:
+    """A log y axis spans at least ``factor`` around its centre: data that all sit at one
+    value (every cell's T_grok equal) would otherwise leave it a zero-height range, which
+    matplotlib's layout divides by."""
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < factor:
+        c = math.sqrt(lo * hi)
+        ax.set_ylim(min(lo, c / math.sqrt(factor)), max(hi, c * math.sqrt(factor)))
 
 
 def plain_log_ticks(ax, which: str = "y") -> None:

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from grokjax.plots_base import FORMATS, HATCHES, plain_log_ticks, save, style, subplots
+from grokjax.plots_base import (
+    FORMATS,
+    HATCHES,
+    plain_log_ticks,
+    save,
+    style,
+    subplots,
+    widen_log_y,
+)
 from grokjax.plots_paper import (
     PAPER_COLOR,
     draw_paper_law,
@@ -335,6 +343,7 @@ def delay_law_groups(
     for k, s in enumerate(series):
         _delay_group(ax, k, s, series, rng, jit)
     ax.set_yscale("log")
+    widen_log_y(ax)
     ax.set_xlabel("held norm ρ = ‖W‖ / W_c")
     ax.set_ylabel("T_grok (steps to test acc ≥ 0.9, log scale)")
     ax.set_title("seeds (small), cell medians (open), fits (lines)", fontsize=9)

@@ -91,6 +91,28 @@ def test_wc_scaling_and_delay_law_groups(tmp_path):
     _check(plots.delay_law_groups(series, str(tmp_path / "dlp.png")), "dlp")
 
 
+def test_delay_law_groups_where_every_cell_groks_at_one_step(tmp_path):
+    """Every T_grok equal (a 1-seed parity block's two clamp cells, seen in a report test)
+    once left the log axis a zero-height range, and the layout divided by it."""
+    import warnings
+
+    flat = dict(
+        label="n_bits = 12",
+        rho=np.array([0.9, 1.3]),
+        t=np.array([110.0, 110.0]),
+        censored=np.array([False, False]),
+        cells_rho=[0.9, 1.3],
+        cells_median=[110.0, 110.0],
+        line=(0.0, float(np.log(110.0))),
+        line_label="α = 0.00",
+        paper=None,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        files = plots.delay_law_groups([flat], str(tmp_path / "flat.png"), title="t")
+    _check(files, "flat")
+
+
 def test_norm_identity_and_layernorm_cv(tmp_path):
     tgt = np.array([30.0, 35.0, 40.0])
     _check(
