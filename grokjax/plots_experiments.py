@@ -110,7 +110,8 @@ def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
     ax.set_ylabel("T_grok (steps, test acc ≥ 0.9)")
     ax.set_title("Grokking delay under a pinned weight norm")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[1]:  # a run without clamped lanes has no series
+        ax.legend(fontsize=8)
     return save(fig, path, formats)
 
 

@@ -143,6 +143,14 @@ def test_legacy_delay_law_still_draws_from_a_fit_json_layout(tmp_path):
     json.dumps(fitted)
     files = plots.delay_law(lanes, fitted, str(tmp_path / "delay_law.png"))
     assert files == [str(tmp_path / "delay_law.png")] and os.path.getsize(files[0]) > 0
+    # a run of free lanes only draws an empty axis, without matplotlib's empty-legend warning
+    import warnings
+
+    free = {k: v[~c] for k, v in lanes.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        files = plots.delay_law(free, {"per_p": {}}, str(tmp_path / "free.png"))
+    assert os.path.getsize(files[0]) > 0
 
 
 def test_report_figures_for_multi_p_multi_lr_and_attention_runs(tmp_path):
