@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from grokjax import cli, experiment
+from grokjax.tables import fmt
 
 COLUMNS = ("p", "rho", "target_norm", "T_grok", "steps_run", "grokked", "diverged", "arm")
 
@@ -79,14 +80,16 @@ def summary(res: dict) -> str:
     s, a = res["shared"], res["absolute_norm"]
     lines = [
         f"p = {', '.join(map(str, res['p']))}: shared alpha {s['alpha']:.2f} {_ci(s['alpha_ci'])}, "
-        f"R² {s['r2']:.4f} ({s['n_lanes']} lanes, {s['n_censored']} censored)",
-        f"against the held norm itself: slope {a['alpha']:.4f} per unit of ‖W‖, R² {a['r2']:.4f}",
+        f"R² {fmt(s['r2'], '{:.4f}')} ({s['n_lanes']} lanes, {s['n_censored']} censored)",
+        f"against the held norm itself: slope {a['alpha']:.4f} per unit of ‖W‖, "
+        f"R² {fmt(a['r2'], '{:.4f}')}",
     ]
     for key, name in (("Wc_power_law", "W_c"), ("E_power_law", "‖E‖ at T_grok")):
         if key in res:
             pl = res[key]
             lines.append(
-                f"{name} ∝ p^{pl['exponent']:.3f} {_ci(pl['exponent_ci'])}, R² {pl['r2']:.3f}"
+                f"{name} ∝ p^{pl['exponent']:.3f} {_ci(pl['exponent_ci'])}, "
+                f"R² {fmt(pl['r2'], '{:.3f}')}"
             )
     return "\n".join(lines)
 

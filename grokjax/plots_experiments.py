@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from grokjax import fit, paper
+from grokjax.tables import fmt
 from grokjax.plots_base import (
     STYLES,
     plain_log_ticks,
@@ -81,7 +82,7 @@ def delay_law(lanes: dict, fit: dict, path: str, formats=("png",)) -> list[str]:
             )
             r = np.linspace(min(rho), max(rho), 50)
             c0 = next(iter(law["intercepts"].values()))
-            label += f": α={law['alpha']:.2f}, R²={law['r2']:.3f}"
+            label += f": α={law['alpha']:.2f}, R²={fmt(law['r2'], '{:.3f}')}"
             ax.plot(r, np.exp(law["alpha"] * r + c0), ls=ls, color=color, label=label)
             model = str(lanes["model"][sel][0]) if "model" in lanes else "mlp"
             cond = {k: _py(lanes[k][sel][0]) for k in ("model", "frac", "lr", "wd") if k in lanes}
@@ -343,7 +344,7 @@ def dense_rho_figure(lanes: dict, fitted: dict, curves: dict, out: str, prefix: 
         lab = f"fit: α = {law['alpha']:.2f}"
         if ci[0] is not None:
             lab += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-        lab += f", R² = {law['r2']:.3f}"
+        lab += f", R² = {fmt(law['r2'], '{:.3f}')}"
         ax.plot(r, np.exp(law["alpha"] * r + c0), "-", color="#1b3b6f", lw=1.4, label=lab)
         hi = max([hi_r] + [b["rho"] for b in fitted.get("beyond", [])])
         if hi > hi_r:

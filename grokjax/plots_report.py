@@ -291,7 +291,7 @@ def _fig_delay(run: Run, path_p: str, path_lr: str):
         lab = f"shared α = {law['alpha']:.2f}"
         if ci[0] is not None:
             lab += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-        lab += f", R² = {law['r2']:.3f}"
+        lab += f", R² = {tables.fmt(law['r2'], '{:.3f}')}"
         collapse = {
             "alpha": law["alpha"],
             "label": lab,

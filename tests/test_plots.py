@@ -113,6 +113,20 @@ def test_delay_law_groups_where_every_cell_groks_at_one_step(tmp_path):
     _check(files, "flat")
 
 
+def test_delay_law_of_a_run_whose_clamped_lanes_all_grok_at_one_step(tmp_path):
+    """The per-run delay-law figure of a flat run (its fit's R² is None: nothing to explain)
+    labels R² as missing; it once raised a TypeError formatting None."""
+    run = make_run(str(tmp_path / "r"), seeds=3)
+    lanes = results.read_lanes_csv(os.path.join(run, "lanes.csv"))
+    c = lanes["arm"] == "clamp"
+    lanes["T_grok"] = np.where(c, 110.0, lanes["T_grok"])
+    lanes["grokked"] = np.where(c, True, lanes["grokked"])
+    law = fit.delay_law(lanes["rho"][c], lanes["T_grok"][c], n_boot=0)
+    assert law["r2"] is None and law["alpha"] is not None
+    files = plots.delay_law(lanes, {"per_p": {"59": {"delay_law": law}}}, str(tmp_path / "f.png"))
+    assert os.path.getsize(files[0]) > 0
+
+
 def test_norm_identity_and_layernorm_cv(tmp_path):
     tgt = np.array([30.0, 35.0, 40.0])
     _check(
