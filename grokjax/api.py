@@ -70,18 +70,12 @@ class Results:
         return pd.DataFrame({k: np.asarray(v) for k, v in self.lanes.items()})
 
     def select(self, **where) -> np.ndarray:
-        """Indices of the lanes whose columns equal ``where`` (floats compared with isclose):
-        ``res.select(arm="clamp", rho=1.0)``."""
-        keep = np.ones(self.n_lanes, bool)
-        for k, v in where.items():
-            if k not in self.lanes:
-                raise KeyError(f"no column {k!r}; columns: {', '.join(self.lanes)}")
-            col = np.asarray(self.lanes[k])
-            if col.dtype.kind == "f" and not isinstance(v, str):
-                keep &= np.isclose(col, v)
-            else:
-                keep &= col == v
-        return np.nonzero(keep)[0]
+        """Indices of the lanes whose columns equal ``where`` (numbers within a relative 1e-6):
+        ``res.select(arm="clamp", rho=1.0)``. ``KeyError`` for a column the lanes lack,
+        ``TypeError`` for a value that is not one number or string."""
+        from grokjax import cells
+
+        return np.nonzero(cells.where(self.lanes, where, strict=True))[0]
 
     def __repr__(self) -> str:
         exp = self.config.get("experiment", "?")

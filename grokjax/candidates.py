@@ -345,11 +345,7 @@ def _control_median(run: Run, cond: dict) -> float | None:
     """Median T_grok of the free lanes at the settings of ``cond`` (FREE_KEYS)."""
     t, c = run.times()
     m = run.arm("free") & run.ok()
-    for k in cells.FREE_KEYS:
-        if cond.get(k) is not None and k in run.lanes:
-            m &= np.array(
-                [fit.py(v) is not None and cells.same(fit.py(v), cond[k]) for v in run.lanes[k]]
-            )
+    m &= cells.where(run.lanes, {k: cond.get(k) for k in cells.FREE_KEYS})
     return fit.censored_median(t[m], c[m]) if m.any() else None
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "THRESHOLD_COLUMNS",
     "sort_key",
     "same",
+    "where",
     "groups",
     "values",
     "span",
@@ -69,6 +70,34 @@ def same(a, b) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
     return a == b
+
+
+def where(lanes: dict, cond: dict, *, strict: bool = False) -> np.ndarray:
+    """Boolean mask of the lanes whose columns equal every setting of ``cond`` (:func:`same`:
+    numbers within a relative 1e-6, NaN and empty cells never equal). Settings that are None or
+    not a scalar (a span over several values) constrain nothing, and neither does a column the
+    lanes lack; with ``strict`` (a caller naming columns by hand) both raise instead."""
+    n = len(next(iter(lanes.values()))) if lanes else 0
+    keep = np.ones(n, dtype=bool)
+    for k, v in cond.items():
+        if k not in lanes:
+            if strict:
+                raise KeyError(f"no column {k!r}; columns: {', '.join(lanes)}")
+            continue
+        v = fit.py(v, clean=False)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            if strict:
+                raise TypeError(f"{k}={v!r}: a setting is one number or string")
+            continue
+        col = np.asarray(lanes[k])
+        if isinstance(v, str) or col.dtype.kind not in "fiu":
+            keep &= np.array([same(fit.py(x), v) for x in col], dtype=bool)
+        else:
+            a = col.astype(float)
+            with np.errstate(invalid="ignore"):
+                tol = np.maximum(1e-6 * np.maximum(np.abs(a), abs(float(v))), 1e-12)
+                keep &= np.abs(a - float(v)) <= tol
+    return keep
 
 
 def groups(run, mask: np.ndarray, keys: tuple) -> list[tuple[dict, np.ndarray]]:

@@ -12,9 +12,8 @@ and ``not run`` (no run has the design the number needs). JAX-free.
 
 from __future__ import annotations
 
-import numpy as np
 
-from grokjax import cells, fit, paper
+from grokjax import cells, paper
 from grokjax.candidates import MEASURES, Candidate, candidates
 from grokjax.runs import Run, pool
 from grokjax.tables import fmt_val
@@ -62,12 +61,7 @@ def _seeds(cand: Candidate) -> int | None:
     run = cand.run
     lanes = run.lanes
     if "seed" in lanes and len(lanes["seed"]):
-        keep = np.ones(len(lanes["seed"]), dtype=bool)
-        for k, v in cand.cond.items():
-            scalar = isinstance(v, (int, float, str)) and not isinstance(v, bool)
-            if k in lanes and scalar:
-                keep &= np.array([cells.same(fit.py(x), v) for x in lanes[k]], dtype=bool)
-        n = len(set(lanes["seed"][keep].tolist()))
+        n = len(set(lanes["seed"][cells.where(lanes, cand.cond)].tolist()))
         if n:
             return n
     s = run.config.get("seeds")

@@ -118,3 +118,34 @@ def test_docs_name_every_key_of_the_committed_fit_json():
             keys |= set(entry)
         missing |= {k for k in keys if f"`{k}`" not in doc}
     assert not missing, sorted(missing)
+
+
+def test_one_lane_filter_serves_the_report_the_controls_and_the_api():
+    """cells.where is the one lane filter: settings match within a relative 1e-6 (a rho
+    read back through float32 still matches), NaN and None match nothing or constrain nothing,
+    a span constrains nothing; api.Results.select is the same filter, strict about names."""
+    from grokjax import api, cells
+
+    lanes = {
+        "arm": np.array(["free", "clamp", "clamp", "clamp"]),
+        "rho": np.array([np.nan, float(np.float32(1.15)), 1.15 * (1 + 3e-6), 1.0]),
+        "p": np.array([59, 59, 59, 71]),
+        "seed": np.array([0, 1, 2, 3]),
+    }
+    got = cells.where(lanes, {"arm": "clamp", "rho": 1.15})
+    assert got.tolist() == [False, True, False, False]
+    assert cells.where(lanes, {"p": 59.0, "rho": None, "lr": 1e-3}).tolist() == [1, 1, 1, 0]
+    assert cells.where(lanes, {"p": (59, 71)}).all()  # a span: every lane
+    res = api.Results(lanes=lanes, curves={}, fit={}, config={}, timing={}, out="")
+    assert res.select(arm="clamp", rho=1.15).tolist() == [1]
+    with pytest.raises(KeyError, match="no column 'lr'"):
+        res.select(lr=1e-3)
+    with pytest.raises(TypeError, match="rho=None"):
+        res.select(rho=None)
+    # on a committed run: the report's seed count of a row is the distinct seeds the filter
+    # keeps at the row's settings (one fraction of five here)
+    run = load_run(os.path.join(ROOT, "results", "critical_norm-paper-p41"))
+    for cand in compare.candidates(paper.reference("wc_p41"), [run]):
+        kept = cells.where(run.lanes, cand.cond)
+        assert 0 < kept.sum() < len(kept)
+        assert compare._seeds(cand) == len(set(run.lanes["seed"][kept].tolist()))
