@@ -228,6 +228,13 @@ def law_candidates(ref, runs, shared: bool, metric: str) -> list[Candidate]:
                 note += f", {len(law['excluded_cells'])} cells beyond the budget left out"
             if metric == "alpha":
                 out.append(Candidate(run, cond, law["alpha"], law["alpha_ci"], note))
+                continue
+            k = law["model_comparison"]["k_shared"] - 1  # alpha and one intercept per group
+            if law["n_cells_fit"] <= k:  # a line through every cell: nothing left to explain
+                note = (
+                    f"R² is 1 by construction: {law['n_cells_fit']} cells, {k} parameters; {note}"
+                )
+                out.append(Candidate(run, cond, None, None, note))
             else:
                 out.append(Candidate(run, cond, law["r2"], None, note))
     return out

@@ -749,6 +749,37 @@ def test_censored_and_diverged_lanes(tmp_path):
     assert "> 20000 (6/6 cens.)" in md and "(0/6 cens., 2 div.)" in md
 
 
+def test_an_r2_over_as_many_cells_as_parameters_is_inconclusive_not_a_pass(tmp_path):
+    """Two rho cells at one p: the fitted line passes through both, R² = 1 whatever the data,
+    so the row cannot fail and is not judged (the attention model's committed 0.85 / 1.00 run
+    once passed that way); with a third cell it is judged, and a bent third cell fails."""
+    attn = dict(
+        experiment="transformer",
+        model="attn",
+        hidden=512,
+        layernorm="none",
+        wc={59: 36.9},
+        lr=(5e-4,),
+        t_int=600,
+        seeds=6,
+        sigma=0.02,
+    )
+    ref = paper.reference("attn_r2")
+
+    def row(name, **kw):
+        run = load_run(make_run(str(tmp_path / name), **attn, **kw))
+        (r,) = compare.compare([run], [ref])
+        return r
+
+    two = row("two", rho=(0.85, 1.0))
+    assert two["status"] == "inconclusive" and two["measured"] is None
+    assert "R² is 1 by construction: 2 cells, 2 parameters" in two["note"]
+    three = row("three", rho=(0.85, 1.0, 1.15), alpha=15.45)
+    assert three["status"] == "pass" and three["measured"] > 0.98
+    bent = row("bent", rho=(0.85, 1.0, 1.15), alpha=15.45, saturation=0.2, sat_rho=1.0)
+    assert bent["status"] == "FAIL" and bent["measured"] < 0.98
+
+
 def test_paper_values_and_tolerances():
     P = paper.PAPER
     assert P["wc_p59"].value == 54.6 and P["wc_p59"].protocol["p"] == 59
