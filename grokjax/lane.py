@@ -111,7 +111,9 @@ def static_fingerprint(static: Static) -> str:
     the ``_V1_OMIT_AT`` fields at those values, so that the phase
     files of run directories written before those fields existed stay valid. A new field that
     changes results must appear here (add it to ``_V1_OMIT_AT`` at the value that reproduces the
-    old behaviour); any other change of this text is a new version."""
+    old behaviour); any other change of this text is a new version. A model or task registered
+    by the user's code adds the digest of that code (``model_code``, ``task_code``), so that a
+    run directory does not resume over a plug-in that changed under the same name."""
     others = tasks.fields_of_others(static.op)
     names = [
         f.name
@@ -119,7 +121,14 @@ def static_fingerprint(static: Static) -> str:
         if f.name not in others
         and not (f.name in _V1_OMIT_AT and getattr(static, f.name) == _V1_OMIT_AT[f.name])
     ]
-    return f"Static({', '.join(f'{n}={getattr(static, n)!r}' for n in names)})"
+    items = [f"{n}={getattr(static, n)!r}" for n in names]
+    for key, code in (
+        ("model", models.digest(static.model.kind)),
+        ("task", tasks.digest(static.op)),
+    ):
+        if code is not None:
+            items.append(f"{key}_code={code!r}")
+    return f"Static({', '.join(items)})"
 
 
 def model_of(static: Static) -> models.Model:

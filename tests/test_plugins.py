@@ -67,19 +67,10 @@ def test_unknown_or_mismatched_plugins_are_refused():
     assert "t" not in models.names() and "m" not in tasks.names() and "odd" not in models.names()
 
 
-def test_a_sweep_of_a_registered_model_and_task_runs_the_engine():
-    res = api.run(
-        "delay_sweep",
-        "tiny",
-        model="ln_mlp",
-        op="sq_sum",
-        p=23,
-        d=32,
-        hidden=64,
-        rho=[0.9, 1.1],
-        seeds=2,
-        progress=False,
-    )
+def test_a_sweep_of_a_registered_model_and_task_runs_the_engine(tmp_path):
+    kw = dict(model="ln_mlp", op="sq_sum", p=23, d=32, hidden=64, rho=[0.9, 1.1], seeds=2)
+    out = str(tmp_path / "run")
+    res = api.run("delay_sweep", "tiny", out=out, progress=False, **kw)
     free, clamp = res.select(arm="free"), res.select(arm="clamp")
     assert len(free) == 2 and len(clamp) == 4 and set(res.lanes["model"]) == {"ln_mlp"}
     assert (res.lanes["T_grok"] > res.lanes["T_mem"]).all()  # every lane groks after memorising
@@ -88,3 +79,57 @@ def test_a_sweep_of_a_registered_model_and_task_runs_the_engine():
     # clamped lanes held their norm at rho·Wc
     assert np.allclose(res.lanes["norm_at_grok"][clamp], res.lanes["rho"][clamp] * wc, rtol=1e-3)
     assert res.fit["per_p"]["23"]["delay_law"]["alpha"] is not None
+
+    # the run directory resumes while the plug-ins are the same code (here: registered again)
+    models.register("ln_mlp", models.Flax(lambda spec, c: LNMLP(spec.p, spec.d, spec.hidden, c)))
+    again = api.run("delay_sweep", "tiny", out=out, progress=False, **kw)
+    assert np.array_equal(again.lanes["T_grok"], res.lanes["T_grok"])
+    # but not over a task that changed under the same name: its lanes would be another task's
+    tasks.register("sq_sum", tasks.Modular(lambda a, b, p: (a * a + 2 * b * b) % p))
+    with pytest.raises(ValueError, match="written for other lanes"):
+        api.run("delay_sweep", "tiny", out=out, progress=False, **kw)
+    tasks.register("sq_sum", tasks.Modular(lambda a, b, p: (a * a + b * b) % p))
+
+
+def test_a_plugin_digest_follows_its_code_and_shipped_plugins_have_none():
+    """What run fingerprints carry for a plug-in of the user's: the same source gives the same
+    digest (a notebook cell run again), an edit to the plug-in, to the Flax module it builds
+    or to data it holds gives another; shipped plug-ins add nothing, so the fingerprints of
+    existing run directories are unchanged."""
+    from grokjax.plugins import code_digest
+
+    assert models.digest("mlp") is None and tasks.digest("add") is None
+    src = (
+        "class M(nn.Module):\n"
+        "    classes: int\n"
+        "    @nn.compact\n"
+        "    def __call__(self, x):\n"
+        "        return nn.Dense(self.classes)(nn.gelu(x.astype(float)))\n"
+        "plugin = models.Flax(lambda spec, c: M(c))\n"
+    )
+
+    def digest(text):
+        ns = {"nn": nn, "models": models, "__name__": "__main__"}
+        exec(compile(text, "<cell>", "exec"), ns)
+        return code_digest(ns["plugin"])
+
+    base = digest(src)
+    assert digest(src) == base
+    edits = [
+        src.replace("nn.gelu", "nn.relu"),  # the module's forward pass
+        src.replace("M(c)", "M(c + 1)"),  # the plug-in's make
+        src.replace("    classes: int\n", "    classes: int\n    bias: bool = False\n"),
+    ]
+    assert len({base, *map(digest, edits)}) == 4
+    table = tasks.Modular(lambda a, b, p: (a * a + b * b) % p)
+    table.weights = np.arange(4.0)
+    same = tasks.Modular(lambda a, b, p: (a * a + b * b) % p)
+    same.weights = np.arange(4.0)
+    assert code_digest(table) == code_digest(same)
+    same.weights = np.arange(4.0) + 1
+    assert code_digest(table) != code_digest(same)
+    # the digest enters the lanes' fingerprint only for a plug-in of the user's
+    st = lane.Static(model=models.ModelSpec(kind="ln_mlp", p=7, d=4, hidden=8), op="sq_sum")
+    text = lane.static_fingerprint(st)
+    assert f"model_code={models.digest('ln_mlp')!r}" in text and "task_code=" in text
+    assert "_code=" not in lane.static_fingerprint(lane.Static())

@@ -32,6 +32,7 @@ __all__ = [
     "Model",
     "ModelPlugin",
     "ModelSpec",
+    "digest",
     "get",
     "make_model",
     "names",
@@ -63,6 +64,12 @@ def names() -> tuple:
     return _REGISTRY.names()
 
 
+def digest(name: str) -> str | None:
+    """None for a shipped model, else the digest of the registered plug-in's code
+    (:func:`grokjax.plugins.code_digest`), which run fingerprints carry."""
+    return _REGISTRY.digest(name)
+
+
 def make_model(spec: ModelSpec, num_classes: int | None = None, x_example=None) -> Model:
     """Pure ``init``/``apply`` for a static model spec; ``num_classes`` and ``x_example`` (one
     input row) come from the task when there is one."""
@@ -81,3 +88,4 @@ def __getattr__(name: str):
 
 for _name, _module in (("mlp", mlp), ("attn", attn), ("bits", bits)):
     register(_name, _module.PLUGIN)
+_REGISTRY.mark_shipped()

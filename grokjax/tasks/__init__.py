@@ -15,7 +15,7 @@ from grokjax.tasks import modular, parity
 from grokjax.tasks.base import TaskPlugin
 from grokjax.tasks.modular import Modular
 
-__all__ = ["Modular", "TaskPlugin", "get", "names", "register"]
+__all__ = ["Modular", "TaskPlugin", "digest", "get", "names", "register"]
 
 _REGISTRY = Registry("task", "operation", TaskPlugin, "grokjax.tasks.TaskPlugin")
 
@@ -35,6 +35,12 @@ def names() -> tuple:
     return _REGISTRY.names()
 
 
+def digest(name: str) -> str | None:
+    """None for a shipped task, else the digest of the registered plug-in's code
+    (:func:`grokjax.plugins.code_digest`), which run fingerprints carry."""
+    return _REGISTRY.digest(name)
+
+
 def fields_of_others(name: str) -> set:
     """``Static`` fields that only tasks other than ``name`` read."""
     own = set(get(name).fields)
@@ -49,3 +55,4 @@ for _name, _plugin in (
     ("parity", parity.PARITY),
 ):
     register(_name, _plugin)
+_REGISTRY.mark_shipped()
