@@ -4,6 +4,7 @@ fingerprints carry so that a run directory does not resume over a plug-in that c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import types
 from typing import Callable
@@ -116,6 +117,9 @@ def code_digest(plugin) -> str:
             for c in obj.co_consts:
                 if isinstance(c, types.CodeType):
                     walk(c, depth + 1)
+            return
+        if isinstance(obj, functools.partial):
+            walk((obj.func, obj.args, obj.keywords), depth + 1)
             return
         if isinstance(obj, (classmethod, staticmethod)):
             walk(obj.__func__, depth)

@@ -128,6 +128,14 @@ def test_a_plugin_digest_follows_its_code_and_shipped_plugins_have_none():
     assert code_digest(table) == code_digest(same)
     same.weights = np.arange(4.0) + 1
     assert code_digest(table) != code_digest(same)
+    # a partial's function and arguments are its code too
+    import functools
+
+    def make(spec, c, width):
+        return None
+
+    one, two = (models.Flax(functools.partial(make, width=w)) for w in (1, 2))
+    assert code_digest(one) != code_digest(two)
     # the digest enters the lanes' fingerprint only for a plug-in of the user's
     st = lane.Static(model=models.ModelSpec(kind="ln_mlp", p=7, d=4, hidden=8), op="sq_sum")
     text = lane.static_fingerprint(st)
