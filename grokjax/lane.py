@@ -112,8 +112,8 @@ def static_fingerprint(static: Static) -> str:
     files of run directories written before those fields existed stay valid. A new field that
     changes results must appear here (add it to ``_V1_OMIT_AT`` at the value that reproduces the
     old behaviour); any other change of this text is a new version. A model or task registered
-    by the user's code adds the digest of that code (``model_code``, ``task_code``), so that a
-    run directory does not resume over a plug-in that changed under the same name."""
+    by the user's code adds what it computes (``behaviour``: :func:`behaviour_digest`), so that
+    a run directory does not resume over a plug-in that changed under the same name."""
     others = tasks.fields_of_others(static.op)
     names = [
         f.name
@@ -122,13 +122,51 @@ def static_fingerprint(static: Static) -> str:
         and not (f.name in _V1_OMIT_AT and getattr(static, f.name) == _V1_OMIT_AT[f.name])
     ]
     items = [f"{n}={getattr(static, n)!r}" for n in names]
-    for key, code in (
-        ("model", models.digest(static.model.kind)),
-        ("task", tasks.digest(static.op)),
-    ):
-        if code is not None:
-            items.append(f"{key}_code={code!r}")
+    if not (models.shipped(static.model.kind) and tasks.shipped(static.op)):
+        items.append(f"behaviour={behaviour_digest(static)!r}")
     return f"Static({', '.join(items)})"
+
+
+def behaviour_digest(static: Static) -> str:
+    """A short hash of what the model and task of ``static`` compute for the lane of seed 0:
+    its train and test rows, the class count and parameter groups, the initial parameters and
+    which of them are weights, the logits and the loss gradient on its first train rows, and
+    its token embedding. An edit to a plug-in that changes any of them (its module, a helper it
+    calls at any depth, an initializer, the task's rows) changes the digest; the same code run
+    again (a notebook cell re-executed) gives the same one on the same JAX and device kind.
+    Shipped plug-ins leave it out of the fingerprint (:func:`static_fingerprint`)."""
+    return _behaviour_digest(static, models.get(static.model.kind), tasks.get(static.op))
+
+
+@functools.lru_cache(maxsize=64)
+def _behaviour_digest(static: Static, model_plugin, task_plugin) -> str:
+    import hashlib
+
+    model = model_of(static)
+    init_key, split_key = lane_keys(jnp.asarray(0))
+    x_tr, y_tr, x_te, y_te = task_plugin.lane_data(static)(split_key)
+    params = model.init(init_key)
+    rows, labels = x_tr[:64], y_tr[:64]
+
+    def loss(p):
+        logp = jax.nn.log_softmax(model.apply(p, rows).astype(jnp.float32))
+        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
+
+    grads = jax.grad(loss)(params)
+    h = hashlib.sha256(f"{model.num_classes} {tuple(model.groups)}".encode())
+    arrays = {
+        "data": (x_tr, y_tr, x_te, y_te),
+        "params": params,
+        "weights": model.weights(params),
+        "logits": model.apply(params, rows),
+        "grads": grads,
+        "embedding": model.embedding(params),
+    }
+    for path, a in jax.tree_util.tree_flatten_with_path(arrays)[0]:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{jax.tree_util.keystr(path)}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def model_of(static: Static) -> models.Model:

@@ -1,6 +1,8 @@
 """A model and a task defined here, registered and run through the real engine: adding either
 touches this one file (issue 24 item 2)."""
 
+import os
+
 import flax.linen as nn
 import jax
 import numpy as np
@@ -86,58 +88,85 @@ def test_a_sweep_of_a_registered_model_and_task_runs_the_engine(tmp_path):
     assert np.array_equal(again.lanes["T_grok"], res.lanes["T_grok"])
     # but not over a task that changed under the same name: its lanes would be another task's
     tasks.register("sq_sum", tasks.Modular(lambda a, b, p: (a * a + 2 * b * b) % p))
-    with pytest.raises(ValueError, match="written for other lanes"):
-        api.run("delay_sweep", "tiny", out=out, progress=False, **kw)
-    tasks.register("sq_sum", tasks.Modular(lambda a, b, p: (a * a + b * b) % p))
+    try:
+        with pytest.raises(ValueError, match="written for other lanes"):
+            api.run("delay_sweep", "tiny", out=out, progress=False, **kw)
+    finally:
+        tasks.register("sq_sum", tasks.Modular(lambda a, b, p: (a * a + b * b) % p))
 
 
-def test_a_plugin_digest_follows_its_code_and_shipped_plugins_have_none():
-    """What run fingerprints carry for a plug-in of the user's: the same source gives the same
-    digest (a notebook cell run again), an edit to the plug-in, to the Flax module it builds
-    or to data it holds gives another; shipped plug-ins add nothing, so the fingerprints of
-    existing run directories are unchanged."""
-    from grokjax.plugins import code_digest
+def test_a_plugin_digest_follows_what_it_computes_and_shipped_plugins_have_none(tmp_path):
+    """What run fingerprints carry for a plug-in of the user's: the same code gives the same
+    digest, in another process too (a notebook cell run again); an edit to the model at any
+    depth, to an initializer or to the task gives another; shipped plug-ins add nothing, so the
+    fingerprints of existing run directories are unchanged."""
+    import subprocess
+    import sys
 
-    assert models.digest("mlp") is None and tasks.digest("add") is None
-    src = (
+    def fingerprint(model, task):
+        models.register("probe", model)
+        tasks.register("probe_t", task)
+        try:
+            st = lane.Static(model=models.ModelSpec(kind="probe", p=7, d=4, hidden=8), op="probe_t")
+            return lane.static_fingerprint(st)
+        finally:
+            del models._REGISTRY["probe"], tasks._REGISTRY["probe_t"]
+
+    class Inner(nn.Module):
+        scale: float
+
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(8, name="k")(x) * self.scale
+
+    class Outer(nn.Module):
+        classes: int
+        scale: float = 1.0
+        std: float = 0.02
+
+        @nn.compact
+        def __call__(self, ab):
+            e = nn.Embed(7, 4, embedding_init=nn.initializers.normal(self.std))(ab)
+            h = Inner(self.scale)(e.reshape(len(ab), -1))
+            return nn.Dense(self.classes)(nn.gelu(h))
+
+    def flax(**kw):
+        return models.Flax(lambda spec, c: Outer(c, **kw))
+
+    sq = tasks.Modular(lambda a, b, p: (a * a + b * b) % p)
+    base = fingerprint(flax(), sq)
+    assert "behaviour=" in base and fingerprint(flax(), sq) == base
+    others = [
+        fingerprint(flax(scale=2.0), sq),  # a module two levels down
+        fingerprint(flax(std=0.05), sq),  # an initializer's argument
+        fingerprint(flax(), tasks.Modular(lambda a, b, p: (a * a + 2 * b * b) % p)),  # the task
+    ]
+    assert len({base, *others}) == 4
+    # shipped plug-ins add nothing: the text of every existing run directory's fingerprint
+    assert models.shipped("mlp") and tasks.shipped("add") and not models.shipped("ln_mlp")
+    assert "behaviour=" not in lane.static_fingerprint(lane.Static())
+    # another process, another hash seed: the same digest
+    code = (
+        "import flax.linen as nn\n"
+        "from grokjax import lane, models, tasks\n"
         "class M(nn.Module):\n"
         "    classes: int\n"
         "    @nn.compact\n"
-        "    def __call__(self, x):\n"
-        "        return nn.Dense(self.classes)(nn.gelu(x.astype(float)))\n"
-        "plugin = models.Flax(lambda spec, c: M(c))\n"
+        "    def __call__(self, ab):\n"
+        "        return nn.Dense(self.classes)(nn.Embed(7, 4)(ab).reshape(len(ab), -1))\n"
+        "models.register('m', models.Flax(lambda s, c: M(c)))\n"
+        "tasks.register('t', tasks.Modular(lambda a, b, p: (a * b + 1) % p))\n"
+        "st = lane.Static(model=models.ModelSpec(kind='m', p=7, d=4, hidden=8), op='t')\n"
+        "print(lane.behaviour_digest(st))\n"
     )
-
-    def digest(text):
-        ns = {"nn": nn, "models": models, "__name__": "__main__"}
-        exec(compile(text, "<cell>", "exec"), ns)
-        return code_digest(ns["plugin"])
-
-    base = digest(src)
-    assert digest(src) == base
-    edits = [
-        src.replace("nn.gelu", "nn.relu"),  # the module's forward pass
-        src.replace("M(c)", "M(c + 1)"),  # the plug-in's make
-        src.replace("    classes: int\n", "    classes: int\n    bias: bool = False\n"),
-    ]
-    assert len({base, *map(digest, edits)}) == 4
-    table = tasks.Modular(lambda a, b, p: (a * a + b * b) % p)
-    table.weights = np.arange(4.0)
-    same = tasks.Modular(lambda a, b, p: (a * a + b * b) % p)
-    same.weights = np.arange(4.0)
-    assert code_digest(table) == code_digest(same)
-    same.weights = np.arange(4.0) + 1
-    assert code_digest(table) != code_digest(same)
-    # a partial's function and arguments are its code too
-    import functools
-
-    def make(spec, c, width):
-        return None
-
-    one, two = (models.Flax(functools.partial(make, width=w)) for w in (1, 2))
-    assert code_digest(one) != code_digest(two)
-    # the digest enters the lanes' fingerprint only for a plug-in of the user's
-    st = lane.Static(model=models.ModelSpec(kind="ln_mlp", p=7, d=4, hidden=8), op="sq_sum")
-    text = lane.static_fingerprint(st)
-    assert f"model_code={models.digest('ln_mlp')!r}" in text and "task_code=" in text
-    assert "_code=" not in lane.static_fingerprint(lane.Static())
+    got = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed, "JAX_PLATFORMS": "cpu"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(got) == 1 and len(next(iter(got))) == 16

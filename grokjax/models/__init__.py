@@ -32,11 +32,11 @@ __all__ = [
     "Model",
     "ModelPlugin",
     "ModelSpec",
-    "digest",
     "get",
     "make_model",
     "names",
     "register",
+    "shipped",
     "_layernorm",
 ]
 
@@ -64,10 +64,9 @@ def names() -> tuple:
     return _REGISTRY.names()
 
 
-def digest(name: str) -> str | None:
-    """None for a shipped model, else the digest of the registered plug-in's code
-    (:func:`grokjax.plugins.code_digest`), which run fingerprints carry."""
-    return _REGISTRY.digest(name)
+def shipped(name: str) -> bool:
+    """Whether ``name`` is a model the package ships (not one registered by your code)."""
+    return _REGISTRY.shipped(name)
 
 
 def make_model(spec: ModelSpec, num_classes: int | None = None, x_example=None) -> Model:

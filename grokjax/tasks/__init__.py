@@ -15,7 +15,7 @@ from grokjax.tasks import modular, parity
 from grokjax.tasks.base import TaskPlugin
 from grokjax.tasks.modular import Modular
 
-__all__ = ["Modular", "TaskPlugin", "digest", "get", "names", "register"]
+__all__ = ["Modular", "TaskPlugin", "get", "names", "register", "shipped"]
 
 _REGISTRY = Registry("task", "operation", TaskPlugin, "grokjax.tasks.TaskPlugin")
 
@@ -35,10 +35,9 @@ def names() -> tuple:
     return _REGISTRY.names()
 
 
-def digest(name: str) -> str | None:
-    """None for a shipped task, else the digest of the registered plug-in's code
-    (:func:`grokjax.plugins.code_digest`), which run fingerprints carry."""
-    return _REGISTRY.digest(name)
+def shipped(name: str) -> bool:
+    """Whether ``name`` is a task the package ships (not one registered by your code)."""
+    return _REGISTRY.shipped(name)
 
 
 def fields_of_others(name: str) -> set:
