@@ -230,7 +230,7 @@ def law_candidates(ref, runs, shared: bool, metric: str) -> list[Candidate]:
                 out.append(Candidate(run, cond, law["alpha"], law["alpha_ci"], note))
                 continue
             k = law["model_comparison"]["k_shared"] - 1  # alpha and one intercept per group
-            if law["n_cells_fit"] <= k:  # a line through every cell: nothing left to explain
+            if law["r2"] is not None and law["n_cells_fit"] <= k:  # a line through every cell
                 note = (
                     f"R² is 1 by construction: {law['n_cells_fit']} cells, {k} parameters; {note}"
                 )

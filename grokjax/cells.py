@@ -74,7 +74,7 @@ def same(a, b) -> bool:
 
 def where(lanes: dict, cond: dict, *, strict: bool = False) -> np.ndarray:
     """Boolean mask of the lanes whose columns equal every setting of ``cond`` (:func:`same`:
-    numbers within a relative 1e-6, NaN and empty cells never equal). Settings that are None or
+    floats within a relative 1e-6, integer columns exactly, NaN and empty cells never equal). Settings that are None or
     not a scalar (a span over several values) constrain nothing, and neither does a column the
     lanes lack; with ``strict`` (a caller naming columns by hand) both raise instead."""
     n = len(next(iter(lanes.values()))) if lanes else 0
@@ -85,13 +85,18 @@ def where(lanes: dict, cond: dict, *, strict: bool = False) -> np.ndarray:
                 raise KeyError(f"no column {k!r}; columns: {', '.join(lanes)}")
             continue
         v = fit.py(v, clean=False)
+        col = np.asarray(lanes[k])
+        if isinstance(v, bool) and strict:  # a flag column named by hand (grokked=True)
+            keep &= np.array([fit.py(x, clean=False) is v or x == v for x in col], dtype=bool)
+            continue
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float, str)):
             if strict:
-                raise TypeError(f"{k}={v!r}: a setting is one number or string")
+                raise TypeError(f"{k}={v!r}: a setting is one number, string or flag")
             continue
-        col = np.asarray(lanes[k])
         if isinstance(v, str) or col.dtype.kind not in "fiu":
             keep &= np.array([same(fit.py(x), v) for x in col], dtype=bool)
+        elif col.dtype.kind in "iu":  # integers (seeds, p) are equal or not
+            keep &= col == v
         else:
             a = col.astype(float)
             with np.errstate(invalid="ignore"):

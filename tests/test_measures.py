@@ -138,14 +138,19 @@ def test_one_lane_filter_serves_the_report_the_controls_and_the_api():
     assert cells.where(lanes, {"p": (59, 71)}).all()  # a span: every lane
     res = api.Results(lanes=lanes, curves={}, fit={}, config={}, timing={}, out="")
     assert res.select(arm="clamp", rho=1.15).tolist() == [1]
+    big = dict(lanes, seed=np.array([1000000, 1000001, 1000002, 1000003]))
+    big["grokked"] = np.array([True, False, True, True])
+    res = api.Results(lanes=big, curves={}, fit={}, config={}, timing={}, out="")
+    assert res.select(seed=1000001).tolist() == [1]  # integers exactly, not within 1e-6
+    assert res.select(grokked=False).tolist() == [1] and res.select(p=59.0).tolist() == [0, 1, 2]
     with pytest.raises(KeyError, match="no column 'lr'"):
         res.select(lr=1e-3)
     with pytest.raises(TypeError, match="rho=None"):
         res.select(rho=None)
-    # on a committed run: the report's seed count of a row is the distinct seeds the filter
-    # keeps at the row's settings (one fraction of five here)
+    # on a committed run: a row's seed count is the seeds at its settings, 20 per fraction
+    # of five (100 lanes), not the whole run's lanes
     run = load_run(os.path.join(ROOT, "results", "critical_norm-paper-p41"))
-    for cand in compare.candidates(paper.reference("wc_p41"), [run]):
-        kept = cells.where(run.lanes, cand.cond)
-        assert 0 < kept.sum() < len(kept)
-        assert compare._seeds(cand) == len(set(run.lanes["seed"][kept].tolist()))
+    cands = compare.candidates(paper.reference("wc_p41"), [run])
+    assert len(cands) == 5 and len(run.lanes["seed"]) == 100
+    for cand in cands:
+        assert cells.where(run.lanes, cand.cond).sum() == 20 and compare._seeds(cand) == 20
