@@ -70,9 +70,10 @@ class Results:
         return pd.DataFrame({k: np.asarray(v) for k, v in self.lanes.items()})
 
     def select(self, **where) -> np.ndarray:
-        """Indices of the lanes whose columns equal ``where`` (numbers within a relative 1e-6):
-        ``res.select(arm="clamp", rho=1.0)``. ``KeyError`` for a column the lanes lack,
-        ``TypeError`` for a value that is not one number or string."""
+        """Indices of the lanes whose columns equal ``where`` (:func:`grokjax.cells.where`:
+        floats within a relative 1e-6, integers exactly): ``res.select(arm="clamp", rho=1.0)``.
+        ``KeyError`` for a column the lanes lack, ``TypeError`` for a value that is not one
+        number, string or flag."""
         from grokjax import cells
 
         return np.nonzero(cells.where(self.lanes, where, strict=True))[0]

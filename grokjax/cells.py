@@ -73,10 +73,11 @@ def same(a, b) -> bool:
 
 
 def where(lanes: dict, cond: dict, *, strict: bool = False) -> np.ndarray:
-    """Boolean mask of the lanes whose columns equal every setting of ``cond`` (:func:`same`:
-    floats within a relative 1e-6, integer columns exactly, NaN and empty cells never equal). Settings that are None or
-    not a scalar (a span over several values) constrain nothing, and neither does a column the
-    lanes lack; with ``strict`` (a caller naming columns by hand) both raise instead."""
+    """Boolean mask of the lanes whose columns equal every setting of ``cond`` (floats within
+    a relative 1e-6 as :func:`same`, integer columns exactly, NaN and empty cells never equal).
+    Settings that are None or not a scalar (a span over several values) constrain nothing, and
+    neither does a column the lanes lack; with ``strict`` (a caller naming columns by hand)
+    both raise instead, and a flag (``grokked=True``) is a setting."""
     n = len(next(iter(lanes.values()))) if lanes else 0
     keep = np.ones(n, dtype=bool)
     for k, v in cond.items():
@@ -87,7 +88,7 @@ def where(lanes: dict, cond: dict, *, strict: bool = False) -> np.ndarray:
         v = fit.py(v, clean=False)
         col = np.asarray(lanes[k])
         if isinstance(v, bool) and strict:  # a flag column named by hand (grokked=True)
-            keep &= np.array([fit.py(x, clean=False) is v or x == v for x in col], dtype=bool)
+            keep &= col == v
             continue
         if v is None or isinstance(v, bool) or not isinstance(v, (int, float, str)):
             if strict:

@@ -12,7 +12,6 @@ and ``not run`` (no run has the design the number needs). JAX-free.
 
 from __future__ import annotations
 
-
 from grokjax import cells, paper
 from grokjax.candidates import MEASURES, Candidate, candidates
 from grokjax.runs import Run, pool

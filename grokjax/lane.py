@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from typing import Callable, NamedTuple
 
 import jax
@@ -140,8 +141,6 @@ def behaviour_digest(static: Static) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _behaviour_digest(static: Static, model_plugin, task_plugin) -> str:
-    import hashlib
-
     model = model_of(static)
     init_key, split_key = lane_keys(jnp.asarray(0))
     x_tr, y_tr, x_te, y_te = task_plugin.lane_data(static)(split_key)
@@ -149,16 +148,18 @@ def _behaviour_digest(static: Static, model_plugin, task_plugin) -> str:
     rows, labels = x_tr[:64], y_tr[:64]
 
     def loss(p):
-        logp = jax.nn.log_softmax(model.apply(p, rows).astype(jnp.float32))
-        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
+        logits = model.apply(p, rows)
+        logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+        nll = -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=1))
+        return nll, logits
 
-    grads = jax.grad(loss)(params)
+    grads, logits = jax.grad(loss, has_aux=True)(params)
     h = hashlib.sha256(f"{model.num_classes} {tuple(model.groups)}".encode())
     arrays = {
         "data": (x_tr, y_tr, x_te, y_te),
         "params": params,
         "weights": model.weights(params),
-        "logits": model.apply(params, rows),
+        "logits": logits,
         "grads": grads,
         "embedding": model.embedding(params),
     }
