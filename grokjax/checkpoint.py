@@ -58,6 +58,24 @@ class _OrbaxErrors(logging.Filter):
         return True
 
 
+class _OrbaxTasks(logging.Filter):
+    """Keeps asyncio's "Task exception was never retrieved" records of Orbax's own write tasks
+    off stderr. A failed background save gathers several write coroutines; the first error
+    reaches us, and the others are logged by asyncio whenever their tasks are collected, which
+    may be long after the checkpointer closed (at exit, say). The failure itself has already
+    been reported in one line, so these records only repeat it as tracebacks. Once a save has
+    failed in this process, the filter stays on for good."""
+
+    sticky = False
+
+    def filter(self, record) -> bool:
+        text = record.getMessage()
+        return not ("never retrieved" in text and "orbax" in text)
+
+
+_ORBAX_TASKS = _OrbaxTasks()
+
+
 def _write_error(directory: str, e: BaseException) -> CheckpointWriteError:
     """The one-line error of a failed save: the OS error behind Orbax's wrapping, if any."""
     text = " ".join(str(e).split())
@@ -203,6 +221,7 @@ class LaneCheckpointer:
             if self.writer and self._quiet is None:
                 self._quiet = _OrbaxErrors()
                 logging.getLogger("absl").addFilter(self._quiet)
+                logging.getLogger("asyncio").addFilter(_ORBAX_TASKS)
         return self._mngr
 
     @contextlib.contextmanager
@@ -218,6 +237,7 @@ class LaneCheckpointer:
             self._failed = (
                 e if isinstance(e, CheckpointWriteError) else _write_error(self.directory, e)
             )
+            _ORBAX_TASKS.sticky = True
             self._drop_partial()
             raise self._failed from None
 
@@ -286,6 +306,8 @@ class LaneCheckpointer:
             if self._quiet is not None:
                 logging.getLogger("absl").removeFilter(self._quiet)
                 self._quiet = None
+                if not _ORBAX_TASKS.sticky:  # after a failure, stray write tasks outlive us
+                    logging.getLogger("asyncio").removeFilter(_ORBAX_TASKS)
 
     def discard(self) -> None:
         """Closes and deletes the checkpoints (once the caller has persisted the results)."""
