@@ -60,10 +60,10 @@ class _OrbaxErrors(logging.Filter):
 
 class _OrbaxTasks(logging.Filter):
     """Keeps asyncio's "Task exception was never retrieved" records of Orbax's own write tasks
-    off stderr. A failed background save gathers several write coroutines; the first error
-    reaches us, and the others are logged by asyncio whenever their tasks are collected, which
-    may be long after the checkpointer closed (at exit, say). The failure itself has already
-    been reported in one line, so these records only repeat it as tracebacks. Once a save has
+    off stderr. A failed background save can leave Orbax tasks (``async_serialize_from_host``)
+    whose exception nobody retrieves; asyncio logs each whenever it is collected, which may be
+    long after the checkpointer closed (at exit, say). The failure itself has already been
+    reported in one line, so these records only repeat it as tracebacks. Once a save has
     failed in this process, the filter stays on for good."""
 
     sticky = False
